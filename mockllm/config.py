@@ -1,0 +1,136 @@
+"""Settings: one frozen object built from defaults, the environment and the command line.
+
+Every knob of a running mockllm lives here, so ``create_app(settings)`` is the only
+way configuration reaches the server. ``Settings.from_env()`` reads ``MOCKLLM_*``
+variables; a bad value raises ``ConfigError`` naming the variable and the values
+it takes, never a failure at request time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["DEFAULT_MODELS", "ErrorDialect", "Settings", "ValidationMode"]
+
+
+class ValidationMode(str, Enum):
+    """How request bodies are checked against the ChatCompletion schema."""
+
+    STRICT = "strict"  # every schema rule, unknown top-level fields rejected
+    LENIENT = "lenient"  # every schema rule, unknown top-level fields ignored
+    OFF = "off"  # no schema check (the body must still be a JSON object)
+
+
+class ErrorDialect(str, Enum):
+    """Which error envelope(s) an error body carries."""
+
+    BOTH = "both"  # {"responseStatus": ..., "error": ...}: every client finds its own
+    OPENAI = "openai"  # {"error": {message, type, param, code}}
+    SERVICESTACK = "servicestack"  # {"responseStatus": {errorCode, message, errors}}
+
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-5",
+    "o3-mini",
+    "gpt-4o-audio-preview",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The configuration of one mockllm server."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    seed: int | None = None
+    validation: ValidationMode = ValidationMode.STRICT
+    error_dialect: ErrorDialect = ErrorDialect.BOTH
+    models: tuple[str, ...] = DEFAULT_MODELS
+    # Accept any model name in a request; when False an unknown one gets a 404.
+    any_model: bool = True
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Scenario files or folders; empty means the built-in default scenarios.
+    scenario_paths: tuple[Path, ...] = ()
+    # Strict scenarios: a request no scenario matches is an error, not a default reply.
+    strict: bool = False
+    reload: bool = False
+    journal_size: int = 1000
+    # Token for the /__mockllm/ control API; required when listening beyond loopback.
+    admin_token: str | None = None
+    # Validate each generated reply against the ChatResponse schema (catches scenario drift).
+    check_replies: bool = False
+    verbose: bool = False
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed; ``None`` values are left as they were."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``MOCKLLM_<FIELD>`` variables (``MOCKLLM_PORT=9000``...)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"MOCKLLM_{f.name.upper()}"
+            if name in env:
+                values[f.name] = parse_value(f.name, env[name], source=name)
+        return cls(**values)
+
+
+def _parse_bool(raw: str, source: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{source}: {raw!r} is not a boolean (use true or false)")
+
+
+def _parse_enum(enum: type[Enum], raw: str, source: str) -> Enum:
+    try:
+        return enum(raw.strip().lower())
+    except ValueError:
+        valid = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
+        raise ConfigError(f"{source}: {raw!r} is not one of {valid}") from None
+
+
+def _parse_int(raw: str, source: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{source}: {raw!r} is not an integer") from None
+
+
+_PARSERS: dict[str, Any] = {
+    "host": lambda raw, src: raw,
+    "port": _parse_int,
+    "seed": _parse_int,
+    "validation": lambda raw, src: _parse_enum(ValidationMode, raw, src),
+    "error_dialect": lambda raw, src: _parse_enum(ErrorDialect, raw, src),
+    "models": lambda raw, src: tuple(m.strip() for m in raw.split(",") if m.strip()),
+    "any_model": _parse_bool,
+    "max_body_bytes": _parse_int,
+    "scenario_paths": lambda raw, src: tuple(Path(p) for p in raw.split(os.pathsep) if p),
+    "strict": _parse_bool,
+    "reload": _parse_bool,
+    "journal_size": _parse_int,
+    "admin_token": lambda raw, src: raw or None,
+    "check_replies": _parse_bool,
+    "verbose": _parse_bool,
+}
+
+
+def parse_value(name: str, raw: str, *, source: str | None = None) -> Any:
+    """Turn the text of one setting (from env or CLI) into its typed value."""
+    return _PARSERS[name](raw, source or name)

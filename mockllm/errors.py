@@ -1,0 +1,246 @@
+"""Every error mockllm raises, and how each one looks on the wire.
+
+The tree::
+
+    MockLLMError                      an HTTP answer other than success
+    ├── BadRequestError         400   BadRequest / invalid_request_error
+    │   ├── InvalidBodyError    400   SerializationException (bad JSON, not an object, empty)
+    │   └── RequestValidationError 400  one FieldError per problem found in the body
+    ├── UnauthorizedError       401   Unauthorized
+    ├── NotFoundError           404   NotFound (unknown path, unknown model)
+    ├── MethodNotAllowedError   405   NotImplementedException
+    ├── NotAcceptableError      406   NotAcceptable (an Accept or ?format mockllm cannot write)
+    ├── PayloadTooLargeError    413   RequestEntityTooLarge
+    ├── UnsupportedMediaTypeError 415 UnsupportedMediaType
+    ├── NoScenarioMatchedError  404   NoScenarioMatched (strict mode; carries the near misses)
+    └── ScriptedError           any   a reply a scenario asked for (429, 500, ...)
+
+    ConfigError                       a problem found at load time, never at request time
+    └── ScenarioLoadError             names the file, line and key
+
+Each HTTP error knows its status, its ServiceStack ``errorCode`` and its OpenAI
+``type``/``code``; ``render.error_body`` turns one into the response body. Nothing
+here imports aiohttp, so the errors can be raised and tested anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BadRequestError",
+    "ConfigError",
+    "FieldError",
+    "InvalidBodyError",
+    "MethodNotAllowedError",
+    "MockLLMError",
+    "NoScenarioMatchedError",
+    "NotAcceptableError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RequestValidationError",
+    "ScenarioLoadError",
+    "ScriptedError",
+    "UnauthorizedError",
+    "UnsupportedMediaTypeError",
+    "openai_type_for_status",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field of a request body.
+
+    ``field_name`` is the ServiceStack DTO path (``Messages[0].Role``), ``param`` the
+    snake_case JSON path OpenAI clients expect (``messages[0].role``).
+    ``error_code`` is the ServiceStack validator code (``InclusiveBetween``,
+    ``NotNull``...) and ``code`` the OpenAI one (``invalid_value``...).
+    """
+
+    field_name: str
+    param: str
+    error_code: str
+    code: str
+    message: str
+
+
+# status -> OpenAI error `type`, as observed on api.openai.com (wire-format.md 5.4).
+_OPENAI_TYPES: Mapping[int, str] = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    406: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_type_for_status(status: int) -> str:
+    """The OpenAI error ``type`` that goes with an HTTP status."""
+    if status >= 500:
+        return "server_error"
+    return _OPENAI_TYPES.get(status, "invalid_request_error")
+
+
+class MockLLMError(Exception):
+    """An error answered over HTTP: status, codes for both envelopes, message, extras."""
+
+    status: int = 500
+    error_code: str = "Exception"
+    openai_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: Sequence[FieldError] = (),
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        openai_code: str | None = None,
+        openai_type: str | None = None,
+        error_code: str | None = None,
+        status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field_errors: tuple[FieldError, ...] = tuple(field_errors)
+        self.param = param if param is not None else (
+            self.field_errors[0].param if self.field_errors else None
+        )
+        self.headers: dict[str, str] = dict(headers or {})
+        if status is not None:
+            self.status = status
+        if error_code is not None:
+            self.error_code = error_code
+        if openai_code is not None:
+            self.openai_code = openai_code
+        self.openai_type = openai_type or openai_type_for_status(self.status)
+        # Extra, machine-readable facts (near misses, allowed methods...) that the
+        # journal and the error body's `meta` may show.
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class BadRequestError(MockLLMError):
+    """The request cannot be answered as sent."""
+
+    status = 400
+    error_code = "BadRequest"
+    openai_code = "invalid_request"
+
+
+class InvalidBodyError(BadRequestError):
+    """The body is not a JSON object: malformed, empty, or another JSON type."""
+
+    error_code = "SerializationException"
+    openai_code = "invalid_json"
+
+
+class RequestValidationError(BadRequestError):
+    """The body is JSON but breaks the ChatCompletion schema; one FieldError per problem.
+
+    As in ServiceStack's ``ValidationErrorResult``, the top-level code and message
+    are those of the first field error.
+    """
+
+    def __init__(self, field_errors: Sequence[FieldError], **kwargs: Any) -> None:
+        if not field_errors:
+            raise ValueError("RequestValidationError needs at least one FieldError")
+        first = field_errors[0]
+        more = len(field_errors) - 1
+        message = first.message if not more else f"{first.message} (and {more} more)"
+        super().__init__(
+            message,
+            field_errors=field_errors,
+            error_code=first.error_code,
+            openai_code=first.code,
+            **kwargs,
+        )
+
+
+class UnauthorizedError(MockLLMError):
+    """A missing or wrong API key or control-API token."""
+
+    status = 401
+    error_code = "Unauthorized"
+    openai_code = "invalid_api_key"
+
+
+class NotFoundError(MockLLMError):
+    """An unknown path, or a model the server does not know."""
+
+    status = 404
+    error_code = "NotFound"
+    openai_code = "not_found"
+
+
+class MethodNotAllowedError(MockLLMError):
+    """A verb the path does not take."""
+
+    status = 405
+    error_code = "NotImplementedException"
+    openai_code = "method_not_allowed"
+
+
+class NotAcceptableError(MockLLMError):
+    """An ``Accept`` header, ``?format=`` or suffix asking for a format mockllm cannot write."""
+
+    status = 406
+    error_code = "NotAcceptable"
+    openai_code = "unsupported_format"
+
+
+class PayloadTooLargeError(MockLLMError):
+    """A body over the configured size limit."""
+
+    status = 413
+    error_code = "RequestEntityTooLarge"
+    openai_code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(MockLLMError):
+    """A body whose Content-Type is not JSON."""
+
+    status = 415
+    error_code = "UnsupportedMediaType"
+    openai_code = "unsupported_media_type"
+
+
+class NoScenarioMatchedError(MockLLMError):
+    """Strict mode: no scenario matched; ``details['near_misses']`` says why each failed."""
+
+    status = 404
+    error_code = "NoScenarioMatched"
+    openai_code = "no_scenario_matched"
+
+
+class ScriptedError(MockLLMError):
+    """An error reply that a scenario scripted, with its own status, codes and headers."""
+
+
+class ConfigError(Exception):
+    """A problem in settings or files, reported when they are loaded."""
+
+
+class ScenarioLoadError(ConfigError):
+    """A scenario file that cannot be used; the message names file, line and key."""
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None,
+                 key: str = "") -> None:
+        where = path
+        if line is not None:
+            where = f"{where}:{line}"
+        if key:
+            where = f"{where}: {key}" if where else key
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.line = line
+        self.key = key
+        self.reason = message

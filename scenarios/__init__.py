@@ -1,0 +1,1 @@
+"""The built-in scenarios of mockllm, shipped as package data."""

@@ -1,0 +1,1 @@
+"""The JSON Schemas mockllm validates with, shipped as package data (see mockllm.schemas_loader)."""
