@@ -1,0 +1,415 @@
+"""``create_app(settings)``: the aiohttp application of mockllm.
+
+Routes, content negotiation and the error middleware live here; every decision
+about a body is delegated to the plain-Python modules (validation, matching,
+generate, streaming, render). One request, end to end, is in docs/design.md.
+The CLI, the background-thread server and ``aiohttp_client`` tests all build the
+app through this one factory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import hdrs, web
+from faker import Faker
+
+from . import render, streaming
+from .config import Settings
+from .errors import (
+    BadRequestError,
+    InvalidBodyError,
+    MethodNotAllowedError,
+    MockLLMError,
+    NotAcceptableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestValidationError,
+    UnsupportedMediaTypeError,
+)
+from .generate import Generator
+from .journal import Exchange, Journal
+from .loader import load_scenarios
+from .matching import RequestView, parse_overrides
+from .scenario import ScenarioSet
+from .schemaset import SchemaSet
+from .seeding import request_seed
+from .validation import RequestValidator, ResponseValidator
+
+__all__ = ["CHAT_PATHS", "STATE", "ServerState", "create_app"]
+
+log = logging.getLogger("mockllm")
+
+# The OpenAI path and the ServiceStack forms of the same operation (wire-format.md 1.1).
+CHAT_PATHS: tuple[str, ...] = (
+    "/v1/chat/completions",
+    "/v1/chat/completions.{ext}",
+    "/api/ChatCompletion",
+    "/api/ChatCompletion.{ext}",
+    "/{fmt}/reply/ChatCompletion",
+)
+ADMIN_PREFIX = "/__mockllm/"
+
+_JSON_TYPES = frozenset({"application/json", "text/json"})
+# Media ranges in Accept that a JSON (or SSE, or JSONP) answer satisfies.
+_ACCEPTABLE = frozenset({
+    "*/*", "application/*", "application/json", "text/json", "text/event-stream", "text/*",
+    "application/javascript", "text/javascript",
+})
+
+
+@dataclass(slots=True)
+class ServerState:
+    """Everything one running app owns; built once by ``create_app``."""
+
+    settings: Settings
+    schemas: SchemaSet
+    validator: RequestValidator
+    response_validator: ResponseValidator
+    generator: Generator
+    faker: Faker
+    scenarios: ScenarioSet
+    journal: Journal
+
+
+STATE = web.AppKey("mockllm_state", ServerState)
+_TRACE = "mockllm.trace"
+
+
+@dataclass(slots=True)
+class _Trace:
+    """What the pipeline learnt about one request, for the journal."""
+
+    request_id: str
+    started: float
+    body: Any = None
+    raw_body: str | None = None
+    field_errors: tuple[Any, ...] = ()
+    scenario: str | None = None
+    near_misses: tuple[Any, ...] = ()
+    response: Any = None
+    stream: bool = False
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """Build the application; every expensive object is made here, once."""
+    settings = settings or Settings()
+    schemas = SchemaSet.load()
+    faker = Faker("en_US")
+    state = ServerState(
+        settings=settings,
+        schemas=schemas,
+        validator=RequestValidator(schemas, settings.validation),
+        response_validator=ResponseValidator(schemas),
+        generator=Generator(faker),
+        faker=faker,
+        scenarios=ScenarioSet(load_scenarios(settings.scenario_paths), strict=settings.strict),
+        journal=Journal(settings.journal_size),
+    )
+    app = web.Application(middlewares=[_error_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[STATE] = state
+    for path in CHAT_PATHS:
+        app.router.add_post(path, _chat_completions)
+    app.router.add_get("/v1/models", _list_models)
+    app.router.add_get("/v1/models/{model}", _get_model)
+    app.router.add_get("/", _index)
+    return app
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn every failure into an error body in the configured dialect, and journal it."""
+    state = request.app[STATE]
+    trace = _Trace(request_id="req_" + os.urandom(12).hex(), started=time.perf_counter())
+    request[_TRACE] = trace
+    error: MockLLMError | None = None
+    try:
+        response = await handler(request)
+    except MockLLMError as exc:
+        error = exc
+    except web.HTTPException as exc:
+        error = _from_http_exception(request, exc)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:  # a bug in mockllm: answer 500, log it, keep serving
+        log.exception("mockllm failed on %s %s", request.method, request.path)
+        error = MockLLMError(f"mockllm internal error: {type(exc).__name__}: {exc}")
+    if error is not None:
+        response = _error_response(request, state, error)
+    if not response.prepared:
+        response.headers["x-request-id"] = trace.request_id
+    if not request.path.startswith(ADMIN_PREFIX):
+        _record(request, state, trace, response, error)
+    return response
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> MockLLMError:
+    """aiohttp's own 404/405/413... as mockllm errors with a useful message."""
+    if exc.status == 404:
+        return NotFoundError(
+            f"No route for {request.method} {request.path}. mockllm serves POST "
+            "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
+            "GET /v1/models and the control API under /__mockllm/. With the openai SDK, "
+            "base_url must end in /v1."
+        )
+    if exc.status == 405:
+        allowed = getattr(exc, "allowed_methods", None) or ()
+        allow = ", ".join(sorted(allowed))
+        return MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.path}; use {allow or 'POST'}.",
+            headers={"Allow": allow} if allow else None,
+        )
+    if exc.status == 413:
+        return PayloadTooLargeError(
+            f"The request body is larger than the limit of "
+            f"{request.app[STATE].settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
+        )
+    return MockLLMError(exc.reason or "HTTP error", status=exc.status,
+                        error_code=exc.reason.replace(" ", "") if exc.reason else None)
+
+
+def _error_response(request: web.Request, state: ServerState,
+                    error: MockLLMError) -> web.Response:
+    body = render.dumps(render.error_body(error, state.settings.error_dialect))
+    headers = dict(error.headers)
+    callback = request.query.get("callback")
+    if callback is not None and render.is_safe_callback(callback):
+        # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.
+        return web.Response(body=render.jsonp(callback, body), status=200,
+                            content_type="application/javascript", headers=headers)
+    return web.Response(body=body, status=error.status, content_type="application/json",
+                        headers=headers)
+
+
+def _record(request: web.Request, state: ServerState, trace: _Trace,
+            response: web.StreamResponse, error: MockLLMError | None) -> None:
+    journal = state.journal
+    journal.record(Exchange(
+        seq=journal.next_seq(),
+        request_id=trace.request_id,
+        time=time.time(),
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers=dict(request.headers),
+        body=trace.body,
+        raw_body=trace.raw_body,
+        field_errors=trace.field_errors,
+        scenario=trace.scenario,
+        near_misses=trace.near_misses,
+        status=response.status,
+        response=trace.response,
+        error=error.message if error is not None else None,
+        stream=trace.stream,
+        duration_ms=(time.perf_counter() - trace.started) * 1000.0,
+        tags=trace.tags,
+    ))
+
+
+# --------------------------------------------------------------------------- chat
+
+
+def _negotiate(request: web.Request) -> str | None:
+    """Check the asked-for format; return the JSONP callback, if any."""
+    asked = [request.match_info.get("ext"), request.match_info.get("fmt"),
+             request.query.get("format")]
+    for fmt in asked:
+        if fmt is not None and fmt.split(".")[0].lower() != "json":
+            raise NotAcceptableError(
+                f"mockllm answers in JSON only; the format {fmt!r} is not supported.")
+    accept = request.headers.get(hdrs.ACCEPT)
+    if accept and not _accepts_json(accept):
+        raise NotAcceptableError(
+            f"Accept: {accept} names no format mockllm can write; "
+            "use application/json (or text/event-stream for streams).")
+    callback = request.query.get("callback")
+    if callback is not None and not render.is_safe_callback(callback):
+        raise BadRequestError(
+            "The JSONP callback must be a JavaScript identifier path such as handleReply "
+            "or app.onReply.", param="callback", error_code="InvalidCallback")
+    return callback
+
+
+def _accepts_json(accept: str) -> bool:
+    for item in accept.split(","):
+        media, *params = (part.strip().lower() for part in item.split(";"))
+        if any(p.replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"} for p in params):
+            continue
+        if media in _ACCEPTABLE or media.endswith("+json"):
+            return True
+    return False
+
+
+async def _read_body(request: web.Request, trace: _Trace, max_bytes: int) -> dict[str, Any]:
+    if hdrs.CONTENT_TYPE in request.headers:
+        ctype = request.content_type
+        if ctype not in _JSON_TYPES and not ctype.endswith("+json"):
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {ctype} is not supported; send the ChatCompletion as JSON with "
+                "Content-Type: application/json (with curl: -H 'Content-Type: application/json').")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLargeError(
+            f"The request body is {request.content_length} bytes; the limit is {max_bytes} "
+            "bytes (MOCKLLM_MAX_BODY_BYTES).")
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidBodyError("The request body is empty; send a ChatCompletion JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        trace.raw_body = raw[:2000].decode("utf-8", "replace")
+        raise InvalidBodyError(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        trace.raw_body = raw[:2000].decode("utf-8", "replace")
+        raise InvalidBodyError(
+            f"The request body must be a JSON object (a ChatCompletion), not "
+            f"{_json_kind(body)}.")
+    trace.body = body
+    return body
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+async def _chat_completions(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    settings = state.settings
+    trace: _Trace = request[_TRACE]
+    callback = _negotiate(request)
+    body = await _read_body(request, trace, settings.max_body_bytes)
+
+    field_errors = state.validator.validate(body)
+    if field_errors:
+        trace.field_errors = tuple(field_errors)
+        raise RequestValidationError(field_errors)
+    model = body.get("model")
+    if not settings.any_model and model not in settings.models:
+        raise NotFoundError(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            openai_code="model_not_found", param="model")
+
+    overrides = parse_overrides(request.headers, request.query)
+    view = RequestView(body, request.headers, request.path)
+    try:
+        resolution = state.scenarios.resolve(view, force=overrides.scenario)
+    except MockLLMError as exc:
+        trace.near_misses = tuple(exc.details.get("near_misses", ()))
+        raise
+    trace.scenario = resolution.scenario_name
+    trace.near_misses = tuple(resolution.near_misses)
+
+    seed = request_seed(body, override=overrides.seed, server_seed=settings.seed)
+    state.faker.seed_instance(seed.seed)
+    reply = resolution.render(state.faker) or {}
+    reply_body = state.generator.generate(body, reply, seed=seed.seed, created=seed.created)
+    if settings.check_replies:
+        problems = state.response_validator.validate(reply_body)
+        if problems:
+            raise MockLLMError(
+                "mockllm built a reply that breaks the ChatResponse schema (check the "
+                f"scenario {trace.scenario!r}): "
+                + "; ".join(f"{p.param}: {p.message}" for p in problems))
+    trace.response = reply_body
+    headers = {str(k): str(v) for k, v in (reply.get("headers") or {}).items()}
+    headers["x-request-id"] = trace.request_id
+    timing: Mapping[str, Any] = reply.get("timing") or {}
+    rng = random.Random(seed.seed ^ 0x5EED)
+
+    if body.get("stream"):
+        if callback is not None:
+            raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
+                                  param="stream")
+        trace.stream = True
+        return await _stream(request, reply_body, body, timing, headers, rng)
+
+    latency = timing.get("latency_ms")
+    if latency:
+        await asyncio.sleep(_jittered(latency, timing, rng) / 1000.0)
+    payload = render.dumps(reply_body)
+    if callback is not None:
+        return web.Response(body=render.jsonp(callback, payload),
+                            content_type="application/javascript", headers=headers)
+    return web.Response(body=payload, content_type="application/json", headers=headers)
+
+
+def _jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) -> float:
+    jitter = float(timing.get("jitter") or 0.0)
+    if not jitter:
+        return float(value_ms)
+    return max(0.0, float(value_ms) * (1.0 + rng.uniform(-jitter, jitter)))
+
+
+async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mapping[str, Any],
+                  timing: Mapping[str, Any], headers: dict[str, str],
+                  rng: random.Random) -> web.StreamResponse:
+    options = body.get("stream_options") or {}
+    chunks = streaming.iter_chunks(
+        reply_body,
+        include_usage=bool(options.get("include_usage")),
+        chunking=timing.get("chunk", "tokens"),
+        chunk_size=int(timing.get("chunk_size", 1)),
+    )
+    response = web.StreamResponse(headers=headers)
+    response.content_type = "text/event-stream"
+    response.headers["Cache-Control"] = "no-cache"
+    first_delay = timing.get("ttft_ms", timing.get("latency_ms"))
+    tps = timing.get("tokens_per_second")
+    if first_delay:
+        await asyncio.sleep(_jittered(first_delay, timing, rng) / 1000.0)
+    await response.prepare(request)
+    try:
+        for i, chunk in enumerate(chunks):
+            if tps and i:
+                await asyncio.sleep(_jittered(1000.0 / float(tps), timing, rng) / 1000.0)
+            await response.write(render.sse_event(chunk))
+        await response.write(render.SSE_DONE)
+        await response.write_eof()
+    except ConnectionResetError:
+        log.info("client went away during the stream of %s", request.path)
+    return response
+
+
+# --------------------------------------------------------------------------- models, index
+
+
+def _model_object(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "mockllm"}
+
+
+async def _list_models(request: web.Request) -> web.Response:
+    models = request.app[STATE].settings.models
+    return web.json_response({"object": "list", "data": [_model_object(m) for m in models]},
+                             dumps=lambda o: render.dumps(o).decode())
+
+
+async def _get_model(request: web.Request) -> web.Response:
+    settings = request.app[STATE].settings
+    model = request.match_info["model"]
+    if model not in settings.models and not settings.any_model:
+        raise NotFoundError(f"The model `{model}` does not exist or you do not have access to it.",
+                            openai_code="model_not_found", param="model")
+    return web.json_response(_model_object(model), dumps=lambda o: render.dumps(o).decode())
+
+
+async def _index(request: web.Request) -> web.Response:
+    return web.json_response({
+        "name": "mockllm",
+        "chat_completions": "POST /v1/chat/completions",
+        "models": "GET /v1/models",
+        "openai_base_url": f"{request.scheme}://{request.host}/v1",
+    })

@@ -1,0 +1,124 @@
+"""The ``mockllm`` command: ``serve``, ``check`` and ``schemas``.
+
+Settings come from defaults, then ``MOCKLLM_*`` environment variables, then flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import ErrorDialect, Settings, ValidationMode
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mockllm",
+        description="A validating mock of the chat completions API, for tests and local dev.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--seed", type=int, help="server seed: replies become reproducible")
+    serve.add_argument("--validation", choices=[m.value for m in ValidationMode],
+                       help="strict (default): unknown fields rejected; lenient; off")
+    serve.add_argument("--error-dialect", choices=[d.value for d in ErrorDialect],
+                       help="error envelope: both (default), openai, servicestack")
+    serve.add_argument("--models", help="comma-separated models listed by /v1/models")
+    serve.add_argument("--known-models-only", action="store_true", default=None,
+                       help="answer 404 for a model not in --models")
+    serve.add_argument("--scenarios", nargs="+", type=Path, metavar="PATH",
+                       help="scenario files or folders (default: the built-in ones)")
+    serve.add_argument("--strict", action="store_true", default=None,
+                       help="a request no scenario matches is an error")
+    serve.add_argument("--reload", action="store_true", default=None,
+                       help="reload scenario files when they change")
+    serve.add_argument("--check-replies", action="store_true", default=None,
+                       help="validate each reply against the ChatResponse schema")
+    serve.add_argument("--admin-token", help="token for the /__mockllm/ control API")
+    serve.add_argument("--verbose", "-v", action="store_true", default=None,
+                       help="log validation details of each request")
+
+    check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
+    schemas.add_argument("--check", action="store_true",
+                         help="do not write; exit 1 when schemas/ differs from the page")
+    schemas.add_argument("--page", type=Path, help="the API page (default: the shipped copy)")
+    schemas.add_argument("--out", type=Path, help="output folder (default: schemas/)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    return settings.with_overrides(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        validation=ValidationMode(args.validation) if args.validation else None,
+        error_dialect=ErrorDialect(args.error_dialect) if args.error_dialect else None,
+        models=tuple(m.strip() for m in args.models.split(",") if m.strip())
+        if args.models else None,
+        any_model=False if args.known_models_only else None,
+        scenario_paths=tuple(args.scenarios) if args.scenarios else None,
+        strict=args.strict,
+        reload=args.reload,
+        check_replies=args.check_replies,
+        admin_token=args.admin_token,
+        verbose=args.verbose,
+    )
+
+
+def _serve(settings: Settings) -> int:
+    from .server import serve_forever
+
+    logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+
+    def announce(url: str) -> None:
+        print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it",
+              flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(settings, announce))
+    print("mockllm stopped", flush=True)
+    return 0
+
+
+def _check(paths: Sequence[Path]) -> int:
+    from .loader import check_paths
+
+    problems = check_paths(paths)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"ok: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mockllm`` command and of ``python -m mockllm``."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(_settings(args))
+        if args.command == "check":
+            return _check(args.paths)
+        from .schemagen import run
+
+        return run(args.page, args.out, args.check)
+    except ConfigError as exc:
+        print(f"mockllm: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,80 @@
+"""Bodies to bytes: JSON, JSONP, server-sent events, and error bodies in both envelopes.
+
+Nothing here knows about HTTP; ``app.py`` picks the encoding and writes the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from .config import ErrorDialect
+from .errors import MockLLMError
+
+__all__ = [
+    "SSE_DONE",
+    "dumps",
+    "error_body",
+    "is_safe_callback",
+    "jsonp",
+    "sse_event",
+]
+
+# A JavaScript identifier path such as `cb`, `$.handlers.done` or `jQuery123_456`: anything
+# else is rejected, never echoed, so a JSONP reply cannot inject script.
+_CALLBACK = re.compile(r"[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,7}")
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact JSON, keys in insertion order, so equal payloads give equal bytes."""
+    return orjson.dumps(payload)
+
+
+def is_safe_callback(name: str) -> bool:
+    """Whether ``name`` may be used as a JSONP callback."""
+    return _CALLBACK.fullmatch(name) is not None
+
+
+def jsonp(callback: str, body: bytes) -> bytes:
+    """``callback(<json>)``, ServiceStack's JSONP framing (no trailing semicolon)."""
+    return callback.encode() + b"(" + body + b")"
+
+
+def sse_event(payload: Any) -> bytes:
+    """One server-sent event: ``data: <json>`` and a blank line (LF framing, as OpenAI)."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def error_body(error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
+    """The error body: ServiceStack ``responseStatus``, OpenAI ``error``, or both."""
+    body: dict[str, Any] = {}
+    if dialect is not ErrorDialect.OPENAI:
+        body["responseStatus"] = {
+            "errorCode": error.error_code,
+            "message": error.message,
+            "errors": [
+                {"errorCode": f.error_code, "fieldName": f.field_name, "message": f.message}
+                for f in error.field_errors
+            ],
+        }
+    if dialect is not ErrorDialect.SERVICESTACK:
+        body["error"] = {
+            "message": _openai_message(error),
+            "type": error.openai_type,
+            "param": error.param,
+            "code": error.openai_code,
+        }
+    return body
+
+
+def _openai_message(error: MockLLMError) -> str:
+    """OpenAI carries one message: with several field errors, list them all in it."""
+    if len(error.field_errors) <= 1:
+        return error.message
+    lines = [f"{len(error.field_errors)} problems with the request:"]
+    lines += [f"- {f.param}: {f.message}" for f in error.field_errors]
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Which seed a request gets, and what ``created`` says.
+
+The seed fixes every random choice of a reply (text, ids, tool arguments, timing
+jitter, faults). It comes from the ``Prefer: seed=N`` override, else the request's
+``seed`` field, else the server's ``--seed``, and is mixed with a hash of the
+canonical body: different requests get different replies, and the same request
+with the same seed gets the same bytes. With no seed anywhere a request gets a
+fresh random one, as a real model would answer differently each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["RequestSeed", "request_seed"]
+
+# `created` of a seeded reply: a fixed instant plus a seed-derived offset, so the
+# bytes repeat while the value still looks like a timestamp.
+_SEEDED_EPOCH = 1_750_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSeed:
+    """The seed of one request and the ``created`` time that goes with it."""
+
+    seed: int
+    created: int
+    seeded: bool
+
+
+def request_seed(body: Any, *, override: int | None, server_seed: int | None) -> RequestSeed:
+    """Pick the seed of a request (see the module docstring for the order)."""
+    body_seed = body.get("seed") if isinstance(body, dict) else None
+    base = override if override is not None else body_seed
+    if base is None:
+        base = server_seed
+    if base is None:
+        return RequestSeed(int.from_bytes(os.urandom(8), "big"), int(time.time()), False)
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.blake2b(canonical, digest_size=8, key=str(base).encode()[:64]).digest()
+    seed = int.from_bytes(digest, "big")
+    return RequestSeed(seed, _SEEDED_EPOCH + seed % 10_000_000, True)
