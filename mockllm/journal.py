@@ -3,19 +3,62 @@
 Each request, valid or not, leaves one ``Exchange``: what was sent, what validation
 found, which scenario answered (or why none did), and what went back. Tests and the
 control API read it to assert what the code under test sent.
+
+The server's loop thread appends while a test thread reads, so ``Journal`` guards
+its deque with a lock and every read returns a snapshot list. ``JournalQuery`` is
+the one filter used by the pytest plugin, the control API and failure messages:
+"matches" is defined as "no criterion failed", so the same object also explains
+how a near-by request differs from what an assertion looked for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FieldError
+from .errors import BadRequestError, FieldError
 
-__all__ = ["Exchange", "Journal"]
+__all__ = ["Exchange", "Journal", "JournalQuery", "describe_near_miss", "near_miss_json"]
+
+# How much of a reply's text the one-line summaries show.
+_SUMMARY_CHARS = 60
+
+
+def near_miss_json(near_miss: Any) -> Any:
+    """A JSON-ready form of one near miss, whatever shape the scenario engine gives it."""
+    to_json = getattr(near_miss, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if dataclasses.is_dataclass(near_miss) and not isinstance(near_miss, type):
+        return dataclasses.asdict(near_miss)
+    if isinstance(near_miss, Mapping):
+        return dict(near_miss)
+    return str(near_miss)
+
+
+def describe_near_miss(near_miss: Any) -> str:
+    """One line saying which scenario nearly matched and why it did not."""
+    describe = getattr(near_miss, "describe", None)
+    if callable(describe):
+        return str(describe())
+    data = near_miss_json(near_miss)
+    if isinstance(data, Mapping):
+        name = data.get("scenario") or data.get("name") or "?"
+        reasons = data.get("reasons") or data.get("failed") or data.get("reason") or ()
+        if isinstance(reasons, str):
+            reasons = (reasons,)
+        return f"{name}: " + "; ".join(str(r) for r in reasons)
+    return str(data)
+
+
+def _clip(text: str, limit: int = _SUMMARY_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +83,8 @@ class Exchange:
     stream: bool
     duration_ms: float
     tags: Mapping[str, Any] = field(default_factory=dict)
+    # The error's ServiceStack errorCode (``NoScenarioMatched``...), when the app passes it.
+    error_code: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -49,8 +94,86 @@ class Exchange:
 
     @property
     def valid(self) -> bool:
-        """Whether the request passed validation."""
-        return not self.field_errors
+        """Whether the request passed validation (and its body parsed)."""
+        return not self.field_errors and self.raw_body is None
+
+    @property
+    def unmatched(self) -> bool:
+        """Whether strict mode turned this request away because no scenario matched."""
+        if self.error_code is not None:
+            return self.error_code == "NoScenarioMatched"
+        # Older apps do not journal the error code: a 404 for a valid body that
+        # reached scenario resolution (it left near misses) is the same event.
+        return (self.status == 404 and self.scenario is None and self.valid
+                and bool(self.near_misses))
+
+    @property
+    def reply_summary(self) -> str:
+        """A short description of what went back: text, tool calls, refusal, or the error."""
+        if self.error is not None:
+            return f"error: {_clip(self.error)}"
+        response = self.response
+        if not isinstance(response, Mapping):
+            return "stream" if self.stream else "-"
+        choices = response.get("choices") or ()
+        message = choices[0].get("message") if choices and isinstance(choices[0], Mapping) else None
+        if not isinstance(message, Mapping):
+            return "-"
+        calls = message.get("tool_calls") or ()
+        if calls:
+            names = ", ".join(str((c.get("function") or {}).get("name")) for c in calls)
+            return f"tool_calls: {names}"
+        if message.get("refusal"):
+            return f"refusal: {_clip(str(message['refusal']))}"
+        content = message.get("content")
+        if isinstance(content, str):
+            return f"content: {_clip(content)!r}"
+        return "content: null"
+
+    @property
+    def last_user_message(self) -> str | None:
+        """The text of the last user message of the request, for failure messages."""
+        body = self.body
+        messages = body.get("messages") if isinstance(body, Mapping) else None
+        for message in reversed(messages if isinstance(messages, list) else ()):
+            if isinstance(message, Mapping) and message.get("role") == "user":
+                content = message.get("content")
+                if isinstance(content, str):
+                    return content
+                if isinstance(content, list):
+                    return " ".join(str(p.get("text", "")) for p in content
+                                    if isinstance(p, Mapping))
+        return None
+
+    def log_line(self, verbose: bool = False) -> str:
+        """The server log's line for this exchange; ``verbose`` adds validation details.
+
+        ``POST /v1/chat/completions 200 scenario=greeting 1.3ms -> content: 'Hello'``
+        """
+        scenario = self.scenario if self.scenario is not None else "-"
+        line = (f"{self.method} {self.path} {self.status} scenario={scenario} "
+                f"{self.duration_ms:.1f}ms")
+        if not verbose:
+            return line
+        details = [f"{line} -> {self.reply_summary}"]
+        if self.model is not None:
+            details.append(f"  model: {self.model}")
+        details.extend(f"  invalid {f.param or f.field_name}: {f.message}"
+                       for f in self.field_errors)
+        if self.raw_body is not None:
+            details.append(f"  body: {_clip(self.raw_body, 200)!r}")
+        details.extend(f"  near miss {describe_near_miss(n)}" for n in self.near_misses)
+        return "\n".join(details)
+
+    def describe(self) -> str:
+        """A few lines for a failed assertion: what was asked, what answered, what went back."""
+        parts = [f"#{self.seq} {self.method} {self.path} -> {self.status}",
+                 f"model={self.model}", f"scenario={self.scenario}"]
+        user = self.last_user_message
+        if user is not None:
+            parts.append(f"user={_clip(user)!r}")
+        parts.append(self.reply_summary)
+        return "  ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view, for the control API and failure messages."""
@@ -71,44 +194,127 @@ class Exchange:
                 for f in self.field_errors
             ],
             "scenario": self.scenario,
-            "near_misses": list(self.near_misses),
+            "near_misses": [near_miss_json(n) for n in self.near_misses],
             "status": self.status,
+            "error_code": self.error_code,
             "response": self.response,
+            "summary": self.reply_summary,
             "error": self.error,
             "stream": self.stream,
             "duration_ms": round(self.duration_ms, 3),
         }
 
 
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """Criteria on exchanges; ``None`` means "any". Matches when no criterion fails."""
+
+    scenario: str | None = None
+    model: str | None = None
+    path: str | None = None
+    status: int | None = None
+    method: str | None = None
+    predicate: Callable[[Exchange], bool] | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> JournalQuery:
+        """A query from URL parameters (``?scenario=greeting&status=200``)."""
+        status = params.get("status")
+        if status is not None and not status.isdigit():
+            raise BadRequestError(f"status must be an HTTP status number, not {status!r}.",
+                                  param="status")
+        return cls(scenario=params.get("scenario"), model=params.get("model"),
+                   path=params.get("path"), method=params.get("method"),
+                   status=int(status) if status is not None else None)
+
+    def misses(self, exchange: Exchange) -> list[str]:
+        """How ``exchange`` differs from the query; empty when it matches."""
+        found: list[str] = []
+        for name in ("scenario", "model", "path", "status", "method"):
+            wanted = getattr(self, name)
+            actual = getattr(exchange, name)
+            if wanted is not None and actual != wanted:
+                found.append(f"{name} is {actual!r}, not {wanted!r}")
+        if self.predicate is not None and not self.predicate(exchange):
+            found.append("the predicate is false")
+        return found
+
+    def matches(self, exchange: Exchange) -> bool:
+        """Whether ``exchange`` meets every criterion."""
+        return not self.misses(exchange)
+
+    def __str__(self) -> str:
+        named = [f"{n}={getattr(self, n)!r}" for n in ("scenario", "model", "path", "status",
+                                                        "method") if getattr(self, n) is not None]
+        if self.predicate is not None:
+            named.append(f"predicate={getattr(self.predicate, '__name__', 'predicate')}")
+        return ", ".join(named) or "any request"
+
+
 class Journal:
-    """A bounded log of exchanges, oldest dropped first."""
+    """A bounded, thread-safe log of exchanges, oldest dropped first."""
 
     def __init__(self, size: int) -> None:
         self._entries: deque[Exchange] = deque(maxlen=max(1, size))
         self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """How many exchanges the journal keeps before dropping the oldest."""
+        return self._entries.maxlen or 0
 
     def next_seq(self) -> int:
         """A number for the next exchange, increasing for the life of the journal."""
-        return next(self._seq)
+        with self._lock:
+            return next(self._seq)
 
     def record(self, exchange: Exchange) -> None:
         """Keep one exchange."""
-        self._entries.append(exchange)
+        with self._lock:
+            self._entries.append(exchange)
 
-    def clear(self) -> None:
-        """Forget every exchange."""
-        self._entries.clear()
+    def clear(self) -> int:
+        """Forget every exchange; returns how many there were."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
+    def snapshot(self) -> list[Exchange]:
+        """Every exchange kept, oldest first, as a list the server cannot change under you."""
+        with self._lock:
+            return list(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[Exchange]:
-        return iter(self._entries)
+        return iter(self.snapshot())
 
     def newest_first(self) -> list[Exchange]:
         """Every exchange kept, newest first."""
-        return list(reversed(self._entries))
+        return self.snapshot()[::-1]
 
     def filter(self, predicate: Callable[[Exchange], bool]) -> list[Exchange]:
         """The exchanges, oldest first, for which ``predicate`` holds."""
-        return [e for e in self._entries if predicate(e)]
+        return [e for e in self.snapshot() if predicate(e)]
+
+    def query(self, query: JournalQuery, *, newest_first: bool = False,
+              limit: int | None = None) -> list[Exchange]:
+        """The exchanges matching ``query``, oldest first unless asked; at most ``limit``."""
+        entries = self.snapshot()
+        if newest_first:
+            entries.reverse()
+        found = [e for e in entries if query.matches(e)]
+        return found if limit is None else found[:max(0, limit)]
+
+    def similar(self, query: JournalQuery, count: int = 5) -> list[tuple[Exchange, list[str]]]:
+        """The exchanges nearest to ``query`` that miss it, with how each differs.
+
+        Fewest failed criteria first, then newest first: what a failed assertion shows.
+        """
+        scored = [(e, query.misses(e)) for e in self.newest_first()]
+        near = [pair for pair in scored if pair[1]]
+        near.sort(key=lambda pair: len(pair[1]))
+        return near[:count]
