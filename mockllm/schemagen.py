@@ -414,7 +414,7 @@ class _RuleContext:
     json_name: str
     type_ref: _TypeRef
     fragment: dict[str, Any]
-    conditions: list[dict[str, Any]]
+    dependencies: dict[str, dict[str, Any]]
     resolve_field: Callable[[str], str | None]
     contradictions: set[tuple[str, str]]
 
@@ -453,37 +453,45 @@ def _rule_values(m: re.Match[str], ctx: _RuleContext) -> None:
         ctx.fragment["enum"] = _word_list(m.group(1))
 
 
-def _rule_requires_true(m: re.Match[str], ctx: _RuleContext) -> None:
+def _other_field(m: re.Match[str], ctx: _RuleContext) -> str:
+    """The JSON name of the sibling field a description names (``logprobs``, ``modalities``)."""
     other = ctx.resolve_field(m.group(1))
     if other is None:
         raise PageStructureError(
             f"{ctx.schema_name}.{ctx.json_name}: the description names {m.group(1)!r}, "
             "which is not a field of the same DTO"
         )
-    ctx.conditions.append({
-        "if": {"properties": {ctx.json_name: {"not": {"type": "null"}}}, "required": [ctx.json_name]},
+    return other
+
+
+def _depend(ctx: _RuleContext, trigger: str, condition: dict[str, Any]) -> None:
+    """Add ``condition`` under ``dependencies[trigger]``: it is only evaluated when the
+    body sends ``trigger``, so ordinary bodies never pay for it in the fast path."""
+    current = ctx.dependencies.get(trigger)
+    if current is None:
+        ctx.dependencies[trigger] = condition
+    else:
+        ctx.dependencies[trigger] = {"allOf": [*current.get("allOf", [current]), condition]}
+
+
+def _rule_requires_true(m: re.Match[str], ctx: _RuleContext) -> None:
+    other = _other_field(m, ctx)
+    message = f"'{other}' must be true when '{ctx.json_name}' is used."
+    _depend(ctx, ctx.json_name, {
+        "if": {"properties": {ctx.json_name: {"not": {"type": "null"}}}},
         "then": {
-            "description": f"'{other}' must be true when '{ctx.json_name}' is used.",
-            "properties": {other: {"const": True}},
+            "description": message,
+            "properties": {other: {"const": True, "description": message}},
             "required": [other],
         },
     })
 
 
 def _rule_required_when(m: re.Match[str], ctx: _RuleContext) -> None:
-    other = ctx.resolve_field(m.group(1))
-    if other is None:
-        raise PageStructureError(
-            f"{ctx.schema_name}.{ctx.json_name}: the description names {m.group(1)!r}, "
-            "which is not a field of the same DTO"
-        )
-    value = m.group(2)
+    other, value = _other_field(m, ctx), m.group(2)
     message = f"'{ctx.json_name}' is required when '{other}' contains '{value}'."
-    ctx.conditions.append({
-        "if": {
-            "properties": {other: {"type": "array", "contains": {"const": value}}},
-            "required": [other],
-        },
+    _depend(ctx, other, {
+        "if": {"properties": {other: {"type": "array", "contains": {"const": value}}}},
         "then": {
             "description": message,
             "properties": {ctx.json_name: {"description": message, "not": {"type": "null"}}},
@@ -571,14 +579,14 @@ def _build_dto(
     by_normal = {_normal(row.name): json_name for row, json_name in fields}
     by_normal.update({_normal(json_name): json_name for _, json_name in fields})
     properties: dict[str, Any] = {}
-    conditions: list[dict[str, Any]] = []
+    dependencies: dict[str, dict[str, Any]] = {}
     for row, json_name in fields:
         type_ref = _parse_type(row.type_text)
         fragment = _type_fragment(type_ref, enums)
         if "$ref" in fragment:
             fragment = {"allOf": [fragment]}  # draft-07 ignores keywords beside a $ref
         ctx = _RuleContext(
-            name, json_name, type_ref, fragment, conditions,
+            name, json_name, type_ref, fragment, dependencies,
             lambda word: by_normal.get(_normal(word)), contradictions,
         )
         for pattern, apply in _RULES:
@@ -598,8 +606,8 @@ def _build_dto(
     required = [json_name for row, json_name in fields if row.required]
     if required:
         schema["required"] = required
-    if conditions:
-        schema["allOf"] = conditions
+    if dependencies:
+        schema["dependencies"] = dependencies
     return schema
 
 

@@ -1,0 +1,351 @@
+"""Check request bodies (and generated replies) against the schemas; one FieldError per problem.
+
+The fast path runs the compiled validator of the ``SchemaSet``: a valid body costs a
+few microseconds. Only when it fails does ``jsonschema`` run, to report ALL problems at
+once, each as a ``FieldError`` with the DTO path (``Messages[0].Role``), the JSON path
+(``messages[0].role``), a ServiceStack ``errorCode``, an OpenAI ``code`` and a message in
+ServiceStack's words (``'Temperature' must be between 0 and 2. You entered 3.``).
+
+DTO names come from the schemas' ``title`` annotations (the generator writes the page's
+field names there), so the error names match the documented DTO, not a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastjsonschema import JsonSchemaValueException
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError
+
+from .config import ValidationMode
+from .errors import FieldError
+from .schemagen import to_pascal
+from .schemaset import REQUEST_SCHEMA, RESPONSE_SCHEMA, SUFFIX, FastValidator, SchemaSet
+
+__all__ = ["RequestValidator", "ResponseValidator", "validate_response"]
+
+_TYPE_WORDS: Mapping[str, str] = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+_MISMATCH = frozenset({"type"})
+_DISCRIMINATING = frozenset({"const", "enum"})
+
+
+def _shown(value: Any) -> str:
+    """A value as the message shows it: 'text', 3, 2.5, true, or short JSON."""
+    if isinstance(value, str):
+        return f"'{value if len(value) <= 60 else value[:57] + '...'}'"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _types(schema_type: Any) -> list[str]:
+    return [schema_type] if isinstance(schema_type, str) else list(schema_type or [])
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where an error is: the DTO path, the JSON path, and a key to sort by document order."""
+
+    field_name: str
+    param: str
+    order: tuple[tuple[int, str], ...]
+
+
+class _Namer:
+    """Names instance paths by walking the schemas: titles give the DTO names."""
+
+    def __init__(self, schemas: SchemaSet, root: Mapping[str, Any]) -> None:
+        self._schemas = schemas
+        self._root = root
+
+    def place(self, body: Any, path: Sequence[str | int]) -> _Place:
+        """The names and sort key of ``path`` inside ``body``."""
+        field_name, param = "", ""
+        schemas: list[Mapping[str, Any]] = [self._root]
+        order: list[tuple[int, str]] = []
+        node = body
+        for segment in path:
+            if isinstance(segment, int):
+                field_name += f"[{segment}]"
+                param += f"[{segment}]"
+                schemas = [s["items"] for s in self._expand(schemas) if isinstance(s.get("items"), dict)]
+                order.append((segment, ""))
+                node = node[segment] if isinstance(node, list) and segment < len(node) else None
+                continue
+            title, schemas, is_key = self._member(schemas, segment)
+            if is_key:  # a dictionary key, not a DTO field
+                field_name += f"[{segment}]"
+                param += f".{segment}"
+            else:
+                field_name += f".{title}" if field_name else title
+                param += f".{segment}" if param else segment
+            keys = list(node) if isinstance(node, dict) else []
+            order.append((keys.index(segment) if segment in keys else len(keys), segment))
+            node = node.get(segment) if isinstance(node, dict) else None
+        return _Place(field_name, param, tuple(order))
+
+    def title_of(self, schemas: Sequence[Mapping[str, Any]]) -> str | None:
+        """The first title among ``schemas`` (after following refs)."""
+        for schema in self._expand(schemas):
+            if isinstance(schema.get("title"), str):
+                return str(schema["title"])
+        return None
+
+    def _member(
+        self, schemas: Sequence[Mapping[str, Any]], key: str
+    ) -> tuple[str, list[Mapping[str, Any]], bool]:
+        expanded = self._expand(schemas)
+        found = [s["properties"][key] for s in expanded if key in s.get("properties", {})]
+        if found:
+            return self.title_of(found) or to_pascal(key), found, False
+        values = [s["additionalProperties"] for s in expanded if isinstance(s.get("additionalProperties"), dict)]
+        if values:
+            return key, values, True
+        return to_pascal(key), [], False
+
+    def _expand(self, schemas: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The schemas plus everything they pull in: refs, allOf/anyOf/oneOf, then/else."""
+        out: list[Mapping[str, Any]] = []
+        stack = list(schemas)[::-1]
+        while stack:
+            schema = stack.pop()
+            if not isinstance(schema, Mapping) or any(schema is seen for seen in out):
+                continue
+            out.append(schema)
+            ref = schema.get("$ref")
+            if isinstance(ref, str) and ref.endswith(SUFFIX):
+                stack.append(self._schemas.schema(ref))
+            for key in ("allOf", "anyOf", "oneOf"):
+                stack.extend(reversed(schema.get(key, [])))
+            stack.extend(schema[key] for key in ("then", "else") if key in schema)
+        return out
+
+
+class _Reporter:
+    """Turns jsonschema errors into FieldErrors: one per problem, most relevant branch only."""
+
+    def __init__(self, schemas: SchemaSet, root: Mapping[str, Any], dto: str) -> None:
+        self._namer = _Namer(schemas, root)
+        self._dto = dto
+
+    def report(self, body: Any, errors: Iterable[ValidationError]) -> list[FieldError]:
+        """All problems in ``errors``, deduplicated and in document order."""
+        found: dict[tuple[str, str], tuple[_Place, FieldError]] = {}
+        for error in errors:
+            for place, problem in self._convert(body, error):
+                found.setdefault((problem.param, problem.error_code), (place, problem))
+        # A wrong type says it all: drop range/enum complaints about the same value.
+        mistyped = {param for param, code in found if code == "InvalidType"}
+        kept = [
+            (place, problem) for (param, code), (place, problem) in found.items()
+            if code == "InvalidType" or param not in mistyped
+        ]
+        kept.sort(key=lambda item: item[0].order)
+        return [problem for _, problem in kept]
+
+    def _convert(self, body: Any, error: ValidationError) -> Iterator[tuple[_Place, FieldError]]:
+        keyword = error.validator
+        path = list(error.absolute_path)
+        if keyword in {"anyOf", "oneOf"} and error.context:
+            yield from self._branch(body, error, path)
+        elif keyword == "required":
+            for name in error.validator_value:
+                if isinstance(error.instance, dict) and name not in error.instance:
+                    place = self._namer.place(body, [*path, name])
+                    message = error.schema.get("description") or f"'{place.field_name}' is required."
+                    yield place, self._error(place, "NotNull", "missing_required_parameter", message)
+        elif keyword == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties", {}))
+            owner = error.schema.get("title") or self._namer.place(body, path).field_name or self._dto
+            for name in error.instance:
+                if name not in known:
+                    place = self._namer.place(body, [*path, name])
+                    message = f"'{name}' is not a known field of {owner}."
+                    yield place, self._error(place, "UnknownField", "unknown_parameter", message)
+        elif "propertyNames" in error.relative_schema_path:
+            place = self._namer.place(body, [*path, str(error.instance)])
+            owner = self._namer.place(body, path).field_name
+            yield place, self._key_error(place, owner, error)
+        else:
+            place = self._namer.place(body, path)
+            yield place, self._value_error(place, error)
+
+    def _branch(
+        self, body: Any, error: ValidationError, path: list[str | int]
+    ) -> Iterator[tuple[_Place, FieldError]]:
+        """Report the branch of an anyOf/oneOf the value most likely meant."""
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context or ():
+            branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+        depth = len(path)
+
+        def wrong_kind(subs: list[ValidationError]) -> bool:
+            return any(s.validator in _MISMATCH and len(s.absolute_path) == depth for s in subs)
+
+        def rank(subs: list[ValidationError]) -> tuple[int, int]:
+            # A const/enum miss one level down is a discriminator (`type`) naming another branch.
+            missed = sum(s.validator in _DISCRIMINATING and len(s.absolute_path) == depth + 1 for s in subs)
+            return missed, len(subs)
+
+        fitting = [subs for subs in branches.values() if not wrong_kind(subs)]
+        if fitting:
+            for sub in min(fitting, key=rank):
+                yield from self._convert(body, sub)
+            return
+        # No branch takes this kind of value: one type error naming every accepted type.
+        accepted: list[str] = []
+        for subs in branches.values():
+            for sub in subs:
+                if sub.validator in _MISMATCH and len(sub.absolute_path) == depth:
+                    accepted += [t for t in _types(sub.validator_value) if t not in accepted]
+        place = self._namer.place(body, path)
+        yield place, self._type_error(place, accepted, error.instance)
+
+    def _value_error(self, place: _Place, error: ValidationError) -> FieldError:
+        keyword, value, schema, name = error.validator, error.instance, error.schema, place.field_name
+        said = schema.get("description") if "then" in error.relative_schema_path else None
+        if keyword == "type":
+            return self._type_error(place, _types(error.validator_value), value)
+        if keyword == "enum":
+            allowed = ", ".join(str(v) for v in error.validator_value if v is not None)
+            message = said or f"'{name}' must be one of {allowed}. You entered {_shown(value)}."
+            return self._error(place, "Enum", "invalid_value", message)
+        if keyword == "const":
+            message = said or f"'{name}' must be {_shown(error.validator_value)}. You entered {_shown(value)}."
+            return self._error(place, "Equal", "invalid_value", message)
+        if keyword in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+            return self._range_error(place, error)
+        if keyword in {"maxItems", "minItems", "maxLength", "minLength", "maxProperties", "minProperties"}:
+            return self._size_error(place, keyword, error.validator_value, value)
+        if keyword == "pattern":
+            message = f"'{name}' is not in the correct format. You entered {_shown(value)}."
+            return self._error(place, "RegularExpression", "invalid_value", message)
+        if keyword == "not":
+            message = said or schema.get("description") or f"'{name}' must not be {_shown(value)}."
+            return self._error(place, "NotNull" if value is None else "Predicate", "invalid_value", message)
+        return self._error(place, "Predicate", "invalid_value", f"'{name}': {error.message}.")
+
+    def _type_error(self, place: _Place, accepted: Sequence[str], value: Any) -> FieldError:
+        words = [_TYPE_WORDS.get(t, t) for t in accepted if t != "null"] or ["null"]
+        message = f"'{place.field_name}' must be {' or '.join(words)}. You entered {_shown(value)}."
+        return self._error(place, "InvalidType", "invalid_type", message)
+
+    def _range_error(self, place: _Place, error: ValidationError) -> FieldError:
+        schema, value, name = error.schema, error.instance, place.field_name
+        low, high = schema.get("minimum"), schema.get("maximum")
+        kind = "integer" if "integer" in _types(schema.get("type")) else "decimal"
+        below = error.validator in {"minimum", "exclusiveMinimum"}
+        code = f"{kind}_below_min_value" if below else f"{kind}_above_max_value"
+        entered = f"You entered {_number(value)}."
+        if low is not None and high is not None:
+            message = f"'{name}' must be between {_number(low)} and {_number(high)}. {entered}"
+            return self._error(place, "InclusiveBetween", code, message)
+        if error.validator == "minimum":
+            message = f"'{name}' must be greater than or equal to {_number(low)}. {entered}"
+            return self._error(place, "GreaterThanOrEqual", code, message)
+        if error.validator == "maximum":
+            message = f"'{name}' must be less than or equal to {_number(high)}. {entered}"
+            return self._error(place, "LessThanOrEqual", code, message)
+        relation = "greater" if below else "less"
+        message = f"'{name}' must be {relation} than {_number(error.validator_value)}. {entered}"
+        return self._error(place, "GreaterThan" if below else "LessThan", code, message)
+
+    def _size_error(self, place: _Place, keyword: str, limit: int, value: Any) -> FieldError:
+        name = place.field_name
+        if keyword.endswith("Items"):
+            noun, kind, count = "items", "array", len(value)
+        elif keyword.endswith("Length"):
+            noun, kind, count = "characters", "string", len(value)
+        else:
+            noun, kind, count = "entries", "object", len(value)
+        if keyword == "minItems" and limit == 1 and count == 0:
+            return self._error(place, "NotEmpty", "empty_array", f"'{name}' must not be empty.")
+        if keyword.startswith("max"):
+            message = f"'{name}' must have at most {limit} {noun}. You entered {count} {noun}."
+            return self._error(place, "MaximumLength", f"{kind}_above_max_length", message)
+        message = f"'{name}' must have at least {limit} {noun}. You entered {count} {noun}."
+        return self._error(place, "MinimumLength", f"{kind}_below_min_length", message)
+
+    def _key_error(self, place: _Place, owner: str, error: ValidationError) -> FieldError:
+        key = _shown(error.instance)
+        if error.validator == "maxLength":
+            message = (f"Keys of '{owner}' must have at most {error.validator_value} characters. "
+                       f"You entered {key}.")
+            return self._error(place, "MaximumLength", "string_above_max_length", message)
+        message = f"Key {key} of '{owner}' is not in the correct format."
+        return self._error(place, "RegularExpression", "invalid_value", message)
+
+    @staticmethod
+    def _error(place: _Place, error_code: str, code: str, message: str) -> FieldError:
+        return FieldError(place.field_name, place.param, error_code, code, message)
+
+
+class _Checker:
+    """A fast validator backed by a detailed one for the report."""
+
+    def __init__(self, schemas: SchemaSet, fast: FastValidator, root: Mapping[str, Any], dto: str):
+        self._fast = fast
+        self._detail = Draft7Validator(root, registry=schemas.registry)
+        self._reporter = _Reporter(schemas, root, dto)
+
+    def check(self, body: Any) -> list[FieldError]:
+        """[] when ``body`` is valid, else every problem found."""
+        try:
+            self._fast(body)
+            return []
+        except JsonSchemaValueException as exc:
+            fast_message = exc.message
+        problems = self._reporter.report(body, self._detail.iter_errors(body))
+        if problems:
+            return problems
+        # The two validators disagree (a bug in one of them): still refuse, and say so.
+        return [FieldError("", "", "Predicate", "invalid_value", f"Invalid body: {fast_message}")]
+
+
+class RequestValidator:
+    """Validates ChatCompletion bodies in the configured mode; build once, call per request."""
+
+    def __init__(self, schemas: SchemaSet, mode: ValidationMode) -> None:
+        self.mode = mode
+        self._checker: _Checker | None = None
+        if mode is not ValidationMode.OFF:
+            lenient = mode is ValidationMode.LENIENT
+            fast = schemas.fast_request_lenient if lenient else schemas.fast_request_strict
+            root = schemas.request_schema(lenient=lenient)
+            self._checker = _Checker(schemas, fast, root, REQUEST_SCHEMA)
+
+    def validate(self, body: Any) -> list[FieldError]:
+        """Every problem with ``body`` (empty when valid, or when validation is off)."""
+        return [] if self._checker is None else self._checker.check(body)
+
+
+class ResponseValidator:
+    """Validates generated ChatResponse dicts (tests and the ``check_replies`` setting)."""
+
+    def __init__(self, schemas: SchemaSet) -> None:
+        root = dict(schemas.schema(RESPONSE_SCHEMA))
+        self._checker = _Checker(schemas, schemas.fast_response, root, RESPONSE_SCHEMA)
+
+    def validate(self, reply: Any) -> list[FieldError]:
+        """Every way ``reply`` breaks the ChatResponse schema (empty when it conforms)."""
+        return self._checker.check(reply)
+
+
+def validate_response(schemas: SchemaSet, reply: Any) -> list[FieldError]:
+    """One-off check of a ChatResponse dict; build a ``ResponseValidator`` to check many."""
+    return ResponseValidator(schemas).validate(reply)
