@@ -49,10 +49,12 @@ def describe_near_miss(near_miss: Any) -> str:
     data = near_miss_json(near_miss)
     if isinstance(data, Mapping):
         name = data.get("scenario") or data.get("name") or "?"
-        reasons = data.get("reasons") or data.get("failed") or data.get("reason") or ()
+        reasons = data.get("failed") or data.get("reasons") or data.get("reason") or ()
         if isinstance(reasons, str):
             reasons = (reasons,)
-        return f"{name}: " + "; ".join(str(r) for r in reasons)
+        # The scenario engine gives [{condition, reason}]; show the reasons.
+        return f"{name}: " + "; ".join(
+            str(r.get("reason", r)) if isinstance(r, Mapping) else str(r) for r in reasons)
     return str(data)
 
 
