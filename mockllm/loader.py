@@ -1,0 +1,439 @@
+"""Scenario files -> frozen Scenario objects, with errors that name file, line and key.
+
+Three steps, all at load time so a broken file never fails a request:
+
+1. a safe YAML loader that remembers the line of every key and list item (and
+   refuses duplicate keys, which YAML would silently overwrite);
+2. each scenario checked against ``schemas/scenario.schema.json``;
+3. conditions compiled through the matcher registry (unknown names and lookups,
+   bad regexes) and reply templates compiled by the template engine.
+
+A file holds one scenario, a list of them, or ``{scenarios: [...]}``. Folders
+give their ``*.yaml``/``*.yml`` files in name order. ``ScenarioWatcher`` polls
+file times so a server can reload changed files (keeping the last good set when
+a file breaks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ScenarioLoadError
+from .matching import (
+    INDEXABLE,
+    Condition,
+    ConditionError,
+    KeyPath,
+    MatcherRegistry,
+    SubjectMatcher,
+    default_registry,
+)
+from .resources import data_dir
+from .scenario import After, Conversation, Scenario, ScenarioSet
+from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine, TemplateProblem
+
+__all__ = [
+    "ScenarioLoader",
+    "ScenarioWatcher",
+    "check_paths",
+    "load_scenario_data",
+    "load_scenarios",
+    "scenario_files",
+]
+
+_SCHEMA_FILE = "scenario.schema.json"
+_DEFAULT_REPLY = CompiledReply(None, True)
+
+
+# ------------------------------------------------------------- YAML with lines
+
+
+class _LineDict(dict):  # type: ignore[type-arg]
+    """A YAML mapping that knows the line of each of its keys."""
+
+    __slots__ = ("key_lines", "line")
+
+
+class _LineList(list):  # type: ignore[type-arg]
+    """A YAML sequence that knows the line of each of its items."""
+
+    __slots__ = ("item_lines", "line")
+
+
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader (no Python objects), building line-aware containers."""
+
+
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)  # merge keys (<<)
+    data = _LineDict()
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            duplicate = key in data
+        except TypeError:
+            raise _YamlProblem(f"a mapping key must be a scalar, got {key!r}", line) from None
+        if duplicate:
+            raise _YamlProblem(
+                f"duplicate key {key!r} (first at line {data.key_lines[key]})", line, key)
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.key_lines[key] = line
+    return data
+
+
+def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> _LineList:
+    data = _LineList(loader.construct_object(child, deep=True) for child in node.value)
+    data.line = node.start_mark.line + 1
+    data.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return data
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+class _YamlProblem(Exception):
+    def __init__(self, message: str, line: int | None, key: Any = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.key = key
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except _YamlProblem as exc:
+        raise ScenarioLoadError(exc.message, path=source, line=exc.line,
+                                key=str(exc.key)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        message = f"bad YAML: {problem}" + (f" ({context})" if context else "")
+        raise ScenarioLoadError(message, path=source,
+                                line=mark.line + 1 if mark is not None else None) from None
+
+
+def _line_of(root: Any, path: Sequence[str | int]) -> int | None:
+    """The line of the deepest part of ``path`` that the YAML recorded."""
+    node, line = root, getattr(root, "line", None)
+    for step in path:
+        if isinstance(node, _LineDict) and step in node:
+            line = node.key_lines.get(step, line)
+            node = node[step]
+        elif isinstance(node, _LineList) and isinstance(step, int) and 0 <= step < len(node):
+            line = node.item_lines[step]
+            node = node[step]
+        elif isinstance(node, Mapping) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            break
+    return line
+
+
+def _format_path(path: Sequence[str | int]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+# --------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """One scenario's raw mapping, its file and its path from the file's root."""
+
+    data: Any
+    source: str
+    root: Any
+    path: KeyPath
+
+
+def _fingerprint(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _index_of(when: Mapping[str, Any], registry: MatcherRegistry) -> tuple[str, frozenset[str]] | None:
+    """An exact string value (or ``in`` list) of an indexable condition, if any."""
+    for name in ("last_user_message", "model"):  # the more selective first
+        spec = when.get(name)
+        matcher = registry.matcher(name)
+        if not (isinstance(matcher, SubjectMatcher) and matcher.subject is INDEXABLE[name]):
+            continue
+        if isinstance(spec, str):
+            return name, frozenset((spec,))
+        if isinstance(spec, Mapping) and len(spec) == 1:
+            ((lookup, operand),) = spec.items()
+            if lookup == "eq" and isinstance(operand, str):
+                return name, frozenset((operand,))
+            if lookup == "in" and isinstance(operand, list) and operand and all(
+                    isinstance(v, str) for v in operand):
+                return name, frozenset(operand)
+    return None
+
+
+@dataclass(slots=True)
+class ScenarioLoader:
+    """Loads scenarios with one registry, one template engine and one schema validator.
+
+    Build it once (at app start) and reuse it for reloads and the control API, so
+    compiled templates and the validator are shared.
+    """
+
+    registry: MatcherRegistry = field(default_factory=default_registry)
+    engine: TemplateEngine = field(default_factory=TemplateEngine)
+    _validator: Any = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        schema = json.loads((data_dir("schemas") / _SCHEMA_FILE).read_text(encoding="utf-8"))
+        one = {"$schema": schema["$schema"], "$defs": schema["$defs"],
+               "$ref": "#/$defs/scenario"}
+        self._validator = jsonschema.Draft202012Validator(one)
+
+    def load_paths(self, paths: Sequence[Path] | None) -> list[Scenario]:
+        """Every scenario of ``paths`` (files or folders); None/empty: the built-in ones."""
+        files = scenario_files(paths or [data_dir("scenarios")])
+        located: list[_Located] = []
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ScenarioLoadError(f"cannot read: {exc.strerror}", path=str(file)) from None
+            located.extend(self._split(_parse_yaml(text, str(file)), str(file)))
+        return self._build(located)
+
+    def load_data(self, data: Any, source: str = "<data>") -> list[Scenario]:
+        """Scenarios from a YAML string or already-parsed data (a dict or a list)."""
+        if isinstance(data, str):
+            data = _parse_yaml(data, source)
+        return self._build(self._split(data, source))
+
+    def _split(self, root: Any, source: str) -> list[_Located]:
+        if root is None:
+            return []
+        if isinstance(root, list):
+            return [_Located(item, source, root, (i,)) for i, item in enumerate(root)]
+        if isinstance(root, Mapping) and "scenarios" in root:
+            extra = sorted(set(root) - {"scenarios"})
+            if extra:
+                raise self._error("unexpected top-level key next to `scenarios`",
+                                  source, root, (extra[0],))
+            items = root["scenarios"]
+            if not isinstance(items, list):
+                raise self._error("`scenarios` must be a list", source, root, ("scenarios",))
+            return [_Located(item, source, root, ("scenarios", i)) for i, item in enumerate(items)]
+        if isinstance(root, Mapping):
+            return [_Located(root, source, root, ())]
+        raise self._error(
+            "a scenario file holds a scenario, a list of scenarios or {scenarios: [...]}",
+            source, root, ())
+
+    @staticmethod
+    def _error(message: str, source: str, root: Any, path: Sequence[str | int]) -> ScenarioLoadError:
+        return ScenarioLoadError(message, path=source, line=_line_of(root, path),
+                                 key=_format_path(path))
+
+    def _build(self, located: Iterable[_Located]) -> list[Scenario]:
+        scenarios: list[Scenario] = []
+        seen: dict[str, str] = {}
+        for item in located:
+            scenario = self._scenario(item)
+            if scenario.name in seen:
+                raise self._error(
+                    f"duplicate scenario name {scenario.name!r} (also at {seen[scenario.name]})",
+                    item.source, item.root, (*item.path, "name"))
+            seen[scenario.name] = scenario.source
+            scenarios.append(scenario)
+        return scenarios
+
+    def _scenario(self, item: _Located) -> Scenario:
+        data, path = item.data, item.path
+
+        def fail(message: str, *where: str | int) -> ScenarioLoadError:
+            return self._error(message, item.source, item.root, (*path, *where))
+
+        self._check_schema(item)
+        when = data.get("when") or {}
+        conditions: list[Condition] = []
+        for name, value in when.items():
+            try:
+                conditions.append(self.registry.compile(str(name), value))
+            except ConditionError as exc:
+                raise fail(exc.reason, "when", name, *exc.path) from None
+        groups = frozenset().union(*(c.groups for c in conditions))
+        clash = sorted(groups & set(TEMPLATE_VARIABLES))
+        if clash:
+            raise fail(f"regex group name {clash[0]!r} is reserved for templates "
+                       f"({', '.join(TEMPLATE_VARIABLES)})", "when")
+        if "reply" in data and "sequence" in data:
+            raise fail("give either `reply` or `sequence`, not both", "sequence")
+        if "after" in data and "sequence" not in data:
+            raise fail("`after` only applies to a `sequence`", "after")
+        steps: list[tuple[Any, KeyPath]] = (
+            [(step, ("sequence", i)) for i, step in enumerate(data["sequence"])]
+            if "sequence" in data else [(data.get("reply"), ("reply",))]
+        )
+        replies = []
+        for spec, where in steps:
+            if not spec:  # null or {}: the default reply
+                replies.append(_DEFAULT_REPLY)
+                continue
+            try:
+                replies.append(self.engine.compile_reply(spec, where, groups))
+            except TemplateProblem as exc:
+                raise fail(exc.reason, *exc.path) from None
+        conversation = None
+        if "conversation" in data:
+            conv = data["conversation"]
+            if conv["key"] == "header" and not conv.get("header"):
+                raise fail("conversation key `header` needs `header: <name>`", "conversation")
+            conversation = Conversation(conv["key"], str(conv.get("header", "")).lower())
+        return Scenario(
+            name=data["name"],
+            conditions=tuple(conditions),
+            replies=tuple(replies),
+            sequence="sequence" in data,
+            after=After(data.get("after", After.REPEAT_LAST.value)),
+            times=data.get("times"),
+            priority=data.get("priority", 0),
+            conversation=conversation,
+            description=data.get("description", ""),
+            source=f"{item.source}:{_line_of(item.root, path) or 1}",
+            fingerprint=_fingerprint(data),
+            group_names=groups,
+            index=_index_of(when, self.registry),
+        )
+
+    def _check_schema(self, item: _Located) -> None:
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(item.data))
+        if error is None:
+            return
+        where = list(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            allowed = set(error.schema.get("properties", {}))
+            extra = sorted(str(k) for k in error.instance if k not in allowed)
+            if extra:
+                where.append(extra[0])
+                message = (f"unknown key {extra[0]!r} "
+                           f"(known: {', '.join(sorted(allowed))})")
+        elif error.validator == "required":
+            message = error.message.replace("is a required property", "is required")
+        raise self._error(message, item.source, item.root, (*item.path, *where))
+
+
+def scenario_files(paths: Iterable[Path]) -> list[Path]:
+    """The files to load: each file as given, each folder's YAML files in name order."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.suffix in (".yaml", ".yml") and p.is_file()))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ScenarioLoadError("no such file or folder", path=str(path))
+    return files
+
+
+def load_scenarios(paths: Sequence[Path] | None = None, *,
+                   registry: MatcherRegistry | None = None) -> list[Scenario]:
+    """Load scenario files or folders; None or empty: the built-in default scenarios."""
+    return _loader(registry).load_paths(paths)
+
+
+def load_scenario_data(data: Any, source: str = "<data>", *,
+                       registry: MatcherRegistry | None = None) -> list[Scenario]:
+    """Scenarios from a dict, a list, or a YAML string (the control API, Python tests)."""
+    return _loader(registry).load_data(data, source)
+
+
+def _loader(registry: MatcherRegistry | None) -> ScenarioLoader:
+    return ScenarioLoader(registry) if registry is not None else ScenarioLoader()
+
+
+def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = None) -> list[str]:
+    """``mockllm check``: one message per broken file; an empty list means all load."""
+    loader = _loader(registry)
+    problems: list[str] = []
+    files: list[Path] = []
+    for path in paths:
+        try:
+            files.extend(scenario_files([path]))
+        except ScenarioLoadError as exc:
+            problems.append(str(exc))
+    names: dict[str, str] = {}
+    for file in files:
+        try:
+            for scenario in loader.load_paths([file]):
+                if scenario.name in names:
+                    problems.append(f"{scenario.source}: duplicate scenario name "
+                                    f"{scenario.name!r} (also at {names[scenario.name]})")
+                names.setdefault(scenario.name, scenario.source)
+        except ScenarioLoadError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+class ScenarioWatcher:
+    """Polls the modification times of scenario files, for reloading.
+
+    ``changed_files()`` is cheap (a stat per file) and needs no event loop; the app
+    calls it from a background task and then ``reload()``.
+    """
+
+    __slots__ = ("_loader", "_seen", "paths")
+
+    def __init__(self, paths: Sequence[Path], loader: ScenarioLoader | None = None) -> None:
+        self.paths = tuple(map(Path, paths))
+        self._loader = loader or ScenarioLoader()
+        self._seen = self._snapshot()
+
+    def _snapshot(self) -> dict[Path, tuple[int, int]]:
+        seen: dict[Path, tuple[int, int]] = {}
+        for path in self.paths:
+            candidates = ([p for p in path.iterdir() if p.suffix in (".yaml", ".yml")]
+                          if path.is_dir() else [path])
+            for file in candidates:
+                try:
+                    stat = file.stat()
+                except OSError:
+                    continue
+                seen[file] = (stat.st_mtime_ns, stat.st_size)
+        return seen
+
+    def changed_files(self) -> list[Path]:
+        """Files added, removed or modified since the last call (or construction)."""
+        now = self._snapshot()
+        changed = sorted(p for p in now.keys() | self._seen.keys()
+                         if now.get(p) != self._seen.get(p))
+        self._seen = now
+        return changed
+
+    def reload(self, scenario_set: ScenarioSet) -> ScenarioLoadError | None:
+        """Re-read every file into ``scenario_set``; on a broken file keep the old set
+        and return the error for the caller to report."""
+        try:
+            scenarios = self._loader.load_paths(self.paths)
+        except ScenarioLoadError as exc:
+            return exc
+        scenario_set.replace(scenarios)
+        return None

@@ -1,0 +1,437 @@
+"""Scenarios and the scenario set: which scenario answers a request, and with which reply.
+
+A ``Scenario`` is a frozen, compiled object (``loader.py`` builds them from YAML).
+``ScenarioSet.resolve(view)`` picks the answer in this order (docs/scenarios.md,
+"Resolution order"):
+
+1. A ``Prefer: scenario=NAME`` override names the scenario; its conditions and
+   ``times`` are not checked.
+2. Otherwise scenarios are tried by ``priority`` (higher first), ties in load order.
+   Scenarios that cannot match the request's model or last user message are ruled
+   out by an index before any condition runs.
+3. The first scenario whose conditions all hold and whose ``times`` is not used up
+   (in the request's conversation, when it has ``conversation:``) wins; its use
+   count picks the reply of a ``sequence:``.
+4. No winner: strict sets raise ``NoScenarioMatchedError`` listing the near misses;
+   others answer with the default reply.
+
+Use counts live in the set, keyed by scenario name and conversation key, and
+survive ``replace()`` for scenarios whose definition did not change.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import BadRequestError, ConfigError, NoScenarioMatchedError
+from .matching import INDEXABLE, Condition, Groups, RequestView, merge_groups
+from .templating import CompiledReply
+
+__all__ = [
+    "After",
+    "Conversation",
+    "Resolution",
+    "Scenario",
+    "ScenarioSet",
+]
+
+# How many near misses an explanation lists (the nearest first).
+NEAR_MISS_LIMIT = 10
+# Up to this many scenarios, every unmatched request explains all of them.
+FULL_EXPLAIN_LIMIT = 100
+# Conversation keys remembered per set; the oldest are forgotten beyond this.
+MAX_CONVERSATIONS = 100_000
+
+
+class After(str, Enum):
+    """What a ``sequence:`` answers once its replies are used up."""
+
+    REPEAT_LAST = "repeat_last"
+    CYCLE = "cycle"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """How requests are grouped into conversations for use counts and sequences."""
+
+    key: str  # "header" or "first_user_message"
+    header: str = ""  # lower-case header name when key == "header"
+
+    def key_of(self, view: RequestView) -> str:
+        """This request's conversation key ("" when the header or user message is missing)."""
+        if self.key == "header":
+            return view.headers.get(self.header, "")
+        return view.first_user_message or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One compiled scenario: conditions, replies and how often to use them."""
+
+    name: str
+    conditions: tuple[Condition, ...] = ()
+    # One reply, or the steps of a sequence. A reply whose tree is None is the default.
+    replies: tuple[CompiledReply, ...] = (CompiledReply(None, True),)
+    sequence: bool = False
+    after: After = After.REPEAT_LAST
+    times: int | None = None
+    priority: int = 0
+    conversation: Conversation | None = None
+    description: str = ""
+    # "file.yaml:12", for messages.
+    source: str = ""
+    # Canonical text of the definition: equal fingerprints keep state on reload.
+    fingerprint: str = ""
+    # Regex group names the conditions can bind (template variables, "" when unbound).
+    group_names: frozenset[str] = frozenset()
+    # (condition, values): the request's value must be one of these, so the set can
+    # index the scenario under them. None: the scenario may match any request.
+    index: tuple[str, frozenset[str]] | None = None
+
+    def match(self, view: RequestView) -> Groups | None:
+        """The regex groups when every condition holds, else None."""
+        conditions = self.conditions
+        if len(conditions) == 1:  # the common case, without a generator
+            return conditions[0].evaluate(view)
+        return merge_groups(c.evaluate(view) for c in conditions)
+
+    def failed_conditions(self, view: RequestView) -> list[dict[str, str]]:
+        """One ``{condition, reason}`` per failing lookup; empty when the scenario matches."""
+        return [
+            {"condition": c.name, "reason": reason}
+            for c in self.conditions
+            for reason in c.explain(view)
+        ]
+
+    def reply_for(self, used: int) -> CompiledReply | None:
+        """The reply of the ``used + 1``-th use; None when a failing sequence is over."""
+        replies = self.replies
+        if used < len(replies):
+            return replies[used]
+        if self.after is After.CYCLE:
+            return replies[used % len(replies)]
+        if self.after is After.FAIL:
+            return None
+        return replies[-1]
+
+
+def _exhausted_reply(scenario: Scenario) -> dict[str, Any]:
+    return {"error": {
+        "status": 500,
+        "message": f"scenario {scenario.name!r} has no more replies "
+                   f"(sequence of {len(scenario.replies)}, after: fail)",
+        "errorCode": "ScenarioExhausted",
+        "code": "scenario_exhausted",
+    }}
+
+
+class Resolution:
+    """The outcome of ``ScenarioSet.resolve``: the scenario (or none) and why.
+
+    ``near_misses`` explains, for a request no scenario matched, the nearest
+    scenarios and their failed conditions, computed on first access. Sets of up to
+    ``FULL_EXPLAIN_LIMIT`` scenarios rank all of them; larger ones rank the
+    scenarios the index left in play (same model or last user message), so an
+    unmatched request stays cheap (the strict error always ranks all). For a
+    matched request it lists the scenarios whose conditions held but whose
+    ``times`` was used up.
+    """
+
+    __slots__ = ("_index", "_near", "call", "groups", "reply", "scenario", "view")
+
+    def __init__(
+        self,
+        view: RequestView,
+        scenario: Scenario | None,
+        reply: CompiledReply | None,
+        groups: Groups,
+        call: int,
+        *,
+        exhausted: Sequence[tuple[Scenario, int]] = (),
+        unmatched_in: _Index | None = None,
+    ) -> None:
+        self.view = view
+        self.scenario = scenario
+        self.reply = reply
+        self.groups = groups
+        self.call = call
+        self._index = unmatched_in
+        # No match: ranked lazily; exhausted scenarios are then among the nearest.
+        self._near: list[dict[str, Any]] | None = (
+            None if unmatched_in is not None
+            else [_exhausted_miss(s, used) for s, used in exhausted])
+
+    @property
+    def scenario_name(self) -> str | None:
+        """The matched (or forced) scenario's name; None for the default reply."""
+        return self.scenario.name if self.scenario is not None else None
+
+    @property
+    def near_misses(self) -> list[dict[str, Any]]:
+        """``[{scenario, source, failed: [{condition, reason}]}]``, nearest first."""
+        if self._near is None:
+            index, view = self._index, self.view
+            assert index is not None
+            pool: Sequence[Scenario] = (
+                index.ordered if len(index.ordered) <= FULL_EXPLAIN_LIMIT
+                else [s for _, s in index.candidates(view)])
+            self._near = _rank_near_misses(view, pool)
+        return self._near
+
+    def render(self, faker: Any) -> dict[str, Any] | None:
+        """The reply spec for ``generate()``: a fresh dict, or None for the default reply."""
+        scenario = self.scenario
+        if scenario is None:
+            return None
+        if self.reply is None:
+            return _exhausted_reply(scenario)
+        if self.reply.static:
+            return self.reply.render({})
+        view = self.view
+        context: dict[str, Any] = dict.fromkeys(scenario.group_names, "")
+        context.update(self.groups)
+        context.update(faker=faker, request=view.body, headers=view.headers,
+                       turn=view.turn, scenario=scenario.name, call=self.call)
+        return self.reply.render(context, scenario=scenario.name)
+
+
+def _exhausted_miss(scenario: Scenario, used: int) -> dict[str, Any]:
+    return {
+        "scenario": scenario.name,
+        "source": scenario.source,
+        "failed": [{"condition": "times",
+                    "reason": f"times: used {used} of {scenario.times}"}],
+    }
+
+
+def _rank_near_misses(view: RequestView, pool: Sequence[Scenario]) -> list[dict[str, Any]]:
+    # Count failures cheaply for every scenario, explain only the nearest few.
+    scored = sorted(
+        ((sum(1 for c in s.conditions if c.evaluate(view) is None), i, s)
+         for i, s in enumerate(pool)),
+        key=lambda t: (t[0], t[1]),
+    )[:NEAR_MISS_LIMIT]
+    misses = []
+    for count, _, scenario in scored:
+        failed = scenario.failed_conditions(view)
+        if count == 0:  # conditions hold: it was skipped for its `times`
+            failed = [{"condition": "times", "reason": "times: used up"}]
+        misses.append({"scenario": scenario.name, "source": scenario.source, "failed": failed})
+    return misses
+
+
+def _no_match_message(misses: list[dict[str, Any]]) -> str:
+    if not misses:
+        return "No scenario matched the request, and no scenario is loaded"
+    lines = ["No scenario matched the request. Nearest scenarios:"]
+    for miss in misses[:5]:
+        where = f" ({miss['source']})" if miss["source"] else ""
+        lines.append(f"- {miss['scenario']}{where}:")
+        lines.extend(f"    {f['reason']}" for f in miss["failed"])
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """An immutable snapshot of the scenarios, swapped whole on every change."""
+
+    ordered: tuple[Scenario, ...]
+    by_name: Mapping[str, Scenario]
+    # condition -> request value -> [(rank, scenario)] in rank order.
+    buckets: Mapping[str, Mapping[str, tuple[tuple[int, Scenario], ...]]]
+    anywhere: tuple[tuple[int, Scenario], ...]
+
+    @classmethod
+    def build(cls, ranked: Iterable[tuple[int, Scenario]]) -> _Index:
+        """Order by priority (higher first), then by entry order."""
+        ordered = tuple(s for _, s in sorted(ranked, key=lambda t: (-t[1].priority, t[0])))
+        buckets: dict[str, dict[str, list[tuple[int, Scenario]]]] = {}
+        anywhere: list[tuple[int, Scenario]] = []
+        for rank, scenario in enumerate(ordered):
+            if scenario.index is None or scenario.index[0] not in INDEXABLE:
+                anywhere.append((rank, scenario))
+                continue
+            table = buckets.setdefault(scenario.index[0], {})
+            for value in scenario.index[1]:
+                table.setdefault(value, []).append((rank, scenario))
+        return cls(
+            ordered,
+            {s.name: s for s in ordered},
+            {c: {v: tuple(b) for v, b in t.items()} for c, t in buckets.items()},
+            tuple(anywhere),
+        )
+
+    def candidates(self, view: RequestView) -> Iterable[tuple[int, Scenario]]:
+        """The scenarios that may match ``view``, in rank order."""
+        lists = [self.anywhere] if self.anywhere else []
+        for condition, table in self.buckets.items():
+            value = view.memo(condition, INDEXABLE[condition])
+            if isinstance(value, str):
+                bucket = table.get(value)
+                if bucket:
+                    lists.append(bucket)
+        if len(lists) == 1:
+            return lists[0]
+        return heapq.merge(*lists)
+
+
+@dataclass
+class _State:
+    """Mutable per-set state, guarded by ``lock`` (a test thread may change the set
+    while the server thread resolves)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # (scenario name, conversation key or None) -> uses so far
+    uses: dict[tuple[str, str | None], int] = field(default_factory=dict)
+
+
+class ScenarioSet:
+    """The scenarios of a server, their order and their use counts."""
+
+    def __init__(self, scenarios: Iterable[Scenario], strict: bool = False) -> None:
+        self.strict = strict
+        self._state = _State()
+        self._next = 0
+        self._base: tuple[Scenario, ...] = ()
+        self._entries: dict[str, tuple[int, Scenario]] = {}
+        self._index = _Index.build(())
+        self.replace(scenarios)
+
+    # ----------------------------------------------------------------- contents
+
+    @property
+    def scenarios(self) -> tuple[Scenario, ...]:
+        """The scenarios in resolution order."""
+        return self._index.ordered
+
+    def get(self, name: str) -> Scenario | None:
+        """The scenario called ``name``, if any."""
+        return self._index.by_name.get(name)
+
+    def uses(self, name: str) -> int:
+        """How often ``name`` was used, summed over conversations."""
+        with self._state.lock:
+            return sum(n for (s, _), n in self._state.uses.items() if s == name)
+
+    def replace(self, scenarios: Iterable[Scenario]) -> None:
+        """Take a new set (a reload); unchanged scenarios keep their use counts.
+
+        The new set also becomes what ``reset()`` returns to.
+        """
+        new = list(scenarios)
+        names = [s.name for s in new]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"duplicate scenario names: {', '.join(dupes)}")
+        with self._state.lock:
+            old = {name: s for name, (_, s) in self._entries.items()}
+            keep = {s.name for s in new if s.name in old and old[s.name].fingerprint == s.fingerprint}
+            self._state.uses = {k: v for k, v in self._state.uses.items() if k[0] in keep}
+            self._entries = {}
+            for scenario in new:
+                self._entries[scenario.name] = (self._next, scenario)
+                self._next += 1
+            self._base = tuple(new)
+            self._reindex()
+
+    def add(self, scenario: Scenario) -> None:
+        """Add a scenario after the others of its priority; one of the same name is
+        replaced (its use counts survive only if the definition is unchanged)."""
+        with self._state.lock:
+            old = self._entries.pop(scenario.name, None)
+            if old is not None and old[1].fingerprint != scenario.fingerprint:
+                self._forget(scenario.name)
+            self._entries[scenario.name] = (self._next, scenario)
+            self._next += 1
+            self._reindex()
+
+    def remove(self, name: str) -> bool:
+        """Remove the scenario ``name``; False when there is none."""
+        with self._state.lock:
+            if self._entries.pop(name, None) is None:
+                return False
+            self._forget(name)
+            self._reindex()
+            return True
+
+    def reset(self) -> None:
+        """Back to the loaded scenarios (drops ``add``-ed ones) with every count at zero."""
+        with self._state.lock:
+            self._entries = {}
+            for scenario in self._base:
+                self._entries[scenario.name] = (self._next, scenario)
+                self._next += 1
+            self._state.uses = {}
+            self._reindex()
+
+    def reset_state(self) -> None:
+        """Every use count (times, sequence positions, conversations) back to zero."""
+        with self._state.lock:
+            self._state.uses = {}
+
+    def _forget(self, name: str) -> None:
+        self._state.uses = {k: v for k, v in self._state.uses.items() if k[0] != name}
+
+    def _reindex(self) -> None:
+        self._index = _Index.build(self._entries.values())
+
+    # --------------------------------------------------------------- resolution
+
+    def resolve(self, view: RequestView, force: str | None = None) -> Resolution:
+        """The scenario and reply for ``view`` (see the module docstring for the order).
+
+        Raises BadRequestError for an unknown forced name and, in strict sets,
+        NoScenarioMatchedError when nothing matches.
+        """
+        index = self._index
+        if force is not None:
+            return self._forced(index, view, force)
+        exhausted: list[tuple[Scenario, int]] = []
+        for _, scenario in index.candidates(view):
+            groups = scenario.match(view)
+            if groups is None:
+                continue
+            used = self._take(scenario, view)
+            if used is None:
+                exhausted.append((scenario, scenario.times or 0))
+                continue
+            return Resolution(view, scenario, scenario.reply_for(used), groups, used + 1,
+                              exhausted=exhausted)
+        if self.strict:
+            misses = _rank_near_misses(view, index.ordered)
+            raise NoScenarioMatchedError(_no_match_message(misses),
+                                         details={"near_misses": misses})
+        return Resolution(view, None, None, {}, 0, unmatched_in=index)
+
+    def _take(self, scenario: Scenario, view: RequestView, *, force: bool = False) -> int | None:
+        """Count one use; the previous count, or None when ``times`` is used up."""
+        conversation = scenario.conversation
+        key = (scenario.name, conversation.key_of(view) if conversation else None)
+        state = self._state
+        with state.lock:
+            used = state.uses.get(key, 0)
+            if not force and scenario.times is not None and used >= scenario.times:
+                return None
+            if key not in state.uses and len(state.uses) >= MAX_CONVERSATIONS:
+                del state.uses[next(iter(state.uses))]
+            state.uses[key] = used + 1
+        return used
+
+    def _forced(self, index: _Index, view: RequestView, name: str) -> Resolution:
+        scenario = index.by_name.get(name)
+        if scenario is None:
+            known = ", ".join(sorted(index.by_name)[:20])
+            raise BadRequestError(
+                f"Prefer: scenario={name}: no scenario of that name (known: {known})",
+                param="Prefer")
+        groups: dict[str, str] = {}
+        for condition in scenario.conditions:
+            groups.update(condition.evaluate(view) or {})
+        used = self._take(scenario, view, force=True) or 0
+        return Resolution(view, scenario, scenario.reply_for(used), groups, used + 1)

@@ -1,0 +1,179 @@
+"""Sandboxed Jinja2 templates in scenario replies: compiled at load, rendered per request.
+
+Every string of a reply may be a template. ``TemplateEngine.compile_reply`` walks a
+reply spec once, at load, and replaces each string holding ``{{`` or ``{%`` with a
+compiled template (syntax errors and unknown variable names are load errors);
+plain strings stay as they are and never touch Jinja. ``CompiledReply.render``
+walks the compiled tree per request with the variables of ``TEMPLATE_VARIABLES``
+plus the regex groups of the matched conditions.
+
+Templates run in ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``: they
+cannot reach dunder attributes or mutate the request, and a misspelt variable is
+an error rather than an empty string. Inside ``arguments`` (tool call arguments),
+a string that is exactly one ``{{ expression }}`` keeps the expression's type, so
+``days: "{{ faker.random_int(1, 5) }}"`` gives the number 3, not "3".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import MockLLMError
+
+__all__ = [
+    "TEMPLATE_VARIABLES",
+    "CompiledReply",
+    "TemplateEngine",
+    "TemplateProblem",
+]
+
+TEMPLATE_VARIABLES: tuple[str, ...] = ("faker", "request", "headers", "turn", "scenario", "call")
+
+_SINGLE_EXPRESSION = re.compile(r"^\{\{((?:(?!\}\}|\{\{).)*)\}\}$", re.DOTALL)
+
+
+class TemplateProblem(ValueError):
+    """A reply template that cannot be compiled; ``path`` is where it sits in the file."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.reason = message
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """A string template: renders to a string."""
+
+    template: jinja2.Template
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Expr:
+    """A single-expression template inside ``arguments``: renders to any value."""
+
+    expression: Any
+    source: str
+
+
+def _render(node: Any, context: Mapping[str, Any]) -> Any:
+    kind = type(node)
+    if kind is dict:
+        return {k: _render(v, context) for k, v in node.items()}
+    if kind is list:
+        return [_render(v, context) for v in node]
+    if kind is _Text:
+        return node.template.render(context)
+    if kind is _Expr:
+        return node.expression(**context)
+    return node
+
+
+def _copy(node: Any) -> Any:
+    kind = type(node)
+    if kind is dict:
+        return {k: _copy(v) for k, v in node.items()}
+    if kind is list:
+        return [_copy(v) for v in node]
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledReply:
+    """A reply spec with its templates compiled; ``static`` when it has none."""
+
+    tree: Any
+    static: bool
+
+    def render(self, context: Mapping[str, Any], *, scenario: str = "") -> Any:
+        """A fresh reply spec (callers may change it) with every template rendered.
+
+        A template that fails at request time (a faker method that raises, a
+        sandbox violation) is a 500 naming the scenario, not a crash.
+        """
+        if self.static:
+            return _copy(self.tree)
+        try:
+            return _render(self.tree, context)
+        except Exception as exc:  # sandbox violations, undefined names, faker's own errors
+            raise _render_error(scenario, exc) from exc
+
+
+def _render_error(scenario: str, exc: Exception) -> MockLLMError:
+    return MockLLMError(
+        f"scenario {scenario!r}: reply template failed: {type(exc).__name__}: {exc}",
+        status=500,
+        error_code="ScenarioTemplateError",
+        openai_code="scenario_template_error",
+    )
+
+
+class TemplateEngine:
+    """The sandboxed Jinja2 environment, built once, and a cache of compiled sources."""
+
+    __slots__ = ("_cache", "env")
+
+    def __init__(self) -> None:
+        self.env = ImmutableSandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        # Identical template sources (common across thousands of generated scenarios)
+        # compile once per engine.
+        self._cache: dict[tuple[str, bool], _Text | _Expr] = {}
+
+    def compile_reply(self, spec: Any, path: tuple[str | int, ...] = (),
+                      names: Iterable[str] = ()) -> CompiledReply:
+        """Compile every template in ``spec``; ``names`` are the extra variables in scope.
+
+        ``path`` is where ``spec`` sits; a bad template raises TemplateProblem with
+        the path of its string.
+        """
+        allowed = frozenset(TEMPLATE_VARIABLES) | frozenset(names) | frozenset(self.env.globals)
+        found: list[bool] = []
+        tree = self._compile(spec, path, allowed, False, found)
+        return CompiledReply(tree, static=not found)
+
+    def _compile(self, node: Any, path: tuple[str | int, ...], allowed: frozenset[str],
+                 native: bool, found: list[bool]) -> Any:
+        if isinstance(node, Mapping):
+            return {
+                k: self._compile(v, (*path, k), allowed, native or k == "arguments", found)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [self._compile(v, (*path, i), allowed, native, found)
+                    for i, v in enumerate(node)]
+        if isinstance(node, str) and ("{{" in node or "{%" in node or "{#" in node):
+            found.append(True)
+            return self._template(node, path, allowed, native)
+        return node
+
+    def _template(self, source: str, path: tuple[str | int, ...], allowed: frozenset[str],
+                  native: bool) -> _Text | _Expr:
+        try:
+            unknown = meta.find_undeclared_variables(self.env.parse(source)) - allowed
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateProblem(
+                f"bad template syntax: {exc.message} (template line {exc.lineno})", path) from None
+        if unknown:
+            raise TemplateProblem(
+                f"unknown template variable {', '.join(map(repr, sorted(unknown)))} "
+                f"(available: {', '.join(sorted(allowed - frozenset(self.env.globals)))})", path)
+        single = _SINGLE_EXPRESSION.match(source) if native else None
+        cache_key = (source, single is not None)
+        compiled = self._cache.get(cache_key)
+        if compiled is None:
+            if single is not None:
+                compiled = _Expr(self.env.compile_expression(
+                    single.group(1), undefined_to_none=False), source)
+            else:
+                compiled = _Text(self.env.from_string(source), source)
+            self._cache[cache_key] = compiled
+        return compiled
