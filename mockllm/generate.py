@@ -1,0 +1,655 @@
+"""Request + reply spec + seed -> a ChatResponse dict (OpenAI's ``chat.completion``).
+
+:class:`Generator` is built once per app (tokenizer, sentence pool) and turns the
+rendered reply spec of docs/design.md ("The reply spec") into the body of a
+successful reply, or raises :class:`~mockllm.errors.ScriptedError` for a reply that
+scripts an error. Every key of the spec is optional; what is absent follows the
+request, as a real model would (issue 4):
+
+* ``tool_choice`` ``required`` or ``{type: function, function: {name}}`` calls a tool
+  (several with ``required`` and ``parallel_tool_calls`` not false), with arguments
+  generated from the tool's ``parameters`` schema;
+* ``response_format`` ``json_object`` / ``json_schema`` gives JSON content (an instance
+  of the schema);
+* ``modalities: [..., "audio"]`` gives ``message.audio`` (a real file, see
+  :mod:`mockllm.audio`) with ``content`` null;
+* ``logprobs`` / ``top_logprobs`` give per-token logprobs whose tokens concatenate to
+  the content;
+* ``reasoning_effort`` above minimal, or ``enable_thinking``, gives ``message.reasoning``
+  whose length follows the effort;
+* ``stop`` cuts the content before the first stop sequence (``finish_reason: stop``);
+  ``max_completion_tokens`` / ``max_tokens`` cut reasoning plus content to that many
+  tokens (``finish_reason: length``), scripted content included.
+
+Annotations are ``url_citation`` objects whose ``end_index`` is exclusive, as on
+OpenAI: ``content[start_index:end_index]`` is the cited text.
+
+Determinism: one ``random.Random(seed)`` drives every choice, in a fixed order, and
+Faker is re-seeded with the same seed the first time a reply needs it, so the same
+inputs give an equal dict, ids included. ``system_fingerprint`` is derived from the
+model name, so one model keeps one fingerprint, as on OpenAI.
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+import json
+import random
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from faker import Faker
+
+from . import audio as audio_files
+from .errors import BadRequestError, FieldError, ScriptedError
+from .textgen import TextGenerator
+from .tokens import MemoTokenizer, Tokenizer, count_prompt_tokens, load_tokenizer
+
+__all__ = ["Generator", "scripted_error"]
+
+# 256 byte values -> alphanumerics: random ids from one randbytes() call.
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_ID_TABLE = bytes.maketrans(bytes(range(256)), bytes(ord(_ALNUM[i % 62]) for i in range(256)))
+_HEX = "0123456789abcdef"
+_HEX_TABLE = bytes.maketrans(bytes(range(256)), bytes(ord(_HEX[i % 16]) for i in range(256)))
+
+# Reasoning length by effort, in sentences (three to a paragraph). The ranges do not
+# overlap in words, so a higher effort always reasons longer.
+_EFFORT_SENTENCES: Mapping[str, int] = {"low": 2, "medium": 6, "high": 18, "xhigh": 24, "max": 30}
+_NO_REASONING = frozenset({"none", "minimal"})
+_SERVICE_TIERS = frozenset({"default", "flex", "scale", "priority"})
+# Output audio tokens per second of speech (gpt-4o-audio bills about this).
+_AUDIO_TOKENS_PER_SECOND = 10
+_AUDIO_TTL_S = 3600
+# Request keys that change the default reply; without any of them it is plain text.
+_PLAIN_BLOCKERS = frozenset({
+    "stop", "max_tokens", "max_completion_tokens", "logprobs", "tool_choice",
+    "response_format", "modalities", "reasoning_effort", "enable_thinking",
+})
+_SENTENCE = re.compile(r"[^\s][^.!?\n]*[.!?]?")
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """Text of one message field with its tokens (``None`` until someone needs them)."""
+
+    text: str
+    count: int
+    tokens: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """One built choice and its share of the completion usage."""
+
+    body: dict[str, Any]
+    tokens: int
+    reasoning_tokens: int
+    audio_tokens: int
+
+
+class _Request:
+    """Per-request state: the request, the rng, and Faker seeded on first use."""
+
+    __slots__ = ("request", "rng", "seed", "created", "_faker", "_seeded", "tools")
+
+    def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
+                 created: int, faker: Faker) -> None:
+        self.request = request
+        self.rng = rng
+        self.seed = seed
+        self.created = created
+        self._faker = faker
+        self._seeded = False
+        self.tools = _offered_tools(request)
+
+    @property
+    def faker(self) -> Faker:
+        """The app's Faker, seeded with this request's seed before its first use here."""
+        if not self._seeded:
+            self._faker.seed_instance(self.seed)
+            self._seeded = True
+        return self._faker
+
+
+class Generator:
+    """Builds ChatResponse dicts; one per app (see the module docstring)."""
+
+    def __init__(self, faker: Faker, *, tokenizer: Tokenizer | None = None,
+                 text: TextGenerator | None = None) -> None:
+        self.faker = faker
+        self.tokenizer: Tokenizer = tokenizer or (text.tokenizer if text else load_tokenizer())
+        self.text: TextGenerator = text or TextGenerator.english(self.tokenizer)
+        self._counter = MemoTokenizer(self.tokenizer)
+        # Candidate tokens for top_logprobs alternatives: the words, with their space.
+        self._alternatives: tuple[str, ...] = tuple(" " + w for w in self.text.vocabulary)
+
+    def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
+                 seed: int, created: int) -> dict[str, Any]:
+        """The ChatResponse body for ``request`` as ``reply`` scripts it.
+
+        Raises ``ScriptedError`` when the reply scripts an error and
+        ``BadRequestError`` when it calls a tool the request did not offer.
+        """
+        reply = reply or {}
+        if reply.get("error"):
+            raise scripted_error(reply["error"])
+        rng = random.Random(seed)
+        ctx = _Request(request, rng, seed, created, self.faker)
+        model = str(reply.get("model") or request.get("model") or "gpt-4o-mini")
+        body: dict[str, Any] = {
+            "id": "chatcmpl-" + _random_id(rng, 29),
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": None,
+            "service_tier": reply.get("service_tier") or _service_tier(request),
+            "system_fingerprint": reply.get("system_fingerprint") or _fingerprint(model),
+        }
+        if reply.get("provider") is not None:
+            body["provider"] = reply["provider"]
+        per_choice = reply.get("choices")
+        n = request.get("n") or 1
+        completion = reasoning = audio = 0
+        choices = body["choices"]
+        if not reply and _PLAIN_BLOCKERS.isdisjoint(request):
+            # The common case, kept cheap: plain text that nothing in the request shapes.
+            for index in range(n):
+                text = self.text.paragraph(rng)
+                choices.append({
+                    "index": index,
+                    "message": {"role": "assistant", "content": text.text, "refusal": None,
+                                "annotations": []},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                })
+                completion += text.count
+            n = 0
+        for index in range(n):
+            spec = reply
+            if per_choice:
+                spec = {k: v for k, v in reply.items() if k != "choices"}
+                spec.update(per_choice[index % len(per_choice)] or {})
+            built = self._choice(ctx, index, spec)
+            choices.append(built.body)
+            completion += built.tokens
+            reasoning += built.reasoning_tokens
+            audio += built.audio_tokens
+        prompt = count_prompt_tokens(request, self._counter)
+        body["usage"] = _usage(prompt.total, prompt.audio, completion, reasoning, audio,
+                               reply.get("usage"))
+        return body
+
+    # ----------------------------------------------------------------- one choice
+
+    def _choice(self, ctx: _Request, index: int, spec: Mapping[str, Any]) -> _Choice:
+        request = ctx.request
+        refusal = spec.get("refusal")
+        calls = self._tool_calls(ctx, spec)
+        reasoning = self._reasoning(ctx, spec)
+        budget = request.get("max_completion_tokens") or request.get("max_tokens")
+        truncated = False
+        if reasoning is not None and budget is not None and reasoning.count > budget:
+            reasoning = _cut(reasoning, budget, self.tokenizer)
+            truncated = True
+        spent = reasoning.count if reasoning is not None else 0
+
+        wants_audio = (spec.get("audio") or "audio" in (request.get("modalities") or ())) \
+            and refusal is None and calls is None and spec.get("audio") is not False
+        scripted_lp = spec.get("logprobs") if isinstance(spec.get("logprobs"), Mapping) else {}
+        scripted_tokens = scripted_lp.get("tokens")
+
+        content: _Body | None = None
+        if refusal is not None:
+            pass
+        elif "content" in spec:
+            content = self._scripted(spec["content"], scripted_tokens)
+        elif scripted_tokens:
+            content = self._scripted(None, scripted_tokens)
+        elif calls is None and not wants_audio:
+            content = self._default_content(ctx)
+
+        audio_obj: dict[str, Any] | None = None
+        audio_tokens = 0
+        transcript_tokens = 0
+        if wants_audio:
+            audio_obj, audio_tokens, transcript_tokens = self._audio(ctx, spec, content)
+            if "content" not in spec:
+                content = None
+
+        finish = "stop"
+        if content is not None:
+            stopped = _apply_stop(content, request.get("stop"), self.tokenizer)
+            if stopped is not None:
+                content = stopped
+            if truncated:
+                content = _Body("", 0, ())
+            elif budget is not None and spent + content.count > budget:
+                content = _cut(content, max(budget - spent, 0), self.tokenizer)
+                truncated = True
+        if calls:
+            finish = "tool_calls"
+        if truncated:
+            finish = "length"
+        finish = spec.get("finish_reason") or finish
+
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": content.text if content is not None else None,
+            "refusal": refusal,
+            "annotations": self._annotations(ctx, spec, content),
+        }
+        if reasoning is not None:
+            message["reasoning"] = reasoning.text
+        if audio_obj is not None:
+            message["audio"] = audio_obj
+        if calls:
+            message["tool_calls"] = calls
+
+        logprobs = self._logprobs(ctx, spec, content, refusal)
+        tokens = spent + transcript_tokens + audio_tokens
+        if content is not None:
+            tokens += content.count
+        if refusal is not None:
+            tokens += self.tokenizer.count(str(refusal))
+        for call in calls or ():
+            function = call["function"]
+            tokens += self.tokenizer.count(function["name"]) + \
+                self.tokenizer.count(function["arguments"]) + 3
+        choice = {"index": index, "message": message, "logprobs": logprobs,
+                  "finish_reason": finish}
+        return _Choice(choice, tokens, spent, audio_tokens)
+
+    # ----------------------------------------------------------------- content
+
+    def _default_content(self, ctx: _Request) -> _Body:
+        fmt = ctx.request.get("response_format")
+        kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+        if kind == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+            return self._scripted(_dump(self._instance(ctx, schema)), None)
+        if kind == "json_object":
+            schema = {"type": "object", "properties": {
+                "answer": {"type": "string"}, "confidence": {"type": "number",
+                                                             "minimum": 0, "maximum": 1}},
+                "required": ["answer", "confidence"]}
+            return self._scripted(_dump(self._instance(ctx, schema)), None)
+        text = self.text.paragraph(ctx.rng)
+        return _Body(text.text, text.count, None)
+
+    def _scripted(self, value: Any, tokens: Sequence[Any] | None) -> _Body:
+        if tokens:
+            pieces = tuple(str(t.get("token", "")) if isinstance(t, Mapping) else str(t)
+                           for t in tokens)
+            text = "".join(pieces) if value is None else _as_text(value)
+            if "".join(pieces) == text:
+                return _Body(text, len(pieces), pieces)
+            return _Body(text, self.tokenizer.count(text), None)
+        if value is None:
+            return _Body("", 0, ())  # content: null is handled by the caller
+        text = _as_text(value)
+        return _Body(text, self.tokenizer.count(text), None)
+
+    def _instance(self, ctx: _Request, schema: Mapping[str, Any]) -> Any:
+        from . import instances  # noqa: PLC0415 - written in parallel; see report
+
+        return instances.generate_instance(schema, ctx.rng, ctx.faker)
+
+    # ----------------------------------------------------------------- reasoning
+
+    def _reasoning(self, ctx: _Request, spec: Mapping[str, Any]) -> _Body | None:
+        given = spec.get("reasoning")
+        if isinstance(given, str):
+            return _Body(given, self.tokenizer.count(given), None)
+        if given is False:
+            return None
+        effort = ctx.request.get("reasoning_effort")
+        if given is not True:
+            thinking = ctx.request.get("enable_thinking")
+            if effort in _NO_REASONING or (effort is None and not thinking):
+                return None
+            if effort is None and thinking is False:
+                return None
+        sentences = _EFFORT_SENTENCES.get(str(effort), _EFFORT_SENTENCES["medium"])
+        text = self.text.paragraphs(ctx.rng, -(-sentences // 3),
+                                    (min(sentences, 3), min(sentences, 3)))
+        return _Body(text.text, text.count, None)
+
+    # ----------------------------------------------------------------- tools
+
+    def _tool_calls(self, ctx: _Request, spec: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        given = spec.get("tool_calls")
+        request = ctx.request
+        choice = request.get("tool_choice")
+        named = _named_tool(choice)
+        if given is None:
+            if "content" in spec or spec.get("refusal") is not None or not ctx.tools:
+                return None
+            if named is not None:
+                names = [self._check_tool(ctx, named, "tool_choice")]
+            elif choice == "required":
+                names = self._required_tools(ctx)
+            else:
+                return None
+            return [self._call(ctx, name, None, None) for name in names]
+        if given == "auto":
+            if not ctx.tools:
+                raise BadRequestError(
+                    "The reply asks for a tool call (tool_calls: auto) but the request "
+                    "offered no tools", param="tools")
+            name = named if named is not None else next(iter(ctx.tools))
+            return [self._call(ctx, self._check_tool(ctx, name, "tool_choice"), None, None)]
+        if not given:
+            return None
+        calls = []
+        for item in given:
+            item = item if isinstance(item, Mapping) else {"name": item}
+            name = self._check_tool(ctx, str(item.get("name")), "tools")
+            calls.append(self._call(ctx, name, item.get("arguments"), item.get("id")))
+        return calls
+
+    def _required_tools(self, ctx: _Request) -> list[str]:
+        names = list(ctx.tools)
+        if ctx.request.get("parallel_tool_calls") is False or len(names) == 1:
+            return names[:1]
+        extra = ctx.rng.randrange(min(3, len(names)))
+        return [names[0], *ctx.rng.sample(names[1:], extra)]
+
+    def _check_tool(self, ctx: _Request, name: str, param: str) -> str:
+        if name not in ctx.tools:
+            offered = ", ".join(ctx.tools) or "none"
+            raise BadRequestError(
+                f"The reply calls the tool {name!r}, which the request did not offer "
+                f"(offered: {offered})", param=param)
+        return name
+
+    def _call(self, ctx: _Request, name: str, arguments: Any, call_id: Any) -> dict[str, Any]:
+        if arguments is None:
+            schema = ctx.tools[name].get("parameters") or {"type": "object", "properties": {}}
+            arguments = self._instance(ctx, schema)
+        text = arguments if isinstance(arguments, str) else _dump(arguments)
+        return {
+            "id": str(call_id) if call_id else "call_" + _random_id(ctx.rng, 24),
+            "type": "function",
+            "function": {"name": name, "arguments": text},
+        }
+
+    # ----------------------------------------------------------------- audio
+
+    def _audio(self, ctx: _Request, spec: Mapping[str, Any],
+               content: _Body | None) -> tuple[dict[str, Any], int, int]:
+        options = spec.get("audio") if isinstance(spec.get("audio"), Mapping) else {}
+        requested = ctx.request.get("audio") if isinstance(ctx.request.get("audio"), Mapping) \
+            else {}
+        fmt = str(options.get("format") or requested.get("format") or "wav")
+        transcript = options.get("transcript")
+        if transcript is None:
+            transcript = content.text if content is not None and content.text else \
+                self.text.paragraph(ctx.rng, (1, 3)).text
+        transcript = str(transcript)
+        duration = audio_files.duration_for_text(transcript)
+        data = audio_files.encode_audio(fmt, duration, ctx.rng)
+        obj = {
+            "id": "audio_" + _hex_id(ctx.rng, 32),
+            "data": base64.b64encode(data).decode("ascii"),
+            "expires_at": ctx.created + _AUDIO_TTL_S,
+            "transcript": transcript,
+        }
+        return obj, max(1, round(duration * _AUDIO_TOKENS_PER_SECOND)), \
+            self.tokenizer.count(transcript)
+
+    # ----------------------------------------------------------------- annotations
+
+    def _annotations(self, ctx: _Request, spec: Mapping[str, Any],
+                     content: _Body | None) -> list[dict[str, Any]]:
+        given = spec.get("annotations")
+        if not given or content is None:
+            return []
+        text = content.text
+        if isinstance(given, int) and not isinstance(given, bool):
+            spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+            chosen = sorted(ctx.rng.sample(spans, min(given, len(spans))))
+            return [self._citation(ctx, start, end, {}) for start, end in chosen]
+        out = []
+        for item in given:
+            if "text" in item:
+                start = text.find(str(item["text"]))
+                if start < 0:
+                    raise ScriptedError(
+                        f"The reply cites {item['text']!r}, which is not in the content",
+                        status=500, error_code="ScenarioError", openai_code="server_error")
+                end = start + len(str(item["text"]))
+            else:
+                start = int(item.get("start_index", 0))
+                end = int(item.get("end_index", len(text)))
+            out.append(self._citation(ctx, start, end, item))
+        return out
+
+    def _citation(self, ctx: _Request, start: int, end: int,
+                  item: Mapping[str, Any]) -> dict[str, Any]:
+        return {"type": "url_citation", "url_citation": {
+            "end_index": end,
+            "start_index": start,
+            "title": str(item.get("title") or self.text.words(ctx.rng, 4)),
+            "url": str(item.get("url") or ctx.faker.uri()),
+        }}
+
+    # ----------------------------------------------------------------- logprobs
+
+    def _logprobs(self, ctx: _Request, spec: Mapping[str, Any], content: _Body | None,
+                  refusal: Any) -> dict[str, Any] | None:
+        option = spec.get("logprobs")
+        request = ctx.request
+        if option is None:
+            option = bool(request.get("logprobs"))
+        if not option:
+            return None
+        top = request.get("top_logprobs") or 0
+        scripted: Sequence[Any] = ()
+        if isinstance(option, Mapping):
+            top = option.get("top", top)
+            scripted = option.get("tokens") or ()
+        if content is not None:
+            if scripted and content.tokens is not None and len(scripted) == content.count:
+                entries = [_scripted_entry(t) for t in scripted]
+            else:
+                entries = self._entries(ctx, _tokens(content, self.tokenizer), int(top))
+            return {"content": entries, "refusal": None}
+        if refusal is not None:
+            tokens = self.tokenizer.split(str(refusal))
+            return {"content": None, "refusal": self._entries(ctx, tokens, int(top))}
+        return None
+
+    def _entries(self, ctx: _Request, tokens: Sequence[str], top: int) -> list[dict[str, Any]]:
+        rng = ctx.rng
+        alternatives = self._alternatives
+        out = []
+        for token in tokens:
+            logprob = -round(rng.expovariate(5.0), 6)
+            entry: dict[str, Any] = {"token": token, "logprob": logprob,
+                                     "bytes": list(token.encode("utf-8")), "top_logprobs": []}
+            if top:
+                ranked = [{"token": token, "logprob": logprob, "bytes": entry["bytes"]}]
+                seen = {token}
+                current = logprob
+                while len(ranked) < top:
+                    alt = alternatives[rng.randrange(len(alternatives))]
+                    if alt in seen:
+                        continue
+                    seen.add(alt)
+                    current = round(current - rng.expovariate(1.0) - 1e-6, 6)
+                    ranked.append({"token": alt, "logprob": current,
+                                   "bytes": list(alt.encode("utf-8"))})
+                entry["top_logprobs"] = ranked
+            out.append(entry)
+        return out
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def scripted_error(spec: Mapping[str, Any]) -> ScriptedError:
+    """The ScriptedError a reply's ``error:`` mapping describes (docs/design.md)."""
+    status = int(spec.get("status", 500))
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    field_errors = [
+        FieldError(
+            field_name=str(fe.get("fieldName") or fe.get("field_name") or ""),
+            param=str(fe.get("param") or _snake(str(fe.get("fieldName") or ""))),
+            error_code=str(fe.get("errorCode") or fe.get("error_code") or "Invalid"),
+            code=str(fe.get("code") or "invalid_value"),
+            message=str(fe.get("message") or f"'{fe.get('fieldName')}' is not valid."),
+        )
+        for fe in spec.get("field_errors") or ()
+    ]
+    openai_code = spec.get("code")
+    if openai_code is None and status == 429:
+        openai_code = "rate_limit_exceeded"
+    kwargs: dict[str, Any] = {}
+    if "param" in spec:
+        kwargs["param"] = spec["param"]
+    return ScriptedError(
+        str(spec.get("message") or phrase),
+        status=status,
+        error_code=str(spec.get("errorCode") or phrase.replace(" ", "").replace("-", "")),
+        openai_type=spec.get("type"),
+        openai_code=openai_code,
+        field_errors=field_errors,
+        headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
+        **kwargs,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _random_id(rng: random.Random, length: int) -> str:
+    return rng.randbytes(length).translate(_ID_TABLE).decode("ascii")
+
+
+def _hex_id(rng: random.Random, length: int) -> str:
+    return rng.randbytes(length).translate(_HEX_TABLE).decode("ascii")
+
+
+def _fingerprint(model: str) -> str:
+    raw = model.encode("utf-8")
+    return f"fp_{zlib.crc32(raw):08x}{zlib.adler32(raw) & 0xFF:02x}"
+
+
+def _service_tier(request: Mapping[str, Any]) -> str:
+    tier = request.get("service_tier")
+    return tier if tier in _SERVICE_TIERS else "default"
+
+
+def _offered_tools(request: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Function tools of the request by name, in the order offered."""
+    tools: dict[str, Mapping[str, Any]] = {}
+    for tool in request.get("tools") or ():
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        if isinstance(function, Mapping) and function.get("name"):
+            tools[str(function["name"])] = function
+    return tools
+
+
+def _named_tool(choice: Any) -> str | None:
+    if isinstance(choice, Mapping):
+        function = choice.get("function")
+        if isinstance(function, Mapping) and function.get("name"):
+            return str(function["name"])
+    return None
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _as_text(value: Any) -> str:
+    # A scripted object or list is structured output: send it as JSON text.
+    return value if isinstance(value, str) else _dump(value)
+
+
+def _tokens(body: _Body, tokenizer: Tokenizer) -> tuple[str, ...]:
+    return body.tokens if body.tokens is not None else tuple(tokenizer.split(body.text))
+
+
+def _cut(body: _Body, limit: int, tokenizer: Tokenizer) -> _Body:
+    """The first ``limit`` tokens of ``body``."""
+    tokens = _tokens(body, tokenizer)[:limit]
+    return _Body("".join(tokens), len(tokens), tokens)
+
+
+def _apply_stop(body: _Body, stop: Any, tokenizer: Tokenizer) -> _Body | None:
+    """``body`` cut before its first stop sequence, or None when none occurs."""
+    if not stop:
+        return None
+    sequences = [stop] if isinstance(stop, str) else [s for s in stop if s]
+    text = body.text
+    cut = min((i for i in (text.find(s) for s in sequences) if i >= 0), default=-1)
+    if cut < 0:
+        return None
+    kept: list[str] = []
+    length = 0
+    for token in _tokens(body, tokenizer):
+        if length + len(token) > cut:
+            if cut > length:
+                kept.append(token[:cut - length])  # the stop sequence began mid-token
+            break
+        kept.append(token)
+        length += len(token)
+    return _Body(text[:cut], len(kept), tuple(kept))
+
+
+def _scripted_entry(item: Any) -> dict[str, Any]:
+    item = item if isinstance(item, Mapping) else {"token": str(item)}
+    token = str(item.get("token", ""))
+    entry = {"token": token, "logprob": float(item.get("logprob", -0.01)),
+             "bytes": list(token.encode("utf-8"))}
+    tops = []
+    for alt in item.get("top_logprobs") or ():
+        alt_token = str(alt.get("token", ""))
+        tops.append({"token": alt_token, "logprob": float(alt.get("logprob", -1.0)),
+                     "bytes": list(alt_token.encode("utf-8"))})
+    tops.sort(key=lambda e: -e["logprob"])
+    return {**entry, "top_logprobs": tops}
+
+
+def _usage(prompt: int, prompt_audio: int, completion: int, reasoning: int, audio: int,
+           overrides: Any) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt_audio},
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning,
+            "audio_tokens": audio,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+    if not isinstance(overrides, Mapping) or not overrides:
+        return usage
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(usage.get(key), dict):
+            usage[key].update(value)
+        else:
+            usage[key] = value
+    if "total_tokens" not in overrides:
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return usage
+
+
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _snake(name: str) -> str:
+    return _SNAKE.sub("_", name).lower()
+
