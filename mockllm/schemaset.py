@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -72,26 +72,48 @@ def without_unknown_check(schema: Mapping[str, Any]) -> dict[str, Any]:
     return lenient
 
 
-def _rewrite_refs(node: Any, names: set[str]) -> Any:
+def _file_refs(node: Any) -> Iterator[str]:
+    """The schema names a schema refers to by file (``AiMessage.schema.json`` -> AiMessage)."""
     if isinstance(node, dict):
-        out = {key: _rewrite_refs(value, names) for key, value in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.endswith(SUFFIX):
+            yield ref[: -len(SUFFIX)]
+        for value in node.values():
+            yield from _file_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _file_refs(item)
+
+
+def _rewrite_refs(node: Any, home: str) -> Any:
+    """File refs -> ``#/definitions/<Name>``; a schema's own ``#/...`` refs -> under its home."""
+    if isinstance(node, dict):
+        out = {key: _rewrite_refs(value, home) for key, value in node.items()}
         ref = out.get("$ref")
-        if isinstance(ref, str) and ref.endswith(SUFFIX) and ref[: -len(SUFFIX)] in names:
+        if isinstance(ref, str) and ref.endswith(SUFFIX):
             out["$ref"] = f"#/definitions/{ref[: -len(SUFFIX)]}"
+        elif isinstance(ref, str) and ref.startswith("#") and home:
+            out["$ref"] = f"#/definitions/{home}{ref[1:]}"
         return out
     if isinstance(node, list):
-        return [_rewrite_refs(item, names) for item in node]
+        return [_rewrite_refs(item, home) for item in node]
     return node
 
 
 def bundle(root: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """``root`` with every schema of ``schemas`` (by name) inlined as ``definitions``."""
-    names = set(schemas)
+    """``root`` with every schema it reaches by file ref inlined as ``definitions``."""
+    reached: list[str] = []
+    pending = list(_file_refs(root))
+    while pending:
+        name = pending.pop()
+        if name not in reached:
+            reached.append(name)
+            pending.extend(_file_refs(schemas[name]))
     definitions = {}
-    for name, schema in schemas.items():
-        body = {k: v for k, v in schema.items() if k not in {"$id", "$schema", "$comment"}}
-        definitions[name] = _rewrite_refs(body, names)
-    out = _rewrite_refs({k: v for k, v in root.items() if k not in {"$id", "$comment"}}, names)
+    for name in sorted(reached):
+        body = {k: v for k, v in schemas[name].items() if k not in {"$id", "$schema", "$comment"}}
+        definitions[name] = _rewrite_refs(body, name)
+    out = _rewrite_refs({k: v for k, v in root.items() if k not in {"$id", "$comment"}}, "")
     out["definitions"] = definitions
     return out
 
