@@ -1,4 +1,4 @@
-"""DTO reference page (+ ``schemas/overlay.yaml``) -> ``schemas/<Name>.schema.json``, deterministically.
+"""DTO page (+ ``schemas/overlay.yaml``) -> ``schemas/<Name>.schema.json``, deterministically.
 
 The input is a ServiceStack API page of the ``/json/metadata?op=ChatCompletion`` form:
 a route line, then unnamed field tables (``Name | Parameter | Data Type | Required |
@@ -176,7 +176,9 @@ def _parse_page(text: str) -> _Page:
                 tables.append(_close_table(current))
                 current = None
             if route is not None and not tables and row.strip():
-                raise PageStructureError(f"line {number}: the first table does not follow the route line")
+                raise PageStructureError(
+                    f"line {number}: the first table does not follow the route line"
+                )
             continue
         if route is None:
             match = _ROUTE_RE.match(row)
@@ -192,7 +194,9 @@ def _parse_page(text: str) -> _Page:
             current = {"line": number, "enum": cells[:2] == _ENUM_HEADER, "rows": []}
             continue
         if current is None:
-            raise PageStructureError(f"line {number}: table row outside a known table: {row[:60]!r}")
+            raise PageStructureError(
+                f"line {number}: table row outside a known table: {row[:60]!r}"
+            )
         current["rows"].append((number, cells))
     if current is not None:
         tables.append(_close_table(current))
@@ -477,27 +481,35 @@ def _depend(ctx: _RuleContext, trigger: str, condition: dict[str, Any]) -> None:
 def _rule_requires_true(m: re.Match[str], ctx: _RuleContext) -> None:
     other = _other_field(m, ctx)
     message = f"'{other}' must be true when '{ctx.json_name}' is used."
-    _depend(ctx, ctx.json_name, {
-        "if": {"properties": {ctx.json_name: {"not": {"type": "null"}}}},
-        "then": {
-            "description": message,
-            "properties": {other: {"const": True, "description": message}},
-            "required": [other],
+    _depend(
+        ctx,
+        ctx.json_name,
+        {
+            "if": {"properties": {ctx.json_name: {"not": {"type": "null"}}}},
+            "then": {
+                "description": message,
+                "properties": {other: {"const": True, "description": message}},
+                "required": [other],
+            },
         },
-    })
+    )
 
 
 def _rule_required_when(m: re.Match[str], ctx: _RuleContext) -> None:
     other, value = _other_field(m, ctx), m.group(2)
     message = f"'{ctx.json_name}' is required when '{other}' contains '{value}'."
-    _depend(ctx, other, {
-        "if": {"properties": {other: {"type": "array", "contains": {"const": value}}}},
-        "then": {
-            "description": message,
-            "properties": {ctx.json_name: {"description": message, "not": {"type": "null"}}},
-            "required": [ctx.json_name],
+    _depend(
+        ctx,
+        other,
+        {
+            "if": {"properties": {other: {"type": "array", "contains": {"const": value}}}},
+            "then": {
+                "description": message,
+                "properties": {ctx.json_name: {"description": message, "not": {"type": "null"}}},
+                "required": [ctx.json_name],
+            },
         },
-    })
+    )
 
 
 _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], _RuleContext], None]], ...] = (
@@ -586,8 +598,13 @@ def _build_dto(
         if "$ref" in fragment:
             fragment = {"allOf": [fragment]}  # draft-07 ignores keywords beside a $ref
         ctx = _RuleContext(
-            name, json_name, type_ref, fragment, dependencies,
-            lambda word: by_normal.get(_normal(word)), contradictions,
+            name,
+            json_name,
+            type_ref,
+            fragment,
+            dependencies,
+            lambda word: by_normal.get(_normal(word)),
+            contradictions,
         )
         for pattern, apply in _RULES:
             match = pattern.search(row.description)
@@ -660,9 +677,11 @@ def _entries(overlay: Mapping[str, Any]) -> list[_Entry]:
                 f"overlay entry {number} ({raw.get('schema')}): needs `schema`, a `reason` and "
                 f"exactly one of {', '.join(_OPERATIONS)}; unknown keys: {sorted(unknown)}"
             )
-        entries.append(_Entry(
-            raw["schema"], raw.get("property"), raw.get("field"), ops[0], raw[ops[0]], reason
-        ))
+        entries.append(
+            _Entry(
+                raw["schema"], raw.get("property"), raw.get("field"), ops[0], raw[ops[0]], reason
+            )
+        )
     return entries
 
 
@@ -687,7 +706,9 @@ def _apply(entry: _Entry, schemas: dict[str, dict[str, Any]]) -> None:
         present = entry.prop in properties
         if present == (entry.op == "define"):
             state = "already has" if present else "has no"
-            raise OverlayError(f"overlay {entry.op} on {entry.where}: the schema {state} that property")
+            raise OverlayError(
+                f"overlay {entry.op} on {entry.where}: the schema {state} that property"
+            )
         if entry.op in {"define", "replace"}:
             title = properties.get(entry.prop, {}).get("title", to_pascal(entry.prop))
             properties[entry.prop] = {"title": title, **entry.value}
@@ -749,7 +770,9 @@ def generate_schemas(page_text: str, overlay: Mapping[str, Any]) -> dict[str, di
     unsettled = sorted(contradictions - settled)
     if unsettled:
         names = ", ".join(f"{schema}.{prop}" for schema, prop in unsettled)
-        raise OverlayError(f"the page states two different ranges for {names}: settle them in the overlay")
+        raise OverlayError(
+            f"the page states two different ranges for {names}: settle them in the overlay"
+        )
     return {f"{name}{SUFFIX}": _finish(name, body) for name, body in sorted(schemas.items())}
 
 
@@ -785,7 +808,9 @@ def run(page: Path | None = None, out: Path | None = None, check: bool = False) 
     out = out or data_dir("schemas")
     page = page or out / PAGE_FILE
     try:
-        schemas = generate_schemas(page.read_text(encoding="utf-8"), load_overlay(out / OVERLAY_FILE))
+        schemas = generate_schemas(
+            page.read_text(encoding="utf-8"), load_overlay(out / OVERLAY_FILE)
+        )
     except (PageStructureError, OverlayError, OSError, yaml.YAMLError) as exc:
         print(f"mockllm schemas: {exc}", file=sys.stderr)
         return 2

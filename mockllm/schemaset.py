@@ -60,7 +60,9 @@ def compile_fast(schema: Mapping[str, Any]) -> FastValidator:
     """``fastjsonschema.compile`` with its per-item ``locals()`` snapshot taken out."""
     code = _LOCALS_FORMAT.sub(_named_format, fastjsonschema.compile_to_code(dict(schema)))
     namespace: dict[str, Any] = {}
-    exec(compile(code, "<mockllm fast validator>", "exec"), namespace)  # as fastjsonschema.compile does
+    exec(
+        compile(code, "<mockllm fast validator>", "exec"), namespace
+    )  # as fastjsonschema.compile does
     validator: FastValidator = namespace["validate"]
     return validator
 
@@ -138,7 +140,9 @@ class SchemaSet:
             schemas[path.name[: -len(SUFFIX)]] = json.loads(path.read_text(encoding="utf-8"))
         for needed in (REQUEST_SCHEMA, RESPONSE_SCHEMA):
             if needed not in schemas:
-                raise FileNotFoundError(f"{folder}: {needed}{SUFFIX} is missing (run `mockllm schemas`)")
+                raise FileNotFoundError(
+                    f"{folder}: {needed}{SUFFIX} is missing (run `mockllm schemas`)"
+                )
         registry: Registry = Registry().with_resources(
             (f"{name}{SUFFIX}", Resource.from_contents(schema, default_specification=DRAFT7))
             for name, schema in schemas.items()

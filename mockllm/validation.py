@@ -83,7 +83,9 @@ class _Namer:
             if isinstance(segment, int):
                 field_name += f"[{segment}]"
                 param += f"[{segment}]"
-                schemas = [s["items"] for s in self._expand(schemas) if isinstance(s.get("items"), dict)]
+                schemas = [
+                    s["items"] for s in self._expand(schemas) if isinstance(s.get("items"), dict)
+                ]
                 order.append((segment, ""))
                 node = node[segment] if isinstance(node, list) and segment < len(node) else None
                 continue
@@ -97,7 +99,8 @@ class _Namer:
             keys = list(node) if isinstance(node, dict) else []
             order.append((keys.index(segment) if segment in keys else len(keys), segment))
             node = node.get(segment) if isinstance(node, dict) else None
-        return _Place(field_name, param, tuple(order))
+        # The body itself (not an object at all): name it after the DTO.
+        return _Place(field_name or str(self._root.get("title", "")), param, tuple(order))
 
     def title_of(self, schemas: Sequence[Mapping[str, Any]]) -> str | None:
         """The first title among ``schemas`` (after following refs)."""
@@ -113,7 +116,11 @@ class _Namer:
         found = [s["properties"][key] for s in expanded if key in s.get("properties", {})]
         if found:
             return self.title_of(found) or to_pascal(key), found, False
-        values = [s["additionalProperties"] for s in expanded if isinstance(s.get("additionalProperties"), dict)]
+        values = [
+            s["additionalProperties"]
+            for s in expanded
+            if isinstance(s.get("additionalProperties"), dict)
+        ]
         if values:
             return key, values, True
         return to_pascal(key), [], False
@@ -152,7 +159,8 @@ class _Reporter:
         # A wrong type says it all: drop range/enum complaints about the same value.
         mistyped = {param for param, code in found if code == "InvalidType"}
         kept = [
-            (place, problem) for (param, code), (place, problem) in found.items()
+            (place, problem)
+            for (param, code), (place, problem) in found.items()
             if code == "InvalidType" or param not in mistyped
         ]
         kept.sort(key=lambda item: item[0].order)
@@ -167,11 +175,18 @@ class _Reporter:
             for name in error.validator_value:
                 if isinstance(error.instance, dict) and name not in error.instance:
                     place = self._namer.place(body, [*path, name])
-                    message = error.schema.get("description") or f"'{place.field_name}' is required."
-                    yield place, self._error(place, "NotNull", "missing_required_parameter", message)
+                    message = (
+                        error.schema.get("description") or f"'{place.field_name}' is required."
+                    )
+                    yield (
+                        place,
+                        self._error(place, "NotNull", "missing_required_parameter", message),
+                    )
         elif keyword == "additionalProperties" and isinstance(error.instance, dict):
             known = set(error.schema.get("properties", {}))
-            owner = error.schema.get("title") or self._namer.place(body, path).field_name or self._dto
+            owner = (
+                error.schema.get("title") or self._namer.place(body, path).field_name or self._dto
+            )
             for name in error.instance:
                 if name not in known:
                     place = self._namer.place(body, [*path, name])
@@ -199,7 +214,9 @@ class _Reporter:
 
         def rank(subs: list[ValidationError]) -> tuple[int, int]:
             # A const/enum miss one level down is a discriminator (`type`) naming another branch.
-            missed = sum(s.validator in _DISCRIMINATING and len(s.absolute_path) == depth + 1 for s in subs)
+            missed = sum(
+                s.validator in _DISCRIMINATING and len(s.absolute_path) == depth + 1 for s in subs
+            )
             return missed, len(subs)
 
         fitting = [subs for subs in branches.values() if not wrong_kind(subs)]
@@ -217,7 +234,12 @@ class _Reporter:
         yield place, self._type_error(place, accepted, error.instance)
 
     def _value_error(self, place: _Place, error: ValidationError) -> FieldError:
-        keyword, value, schema, name = error.validator, error.instance, error.schema, place.field_name
+        keyword, value, schema, name = (
+            error.validator,
+            error.instance,
+            error.schema,
+            place.field_name,
+        )
         said = schema.get("description") if "then" in error.relative_schema_path else None
         if keyword == "type":
             return self._type_error(place, _types(error.validator_value), value)
@@ -226,18 +248,30 @@ class _Reporter:
             message = said or f"'{name}' must be one of {allowed}. You entered {_shown(value)}."
             return self._error(place, "Enum", "invalid_value", message)
         if keyword == "const":
-            message = said or f"'{name}' must be {_shown(error.validator_value)}. You entered {_shown(value)}."
+            message = (
+                said
+                or f"'{name}' must be {_shown(error.validator_value)}. You entered {_shown(value)}."
+            )
             return self._error(place, "Equal", "invalid_value", message)
         if keyword in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
             return self._range_error(place, error)
-        if keyword in {"maxItems", "minItems", "maxLength", "minLength", "maxProperties", "minProperties"}:
+        if keyword in {
+            "maxItems",
+            "minItems",
+            "maxLength",
+            "minLength",
+            "maxProperties",
+            "minProperties",
+        }:
             return self._size_error(place, keyword, error.validator_value, value)
         if keyword == "pattern":
             message = f"'{name}' is not in the correct format. You entered {_shown(value)}."
             return self._error(place, "RegularExpression", "invalid_value", message)
         if keyword == "not":
             message = said or schema.get("description") or f"'{name}' must not be {_shown(value)}."
-            return self._error(place, "NotNull" if value is None else "Predicate", "invalid_value", message)
+            return self._error(
+                place, "NotNull" if value is None else "Predicate", "invalid_value", message
+            )
         return self._error(place, "Predicate", "invalid_value", f"'{name}': {error.message}.")
 
     def _type_error(self, place: _Place, accepted: Sequence[str], value: Any) -> FieldError:
@@ -284,8 +318,10 @@ class _Reporter:
     def _key_error(self, place: _Place, owner: str, error: ValidationError) -> FieldError:
         key = _shown(error.instance)
         if error.validator == "maxLength":
-            message = (f"Keys of '{owner}' must have at most {error.validator_value} characters. "
-                       f"You entered {key}.")
+            message = (
+                f"Keys of '{owner}' must have at most {error.validator_value} characters. "
+                f"You entered {key}."
+            )
             return self._error(place, "MaximumLength", "string_above_max_length", message)
         message = f"Key {key} of '{owner}' is not in the correct format."
         return self._error(place, "RegularExpression", "invalid_value", message)

@@ -25,9 +25,23 @@ from mockllm.schemagen import (
 SCHEMAS = data_dir("schemas")
 SHARED_PAGE = Path("/work/shared/reference/chat-completion-api.md")
 EXPECTED = {
-    "ChatCompletion", "AiMessage", "AiContent", "ToolCall", "AiChatAudio", "AiResponseFormat",
-    "Tool", "ChatResponse", "Choice", "ChoiceMessage", "ChoiceAnnotation", "UrlCitation",
-    "ChoiceAudio", "AiUsage", "AiCompletionUsage", "AiPromptUsage", "ResponseStatus",
+    "ChatCompletion",
+    "AiMessage",
+    "AiContent",
+    "ToolCall",
+    "AiChatAudio",
+    "AiResponseFormat",
+    "Tool",
+    "ChatResponse",
+    "Choice",
+    "ChoiceMessage",
+    "ChoiceAnnotation",
+    "UrlCitation",
+    "ChoiceAudio",
+    "AiUsage",
+    "AiCompletionUsage",
+    "AiPromptUsage",
+    "ResponseStatus",
     "ResponseError",
 }
 
@@ -42,13 +56,17 @@ def overlay() -> dict[str, Any]:
     return load_overlay(SCHEMAS / OVERLAY_FILE)
 
 
-def test_the_shipped_schemas_are_what_the_generator_makes(page: str, overlay: dict[str, Any]) -> None:
+def test_the_shipped_schemas_are_what_the_generator_makes(
+    page: str, overlay: dict[str, Any]
+) -> None:
     schemas = generate_schemas(page, overlay)
     assert {name.removesuffix(".schema.json") for name in schemas} == EXPECTED
     assert check_schemas(SCHEMAS, schemas) == [], "run `mockllm schemas` and commit the result"
 
 
-@pytest.mark.skipif(not SHARED_PAGE.exists(), reason="the shared reference page is not on this machine")
+@pytest.mark.skipif(
+    not SHARED_PAGE.exists(), reason="the shared reference page is not on this machine"
+)
 def test_the_repo_page_is_the_reference_page() -> None:
     assert (SCHEMAS / PAGE_FILE).read_bytes() == SHARED_PAGE.read_bytes()
 
@@ -93,7 +111,9 @@ def test_json_names_come_from_the_samples(page: str, overlay: dict[str, Any]) ->
     assert schemas["ChatCompletion.schema.json"]["additionalProperties"] is False
 
 
-def test_check_and_run_report_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_and_run_report_a_stale_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in (PAGE_FILE, OVERLAY_FILE):
         (tmp_path / name).write_bytes((SCHEMAS / name).read_bytes())
     assert run(out=tmp_path, check=True) == 1  # nothing generated yet
@@ -109,8 +129,13 @@ def test_check_and_run_report_a_stale_file(tmp_path: Path, capsys: pytest.Captur
 # --- a small page of the same form, to test the rules and the structure checks
 
 
-def _mini_page(*, description: str = "Valid Range: 5 - 9", extra_table: bool = False,
-               route: bool = True, samples: bool = True) -> str:
+def _mini_page(
+    *,
+    description: str = "Valid Range: 5 - 9",
+    extra_table: bool = False,
+    route: bool = True,
+    samples: bool = True,
+) -> str:
     lines = []
     if route:
         lines += ["| POST | /v1/chat/completions |", "|---|"]
@@ -156,9 +181,17 @@ def test_two_different_ranges_must_be_settled_by_the_overlay() -> None:
     page = _mini_page(description="Between `-2.0` and `2.0`, between -2 and 2.Valid Range: 0 - 2")
     with pytest.raises(OverlayError, match=r"ChatCompletion\.level"):
         generate_schemas(page, MINI_OVERLAY)
-    settled = {**MINI_OVERLAY, "entries": [{
-        "schema": "ChatCompletion", "property": "level", "set": {"minimum": -2}, "reason": "why",
-    }]}
+    settled = {
+        **MINI_OVERLAY,
+        "entries": [
+            {
+                "schema": "ChatCompletion",
+                "property": "level",
+                "set": {"minimum": -2},
+                "reason": "why",
+            }
+        ],
+    }
     level = generate_schemas(page, settled)["ChatCompletion.schema.json"]["properties"]["level"]
     assert (level["minimum"], level["maximum"]) == (-2, 2)
 
@@ -166,19 +199,45 @@ def test_two_different_ranges_must_be_settled_by_the_overlay() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda p: p.replace("| Kind | form | string | Yes | The kind. Must be one of a, b, or c. |\n", "")
-         .replace("| Name | Parameter | Data Type | Required | Description |\n|---|---|---|---|---|\n"
-                  "| Id |", "| Id |"), r"table"),
+        (
+            lambda p: p.replace(
+                "| Kind | form | string | Yes | The kind. Must be one of a, b, or c. |\n", ""
+            ).replace(
+                "| Name | Parameter | Data Type | Required | Description |\n|---|---|---|---|---|\n"
+                "| Id |",
+                "| Id |",
+            ),
+            r"table",
+        ),
         (lambda p: _mini_page(extra_table=True), r"left over"),
         (lambda p: _mini_page(route=False), r"route line"),
         (lambda p: _mini_page(samples=False), r"sample"),
-        (lambda p: "Some text\n" + p.replace("|---|\n", "|---|\nintro\n", 1), r"does not follow the route"),
-        (lambda p: p.replace('{"items":[{"kind":"String"}]', '{"items":[{"id":"String"}]'), r"not in the expected order"),
-        (lambda p: p.replace("| Kind | form | string | Yes |", "| Kind | form | string | Maybe |"), r"Required"),
+        (
+            lambda p: "Some text\n" + p.replace("|---|\n", "|---|\nintro\n", 1),
+            r"does not follow the route",
+        ),
+        (
+            lambda p: p.replace('{"items":[{"kind":"String"}]', '{"items":[{"id":"String"}]'),
+            r"not in the expected order",
+        ),
+        (
+            lambda p: p.replace(
+                "| Kind | form | string | Yes |", "| Kind | form | string | Maybe |"
+            ),
+            r"Required",
+        ),
         (lambda p: p.replace("| A level.", "| A level. | extra |"), r"cells"),
     ],
-    ids=["missing-table", "extra-table", "no-route", "no-samples", "text-before-first-table",
-         "tables-out-of-order", "bad-required", "too-many-cells"],
+    ids=[
+        "missing-table",
+        "extra-table",
+        "no-route",
+        "no-samples",
+        "text-before-first-table",
+        "tables-out-of-order",
+        "bad-required",
+        "too-many-cells",
+    ],
 )
 def test_a_broken_page_fails_loudly(mutate: Any, message: str) -> None:
     with pytest.raises(PageStructureError, match=message):
@@ -196,15 +255,29 @@ def test_every_overlay_entry_has_a_reason(overlay: dict[str, Any]) -> None:
     [
         {"schema": "ChatCompletion", "property": "n", "set": {"minimum": 1}},
         {"schema": "ChatCompletion", "property": "n", "set": {"minimum": 1}, "reason": "  "},
-        {"schema": "ChatCompletion", "property": "n", "set": {}, "replace": {}, "reason": "two ops"},
+        {
+            "schema": "ChatCompletion",
+            "property": "n",
+            "set": {},
+            "replace": {},
+            "reason": "two ops",
+        },
         {"schema": "Nope", "property": "n", "set": {}, "reason": "unknown schema"},
         {"schema": "ChatCompletion", "property": "nope", "set": {}, "reason": "unknown property"},
         {"schema": "ChatCompletion", "property": "model", "define": {}, "reason": "already there"},
     ],
-    ids=["no-reason", "blank-reason", "two-operations", "unknown-schema", "unknown-property",
-         "define-existing"],
+    ids=[
+        "no-reason",
+        "blank-reason",
+        "two-operations",
+        "unknown-schema",
+        "unknown-property",
+        "define-existing",
+    ],
 )
-def test_a_bad_overlay_entry_is_refused(page: str, overlay: dict[str, Any], entry: dict[str, Any]) -> None:
+def test_a_bad_overlay_entry_is_refused(
+    page: str, overlay: dict[str, Any], entry: dict[str, Any]
+) -> None:
     broken = {**overlay, "entries": [*overlay["entries"], entry]}
     with pytest.raises(OverlayError):
         generate_schemas(page, broken)

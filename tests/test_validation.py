@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import importlib
 import importlib.util
+import json
+from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator
@@ -43,39 +42,83 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, str, str, str] | None]] = [
     ("temperature-0", body(temperature=0), None),
     ("temperature-2", body(temperature=2), None),
     ("temperature-null", body(temperature=None), None),
-    ("temperature-high", body(temperature=2.1),
-     ("Temperature", "temperature", "InclusiveBetween", "decimal_above_max_value")),
-    ("temperature-low", body(temperature=-0.1),
-     ("Temperature", "temperature", "InclusiveBetween", "decimal_below_min_value")),
-    ("temperature-type", body(temperature="hot"), ("Temperature", "temperature", "InvalidType", "invalid_type")),
+    (
+        "temperature-high",
+        body(temperature=2.1),
+        ("Temperature", "temperature", "InclusiveBetween", "decimal_above_max_value"),
+    ),
+    (
+        "temperature-low",
+        body(temperature=-0.1),
+        ("Temperature", "temperature", "InclusiveBetween", "decimal_below_min_value"),
+    ),
+    (
+        "temperature-type",
+        body(temperature="hot"),
+        ("Temperature", "temperature", "InvalidType", "invalid_type"),
+    ),
     # top_p: Valid Range 0 - 1
     ("top_p-1", body(top_p=1), None),
-    ("top_p-high", body(top_p=1.5), ("TopP", "top_p", "InclusiveBetween", "decimal_above_max_value")),
+    (
+        "top_p-high",
+        body(top_p=1.5),
+        ("TopP", "top_p", "InclusiveBetween", "decimal_above_max_value"),
+    ),
     # penalties: the page contradicts itself; the overlay settles on -2..2
     ("frequency-neg", body(frequency_penalty=-1.5), None),
-    ("frequency-low", body(frequency_penalty=-2.5),
-     ("FrequencyPenalty", "frequency_penalty", "InclusiveBetween", "decimal_below_min_value")),
+    (
+        "frequency-low",
+        body(frequency_penalty=-2.5),
+        ("FrequencyPenalty", "frequency_penalty", "InclusiveBetween", "decimal_below_min_value"),
+    ),
     ("presence-2", body(presence_penalty=2), None),
-    ("presence-high", body(presence_penalty=3),
-     ("PresencePenalty", "presence_penalty", "InclusiveBetween", "decimal_above_max_value")),
+    (
+        "presence-high",
+        body(presence_penalty=3),
+        ("PresencePenalty", "presence_penalty", "InclusiveBetween", "decimal_above_max_value"),
+    ),
     # top_logprobs 0 - 20, and logprobs must be true
     ("top_logprobs-ok", body(top_logprobs=5, logprobs=True), None),
     ("top_logprobs-null", body(top_logprobs=None), None),
-    ("top_logprobs-high", body(top_logprobs=21, logprobs=True),
-     ("TopLogprobs", "top_logprobs", "InclusiveBetween", "integer_above_max_value")),
-    ("top_logprobs-needs-logprobs", body(top_logprobs=5),
-     ("Logprobs", "logprobs", "NotNull", "missing_required_parameter")),
-    ("top_logprobs-logprobs-false", body(top_logprobs=5, logprobs=False),
-     ("Logprobs", "logprobs", "Equal", "invalid_value")),
+    (
+        "top_logprobs-high",
+        body(top_logprobs=21, logprobs=True),
+        ("TopLogprobs", "top_logprobs", "InclusiveBetween", "integer_above_max_value"),
+    ),
+    (
+        "top_logprobs-needs-logprobs",
+        body(top_logprobs=5),
+        ("Logprobs", "logprobs", "NotNull", "missing_required_parameter"),
+    ),
+    (
+        "top_logprobs-logprobs-false",
+        body(top_logprobs=5, logprobs=False),
+        ("Logprobs", "logprobs", "Equal", "invalid_value"),
+    ),
     # max_completion_tokens: Valid Range 1 -
     ("max_completion-1", body(max_completion_tokens=1), None),
     ("max_completion-big", body(max_completion_tokens=10**6), None),
-    ("max_completion-0", body(max_completion_tokens=0),
-     ("MaxCompletionTokens", "max_completion_tokens", "GreaterThanOrEqual", "integer_below_min_value")),
-    ("max_completion-float", body(max_completion_tokens=1.5),
-     ("MaxCompletionTokens", "max_completion_tokens", "InvalidType", "invalid_type")),
+    (
+        "max_completion-0",
+        body(max_completion_tokens=0),
+        (
+            "MaxCompletionTokens",
+            "max_completion_tokens",
+            "GreaterThanOrEqual",
+            "integer_below_min_value",
+        ),
+    ),
+    (
+        "max_completion-float",
+        body(max_completion_tokens=1.5),
+        ("MaxCompletionTokens", "max_completion_tokens", "InvalidType", "invalid_type"),
+    ),
     ("max_tokens-ok", body(max_tokens=100), None),
-    ("max_tokens-0", body(max_tokens=0), ("MaxTokens", "max_tokens", "GreaterThanOrEqual", "integer_below_min_value")),
+    (
+        "max_tokens-0",
+        body(max_tokens=0),
+        ("MaxTokens", "max_tokens", "GreaterThanOrEqual", "integer_below_min_value"),
+    ),
     # n >= 1, <= 128
     ("n-1", body(n=1), None),
     ("n-128", body(n=128), None),
@@ -84,120 +127,350 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, str, str, str] | None]] = [
     # stop: "Up to 4", or a single string
     ("stop-string", body(stop="END"), None),
     ("stop-4", body(stop=["a", "b", "c", "d"]), None),
-    ("stop-5", body(stop=["a", "b", "c", "d", "e"]), ("Stop", "stop", "MaximumLength", "array_above_max_length")),
+    (
+        "stop-5",
+        body(stop=["a", "b", "c", "d", "e"]),
+        ("Stop", "stop", "MaximumLength", "array_above_max_length"),
+    ),
     ("stop-item-type", body(stop=[1]), ("Stop[0]", "stop[0]", "InvalidType", "invalid_type")),
     # tools: "A max of 128", OpenAI function definitions
     ("tools-128", body(tools=[TOOL] * 128), None),
-    ("tools-129", body(tools=[TOOL] * 129), ("Tools", "tools", "MaximumLength", "array_above_max_length")),
-    ("tools-no-function", body(tools=[{"type": "function"}]),
-     ("Tools[0].Function", "tools[0].function", "NotNull", "missing_required_parameter")),
-    ("tools-bad-name", body(tools=[{"type": "function", "function": {"name": "get weather!"}}]),
-     ("Tools[0].Function.Name", "tools[0].function.name", "RegularExpression", "invalid_value")),
-    ("tools-type", body(tools=[{"type": "browser", "function": {"name": "f"}}]),
-     ("Tools[0].Type", "tools[0].type", "Enum", "invalid_value")),
+    (
+        "tools-129",
+        body(tools=[TOOL] * 129),
+        ("Tools", "tools", "MaximumLength", "array_above_max_length"),
+    ),
+    (
+        "tools-no-function",
+        body(tools=[{"type": "function"}]),
+        ("Tools[0].Function", "tools[0].function", "NotNull", "missing_required_parameter"),
+    ),
+    (
+        "tools-bad-name",
+        body(tools=[{"type": "function", "function": {"name": "get weather!"}}]),
+        ("Tools[0].Function.Name", "tools[0].function.name", "RegularExpression", "invalid_value"),
+    ),
+    (
+        "tools-type",
+        body(tools=[{"type": "browser", "function": {"name": "f"}}]),
+        ("Tools[0].Type", "tools[0].type", "Enum", "invalid_value"),
+    ),
     # metadata: "Set of 16 key-value pairs", keys <= 64, values <= 512
     ("metadata-16", body(metadata={f"k{i}": "v" for i in range(16)}), None),
-    ("metadata-17", body(metadata={f"k{i}": "v" for i in range(17)}),
-     ("Metadata", "metadata", "MaximumLength", "object_above_max_length")),
-    ("metadata-long-value", body(metadata={"k": "v" * 513}),
-     ("Metadata[k]", "metadata.k", "MaximumLength", "string_above_max_length")),
-    ("metadata-long-key", body(metadata={"k" * 65: "v"}),
-     (f"Metadata[{'k' * 65}]", f"metadata.{'k' * 65}", "MaximumLength", "string_above_max_length")),
-    ("metadata-value-type", body(metadata={"k": 1}), ("Metadata[k]", "metadata.k", "InvalidType", "invalid_type")),
+    (
+        "metadata-17",
+        body(metadata={f"k{i}": "v" for i in range(17)}),
+        ("Metadata", "metadata", "MaximumLength", "object_above_max_length"),
+    ),
+    (
+        "metadata-long-value",
+        body(metadata={"k": "v" * 513}),
+        ("Metadata[k]", "metadata.k", "MaximumLength", "string_above_max_length"),
+    ),
+    (
+        "metadata-long-key",
+        body(metadata={"k" * 65: "v"}),
+        (
+            f"Metadata[{'k' * 65}]",
+            f"metadata.{'k' * 65}",
+            "MaximumLength",
+            "string_above_max_length",
+        ),
+    ),
+    (
+        "metadata-value-type",
+        body(metadata={"k": 1}),
+        ("Metadata[k]", "metadata.k", "InvalidType", "invalid_type"),
+    ),
     # logit_bias: token ids (digit strings) -> -100..100
     ("logit_bias-ok", body(logit_bias={"50256": -100}), None),
-    ("logit_bias-high", body(logit_bias={"50256": 101}),
-     ("LogitBias[50256]", "logit_bias.50256", "InclusiveBetween", "integer_above_max_value")),
-    ("logit_bias-key", body(logit_bias={"abc": 1}),
-     ("LogitBias[abc]", "logit_bias.abc", "RegularExpression", "invalid_value")),
+    (
+        "logit_bias-high",
+        body(logit_bias={"50256": 101}),
+        ("LogitBias[50256]", "logit_bias.50256", "InclusiveBetween", "integer_above_max_value"),
+    ),
+    (
+        "logit_bias-key",
+        body(logit_bias={"abc": 1}),
+        ("LogitBias[abc]", "logit_bias.abc", "RegularExpression", "invalid_value"),
+    ),
     # audio: "Must be one of wav, mp3, flac, opus, or pcm16" (+aac), voices (+verse..., {id})
     ("audio-ok", body(audio=AUDIO), None),
     ("audio-aac-verse", body(audio={"format": "aac", "voice": "verse"}), None),
     ("audio-voice-id", body(audio={"format": "mp3", "voice": {"id": "voice_123"}}), None),
-    ("audio-format", body(audio={"format": "ogg", "voice": "alloy"}),
-     ("Audio.Format", "audio.format", "Enum", "invalid_value")),
-    ("audio-voice", body(audio={"format": "wav", "voice": "robot"}),
-     ("Audio.Voice", "audio.voice", "Enum", "invalid_value")),
-    ("audio-voice-missing", body(audio={"format": "wav"}),
-     ("Audio.Voice", "audio.voice", "NotNull", "missing_required_parameter")),
+    (
+        "audio-format",
+        body(audio={"format": "ogg", "voice": "alloy"}),
+        ("Audio.Format", "audio.format", "Enum", "invalid_value"),
+    ),
+    (
+        "audio-voice",
+        body(audio={"format": "wav", "voice": "robot"}),
+        ("Audio.Voice", "audio.voice", "Enum", "invalid_value"),
+    ),
+    (
+        "audio-voice-missing",
+        body(audio={"format": "wav"}),
+        ("Audio.Voice", "audio.voice", "NotNull", "missing_required_parameter"),
+    ),
     ("audio-type", body(audio="wav"), ("Audio", "audio", "InvalidType", "invalid_type")),
     # audio required with modalities: [audio]
     ("modalities-audio", body(modalities=["text", "audio"], audio=AUDIO), None),
     ("modalities-text", body(modalities=["text"]), None),
-    ("modalities-audio-missing", body(modalities=["text", "audio"]),
-     ("Audio", "audio", "NotNull", "missing_required_parameter")),
-    ("modalities-audio-null", body(modalities=["audio"], audio=None), ("Audio", "audio", "NotNull", "invalid_value")),
-    ("modalities-value", body(modalities=["video"]), ("Modalities[0]", "modalities[0]", "Enum", "invalid_value")),
+    (
+        "modalities-audio-missing",
+        body(modalities=["text", "audio"]),
+        ("Audio", "audio", "NotNull", "missing_required_parameter"),
+    ),
+    (
+        "modalities-audio-null",
+        body(modalities=["audio"], audio=None),
+        ("Audio", "audio", "NotNull", "invalid_value"),
+    ),
+    (
+        "modalities-value",
+        body(modalities=["video"]),
+        ("Modalities[0]", "modalities[0]", "Enum", "invalid_value"),
+    ),
     # roles (developer from the overlay)
     ("role-developer", msgs({"role": "developer", "content": "Be brief"}, user("Hi")), None),
     ("role-system", msgs({"role": "system", "content": "Be brief"}, user("Hi")), None),
-    ("role-robot", msgs({"role": "robot", "content": "x"}), ("Messages[0].Role", "messages[0].role", "Enum", "invalid_value")),
-    ("role-missing", msgs({"content": "x"}), ("Messages[0].Role", "messages[0].role", "NotNull", "missing_required_parameter")),
+    (
+        "role-robot",
+        msgs({"role": "robot", "content": "x"}),
+        ("Messages[0].Role", "messages[0].role", "Enum", "invalid_value"),
+    ),
+    (
+        "role-missing",
+        msgs({"content": "x"}),
+        ("Messages[0].Role", "messages[0].role", "NotNull", "missing_required_parameter"),
+    ),
     # tool messages need tool_call_id
-    ("tool-message", msgs(user("Hi"), {"role": "assistant", "content": None, "tool_calls": [CALL]},
-                          {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}), None),
-    ("tool-message-no-id", msgs({"role": "tool", "content": "sunny"}),
-     ("Messages[0].ToolCallId", "messages[0].tool_call_id", "NotNull", "missing_required_parameter")),
+    (
+        "tool-message",
+        msgs(
+            user("Hi"),
+            {"role": "assistant", "content": None, "tool_calls": [CALL]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        ),
+        None,
+    ),
+    (
+        "tool-message-no-id",
+        msgs({"role": "tool", "content": "sunny"}),
+        (
+            "Messages[0].ToolCallId",
+            "messages[0].tool_call_id",
+            "NotNull",
+            "missing_required_parameter",
+        ),
+    ),
     # content: string, parts, part types
-    ("content-parts", msgs(user([{"type": "text", "text": "What is this?"},
-                                 {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}}])), None),
-    ("content-audio-part", msgs(user([{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}])), None),
-    ("content-file-part", msgs(user([{"type": "file", "file": {"file_data": "data:application/pdf;base64,AA",
-                                                               "filename": "a.pdf"}}])), None),
-    ("content-null-assistant", msgs(user("Hi"), {"role": "assistant", "content": None, "tool_calls": [CALL]}), None),
-    ("content-part-type", msgs(user([{"type": "video", "video": {}}])),
-     ("Messages[0].Content[0].Type", "messages[0].content[0].type", "Enum", "invalid_value")),
-    ("content-text-missing", msgs(user([{"type": "text"}])),
-     ("Messages[0].Content[0].Text", "messages[0].content[0].text", "NotNull", "missing_required_parameter")),
-    ("content-image-url-missing", msgs(user([{"type": "image_url", "image_url": {}}])),
-     ("Messages[0].Content[0].ImageUrl.Url", "messages[0].content[0].image_url.url", "NotNull",
-      "missing_required_parameter")),
-    ("content-type", msgs(user(5)), ("Messages[0].Content", "messages[0].content", "InvalidType", "invalid_type")),
+    (
+        "content-parts",
+        msgs(
+            user(
+                [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}},
+                ]
+            )
+        ),
+        None,
+    ),
+    (
+        "content-audio-part",
+        msgs(user([{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}])),
+        None,
+    ),
+    (
+        "content-file-part",
+        msgs(
+            user(
+                [
+                    {
+                        "type": "file",
+                        "file": {
+                            "file_data": "data:application/pdf;base64,AA",
+                            "filename": "a.pdf",
+                        },
+                    }
+                ]
+            )
+        ),
+        None,
+    ),
+    (
+        "content-null-assistant",
+        msgs(user("Hi"), {"role": "assistant", "content": None, "tool_calls": [CALL]}),
+        None,
+    ),
+    (
+        "content-part-type",
+        msgs(user([{"type": "video", "video": {}}])),
+        ("Messages[0].Content[0].Type", "messages[0].content[0].type", "Enum", "invalid_value"),
+    ),
+    (
+        "content-text-missing",
+        msgs(user([{"type": "text"}])),
+        (
+            "Messages[0].Content[0].Text",
+            "messages[0].content[0].text",
+            "NotNull",
+            "missing_required_parameter",
+        ),
+    ),
+    (
+        "content-image-url-missing",
+        msgs(user([{"type": "image_url", "image_url": {}}])),
+        (
+            "Messages[0].Content[0].ImageUrl.Url",
+            "messages[0].content[0].image_url.url",
+            "NotNull",
+            "missing_required_parameter",
+        ),
+    ),
+    (
+        "content-type",
+        msgs(user(5)),
+        ("Messages[0].Content", "messages[0].content", "InvalidType", "invalid_type"),
+    ),
     # tool calls in assistant messages: OpenAI object, legacy string
-    ("toolcall-legacy-string", msgs(user("Hi"), {"role": "assistant", "tool_calls": [
-        {"id": "c", "type": "function", "function": '{"name":"f"}'}]}), None),
-    ("toolcall-name-type", msgs(user("Hi"), {"role": "assistant", "tool_calls": [
-        {"id": "c", "type": "function", "function": {"name": 1, "arguments": "{}"}}]}),
-     ("Messages[1].ToolCalls[0].Function.Name", "messages[1].tool_calls[0].function.name", "InvalidType", "invalid_type")),
+    (
+        "toolcall-legacy-string",
+        msgs(
+            user("Hi"),
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c", "type": "function", "function": '{"name":"f"}'}],
+            },
+        ),
+        None,
+    ),
+    (
+        "toolcall-name-type",
+        msgs(
+            user("Hi"),
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": 1, "arguments": "{}"}}
+                ],
+            },
+        ),
+        (
+            "Messages[1].ToolCalls[0].Function.Name",
+            "messages[1].tool_calls[0].function.name",
+            "InvalidType",
+            "invalid_type",
+        ),
+    ),
     # response_format: OpenAI forms and the page's legacy form
     ("response_format-text", body(response_format={"type": "text"}), None),
     ("response_format-json_object", body(response_format={"type": "json_object"}), None),
-    ("response_format-json_schema", body(response_format={"type": "json_schema", "json_schema": {
-        "name": "answer", "schema": {"type": "object"}, "strict": True}}), None),
+    (
+        "response_format-json_schema",
+        body(
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+            }
+        ),
+        None,
+    ),
     ("response_format-legacy", body(response_format={"response_format": "json_object"}), None),
-    ("response_format-type", body(response_format={"type": "xml"}),
-     ("ResponseFormat.Type", "response_format.type", "Enum", "invalid_value")),
-    ("response_format-no-schema", body(response_format={"type": "json_schema"}),
-     ("ResponseFormat.JsonSchema", "response_format.json_schema", "NotNull", "missing_required_parameter")),
-    ("response_format-empty", body(response_format={}),
-     ("ResponseFormat.Type", "response_format.type", "NotNull", "missing_required_parameter")),
-    ("response_format-string", body(response_format="json"),
-     ("ResponseFormat", "response_format", "InvalidType", "invalid_type")),
+    (
+        "response_format-type",
+        body(response_format={"type": "xml"}),
+        ("ResponseFormat.Type", "response_format.type", "Enum", "invalid_value"),
+    ),
+    (
+        "response_format-no-schema",
+        body(response_format={"type": "json_schema"}),
+        (
+            "ResponseFormat.JsonSchema",
+            "response_format.json_schema",
+            "NotNull",
+            "missing_required_parameter",
+        ),
+    ),
+    (
+        "response_format-empty",
+        body(response_format={}),
+        ("ResponseFormat.Type", "response_format.type", "NotNull", "missing_required_parameter"),
+    ),
+    (
+        "response_format-string",
+        body(response_format="json"),
+        ("ResponseFormat", "response_format", "InvalidType", "invalid_type"),
+    ),
     # tool_choice forms
     ("tool_choice-auto", body(tool_choice="auto", tools=[TOOL]), None),
     ("tool_choice-required", body(tool_choice="required", tools=[TOOL]), None),
-    ("tool_choice-named", body(tool_choice={"type": "function", "function": {"name": "get_weather"}}, tools=[TOOL]), None),
-    ("tool_choice-word", body(tool_choice="sometimes"), ("ToolChoice", "tool_choice", "Enum", "invalid_value")),
-    ("tool_choice-no-function", body(tool_choice={"type": "function"}),
-     ("ToolChoice.Function", "tool_choice.function", "NotNull", "missing_required_parameter")),
-    ("tool_choice-type", body(tool_choice=5), ("ToolChoice", "tool_choice", "InvalidType", "invalid_type")),
+    (
+        "tool_choice-named",
+        body(tool_choice={"type": "function", "function": {"name": "get_weather"}}, tools=[TOOL]),
+        None,
+    ),
+    (
+        "tool_choice-word",
+        body(tool_choice="sometimes"),
+        ("ToolChoice", "tool_choice", "Enum", "invalid_value"),
+    ),
+    (
+        "tool_choice-no-function",
+        body(tool_choice={"type": "function"}),
+        ("ToolChoice.Function", "tool_choice.function", "NotNull", "missing_required_parameter"),
+    ),
+    (
+        "tool_choice-type",
+        body(tool_choice=5),
+        ("ToolChoice", "tool_choice", "InvalidType", "invalid_type"),
+    ),
     # other enums
     ("reasoning_effort-xhigh", body(reasoning_effort="xhigh"), None),
-    ("reasoning_effort-bad", body(reasoning_effort="extreme"),
-     ("ReasoningEffort", "reasoning_effort", "Enum", "invalid_value")),
+    (
+        "reasoning_effort-bad",
+        body(reasoning_effort="extreme"),
+        ("ReasoningEffort", "reasoning_effort", "Enum", "invalid_value"),
+    ),
     ("service_tier-flex", body(service_tier="flex"), None),
-    ("service_tier-bad", body(service_tier="turbo"), ("ServiceTier", "service_tier", "Enum", "invalid_value")),
+    (
+        "service_tier-bad",
+        body(service_tier="turbo"),
+        ("ServiceTier", "service_tier", "Enum", "invalid_value"),
+    ),
     ("verbosity-bad", body(verbosity="loud"), ("Verbosity", "verbosity", "Enum", "invalid_value")),
     ("stream_options-ok", body(stream=True, stream_options={"include_usage": True}), None),
-    ("stream_options-type", body(stream_options={"include_usage": "yes"}),
-     ("StreamOptions.IncludeUsage", "stream_options.include_usage", "InvalidType", "invalid_type")),
+    (
+        "stream_options-type",
+        body(stream_options={"include_usage": "yes"}),
+        (
+            "StreamOptions.IncludeUsage",
+            "stream_options.include_usage",
+            "InvalidType",
+            "invalid_type",
+        ),
+    ),
     # unknown fields (strict) and wrong types
-    ("unknown-field", body(temprature=1), ("Temprature", "temprature", "UnknownField", "unknown_parameter")),
+    (
+        "unknown-field",
+        body(temprature=1),
+        ("Temprature", "temprature", "UnknownField", "unknown_parameter"),
+    ),
     ("model-type", body(model=5), ("Model", "model", "InvalidType", "invalid_type")),
-    ("model-missing", body(model=DROP), ("Model", "model", "NotNull", "missing_required_parameter")),
+    (
+        "model-missing",
+        body(model=DROP),
+        ("Model", "model", "NotNull", "missing_required_parameter"),
+    ),
     ("messages-type", body(messages="Hi"), ("Messages", "messages", "InvalidType", "invalid_type")),
     ("messages-empty", body(messages=[]), ("Messages", "messages", "NotEmpty", "empty_array")),
-    ("messages-missing", body(messages=DROP), ("Messages", "messages", "NotNull", "missing_required_parameter")),
+    (
+        "messages-missing",
+        body(messages=DROP),
+        ("Messages", "messages", "NotNull", "missing_required_parameter"),
+    ),
     ("stream-type", body(stream="true"), ("Stream", "stream", "InvalidType", "invalid_type")),
     ("seed-type", body(seed=1.5), ("Seed", "seed", "InvalidType", "invalid_type")),
     ("bool-is-not-int", body(n=True), ("N", "n", "InvalidType", "invalid_type")),
@@ -215,8 +488,12 @@ def strict(schemas: SchemaSet) -> RequestValidator:
 
 
 @pytest.mark.parametrize(("case", "request_body", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_documented_constraints(strict: RequestValidator, case: str, request_body: dict[str, Any],
-                                expected: tuple[str, str, str, str] | None) -> None:
+def test_documented_constraints(
+    strict: RequestValidator,
+    case: str,
+    request_body: dict[str, Any],
+    expected: tuple[str, str, str, str] | None,
+) -> None:
     errors = strict.validate(request_body)
     if expected is None:
         assert errors == []
@@ -229,10 +506,16 @@ def test_documented_constraints(strict: RequestValidator, case: str, request_bod
 
 
 @pytest.mark.parametrize(("case", "request_body", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_fast_and_detailed_paths_agree(schemas: SchemaSet, case: str, request_body: dict[str, Any],
-                                       expected: Any) -> None:
-    for lenient, fast in ((False, schemas.fast_request_strict), (True, schemas.fast_request_lenient)):
-        detailed = Draft7Validator(schemas.request_schema(lenient=lenient), registry=schemas.registry)
+def test_fast_and_detailed_paths_agree(
+    schemas: SchemaSet, case: str, request_body: dict[str, Any], expected: Any
+) -> None:
+    for lenient, fast in (
+        (False, schemas.fast_request_strict),
+        (True, schemas.fast_request_lenient),
+    ):
+        detailed = Draft7Validator(
+            schemas.request_schema(lenient=lenient), registry=schemas.registry
+        )
         try:
             fast(request_body)
             fast_ok = True
@@ -245,8 +528,11 @@ def test_fast_and_detailed_paths_agree(schemas: SchemaSet, case: str, request_bo
     ("request_body", "message"),
     [
         (body(temperature=3), "'Temperature' must be between 0 and 2. You entered 3."),
-        (msgs({"role": "robot", "content": "x"}),
-         "'Messages[0].Role' must be one of system, user, assistant, tool, developer. You entered 'robot'."),
+        (
+            msgs({"role": "robot", "content": "x"}),
+            "'Messages[0].Role' must be one of system, user, assistant, tool, developer."
+            " You entered 'robot'.",
+        ),
         (body(temprature=1), "'temprature' is not a known field of ChatCompletion."),
         (body(n=0), "'N' must be between 1 and 128. You entered 0."),
         (body(stop=list("abcde")), "'Stop' must have at most 4 items. You entered 5 items."),
@@ -254,8 +540,9 @@ def test_fast_and_detailed_paths_agree(schemas: SchemaSet, case: str, request_bo
         (body(tool_choice=5), "'ToolChoice' must be a string or an object. You entered 5."),
     ],
 )
-def test_messages_name_the_field_and_the_problem(strict: RequestValidator, request_body: dict[str, Any],
-                                                 message: str) -> None:
+def test_messages_name_the_field_and_the_problem(
+    strict: RequestValidator, request_body: dict[str, Any], message: str
+) -> None:
     assert [e.message for e in strict.validate(request_body)] == [message]
 
 
@@ -267,14 +554,27 @@ def test_all_problems_are_reported_at_once_in_document_order(strict: RequestVali
         "n": "two",
     }  # and model is missing
     names = [e.field_name for e in strict.validate(request_body)]
-    assert names == ["Messages[0].Role", "Messages[1].ToolCallId", "Temperature", "Temprature", "N", "Model"]
+    assert names == [
+        "Messages[0].Role",
+        "Messages[1].ToolCallId",
+        "Temperature",
+        "Temprature",
+        "N",
+        "Model",
+    ]
 
 
 @pytest.mark.parametrize(
     ("mode", "expected"),
-    [(ValidationMode.STRICT, ["Temprature"]), (ValidationMode.LENIENT, []), (ValidationMode.OFF, [])],
+    [
+        (ValidationMode.STRICT, ["Temprature"]),
+        (ValidationMode.LENIENT, []),
+        (ValidationMode.OFF, []),
+    ],
 )
-def test_unknown_fields_by_mode(schemas: SchemaSet, mode: ValidationMode, expected: list[str]) -> None:
+def test_unknown_fields_by_mode(
+    schemas: SchemaSet, mode: ValidationMode, expected: list[str]
+) -> None:
     validator = RequestValidator(schemas, mode)
     assert [e.field_name for e in validator.validate(body(temprature=1))] == expected
 
@@ -294,7 +594,11 @@ def _sdk_body(**kwargs: Any) -> dict[str, Any]:
     openai = pytest.importorskip("openai")
     # The HTTP client the installed SDK is built on (httpx2 in openai 3.x, httpx before).
     httpx: Any = next(
-        (importlib.import_module(name) for name in ("httpx2", "httpx") if importlib.util.find_spec(name)),
+        (
+            importlib.import_module(name)
+            for name in ("httpx2", "httpx")
+            if importlib.util.find_spec(name)
+        ),
         None,
     )
     if httpx is None:
@@ -303,15 +607,30 @@ def _sdk_body(**kwargs: Any) -> dict[str, Any]:
 
     def handler(request: Any) -> Any:
         seen.append(json.loads(request.content))
-        return httpx.Response(200, json={
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": "ok", "refusal": None}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        })
+        return httpx.Response(
+            200,
+            json={
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "gpt-4o-mini",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                        "message": {"role": "assistant", "content": "ok", "refusal": None},
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
 
-    client = openai.OpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1",
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = openai.OpenAI(
+        api_key="sk-test",
+        base_url="http://127.0.0.1:9/v1",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     client.chat.completions.create(**kwargs)
     return seen[0]
 
@@ -321,19 +640,48 @@ def test_a_realistic_openai_sdk_body_validates(strict: RequestValidator) -> None
         model="gpt-4o",
         messages=[
             {"role": "developer", "content": "You are a weather bot."},
-            {"role": "user", "content": [
-                {"type": "text", "text": "What is the weather where this photo was taken?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "auto"}},
-            ]},
-            {"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_abc", "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is the weather where this photo was taken?"},
+                    {
+                        "type": "image_url",
+                        "image_url": {
+                            "url": "data:image/png;base64,iVBORw0KGgo=",
+                            "detail": "auto",
+                        },
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_abc",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_abc", "content": '{"temp_c": 21}'},
         ],
-        tools=[{"type": "function", "function": {
-            "name": "get_weather", "description": "Current weather", "strict": True,
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                           "required": ["city"], "additionalProperties": False}}}],
+        tools=[
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Current weather",
+                    "strict": True,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}},
+                        "required": ["city"],
+                        "additionalProperties": False,
+                    },
+                },
+            }
+        ],
         tool_choice="auto",
         parallel_tool_calls=True,
         temperature=0.2,
@@ -343,7 +691,10 @@ def test_a_realistic_openai_sdk_body_validates(strict: RequestValidator) -> None
         metadata={"suite": "weather"},
         logprobs=True,
         top_logprobs=2,
-        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": {"type": "object"}},
+        },
         user="u-1",
     )
     assert sent["messages"][1]["content"][1]["type"] == "image_url"
@@ -351,34 +702,104 @@ def test_a_realistic_openai_sdk_body_validates(strict: RequestValidator) -> None
 
 
 REPLY: dict[str, Any] = {
-    "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1699896916, "model": "gpt-4o-mini",
-    "system_fingerprint": "fp_44709d6fcb", "service_tier": "default",
+    "id": "chatcmpl-abc123",
+    "object": "chat.completion",
+    "created": 1699896916,
+    "model": "gpt-4o-mini",
+    "system_fingerprint": "fp_44709d6fcb",
+    "service_tier": "default",
     "choices": [
-        {"index": 0, "finish_reason": "tool_calls", "logprobs": None,
-         "message": {"role": "assistant", "content": None, "refusal": None, "annotations": [],
-                     "tool_calls": [{"id": "call_abc123", "type": "function", "function": {
-                         "name": "get_current_weather", "arguments": "{\"location\":\"Boston, MA\"}"}}]}},
-        {"index": 1, "finish_reason": "stop",
-         "logprobs": {"content": [{"token": "Hi", "logprob": -0.3, "bytes": [72, 105],
-                                   "top_logprobs": [{"token": "Hi", "logprob": -0.3, "bytes": [72, 105]}]}],
-                      "refusal": None},
-         "message": {"role": "assistant", "content": "Hi", "reasoning": "short",
-                     "annotations": [{"type": "url_citation", "url_citation": {
-                         "start_index": 0, "end_index": 2, "title": "Hi", "url": "https://example.com"}}],
-                     "audio": {"id": "audio_1", "data": "UklGRg==", "expires_at": 1700000000,
-                               "transcript": "Hi"}}},
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "logprobs": None,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "annotations": [],
+                "tool_calls": [
+                    {
+                        "id": "call_abc123",
+                        "type": "function",
+                        "function": {
+                            "name": "get_current_weather",
+                            "arguments": '{"location":"Boston, MA"}',
+                        },
+                    }
+                ],
+            },
+        },
+        {
+            "index": 1,
+            "finish_reason": "stop",
+            "logprobs": {
+                "content": [
+                    {
+                        "token": "Hi",
+                        "logprob": -0.3,
+                        "bytes": [72, 105],
+                        "top_logprobs": [{"token": "Hi", "logprob": -0.3, "bytes": [72, 105]}],
+                    }
+                ],
+                "refusal": None,
+            },
+            "message": {
+                "role": "assistant",
+                "content": "Hi",
+                "reasoning": "short",
+                "annotations": [
+                    {
+                        "type": "url_citation",
+                        "url_citation": {
+                            "start_index": 0,
+                            "end_index": 2,
+                            "title": "Hi",
+                            "url": "https://example.com",
+                        },
+                    }
+                ],
+                "audio": {
+                    "id": "audio_1",
+                    "data": "UklGRg==",
+                    "expires_at": 1700000000,
+                    "transcript": "Hi",
+                },
+            },
+        },
     ],
-    "usage": {"prompt_tokens": 82, "completion_tokens": 17, "total_tokens": 99,
-              "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+    "usage": {
+        "prompt_tokens": 82,
+        "completion_tokens": 17,
+        "total_tokens": 99,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    },
 }
 
 
 def test_real_replies_validate(schemas: SchemaSet) -> None:
     assert ResponseValidator(schemas).validate(REPLY) == []
-    refusal = {**REPLY, "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None, "message": {
-        "role": "assistant", "content": None, "refusal": "I can't help with that."}}]}
+    refusal = {
+        **REPLY,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "refusal": "I can't help with that.",
+                },
+            }
+        ],
+    }
     assert validate_response(schemas, refusal) == []
 
 
@@ -387,15 +808,93 @@ def test_real_replies_validate(schemas: SchemaSet) -> None:
     [
         ({"choices": DROP}, ("Choices", "NotNull")),
         ({"object": "chat.completion.chunk"}, ("Object", "Enum")),
-        ({"choices": [{"index": 0, "finish_reason": "done", "message": {"role": "assistant", "content": "x"}}]},
-         ("Choices[0].FinishReason", "Enum")),
-        ({"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "x",
-                                                                        "tool_calls": [{"id": "c", "type": "function"}]}}]},
-         ("Choices[0].Message.ToolCalls[0].Function", "NotNull")),
+        (
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "done",
+                        "message": {"role": "assistant", "content": "x"},
+                    }
+                ]
+            },
+            ("Choices[0].FinishReason", "Enum"),
+        ),
+        (
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": "x",
+                            "tool_calls": [{"id": "c", "type": "function"}],
+                        },
+                    }
+                ]
+            },
+            ("Choices[0].Message.ToolCalls[0].Function", "NotNull"),
+        ),
         ({"usage": {"prompt_tokens": 1}}, ("Usage.CompletionTokens", "NotNull")),
     ],
 )
-def test_broken_replies_are_named(schemas: SchemaSet, change: dict[str, Any], expected: tuple[str, str]) -> None:
+def test_broken_replies_are_named(
+    schemas: SchemaSet, change: dict[str, Any], expected: tuple[str, str]
+) -> None:
     reply = {k: v for k, v in {**REPLY, **change}.items() if v is not DROP}
     errors = ResponseValidator(schemas).validate(reply)
     assert (errors[0].field_name, errors[0].error_code) == expected
+
+
+def test_a_body_that_is_not_an_object_is_named_after_the_dto(strict: RequestValidator) -> None:
+    errors = strict.validate(["not", "an", "object"])
+    assert [(e.field_name, e.param, e.error_code) for e in errors] == [
+        ("ChatCompletion", "", "InvalidType")
+    ]
+
+
+@pytest.fixture(scope="module")
+def generator() -> Any:
+    generate = pytest.importorskip("mockllm.generate")
+    faker = pytest.importorskip("faker")
+    return generate.Generator(faker.Faker())
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reply"),
+    [
+        ({}, None),
+        ({"n": 3, "logprobs": True, "top_logprobs": 2}, None),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, None),
+        ({"modalities": ["text", "audio"], "audio": {"format": "wav", "voice": "alloy"}}, None),
+        ({"reasoning_effort": "high", "max_completion_tokens": 5}, None),
+        ({"response_format": {"type": "json_object"}}, None),
+        ({}, {"refusal": "I can't help with that."}),
+        ({}, {"annotations": 2}),
+    ],
+)
+def test_mockllm_replies_fit_the_response_schema(
+    schemas: SchemaSet,
+    strict: RequestValidator,
+    generator: Any,
+    changes: dict[str, Any],
+    reply: dict[str, Any] | None,
+) -> None:
+    request_body = body(**changes)
+    assert strict.validate(request_body) == []
+    generated = generator.generate(request_body, reply, seed=3, created=1_700_000_000)
+    assert ResponseValidator(schemas).validate(generated) == []
