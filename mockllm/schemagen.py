@@ -820,7 +820,9 @@ def run(page: Path | None = None, out: Path | None = None, check: bool = False) 
             print(f"out of date: {out / name}")
         if stale:
             print("run `mockllm schemas` to regenerate", file=sys.stderr)
-        return 1 if stale else 0
+            return 1
+        print(f"{len(schemas)} schemas in {out} match {page.name} and {OVERLAY_FILE}")
+        return 0
     written = write_schemas(out, schemas)
     for path in written:
         print(f"wrote {path}")
