@@ -208,7 +208,8 @@ class Generator:
         if refusal is not None:
             pass
         elif "content" in spec:
-            content = self._scripted(spec["content"], scripted_tokens)
+            if spec["content"] is not None or scripted_tokens:
+                content = self._scripted(spec["content"], scripted_tokens)
         elif scripted_tokens:
             content = self._scripted(None, scripted_tokens)
         elif calls is None and not wants_audio:
@@ -290,8 +291,6 @@ class Generator:
             if "".join(pieces) == text:
                 return _Body(text, len(pieces), pieces)
             return _Body(text, self.tokenizer.count(text), None)
-        if value is None:
-            return _Body("", 0, ())  # content: null is handled by the caller
         text = _as_text(value)
         return _Body(text, self.tokenizer.count(text), None)
 
@@ -513,10 +512,7 @@ def scripted_error(spec: Mapping[str, Any]) -> ScriptedError:
     openai_code = spec.get("code")
     if openai_code is None and status == 429:
         openai_code = "rate_limit_exceeded"
-    kwargs: dict[str, Any] = {}
-    if "param" in spec:
-        kwargs["param"] = spec["param"]
-    return ScriptedError(
+    error = ScriptedError(
         str(spec.get("message") or phrase),
         status=status,
         error_code=str(spec.get("errorCode") or phrase.replace(" ", "").replace("-", "")),
@@ -524,8 +520,11 @@ def scripted_error(spec: Mapping[str, Any]) -> ScriptedError:
         openai_code=openai_code,
         field_errors=field_errors,
         headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
-        **kwargs,
     )
+    if "param" in spec:
+        # An explicit `param: null` wins over the first field error's param.
+        error.param = spec["param"]
+    return error
 
 
 # --------------------------------------------------------------------------- helpers

@@ -17,7 +17,8 @@ Two tokenizers share one interface (:class:`Tokenizer`):
 
 Both keep ``"".join(tokenizer.split(text)) == text``. A BPE token may hold part of a
 multi-byte character; ``split`` merges such tokens until they decode, so every piece
-is a whole string (as OpenAI's logprobs do with their ``bytes`` field).
+is a whole string; ``count`` still counts the real tokens, so on such text it can
+exceed ``len(split(text))``.
 
 :func:`count_prompt_tokens` estimates ``usage.prompt_tokens`` of a request the way
 OpenAI's cookbook does: the tokens of every message's text, a few tokens of framing
