@@ -185,8 +185,9 @@ class Exchange:
             "time": self.time,
             "method": self.method,
             "path": self.path,
-            "query": dict(self.query),
-            "headers": dict(self.headers),
+            # str(): aiohttp's header names are istr, which orjson refuses as keys.
+            "query": {str(k): v for k, v in self.query.items()},
+            "headers": {str(k): v for k, v in self.headers.items()},
             "body": self.body,
             "raw_body": self.raw_body,
             "valid": self.valid,
