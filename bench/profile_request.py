@@ -1,0 +1,181 @@
+"""``python -m bench.profile_request``: what one request costs, piece by piece, in-process.
+
+Times each step of the chat pipeline on the objects a real app builds (parse,
+validation, scenario resolution, seeding, generation, JSON and SSE encoding),
+then whole requests through aiohttp's test client for mockllm and for the bare
+baseline endpoint, so "mockllm minus bare" is mockllm's own cost per request.
+``--cprofile`` adds the functions with the most own time over many requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from mockllm import render, streaming
+from mockllm.app import STATE, create_app
+from mockllm.config import Settings
+from mockllm.matching import RequestView
+from mockllm.seeding import request_seed
+
+from .loadbench import PATH, REQUEST
+from .scenariogen import write_scenarios
+from .serve import bare_app
+
+__all__ = ["Timing", "main", "pipeline_timings", "request_timings", "time_call"]
+
+_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Microseconds one piece takes, per call."""
+
+    name: str
+    micros: float
+
+
+def time_call(fn: Callable[[], Any], *, number: int, repeat: int = 5) -> float:
+    """Microseconds per call: the best of ``repeat`` runs of ``number`` calls (as timeit)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, time.perf_counter() - started)
+    return best / number * 1e6
+
+
+def pipeline_timings(app: web.Application, number: int,
+                     scenario_app: web.Application | None = None) -> list[Timing]:
+    """Each in-process step of one non-streaming request (and the SSE encoding of it)."""
+    state = app[STATE]
+    raw = orjson.dumps(REQUEST)
+    body = orjson.loads(raw)
+    seed = request_seed(body, override=None, server_seed=None)
+    reply = state.generator.generate(body, {}, seed=seed.seed, created=seed.created)
+    tokenizer = getattr(state.generator, "tokenizer", None)
+
+    def sse() -> list[bytes]:
+        return [render.sse_event(chunk) for chunk in streaming.iter_chunks(
+            reply, include_usage=False, tokenizer=tokenizer)]
+
+    pieces: list[tuple[str, Callable[[], Any]]] = [
+        ("parse body (orjson.loads)", lambda: orjson.loads(raw)),
+        ("validate request", lambda: state.validator.validate(body)),
+        ("resolve scenario (built-in set)",
+         lambda: state.scenarios.resolve(RequestView(body, _HEADERS, PATH))),
+    ]
+    if scenario_app is not None:
+        many = scenario_app[STATE].scenarios
+        pieces.append((f"resolve scenario ({len(many.scenarios):,} loaded)",
+                       lambda: many.resolve(RequestView(body, _HEADERS, PATH))))
+    pieces += [
+        ("request seed", lambda: request_seed(body, override=None, server_seed=None)),
+        ("generate default reply",
+         lambda: state.generator.generate(body, {}, seed=seed.seed, created=seed.created)),
+        ("encode reply (render.dumps)", lambda: render.dumps(reply)),
+        ("stream: chunks + SSE framing", sse),
+    ]
+    return [Timing(name, time_call(fn, number=number)) for name, fn in pieces]
+
+
+async def request_timings(apps: Sequence[tuple[str, web.Application, dict[str, Any]]],
+                          number: int) -> list[Timing]:
+    """Whole requests, one at a time, through aiohttp's test client (client cost included)."""
+    timings = []
+    for name, app, body in apps:
+        async with TestClient(TestServer(app)) as client:
+            payload = orjson.dumps(body)
+
+            async def once(client: TestClient[Any, Any] = client, payload: bytes = payload,
+                           name: str = name) -> None:
+                async with client.post(PATH, data=payload, headers=_HEADERS) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{name}: status {response.status}")
+
+            for _ in range(min(50, number)):  # warm up connection and caches
+                await once()
+            started = time.perf_counter()
+            for _ in range(number):
+                await once()
+            timings.append(Timing(name, (time.perf_counter() - started) / number * 1e6))
+    return timings
+
+
+def _cprofile(app: web.Application, number: int, top: int) -> str:
+    profiler = cProfile.Profile()
+
+    async def load() -> None:
+        async with TestClient(TestServer(app)) as client:
+            payload = orjson.dumps(REQUEST)
+            profiler.enable()
+            for _ in range(number):
+                async with client.post(PATH, data=payload, headers=_HEADERS) as response:
+                    await response.read()
+            profiler.disable()
+
+    asyncio.run(load())
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def _table(title: str, timings: Sequence[Timing]) -> str:
+    lines = [f"| {title} | µs per call |", "|---|---:|"]
+    lines += [f"| {t.name} | {t.micros:,.1f} |" for t in timings]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the per-piece and per-request tables (and a cProfile listing if asked)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_request",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--number", type=int, default=2000, help="calls per timing")
+    parser.add_argument("--scenarios", type=int, default=1000,
+                        help="also time resolution with this many scenarios (0: skip)")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N",
+                        help="profile N whole requests and list the top functions")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    app = create_app(Settings(port=0))
+    with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
+        scenario_app = None
+        if args.scenarios:
+            write_scenarios(Path(tmp), args.scenarios)
+            scenario_app = create_app(Settings(port=0, scenario_paths=(Path(tmp),)))
+        pieces = pipeline_timings(app, args.number, scenario_app)
+        apps = [("bare aiohttp endpoint", bare_app(), REQUEST),
+                ("mockllm, default reply", app, REQUEST),
+                ("mockllm, streaming", app, dict(REQUEST, stream=True))]
+        if scenario_app is not None:
+            apps.append((f"mockllm, {args.scenarios:,} scenarios", scenario_app, REQUEST))
+        whole = asyncio.run(request_timings(apps, max(1, args.number // 4)))
+    print(_table("pipeline piece", pieces))
+    print()
+    print(_table("whole request via aiohttp test client", whole))
+    own = whole[1].micros - whole[0].micros
+    print(f"\nmockllm's own cost per request (mockllm - bare): {own:,.1f} µs")
+    if args.cprofile:
+        print()
+        print(_cprofile(create_app(Settings(port=0)), args.cprofile, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
