@@ -323,7 +323,7 @@ class _Generator:
         """A value that suits a property called ``name``, or a few words."""
         tokens = _tokens(name)
         for words, maker in _STRING_HINTS:
-            if any(w in tokens for w in words):
+            if not tokens.isdisjoint(words):
                 try:
                     return maker(self.faker, self.rng)
                 except AttributeError:  # a provider this Faker locale lacks
@@ -360,7 +360,8 @@ class _Generator:
         """A number within the bounds, a multiple of ``multipleOf``, plausible for ``name``."""
         low, low_open = _bound(flat, "minimum", "exclusiveMinimum", max)
         high, high_open = _bound(flat, "maximum", "exclusiveMaximum", min)
-        low, high = _span(low, high, _number_hint(name))
+        if low is None or high is None:
+            low, high = _span(low, high, _number_hint(name))
         given: Any = flat.get("multipleOf")
         step: float | None = given if _is_number(given) and given > 0 else None
         if integer or (step is not None and float(step).is_integer()):
@@ -601,10 +602,10 @@ def _searches(pattern: str, text: str) -> bool:
         return False
 
 
-def _tokens(name: str) -> tuple[str, ...]:
+def _tokens(name: str) -> frozenset[str]:
     """A property name as lower-case words: ``cityName`` and ``city_name`` -> city, name."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return tuple(w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w)
+    return frozenset(re.split(r"[^A-Za-z0-9]+", spaced.lower())) - {""}
 
 
 # --- realistic values ---------------------------------------------------------------
@@ -675,7 +676,7 @@ def _number_hint(name: str) -> tuple[float, float]:
     """A plausible range for a number called ``name`` (0-100 if nothing fits)."""
     tokens = _tokens(name)
     for words, span in _NUMBER_HINTS:
-        if any(w in tokens for w in words):
+        if not tokens.isdisjoint(words):
             return span
     return (0, 100)
 
