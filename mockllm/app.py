@@ -23,6 +23,7 @@ from aiohttp import hdrs, web
 from faker import Faker
 
 from . import render, streaming
+from .admin import setup_admin
 from .config import Settings
 from .errors import (
     BadRequestError,
@@ -33,6 +34,7 @@ from .errors import (
     NotFoundError,
     PayloadTooLargeError,
     RequestValidationError,
+    ScriptedError,
     UnsupportedMediaTypeError,
 )
 from .generate import Generator
@@ -81,7 +83,6 @@ class ServerState:
 
 
 STATE = web.AppKey("mockllm_state", ServerState)
-_TRACE = "mockllm.trace"
 
 
 @dataclass(slots=True)
@@ -98,6 +99,11 @@ class _Trace:
     response: Any = None
     stream: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
+
+
+# aiohttp 3.14 types request storage keys; older releases take a plain string.
+_TRACE: Any = (web.RequestKey("mockllm_trace", _Trace)  # type: ignore[attr-defined]
+               if hasattr(web, "RequestKey") else "mockllm_trace")
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
@@ -123,6 +129,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/v1/models", _list_models)
     app.router.add_get("/v1/models/{model}", _get_model)
     app.router.add_get("/", _index)
+    setup_admin(app)
     return app
 
 
@@ -142,7 +149,11 @@ async def _error_middleware(request: web.Request, handler: Any) -> web.StreamRes
         error = exc
     except web.HTTPException as exc:
         error = _from_http_exception(request, exc)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except ConnectionResetError as exc:
+        # A fault that dropped the connection, or a client that went away mid-stream.
+        trace.tags.setdefault("disconnected", str(exc))
+        if not request.path.startswith(ADMIN_PREFIX):
+            _record(request, state, trace, 499, None)
         raise
     except Exception as exc:  # a bug in mockllm: answer 500, log it, keep serving
         log.exception("mockllm failed on %s %s", request.method, request.path)
@@ -152,7 +163,7 @@ async def _error_middleware(request: web.Request, handler: Any) -> web.StreamRes
     if not response.prepared:
         response.headers["x-request-id"] = trace.request_id
     if not request.path.startswith(ADMIN_PREFIX):
-        _record(request, state, trace, response, error)
+        _record(request, state, trace, response.status, error)
     return response
 
 
@@ -194,8 +205,8 @@ def _error_response(request: web.Request, state: ServerState,
                         headers=headers)
 
 
-def _record(request: web.Request, state: ServerState, trace: _Trace,
-            response: web.StreamResponse, error: MockLLMError | None) -> None:
+def _record(request: web.Request, state: ServerState, trace: _Trace, status: int,
+            error: MockLLMError | None) -> None:
     journal = state.journal
     journal.record(Exchange(
         seq=journal.next_seq(),
@@ -210,7 +221,7 @@ def _record(request: web.Request, state: ServerState, trace: _Trace,
         field_errors=trace.field_errors,
         scenario=trace.scenario,
         near_misses=trace.near_misses,
-        status=response.status,
+        status=status,
         response=trace.response,
         error=error.message if error is not None else None,
         stream=trace.stream,
@@ -329,22 +340,76 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
     rng = random.Random(seed.seed ^ 0x5EED)
+    fault = _pick_fault(reply.get("fault"), rng)
 
     if body.get("stream"):
         if callback is not None:
             raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
                                   param="stream")
         trace.stream = True
-        return await _stream(request, reply_body, body, timing, headers, rng)
+        return await _stream(request, reply_body, body, timing, headers, rng, fault)
 
     latency = timing.get("latency_ms")
     if latency:
         await asyncio.sleep(_jittered(latency, timing, rng) / 1000.0)
     payload = render.dumps(reply_body)
+    if fault is not None:
+        trace.tags["fault"] = fault.kind
+        if fault.kind in {"close", "disconnect"}:
+            return _drop_connection(request)
+        if fault.kind == "hang":
+            return await _hang(request, fault)
+        if fault.kind == "malformed_chunk":
+            payload = payload[: len(payload) // 2]
+        elif fault.kind == "stream_error":
+            raise ScriptedError(fault.message, status=500)
     if callback is not None:
         return web.Response(body=render.jsonp(callback, payload),
                             content_type="application/javascript", headers=headers)
     return web.Response(body=payload, content_type="application/json", headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    """A fault the reply asked for and the dice granted."""
+
+    kind: str
+    after_chunks: int
+    seconds: float
+    message: str
+
+
+def _pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> _Fault | None:
+    """The fault to inject, if the reply has one and its seeded probability fires."""
+    if not spec:
+        return None
+    if rng.random() >= float(spec.get("probability", 1.0)):
+        return None
+    return _Fault(
+        kind=str(spec["kind"]),
+        after_chunks=int(spec.get("after_chunks", 0)),
+        seconds=float(spec.get("seconds", 300.0)),
+        message=str(spec.get("message", "The server had an error while processing your request.")),
+    )
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    """Close the socket without an answer, as a crashed upstream would."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise ConnectionResetError("fault injected: connection closed")
+
+
+async def _hang(request: web.Request, fault: _Fault) -> web.Response:
+    """Answer nothing until the client gives up (or ``fault.seconds`` pass)."""
+    deadline = time.monotonic() + fault.seconds
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        await asyncio.sleep(0.05)
+    _drop_connection(request)
+    raise AssertionError("unreachable")
 
 
 def _jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) -> float:
@@ -356,7 +421,7 @@ def _jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) ->
 
 async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mapping[str, Any],
                   timing: Mapping[str, Any], headers: dict[str, str],
-                  rng: random.Random) -> web.StreamResponse:
+                  rng: random.Random, fault: _Fault | None) -> web.StreamResponse:
     options = body.get("stream_options") or {}
     chunks = streaming.iter_chunks(
         reply_body,
@@ -364,6 +429,10 @@ async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mappin
         chunking=timing.get("chunk", "tokens"),
         chunk_size=int(timing.get("chunk_size", 1)),
     )
+    if fault is not None:
+        request[_TRACE].tags["fault"] = fault.kind
+        if fault.kind == "close":
+            return _drop_connection(request)
     response = web.StreamResponse(headers=headers)
     response.content_type = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
@@ -372,15 +441,25 @@ async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mappin
     if first_delay:
         await asyncio.sleep(_jittered(first_delay, timing, rng) / 1000.0)
     await response.prepare(request)
-    try:
-        for i, chunk in enumerate(chunks):
-            if tps and i:
-                await asyncio.sleep(_jittered(1000.0 / float(tps), timing, rng) / 1000.0)
-            await response.write(render.sse_event(chunk))
-        await response.write(render.SSE_DONE)
-        await response.write_eof()
-    except ConnectionResetError:
-        log.info("client went away during the stream of %s", request.path)
+    for i, chunk in enumerate(chunks):
+        if fault is not None and i == fault.after_chunks:
+            if fault.kind == "disconnect":
+                return _drop_connection(request)
+            if fault.kind == "hang":
+                return await _hang(request, fault)
+            if fault.kind == "stream_error":
+                await response.write(render.sse_event({"error": {
+                    "message": fault.message, "type": "server_error", "param": None,
+                    "code": "server_error"}}))
+                await response.write_eof()
+                return response
+            if fault.kind == "malformed_chunk":
+                await response.write(render.sse_event(chunk)[:-12] + b"\n\n")
+        if tps and i:
+            await asyncio.sleep(_jittered(1000.0 / float(tps), timing, rng) / 1000.0)
+        await response.write(render.sse_event(chunk))
+    await response.write(render.SSE_DONE)
+    await response.write_eof()
     return response
 
 

@@ -3,8 +3,9 @@
 The seed fixes every random choice of a reply (text, ids, tool arguments, timing
 jitter, faults). It comes from the ``Prefer: seed=N`` override, else the request's
 ``seed`` field, else the server's ``--seed``, and is mixed with a hash of the
-canonical body: different requests get different replies, and the same request
-with the same seed gets the same bytes. With no seed anywhere a request gets a
+canonical body (less the fields that only shape delivery, such as ``stream`` and
+``stop``): different requests get different replies, and the same request with the
+same seed gets the same bytes. With no seed anywhere a request gets a
 fresh random one, as a real model would answer differently each time.
 """
 
@@ -19,6 +20,15 @@ from typing import Any
 import orjson
 
 __all__ = ["RequestSeed", "request_seed"]
+
+# Fields that change how a reply is delivered or cut, not what the model "writes": they stay
+# out of the hash, so a stream, a stop sequence, a token limit or logprobs give the same text
+# as the plain request (and choice 0 of n is the n=1 reply).
+_DELIVERY_FIELDS = frozenset({
+    "stream", "stream_options", "stop", "max_tokens", "max_completion_tokens", "n", "logprobs",
+    "top_logprobs", "seed", "user", "metadata", "store", "service_tier", "safety_identifier",
+    "prompt_cache_key",
+})
 
 # `created` of a seeded reply: a fixed instant plus a seed-derived offset, so the
 # bytes repeat while the value still looks like a timestamp.
@@ -42,7 +52,8 @@ def request_seed(body: Any, *, override: int | None, server_seed: int | None) ->
         base = server_seed
     if base is None:
         return RequestSeed(int.from_bytes(os.urandom(8), "big"), int(time.time()), False)
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    content = {k: v for k, v in body.items() if k not in _DELIVERY_FIELDS}
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.blake2b(canonical, digest_size=8, key=str(base).encode()[:64]).digest()
     seed = int.from_bytes(digest, "big")
     return RequestSeed(seed, _SEEDED_EPOCH + seed % 10_000_000, True)
