@@ -42,8 +42,6 @@ __all__ = [
 
 # How many near misses an explanation lists (the nearest first).
 NEAR_MISS_LIMIT = 10
-# Up to this many scenarios, every unmatched request explains all of them.
-FULL_EXPLAIN_LIMIT = 100
 # Conversation keys remembered per set; the oldest are forgotten beyond this.
 MAX_CONVERSATIONS = 100_000
 
@@ -135,11 +133,11 @@ class Resolution:
     """The outcome of ``ScenarioSet.resolve``: the scenario (or none) and why.
 
     ``near_misses`` explains, for a request no scenario matched, the nearest
-    scenarios and their failed conditions, computed on first access. Sets of up to
-    ``FULL_EXPLAIN_LIMIT`` scenarios rank all of them; larger ones rank the
-    scenarios the index left in play (same model or last user message), so an
-    unmatched request stays cheap (the strict error always ranks all). For a
-    matched request it lists the scenarios whose conditions held but whose
+    scenarios and their failed conditions, computed on first access. It ranks the
+    scenarios the index left in play (no indexed condition, or the request's model
+    or last user message), so an unmatched request stays cheap with thousands of
+    scenarios; ``ScenarioSet.explain`` and the strict error rank all of them.
+    For a matched request it lists the scenarios whose conditions held but whose
     ``times`` was used up.
     """
 
@@ -178,10 +176,7 @@ class Resolution:
         if self._near is None:
             index, view = self._index, self.view
             assert index is not None
-            pool: Sequence[Scenario] = (
-                index.ordered if len(index.ordered) <= FULL_EXPLAIN_LIMIT
-                else [s for _, s in index.candidates(view)])
-            self._near = _rank_near_misses(view, pool)
+            self._near = _rank_near_misses(view, [s for _, s in index.candidates(view)])
         return self._near
 
     def render(self, faker: Any) -> dict[str, Any] | None:
@@ -404,10 +399,15 @@ class ScenarioSet:
             return Resolution(view, scenario, scenario.reply_for(used), groups, used + 1,
                               exhausted=exhausted)
         if self.strict:
-            misses = _rank_near_misses(view, index.ordered)
+            misses = self.explain(view)
             raise NoScenarioMatchedError(_no_match_message(misses),
                                          details={"near_misses": misses})
         return Resolution(view, None, None, {}, 0, unmatched_in=index)
+
+    def explain(self, view: RequestView) -> list[dict[str, Any]]:
+        """The nearest scenarios to ``view`` among all of them (fewest failed
+        conditions first, then resolution order), each with its failed conditions."""
+        return _rank_near_misses(view, self._index.ordered)
 
     def _take(self, scenario: Scenario, view: RequestView, *, force: bool = False) -> int | None:
         """Count one use; the previous count, or None when ``times`` is used up."""
