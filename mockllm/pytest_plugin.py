@@ -27,7 +27,9 @@ pytest-xdist, worker N adds N to a pinned port).
 
 At teardown a test fails, even if the code under test swallowed the HTTP error, when a
 request failed validation (unless ``fail_on_invalid`` is off) or, in strict mode, when a
-request matched no scenario (with the near misses).
+request matched no scenario (with the near misses). In strict mode without
+``mockllm_scenarios`` the built-in scenarios are off (their catch-all default would
+answer everything): only the scenarios the test adds answer.
 """
 
 from __future__ import annotations
@@ -338,6 +340,11 @@ class MockLLM:
             state.settings = dataclasses.replace(state.settings, seed=options.seed,
                                                  strict=options.strict)
             state.scenarios.strict = options.strict
+            if options.strict and not state.settings.scenario_paths:
+                # The built-in scenarios answer everything (a catch-all default), which
+                # would make strict mode a no-op: only the test's own scenarios count.
+                for scenario in state.scenarios.scenarios:
+                    state.scenarios.remove(scenario.name)
 
         self._call(run)
         for source in options.scenarios:
