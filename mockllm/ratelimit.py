@@ -164,6 +164,11 @@ class RateLimiter:
         """Whether any budget is configured (no budget: the app may skip the check)."""
         return bool(self._budgets)
 
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether a token budget is set (if not, callers need not count prompt tokens)."""
+        return any(b.kind == "tokens" for b in self._budgets)
+
     def reset(self) -> None:
         """Forget every key's spending: every budget is full again."""
         self._full_at.clear()

@@ -230,6 +230,13 @@ def test_a_budget_must_be_a_positive_whole_number(rpm: object, tpm: object) -> N
         RateLimiter(rpm, tpm)  # type: ignore[arg-type]
 
 
-def test_no_budget_means_disabled() -> None:
-    assert not RateLimiter(None, None).enabled
-    assert RateLimiter(None, 1).enabled
+@pytest.mark.parametrize(
+    ("rpm", "tpm", "enabled", "counts_tokens"),
+    [(None, None, False, False), (5, None, True, False), (None, 1, True, True),
+     (5, 100, True, True)],
+)
+def test_enabled_and_counts_tokens_follow_the_budgets(
+    rpm: int | None, tpm: int | None, enabled: bool, counts_tokens: bool,
+) -> None:
+    limiter = RateLimiter(rpm, tpm)
+    assert (limiter.enabled, limiter.counts_tokens) == (enabled, counts_tokens)
