@@ -10,6 +10,7 @@ app through this one factory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -23,7 +24,7 @@ from aiohttp import hdrs, web
 from faker import Faker
 
 from . import render, streaming
-from .admin import setup_admin
+from .admin import ADMIN_PREFIX, setup_admin
 from .config import Settings
 from .errors import (
     BadRequestError,
@@ -39,7 +40,7 @@ from .errors import (
 )
 from .generate import Generator
 from .journal import Exchange, Journal
-from .loader import load_scenarios
+from .loader import ScenarioWatcher, load_scenarios
 from .matching import RequestView, parse_overrides
 from .scenario import ScenarioSet
 from .schemaset import SchemaSet
@@ -58,7 +59,6 @@ CHAT_PATHS: tuple[str, ...] = (
     "/api/ChatCompletion.{ext}",
     "/{fmt}/reply/ChatCompletion",
 )
-ADMIN_PREFIX = "/__mockllm/"
 
 _JSON_TYPES = frozenset({"application/json", "text/json"})
 # Media ranges in Accept that a JSON (or SSE, or JSONP) answer satisfies.
@@ -130,7 +130,34 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/v1/models/{model}", _get_model)
     app.router.add_get("/", _index)
     setup_admin(app)
+    if settings.reload and settings.scenario_paths:
+        app.cleanup_ctx.append(_watch_scenarios)
     return app
+
+
+async def _watch_scenarios(app: web.Application) -> Any:
+    """--reload: poll the scenario files; a broken change keeps the last good set serving."""
+    state = app[STATE]
+    watcher = ScenarioWatcher(state.settings.scenario_paths)
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            changed = watcher.changed_files()
+            if not changed:
+                continue
+            problem = watcher.reload(state.scenarios)
+            if problem is None:
+                log.info("reloaded scenarios: %s", ", ".join(str(p) for p in changed))
+            else:
+                log.error("scenario reload refused, the last good set keeps serving: %s",
+                          problem)
+
+    task = asyncio.create_task(poll())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # --------------------------------------------------------------------------- middleware
@@ -208,7 +235,7 @@ def _error_response(request: web.Request, state: ServerState,
 def _record(request: web.Request, state: ServerState, trace: _Trace, status: int,
             error: MockLLMError | None) -> None:
     journal = state.journal
-    journal.record(Exchange(
+    exchange = Exchange(
         seq=journal.next_seq(),
         request_id=trace.request_id,
         time=time.time(),
@@ -227,7 +254,10 @@ def _record(request: web.Request, state: ServerState, trace: _Trace, status: int
         stream=trace.stream,
         duration_ms=(time.perf_counter() - trace.started) * 1000.0,
         tags=trace.tags,
-    ))
+    )
+    journal.record(exchange)
+    if log.isEnabledFor(logging.INFO):
+        log.info(exchange.log_line(state.settings.verbose))
 
 
 # --------------------------------------------------------------------------- chat
