@@ -38,6 +38,7 @@ import json
 import random
 import re
 import zlib
+from math import log
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ from typing import Any
 from faker import Faker
 
 from . import audio as audio_files
+from . import instances
 from .errors import BadRequestError, FieldError, ScriptedError
 from .textgen import TextGenerator
 from .tokens import MemoTokenizer, Tokenizer, count_prompt_tokens, load_tokenizer
@@ -281,7 +283,7 @@ class Generator:
                 "required": ["answer", "confidence"]}
             return self._scripted(_dump(self._instance(ctx, schema)), None)
         text = self.text.paragraph(ctx.rng)
-        return _Body(text.text, text.count, None)
+        return _Body(text.text, text.count, text.tokens)
 
     def _scripted(self, value: Any, tokens: Sequence[Any] | None) -> _Body:
         if tokens:
@@ -295,8 +297,6 @@ class Generator:
         return _Body(text, self.tokenizer.count(text), None)
 
     def _instance(self, ctx: _Request, schema: Mapping[str, Any]) -> Any:
-        from . import instances  # noqa: PLC0415 - written in parallel; see report
-
         return instances.generate_instance(schema, ctx.rng, ctx.faker)
 
     # ----------------------------------------------------------------- reasoning
@@ -317,7 +317,7 @@ class Generator:
         sentences = _EFFORT_SENTENCES.get(str(effort), _EFFORT_SENTENCES["medium"])
         text = self.text.paragraphs(ctx.rng, -(-sentences // 3),
                                     (min(sentences, 3), min(sentences, 3)))
-        return _Body(text.text, text.count, None)
+        return _Body(text.text, text.count, text.tokens)
 
     # ----------------------------------------------------------------- tools
 
@@ -465,27 +465,30 @@ class Generator:
         return None
 
     def _entries(self, ctx: _Request, tokens: Sequence[str], top: int) -> list[dict[str, Any]]:
-        rng = ctx.rng
+        # The sampled token is the likeliest; alternatives fall off by exponential gaps.
+        # log(1 - U) is an exponential draw, inlined: this loop runs per token.
+        draw = ctx.rng.random
         alternatives = self._alternatives
+        pool = len(alternatives)
         out = []
         for token in tokens:
-            logprob = -round(rng.expovariate(5.0), 6)
-            entry: dict[str, Any] = {"token": token, "logprob": logprob,
-                                     "bytes": list(token.encode("utf-8")), "top_logprobs": []}
+            logprob = round(log(1.0 - draw()) / 5.0, 6)
+            raw = list(token.encode("utf-8"))
+            ranked: list[dict[str, Any]] = []
             if top:
-                ranked = [{"token": token, "logprob": logprob, "bytes": entry["bytes"]}]
+                ranked.append({"token": token, "logprob": logprob, "bytes": raw})
                 seen = {token}
                 current = logprob
                 while len(ranked) < top:
-                    alt = alternatives[rng.randrange(len(alternatives))]
+                    alt = alternatives[int(draw() * pool)]
                     if alt in seen:
                         continue
                     seen.add(alt)
-                    current = round(current - rng.expovariate(1.0) - 1e-6, 6)
+                    current = round(current + log(1.0 - draw()) - 1e-6, 6)
                     ranked.append({"token": alt, "logprob": current,
                                    "bytes": list(alt.encode("utf-8"))})
-                entry["top_logprobs"] = ranked
-            out.append(entry)
+            out.append({"token": token, "logprob": logprob, "bytes": raw,
+                        "top_logprobs": ranked})
         return out
 
 
