@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 try:  # async fixtures need pytest-asyncio's decorator to run in every asyncio mode
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - pytest-aiohttp depends on pytest-asyncio
-    _async_fixture = pytest.fixture
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 __all__ = [
     "DEFAULT_SEED",

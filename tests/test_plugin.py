@@ -6,7 +6,9 @@ into few sessions to keep this file quick.
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -291,3 +293,14 @@ def test_parallel_workers_each_get_a_server(inner: pytest.Pytester) -> None:
     workers = {worker for worker, _ in seen}
     urls = {url for _, url in seen}
     assert len(workers) == len(urls) == 2  # one server per worker, never shared
+
+
+def test_readme_plugin_example_passes(inner: pytest.Pytester) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    match = re.search(r"<!-- example: pytest -->\s*```python\n(.*?)```", readme, re.S)
+    if match is None:
+        pytest.skip("README.md has no <!-- example: pytest --> block yet")
+    inner.makepyfile(test_readme_example=match.group(1))
+    result = inner.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    assert result.parseoutcomes().get("passed", 0) >= 1

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
 __all__ = ["SYSTEM_PROMPT", "TOOLS", "WeatherAssistant", "get_weather"]
 
@@ -58,7 +59,9 @@ class WeatherAssistant:
             completion = self.client.chat.completions.create(
                 model=self.model, messages=messages, tools=TOOLS)  # type: ignore[arg-type]
             message = completion.choices[0].message
-            if not message.tool_calls:
+            calls = [c for c in message.tool_calls or ()
+                     if isinstance(c, ChatCompletionMessageFunctionToolCall)]
+            if not calls:
                 return message.content or ""
             messages.append({
                 "role": "assistant",
@@ -67,10 +70,10 @@ class WeatherAssistant:
                     {"id": call.id, "type": "function",
                      "function": {"name": call.function.name,
                                   "arguments": call.function.arguments}}
-                    for call in message.tool_calls
+                    for call in calls
                 ],
             })
-            for call in message.tool_calls:
+            for call in calls:
                 result = get_weather(**json.loads(call.function.arguments))
                 messages.append({"role": "tool", "tool_call_id": call.id,
                                  "content": json.dumps(result)})
