@@ -62,18 +62,22 @@ class _LineDict(dict):  # type: ignore[type-arg]
     """A YAML mapping that knows the line of each of its keys."""
 
     __slots__ = ("key_lines", "line")
+    line: int
+    key_lines: dict[Any, int]
 
 
 class _LineList(list):  # type: ignore[type-arg]
     """A YAML sequence that knows the line of each of its items."""
 
     __slots__ = ("item_lines", "line")
+    line: int
+    item_lines: list[int]
 
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _LineLoader(_BaseLoader):  # type: ignore[misc]
     """PyYAML's safe loader (no Python objects), building line-aware containers."""
 
 
@@ -174,7 +178,9 @@ def _fingerprint(data: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
 
 
-def _index_of(when: Mapping[str, Any], registry: MatcherRegistry) -> tuple[str, frozenset[str]] | None:
+def _index_of(
+    when: Mapping[str, Any], registry: MatcherRegistry
+) -> tuple[str, frozenset[str]] | None:
     """An exact string value (or ``in`` list) of an indexable condition, if any."""
     for name in ("last_user_message", "model"):  # the more selective first
         spec = when.get(name)
@@ -258,7 +264,9 @@ class ScenarioLoader:
             source, root, ())
 
     @staticmethod
-    def _error(message: str, source: str, root: Any, path: Sequence[str | int]) -> ScenarioLoadError:
+    def _error(
+        message: str, source: str, root: Any, path: Sequence[str | int]
+    ) -> ScenarioLoadError:
         return ScenarioLoadError(message, path=source, line=_line_of(root, path),
                                  key=_format_path(path))
 
@@ -429,8 +437,11 @@ class ScenarioWatcher:
     def _snapshot(self) -> dict[Path, tuple[int, int]]:
         seen: dict[Path, tuple[int, int]] = {}
         for path in self.paths:
-            candidates = ([p for p in path.iterdir() if p.suffix in (".yaml", ".yml")]
-                          if path.is_dir() else [path])
+            try:  # a folder may vanish between the check and the listing
+                candidates = ([p for p in path.iterdir() if p.suffix in (".yaml", ".yml")]
+                              if path.is_dir() else [path])
+            except OSError:
+                continue
             for file in candidates:
                 try:
                     stat = file.stat()

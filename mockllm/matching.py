@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from .errors import BadRequestError
 
@@ -48,6 +48,7 @@ __all__ = [
     "parse_overrides",
 ]
 
+_T = TypeVar("_T")
 # Regex groups of a passed condition; read-only so one empty instance can be shared.
 Groups = Mapping[str, str]
 _PASS: Groups = MappingProxyType({})
@@ -120,11 +121,11 @@ class RequestView:
             self._headers = {str(k).lower(): v for k, v in self._raw_headers.items()}
         return self._headers
 
-    def memo(self, key: str, compute: Callable[[RequestView], Any]) -> Any:
+    def memo(self, key: str, compute: Callable[[RequestView], _T]) -> _T:
         """``compute(self)``, computed once per request under ``key``."""
         memo = self._memo
         if key in memo:
-            return memo[key]
+            return cast(_T, memo[key])
         value = memo[key] = compute(self)
         return value
 
@@ -193,8 +194,9 @@ def _function_name(holder: Any) -> str | None:
         return None
     for key in ("function", "custom"):
         inner = holder.get(key)
-        if isinstance(inner, Mapping) and isinstance(inner.get("name"), str):
-            return inner["name"]
+        name = inner.get("name") if isinstance(inner, Mapping) else None
+        if isinstance(name, str):
+            return name
         if isinstance(inner, str):
             return inner
     name = holder.get("name")
@@ -343,7 +345,9 @@ def _eq(operand: Any) -> Lookup:
     return Lookup("eq", operand, _any_element(pred), "equals")
 
 
-def _string_lookup(name: str, verb: str, check: Callable[[str, str], bool]) -> Callable[[Any], Lookup]:
+def _string_lookup(
+    name: str, verb: str, check: Callable[[str, str], bool]
+) -> Callable[[Any], Lookup]:
     def build(operand: Any) -> Lookup:
         _need(isinstance(operand, str), name, "a string", operand)
         return Lookup(
@@ -404,7 +408,9 @@ def _exists(operand: Any) -> Lookup:
     )
 
 
-def _compare(name: str, verb: str, check: Callable[[float, float], bool]) -> Callable[[Any], Lookup]:
+def _compare(
+    name: str, verb: str, check: Callable[[float, float], bool]
+) -> Callable[[Any], Lookup]:
     def build(operand: Any) -> Lookup:
         _need(_is_number(operand), name, "a number", operand)
         return Lookup(
@@ -559,7 +565,9 @@ class AllOf:
 class Matcher(Protocol):
     """Turns a condition's YAML value into a ``Condition``; raises ConditionError."""
 
-    description: str
+    @property
+    def description(self) -> str:
+        """What the condition looks at, for listings."""
 
     def compile(self, name: str, value: Any) -> Condition:
         """The condition ``name: value``."""
@@ -605,8 +613,14 @@ class KeyedMatcher:
             except ConditionError as exc:
                 raise exc.under(key) from None
             parts.append(SubjectCondition(
-                name, lambda v, k=wanted: self.value_of(v, k), lookups, label=f"{name}.{key}"))
+                name, _value_at(self.value_of, wanted), lookups, label=f"{name}.{key}"))
         return AllOf(name, tuple(parts))
+
+
+def _value_at(
+    value_of: Callable[[RequestView, str], Any], key: str
+) -> Callable[[RequestView], Any]:
+    return lambda view: value_of(view, key)
 
 
 def _metadata_value(view: RequestView, key: str) -> Any:
@@ -662,6 +676,10 @@ def _walk(value: Any, steps: tuple[str | int | None, ...]) -> Any:
     return value
 
 
+def _walker(steps: tuple[str | int | None, ...]) -> Callable[[RequestView], Any]:
+    return lambda view: _walk(view.body, steps)
+
+
 @dataclass(frozen=True, slots=True)
 class JsonPathMatcher:
     """``json_path: {path: "temperature", gt: 1}`` (or a list of those): any body field."""
@@ -689,7 +707,7 @@ class JsonPathMatcher:
             except ConditionError as exc:
                 raise exc.under(*prefix) from None
             parts.append(SubjectCondition(
-                name, lambda v, s=steps: _walk(v.body, s), lookups,
+                name, _walker(steps), lookups,
                 label=f"{name}({spec['path']})"))
         return AllOf(name, tuple(parts))
 

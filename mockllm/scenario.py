@@ -25,7 +25,7 @@ import heapq
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .errors import BadRequestError, ConfigError, NoScenarioMatchedError
@@ -46,7 +46,7 @@ NEAR_MISS_LIMIT = 10
 MAX_CONVERSATIONS = 100_000
 
 
-class After(str, Enum):
+class After(StrEnum):
     """What a ``sequence:`` answers once its replies are used up."""
 
     REPEAT_LAST = "repeat_last"
@@ -186,14 +186,17 @@ class Resolution:
             return None
         if self.reply is None:
             return _exhausted_reply(scenario)
+        rendered: dict[str, Any] | None
         if self.reply.static:
-            return self.reply.render({})
+            rendered = self.reply.render({})
+            return rendered
         view = self.view
         context: dict[str, Any] = dict.fromkeys(scenario.group_names, "")
         context.update(self.groups)
         context.update(faker=faker, request=view.body, headers=view.headers,
                        turn=view.turn, scenario=scenario.name, call=self.call)
-        return self.reply.render(context, scenario=scenario.name)
+        rendered = self.reply.render(context, scenario=scenario.name)
+        return rendered
 
 
 def _exhausted_miss(scenario: Scenario, used: int) -> dict[str, Any]:
@@ -326,7 +329,8 @@ class ScenarioSet:
             raise ConfigError(f"duplicate scenario names: {', '.join(dupes)}")
         with self._state.lock:
             old = {name: s for name, (_, s) in self._entries.items()}
-            keep = {s.name for s in new if s.name in old and old[s.name].fingerprint == s.fingerprint}
+            keep = {s.name for s in new
+                    if s.name in old and old[s.name].fingerprint == s.fingerprint}
             self._state.uses = {k: v for k, v in self._state.uses.items() if k[0] in keep}
             self._entries = {}
             for scenario in new:

@@ -59,7 +59,8 @@ BROKEN = [
     ("name: a\nreply:\n  tool_calls:\n    - {arguments: {}}\n", 4, "reply.tool_calls[0]",
      "'name' is required"),
     ("name: a\nreply:\n  error: {status: 200}\n", 3, "reply.error.status", "less than the minimum"),
-    ("scenarios:\n  - name: a\n    sequence:\n      - content: x\n      - {timing: {chunk: words}}\n",
+    ("scenarios:\n  - name: a\n    sequence:\n"
+     "      - content: x\n      - {timing: {chunk: words}}\n",
      5, "scenarios[0].sequence[1].timing.chunk", "'words' is not one of"),
     ("name: a\nname: b\n", 2, "name", "duplicate key 'name' (first at line 1)"),
     ("- name: a\n- name: a\n", 2, "[1].name", "duplicate scenario name 'a' (also at"),

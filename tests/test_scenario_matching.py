@@ -184,7 +184,8 @@ def test_condition(name: str, good: Any, bad: Any) -> None:
                          {"type": "text", "text": "here"}])]}),
     ({"tool_choice": "required"}, {**BASE, "tool_choice": "required"}),
     # ServiceStack's DTO page spells the format type as response_format.
-    ({"response_format": "json_object"}, {**BASE, "response_format": {"response_format": "json_object"}}),
+    ({"response_format": "json_object"},
+     {**BASE, "response_format": {"response_format": "json_object"}}),
     # A tool result names its tool even without the assistant's call, via `name`.
     ({"tool_result": "lookup"}, {"messages": [{"role": "tool", "name": "lookup", "content": "x"}]}),
 ])
@@ -251,7 +252,8 @@ def test_bad_json_path(path: str) -> None:
 
 def test_message_text() -> None:
     assert message_text({"content": "x"}) == "x"
-    assert message_text({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}) == "a\nb"
+    parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    assert message_text({"content": parts}) == "a\nb"
     assert message_text({"content": None}) is None
     assert message_text("not a message") is None
 
@@ -263,7 +265,8 @@ def test_message_text() -> None:
     ({}, {"__scenario": "q", "__seed": "-7"}, Overrides("q", -7)),
     ({"Prefer": "seed=1"}, {"__scenario": "q", "__seed": "2"}, Overrides("q", 1)),
 ])
-def test_parse_overrides(headers: dict[str, str], query: dict[str, str], expected: Overrides) -> None:
+def test_parse_overrides(
+        headers: dict[str, str], query: dict[str, str], expected: Overrides) -> None:
     assert parse_overrides(headers, query) == expected
 
 
