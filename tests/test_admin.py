@@ -266,3 +266,6 @@ def test_a_server_in_another_process_driven_over_http() -> None:
     assert proc.returncode == 0, err
     assert "mockllm stopped" in out
     assert "Traceback" not in err
+    # One log line per request; the control API's own calls are not logged.
+    assert "POST /v1/chat/completions 200 scenario=weather " in err
+    assert "/__mockllm/" not in err
