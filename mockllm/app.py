@@ -458,6 +458,7 @@ async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mappin
         include_usage=bool(options.get("include_usage")),
         chunking=timing.get("chunk", "tokens"),
         chunk_size=int(timing.get("chunk_size", 1)),
+        tokenizer=request.app[STATE].generator.tokenizer,
     )
     if fault is not None:
         request[_TRACE].tags["fault"] = fault.kind

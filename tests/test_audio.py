@@ -6,12 +6,12 @@ import hashlib
 import io
 import random
 
+import av
 import pytest
+import soundfile as sf
 
 from mockllm.audio import AUDIO_FORMATS, SAMPLE_RATE, duration_for_text, encode_audio
 
-av = pytest.importorskip("av")
-sf = pytest.importorskip("soundfile")
 
 DURATIONS = (0.5, 1.37, 4.0)
 

