@@ -41,11 +41,9 @@ class Message:
 
 @_SNAKE
 @dataclass
-class ChoiceMessage:
+class ChoiceMessage(Message):
     """The assistant message of a choice."""
 
-    role: Optional[str] = None
-    content: Optional[str] = None
     refusal: Optional[str] = None
 
 
