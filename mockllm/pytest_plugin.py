@@ -395,9 +395,10 @@ def _fail_on(problems: list[str]) -> None:
         pytest.fail("\n".join(problems), pytrace=False)
 
 
-def _worker_offset() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw3" under pytest-xdist
-    digits = worker.lstrip("gw")
+def _worker_offset(config: pytest.Config) -> int:
+    """N for pytest-xdist's worker ``gwN``, 0 outside xdist."""
+    worker = getattr(config, "workerinput", {}).get("workerid", "")
+    digits = worker.removeprefix("gw")
     return int(digits) if digits.isdigit() else 0
 
 
@@ -405,7 +406,7 @@ def _worker_offset() -> int:
 def mockllm_settings(pytestconfig: pytest.Config) -> Settings:
     """The session server's settings: ``MOCKLLM_*`` variables, then the ini options."""
     settings = Settings.from_env()
-    port = settings.port + _worker_offset() if "MOCKLLM_PORT" in os.environ else 0
+    port = settings.port + _worker_offset(pytestconfig) if "MOCKLLM_PORT" in os.environ else 0
     options = PluginOptions.from_ini(pytestconfig)
     paths = tuple(Path(p) for p in pytestconfig.getini("mockllm_scenarios"))
     return dataclasses.replace(settings, port=port, seed=options.seed, strict=options.strict,

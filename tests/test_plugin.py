@@ -60,10 +60,23 @@ def inner(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_port(count: int = 1) -> int:
+    """A port P such that P..P+count-1 are free on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            others = [socket.socket() for _ in range(count - 1)]
+            try:
+                for offset, sock in enumerate(others, start=1):
+                    sock.bind(("127.0.0.1", port + offset))
+                return port
+            except OSError:
+                continue
+            finally:
+                for sock in others:
+                    sock.close()
+    raise RuntimeError("no run of free ports found")
 
 
 def test_fixture_marker_and_reset_between_tests(inner: pytest.Pytester,
@@ -273,7 +286,11 @@ def test_async_fixture_runs_in_the_test_loop(inner: pytest.Pytester) -> None:
                                  "*messages*"])
 
 
-def test_parallel_workers_each_get_a_server(inner: pytest.Pytester) -> None:
+def test_parallel_workers_each_get_a_server(inner: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _free_port(2)
+    # A pinned port under xdist: worker gwN takes port + N.
+    monkeypatch.setenv("MOCKLLM_PORT", str(port))
     inner.makepyfile(test_inner=f'''
         import os
         import pathlib
@@ -290,9 +307,7 @@ def test_parallel_workers_each_get_a_server(inner: pytest.Pytester) -> None:
     result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=4)
     seen = {tuple(p.read_text().split()) for p in inner.path.glob("port-*")}
-    workers = {worker for worker, _ in seen}
-    urls = {url for _, url in seen}
-    assert len(workers) == len(urls) == 2  # one server per worker, never shared
+    assert seen == {(f"gw{n}", f"http://127.0.0.1:{port + n}") for n in (0, 1)}
 
 
 def test_readme_plugin_example_passes(inner: pytest.Pytester) -> None:
