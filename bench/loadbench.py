@@ -17,7 +17,7 @@ import platform
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -58,6 +58,7 @@ class RunConfig:
     concurrency: int = 16
     pin: bool = True
     client: str = "raw"  # "raw" or "aiohttp" (see load.run_load)
+    repeat: int = 1  # rounds over all cases; the best round of each case is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,30 +92,41 @@ def default_cases(scenario_counts: Sequence[int] = (10, 1000, 10_000)) -> list[C
 
 
 async def run(cases: Sequence[Case], config: RunConfig) -> list[CaseResult]:
-    """Run the cases one after another; the first bare case sets the baseline."""
+    """Run the cases in turn, ``config.repeat`` rounds; keep each case's best round.
+
+    Rounds go through all the cases before repeating any, so a burst of other load on
+    the machine hits one round of every case rather than every round of one case.
+    The first bare case is the baseline of the "vs bare" ratio.
+    """
     server_cpu, client_cpu = _cores(config.pin)
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
-    results: list[CaseResult] = []
-    baseline: float | None = None
+    best: dict[Case, CaseResult] = {}
     with tempfile.TemporaryDirectory(prefix="mockllm-bench-") as tmp:
-        for case in cases:
-            folder = None
-            if case.scenarios:
-                folder = Path(tmp) / f"scenarios-{case.scenarios}"
-                if not folder.exists():
-                    write_scenarios(folder, case.scenarios)
-            async with ServerProcess(case.server, scenarios=folder, cpu=server_cpu) as server:
-                body = dict(REQUEST, stream=True) if case.stream else REQUEST
-                await _check_answers(server.url + PATH, json.dumps(body).encode())
-                load = await run_load(server.url + PATH, json.dumps(body).encode(),
-                                      concurrency=config.concurrency, seconds=config.seconds,
-                                      warmup=config.warmup, server_cpu=server.cpu_seconds,
-                                      client=config.client)
-                if case.server == "bare" and baseline is None:
-                    baseline = load.rps
-                results.append(_result(case, load, server, baseline))
-    return results
+        for _ in range(max(1, config.repeat)):
+            for case in cases:
+                result = await _run_case(case, config, Path(tmp), server_cpu)
+                if case not in best or result.rps > best[case].rps:
+                    best[case] = result
+    baseline = next((best[c].rps for c in cases if c.server == "bare"), None)
+    return [replace(best[c], vs_bare=best[c].rps / baseline if baseline else None)
+            for c in cases]
+
+
+async def _run_case(case: Case, config: RunConfig, tmp: Path,
+                    server_cpu: int | None) -> CaseResult:
+    folder = None
+    if case.scenarios:
+        folder = tmp / f"scenarios-{case.scenarios}"
+        if not folder.exists():
+            write_scenarios(folder, case.scenarios)
+    body = json.dumps(dict(REQUEST, stream=True) if case.stream else REQUEST).encode()
+    async with ServerProcess(case.server, scenarios=folder, cpu=server_cpu) as server:
+        await _check_answers(server.url + PATH, body)
+        load = await run_load(server.url + PATH, body, concurrency=config.concurrency,
+                              seconds=config.seconds, warmup=config.warmup,
+                              server_cpu=server.cpu_seconds, client=config.client)
+        return _result(case, load, server)
 
 
 async def _check_answers(url: str, body: bytes) -> None:
@@ -137,13 +149,12 @@ def _cores(pin: bool) -> tuple[int | None, int | None]:
     return cores[-1], cores[0]
 
 
-def _result(case: Case, load: LoadResult, server: ServerProcess,
-            baseline: float | None) -> CaseResult:
+def _result(case: Case, load: LoadResult, server: ServerProcess) -> CaseResult:
     window = load.seconds or 1.0
     return CaseResult(
         name=case.name,
         rps=load.rps,
-        vs_bare=load.rps / baseline if baseline else None,
+        vs_bare=None,  # set once the baseline is known
         p50_ms=load.latency_ms(0.50),
         p99_ms=load.latency_ms(0.99),
         errors=load.errors,
@@ -158,12 +169,13 @@ def _result(case: Case, load: LoadResult, server: ServerProcess,
 
 def markdown_table(results: Sequence[CaseResult], config: RunConfig) -> str:
     """The results as a markdown table with a line saying how they were measured."""
+    pinned = "server and load generator pinned to separate cores" if config.pin \
+        else "no core pinning"
     lines = [
         f"{config.concurrency} keep-alive connections ({config.client} client), "
-        f"{config.seconds:g} s per case after "
-        f"{config.warmup:g} s warm-up; Python {platform.python_version()}, aiohttp "
-        f"{aiohttp.__version__}, {platform.machine()} ({os.cpu_count()} cores); server and "
-        "load generator on separate cores.",
+        f"{config.seconds:g} s per case after {config.warmup:g} s warm-up, best of "
+        f"{config.repeat}; Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
+        f"{platform.machine()} ({os.cpu_count()} cores); {pinned}.",
         "",
         "| case | req/s | vs bare | p50 ms | p99 ms | server CPU | client CPU | bytes/answer "
         "| startup s | RSS idle / peak MiB |",
@@ -177,7 +189,22 @@ def markdown_table(results: Sequence[CaseResult], config: RunConfig) -> str:
             f"| {r.server_cpu_pct:.0f} % | {r.client_cpu_pct:.0f} % | {r.mean_bytes:,.0f} "
             f"| {r.startup_s:.1f} "
             f"| {r.idle_rss_mib:.0f} / {r.peak_rss_mib:.0f} |")
+    lines += _warnings(results)
     return "\n".join(lines)
+
+
+def _warnings(results: Sequence[CaseResult]) -> list[str]:
+    """Say when a figure measures something other than the server."""
+    notes = []
+    for r in results:
+        if r.client_cpu_pct >= 90:
+            notes.append(f"- {r.name}: the load generator was busy {r.client_cpu_pct:.0f} % of "
+                         "the time, so this figure is a floor for the server.")
+        elif r.server_cpu_pct < 85 and r.p50_ms > 0:
+            notes.append(f"- {r.name}: the server used only {r.server_cpu_pct:.0f} % of its "
+                         "core; other processes on the machine probably took the rest, "
+                         "so this figure is low. Run again on a quiet machine.")
+    return ["", "Warnings:", *notes] if notes else []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
                         help="load generator HTTP client (default raw: cheap enough to "
                              "saturate the baseline from one core)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds over all cases; each case keeps its best (default 1)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -206,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency=args.concurrency,
         pin=not args.no_pin,
         client=args.client,
+        repeat=args.repeat,
     )
     counts = [int(n) for n in args.scenario_counts.split(",") if n.strip()]
     cases = default_cases(counts)
