@@ -199,9 +199,19 @@ def test_teardown_failures(inner: pytest.Pytester) -> None:
             "when": {"last_user_message": {"contains": "weather"}}}])
         def test_strict_matched(mockllm):
             assert ask(mockllm.url, "the weather?")[0] == 200
+
+        @pytest.mark.mockllm(scenarios="missing.yaml")
+        def test_missing_scenario_file(mockllm):
+            pass
+
+        @pytest.mark.mockllm(stirct=True)
+        def test_misspelt_option(mockllm):
+            pass
     ''')
     result = inner.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, errors=2)
+    result.assert_outcomes(passed=4, errors=4)
+    result.stdout.fnmatch_lines(["*missing.yaml*no such file or folder*",
+                                 "*unknown option(s) stirct*"], consecutive=False)
     result.stdout.fnmatch_lines([
         "*ERROR at teardown of test_swallowed_invalid_request*",
         "*1 request(s) failed validation*",
