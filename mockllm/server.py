@@ -7,6 +7,7 @@ and subprocesses under test can all reach it over HTTP. Port 0 picks a free port
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -116,14 +117,22 @@ class MockLLMServer:
 
 
 async def serve_forever(settings: Settings, announce: Callable[[str], None]) -> None:
-    """Serve in the current loop until cancelled (the CLI's ``serve``)."""
+    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``)."""
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handle the signals explicitly: a server started in the background by a shell
+    # inherits an ignored SIGINT, and CI systems stop services with SIGTERM.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         announce(f"http://{settings.host}:{runner.addresses[0][1]}")
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
