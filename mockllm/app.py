@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         response_validator=ResponseValidator(schemas),
         generator=Generator(faker),
         faker=faker,
-        scenarios=ScenarioSet(load_scenarios(settings.scenario_paths), strict=settings.strict),
+        scenarios=ScenarioSet(_initial_scenarios(settings), strict=settings.strict),
         journal=Journal(settings.journal_size),
     )
     app = web.Application(middlewares=[_error_middleware],
@@ -158,6 +158,15 @@ async def _watch_scenarios(app: web.Application) -> Any:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _initial_scenarios(settings: Settings) -> list[Any]:
+    """The scenario files named, else the built-in ones; strict mode without files starts
+    empty, since the built-in catch-all would otherwise answer every request (scenarios
+    then come from the control API or the pytest plugin)."""
+    if settings.strict and not settings.scenario_paths:
+        return []
+    return load_scenarios(settings.scenario_paths)
 
 
 # --------------------------------------------------------------------------- middleware
@@ -251,6 +260,7 @@ def _record(request: web.Request, state: ServerState, trace: _Trace, status: int
         status=status,
         response=trace.response,
         error=error.message if error is not None else None,
+        error_code=error.error_code if error is not None else None,
         stream=trace.stream,
         duration_ms=(time.perf_counter() - trace.started) * 1000.0,
         tags=trace.tags,

@@ -102,12 +102,7 @@ class Exchange:
     @property
     def unmatched(self) -> bool:
         """Whether strict mode turned this request away because no scenario matched."""
-        if self.error_code is not None:
-            return self.error_code == "NoScenarioMatched"
-        # Older apps do not journal the error code: a 404 for a valid body that
-        # reached scenario resolution (it left near misses) is the same event.
-        return (self.status == 404 and self.scenario is None and self.valid
-                and bool(self.near_misses))
+        return self.error_code == "NoScenarioMatched"
 
     @property
     def reply_summary(self) -> str:

@@ -223,3 +223,11 @@ async def test_every_response_has_a_request_id(client: TestClient) -> None:
         response = await client.request(method, path, json=VALID)
         ids.add(response.headers["x-request-id"])
     assert len(ids) == 4
+
+
+async def test_strict_without_scenario_files_answers_nothing_by_itself(
+        aiohttp_client: Client) -> None:
+    client = await aiohttp_client(create_app(Settings(strict=True)))
+    response = await client.post("/v1/chat/completions", json=VALID)
+    assert response.status == 404
+    assert (await response.json())["responseStatus"]["errorCode"] == "NoScenarioMatched"

@@ -181,7 +181,7 @@ def test_near_misses_of_any_shape_are_described(near_miss: Any, text: str) -> No
         (make(field_errors=(TEMP,), status=400), False, False),
         (make(raw_body="{oops", status=400), False, False),
         (make(status=404, scenario=None, error_code="NoScenarioMatched"), True, True),
-        (make(status=404, scenario=None, near_misses=("a: b",)), True, True),
+        (make(status=404, scenario=None, near_misses=("a: b",)), True, False),
         (make(status=404, scenario=None, error_code="NotFound"), True, False),
     ],
 )
