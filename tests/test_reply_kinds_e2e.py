@@ -90,6 +90,14 @@ def ask(client: openai.OpenAI, validator: ResponseValidator, **params: Any) -> A
     return plain
 
 
+def parse_either(client: openai.OpenAI, streamed: bool, **params: Any) -> Any:
+    """The SDK's parsed completion, from ``parse()`` or from the ``stream()`` helper."""
+    if streamed:
+        with client.chat.completions.stream(**params) as stream:
+            return stream.get_final_completion()
+    return client.chat.completions.parse(**params)
+
+
 def sse_chunks(client: openai.OpenAI, **params: Any) -> list[dict[str, Any]]:
     """The raw ``data:`` events of a stream, as JSON, up to ``[DONE]``."""
     params.setdefault("model", "gpt-4o")
@@ -269,12 +277,33 @@ def test_json_schema_content_validates(client: openai.OpenAI,
     jsonschema.validate(json.loads(completion.choices[0].message.content), schema)
 
 
-def test_parse_helper_builds_the_pydantic_model(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.parse(model="gpt-4o", messages=USER,
-                                               response_format=Forecast, seed=4)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_parse_helpers_build_the_pydantic_model(client: openai.OpenAI, streamed: bool) -> None:
+    params: dict[str, Any] = {"model": "gpt-4o", "messages": USER, "seed": 4,
+                              "response_format": Forecast}
+    completion = parse_either(client, streamed, **params)
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, Forecast)
     assert parsed == Forecast.model_validate_json(completion.choices[0].message.content)
+
+
+class GetWeather(pydantic.BaseModel):
+    """A strict tool for the SDK's parsing helpers."""
+
+    city: str
+    days: int = pydantic.Field(ge=1, le=7)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_parse_helpers_build_strict_tool_arguments(client: openai.OpenAI, streamed: bool) -> None:
+    params: dict[str, Any] = {"model": "gpt-4o", "messages": USER, "seed": 8,
+                              "tools": [openai.pydantic_function_tool(GetWeather)],
+                              "tool_choice": "required"}
+    completion = parse_either(client, streamed, **params)
+    [call] = completion.choices[0].message.tool_calls
+    assert isinstance(call.function.parsed_arguments, GetWeather)
+    assert call.function.parsed_arguments == GetWeather.model_validate_json(
+        call.function.arguments)
 
 
 # --------------------------------------------------------------------------- audio
