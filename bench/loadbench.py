@@ -70,6 +70,7 @@ class CaseResult:
     vs_bare: float | None
     p50_ms: float
     p99_ms: float
+    max_ms: float
     errors: int
     mean_bytes: float
     server_cpu_pct: float
@@ -157,6 +158,7 @@ def _result(case: Case, load: LoadResult, server: ServerProcess) -> CaseResult:
         vs_bare=None,  # set once the baseline is known
         p50_ms=load.latency_ms(0.50),
         p99_ms=load.latency_ms(0.99),
+        max_ms=load.latency_ms(1.0),
         errors=load.errors,
         mean_bytes=load.mean_bytes,
         server_cpu_pct=100.0 * load.server_cpu / window,
@@ -177,15 +179,16 @@ def markdown_table(results: Sequence[CaseResult], config: RunConfig) -> str:
         f"{config.repeat}; Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
         f"{platform.machine()} ({os.cpu_count()} cores); {pinned}.",
         "",
-        "| case | req/s | vs bare | p50 ms | p99 ms | server CPU | client CPU | bytes/answer "
-        "| startup s | RSS idle / peak MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | req/s | vs bare | p50 ms | p99 ms | max ms | server CPU | client CPU "
+        "| bytes/answer | startup s | RSS idle / peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = f"{r.vs_bare:.2f}x" if r.vs_bare is not None else "-"
         errors = f" ({r.errors} errors)" if r.errors else ""
         lines.append(
             f"| {r.name}{errors} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.max_ms:.1f} "
             f"| {r.server_cpu_pct:.0f} % | {r.client_cpu_pct:.0f} % | {r.mean_bytes:,.0f} "
             f"| {r.startup_s:.1f} "
             f"| {r.idle_rss_mib:.0f} / {r.peak_rss_mib:.0f} |")

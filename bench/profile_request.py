@@ -29,7 +29,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from mockllm import render, streaming
 from mockllm.app import STATE, create_app
 from mockllm.config import Settings
-from mockllm.matching import RequestView
+from mockllm.matching import RequestView, parse_overrides
 from mockllm.seeding import request_seed
 
 from .loadbench import PATH, REQUEST
@@ -84,8 +84,12 @@ def pipeline_timings(app: web.Application, number: int,
         many = scenario_app[STATE].scenarios
         pieces.append((f"resolve scenario ({len(many.scenarios):,} loaded)",
                        lambda: many.resolve(RequestView(body, _HEADERS, PATH))))
+    resolution = state.scenarios.resolve(RequestView(body, _HEADERS, PATH))
     pieces += [
+        ("parse overrides (Prefer header)", lambda: parse_overrides(_HEADERS, {})),
         ("request seed", lambda: request_seed(body, override=None, server_seed=None)),
+        ("seed Faker (seed_instance)", lambda: state.faker.seed_instance(seed.seed)),
+        ("render the matched reply", lambda: resolution.render(state.faker)),
         ("generate default reply",
          lambda: state.generator.generate(body, {}, seed=seed.seed, created=seed.created)),
         ("encode reply (render.dumps)", lambda: render.dumps(reply)),
