@@ -60,6 +60,10 @@ CHAT_PATHS: tuple[str, ...] = (
     "/{fmt}/reply/ChatCompletion",
 )
 
+# The journal's status for an exchange whose connection closed before an answer (nginx's
+# "client closed request"); it never goes on the wire.
+_CLOSED = 499
+
 _JSON_TYPES = frozenset({"application/json", "text/json"})
 # Media ranges in Accept that a JSON (or SSE, or JSONP) answer satisfies.
 _ACCEPTABLE = frozenset({
@@ -186,11 +190,11 @@ async def _error_middleware(request: web.Request, handler: Any) -> web.StreamRes
     except web.HTTPException as exc:
         error = _from_http_exception(request, exc)
     except ConnectionResetError as exc:
-        # A fault that dropped the connection, or a client that went away mid-stream.
+        # The client went away (e.g. while sending its body). Returning a response that
+        # cannot be sent lets aiohttp drop the connection quietly instead of logging an
+        # error for what is a normal event.
         trace.tags.setdefault("disconnected", str(exc))
-        if not request.path.startswith(ADMIN_PREFIX):
-            _record(request, state, trace, 499, None)
-        raise
+        response = web.Response(status=_CLOSED)
     except Exception as exc:  # a bug in mockllm: answer 500, log it, keep serving
         log.exception("mockllm failed on %s %s", request.method, request.path)
         error = MockLLMError(f"mockllm internal error: {type(exc).__name__}: {exc}")
@@ -433,14 +437,20 @@ def _pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> _Fault | 
     )
 
 
-def _drop_connection(request: web.Request) -> web.Response:
-    """Close the socket without an answer, as a crashed upstream would."""
+def _drop_connection(request: web.Request, response: web.StreamResponse | None = None,
+                     ) -> web.StreamResponse:
+    """Close the socket without (the rest of) an answer, as a crashed upstream would.
+
+    The returned response is never sent: aiohttp finds the transport closed and drops
+    the connection quietly.
+    """
     if request.transport is not None:
         request.transport.abort()
-    raise ConnectionResetError("fault injected: connection closed")
+    return response if response is not None else web.Response(status=_CLOSED)
 
 
-async def _hang(request: web.Request, fault: _Fault) -> web.Response:
+async def _hang(request: web.Request, fault: _Fault,
+                response: web.StreamResponse | None = None) -> web.StreamResponse:
     """Answer nothing until the client gives up (or ``fault.seconds`` pass)."""
     deadline = time.monotonic() + fault.seconds
     while time.monotonic() < deadline:
@@ -448,8 +458,7 @@ async def _hang(request: web.Request, fault: _Fault) -> web.Response:
         if transport is None or transport.is_closing():
             break
         await asyncio.sleep(0.05)
-    _drop_connection(request)
-    raise AssertionError("unreachable")
+    return _drop_connection(request, response)
 
 
 def _jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) -> float:
@@ -481,27 +490,48 @@ async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mappin
     tps = timing.get("tokens_per_second")
     if first_delay:
         await asyncio.sleep(_jittered(first_delay, timing, rng) / 1000.0)
-    await response.prepare(request)
-    for i, chunk in enumerate(chunks):
-        if fault is not None and i == fault.after_chunks:
-            if fault.kind == "disconnect":
-                return _drop_connection(request)
-            if fault.kind == "hang":
-                return await _hang(request, fault)
-            if fault.kind == "stream_error":
-                await response.write(render.sse_event({"error": {
-                    "message": fault.message, "type": "server_error", "param": None,
-                    "code": "server_error"}}))
-                await response.write_eof()
-                return response
-            if fault.kind == "malformed_chunk":
-                await response.write(render.sse_event(chunk)[:-12] + b"\n\n")
-        if tps and i:
-            await asyncio.sleep(_jittered(1000.0 / float(tps), timing, rng) / 1000.0)
-        await response.write(render.sse_event(chunk))
-    await response.write(render.SSE_DONE)
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        sent = 0
+        for chunk in chunks:
+            if fault is not None and sent == fault.after_chunks:
+                cut = await _stream_fault(request, response, fault, chunk)
+                if cut is not None:
+                    return cut
+            if tps and sent:
+                await asyncio.sleep(_jittered(1000.0 / float(tps), timing, rng) / 1000.0)
+            await response.write(render.sse_event(chunk))
+            sent += 1
+        if fault is not None and sent <= fault.after_chunks:
+            # A fault placed past the last chunk fires just before [DONE].
+            cut = await _stream_fault(request, response, fault, None)
+            if cut is not None:
+                return cut
+        await response.write(render.SSE_DONE)
+        await response.write_eof()
+    except ConnectionResetError:
+        request[_TRACE].tags["disconnected"] = "the client went away during the stream"
     return response
+
+
+async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: _Fault,
+                        chunk: dict[str, Any] | None) -> web.StreamResponse | None:
+    """Inject ``fault`` into a stream; a response returned means the stream ends there."""
+    if fault.kind == "disconnect":
+        return _drop_connection(request, response)
+    if fault.kind == "hang":
+        return await _hang(request, fault, response)
+    if fault.kind == "stream_error":
+        await response.write(render.sse_event({"error": {
+            "message": fault.message, "type": "server_error", "param": None,
+            "code": "server_error"}}))
+        await response.write_eof()
+        return response
+    if fault.kind == "malformed_chunk":
+        # The start of an event, cut inside its JSON: what a broken proxy produces.
+        await response.write(render.sse_event(chunk if chunk is not None else {"id": "x"})[:-12]
+                             + b"\n\n")
+    return None
 
 
 # --------------------------------------------------------------------------- models, index

@@ -214,10 +214,6 @@ def test_fault_probability_is_seeded(mockllm: MockLLM, client: openai.OpenAI) ->
     assert [fired(seed) for seed in range(12)] == outcomes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mockllm bug: app._stream only checks `i == fault.after_chunks` inside the chunk loop, so "
-    "a fault whose after_chunks is at or past the stream's length never fires, yet the "
-    "journal tags the request with the fault"))
 @pytest.mark.parametrize("kind", ["disconnect", "stream_error"])
 def test_fault_after_the_last_chunk_still_fires(mockllm: MockLLM, client: openai.OpenAI,
                                                 kind: str) -> None:
@@ -226,14 +222,16 @@ def test_fault_after_the_last_chunk_still_fires(mockllm: MockLLM, client: openai
     assert received and isinstance(error, openai.APIError)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mockllm bug: app._drop_connection raises ConnectionResetError out of the handler, "
-    "so aiohttp logs 'Error handling request' with a traceback at ERROR for every "
-    "injected close/disconnect/hang"))
+@pytest.mark.parametrize(("kind", "stream"), [("close", False), ("close", True),
+                                              ("disconnect", True)])
 def test_injected_faults_do_not_log_errors(mockllm: MockLLM, client: openai.OpenAI,
-                                           caplog: pytest.LogCaptureFixture) -> None:
-    _reply(mockllm, fault={"kind": "close"})
+                                           caplog: pytest.LogCaptureFixture, kind: str,
+                                           stream: bool) -> None:
+    _reply(mockllm, fault={"kind": kind, "after_chunks": 2})
     with caplog.at_level("ERROR"), pytest.raises(openai.APIConnectionError):
-        client.chat.completions.create(model="gpt-4o", messages=USER)
+        if stream:
+            list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+        else:
+            client.chat.completions.create(model="gpt-4o", messages=USER)
     _still_serving(client, mockllm)  # the server has finished with the faulty request
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
