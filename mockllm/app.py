@@ -23,7 +23,7 @@ import orjson
 from aiohttp import hdrs, web
 from faker import Faker
 
-from . import render, streaming
+from . import delivery, render, streaming
 from .admin import ADMIN_PREFIX, setup_admin
 from .config import Settings
 from .errors import (
@@ -35,7 +35,6 @@ from .errors import (
     NotFoundError,
     PayloadTooLargeError,
     RequestValidationError,
-    ScriptedError,
     UnsupportedMediaTypeError,
 )
 from .generate import Generator
@@ -59,10 +58,6 @@ CHAT_PATHS: tuple[str, ...] = (
     "/api/ChatCompletion.{ext}",
     "/{fmt}/reply/ChatCompletion",
 )
-
-# The journal's status for an exchange whose connection closed before an answer (nginx's
-# "client closed request"); it never goes on the wire.
-_CLOSED = 499
 
 _JSON_TYPES = frozenset({"application/json", "text/json"})
 # Media ranges in Accept that a JSON (or SSE, or JSONP) answer satisfies.
@@ -194,7 +189,7 @@ async def _error_middleware(request: web.Request, handler: Any) -> web.StreamRes
         # cannot be sent lets aiohttp drop the connection quietly instead of logging an
         # error for what is a normal event.
         trace.tags.setdefault("disconnected", str(exc))
-        response = web.Response(status=_CLOSED)
+        response = web.Response(status=delivery.CLOSED)
     except Exception as exc:  # a bug in mockllm: answer 500, log it, keep serving
         log.exception("mockllm failed on %s %s", request.method, request.path)
         error = MockLLMError(f"mockllm internal error: {type(exc).__name__}: {exc}")
@@ -352,6 +347,9 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     if field_errors:
         trace.field_errors = tuple(field_errors)
         raise RequestValidationError(field_errors)
+    if callback is not None and body.get("stream"):
+        raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
+                              param="stream")
     model = body.get("model")
     if not settings.any_model and model not in settings.models:
         raise NotFoundError(
@@ -384,154 +382,27 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
     rng = random.Random(seed.seed ^ 0x5EED)
-    fault = _pick_fault(reply.get("fault"), rng)
-
-    if body.get("stream"):
-        if callback is not None:
-            raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
-                                  param="stream")
-        trace.stream = True
-        return await _stream(request, reply_body, body, timing, headers, rng, fault)
-
-    latency = timing.get("latency_ms")
-    if latency:
-        await asyncio.sleep(_jittered(latency, timing, rng) / 1000.0)
-    payload = render.dumps(reply_body)
+    fault = delivery.pick_fault(reply.get("fault"), rng)
     if fault is not None:
         trace.tags["fault"] = fault.kind
-        if fault.kind in {"close", "disconnect"}:
-            return _drop_connection(request)
-        if fault.kind == "hang":
-            return await _hang(request, fault)
-        if fault.kind == "malformed_chunk":
-            payload = payload[: len(payload) // 2]
-        elif fault.kind == "stream_error":
-            raise ScriptedError(fault.message, status=500)
+
+    if body.get("stream"):
+        trace.stream = True
+        options = body.get("stream_options") or {}
+        chunks = streaming.iter_chunks(
+            reply_body,
+            include_usage=bool(options.get("include_usage")),
+            chunking=timing.get("chunk", "tokens"),
+            chunk_size=int(timing.get("chunk_size", 1)),
+            tokenizer=state.generator.tokenizer,
+        )
+        return await delivery.send_stream(request, chunks, headers=headers, timing=timing,
+                                          rng=rng, fault=fault, tags=trace.tags)
+    payload, content_type = render.dumps(reply_body), "application/json"
     if callback is not None:
-        return web.Response(body=render.jsonp(callback, payload),
-                            content_type="application/javascript", headers=headers)
-    return web.Response(body=payload, content_type="application/json", headers=headers)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    """A fault the reply asked for and the dice granted."""
-
-    kind: str
-    after_chunks: int
-    seconds: float
-    message: str
-
-
-def _pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> _Fault | None:
-    """The fault to inject, if the reply has one and its seeded probability fires."""
-    if not spec:
-        return None
-    if rng.random() >= float(spec.get("probability", 1.0)):
-        return None
-    return _Fault(
-        kind=str(spec["kind"]),
-        after_chunks=int(spec.get("after_chunks", 0)),
-        seconds=float(spec.get("seconds", 300.0)),
-        message=str(spec.get("message", "The server had an error while processing your request.")),
-    )
-
-
-def _drop_connection(request: web.Request, response: web.StreamResponse | None = None,
-                     ) -> web.StreamResponse:
-    """Close the socket without (the rest of) an answer, as a crashed upstream would.
-
-    The returned response is never sent: aiohttp finds the transport closed and drops
-    the connection quietly.
-    """
-    if request.transport is not None:
-        request.transport.abort()
-    return response if response is not None else web.Response(status=_CLOSED)
-
-
-async def _hang(request: web.Request, fault: _Fault,
-                response: web.StreamResponse | None = None) -> web.StreamResponse:
-    """Answer nothing until the client gives up (or ``fault.seconds`` pass)."""
-    deadline = time.monotonic() + fault.seconds
-    while time.monotonic() < deadline:
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            break
-        await asyncio.sleep(0.05)
-    return _drop_connection(request, response)
-
-
-def _jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) -> float:
-    jitter = float(timing.get("jitter") or 0.0)
-    if not jitter:
-        return float(value_ms)
-    return max(0.0, float(value_ms) * (1.0 + rng.uniform(-jitter, jitter)))
-
-
-async def _stream(request: web.Request, reply_body: dict[str, Any], body: Mapping[str, Any],
-                  timing: Mapping[str, Any], headers: dict[str, str],
-                  rng: random.Random, fault: _Fault | None) -> web.StreamResponse:
-    options = body.get("stream_options") or {}
-    chunks = streaming.iter_chunks(
-        reply_body,
-        include_usage=bool(options.get("include_usage")),
-        chunking=timing.get("chunk", "tokens"),
-        chunk_size=int(timing.get("chunk_size", 1)),
-        tokenizer=request.app[STATE].generator.tokenizer,
-    )
-    if fault is not None:
-        request[_TRACE].tags["fault"] = fault.kind
-        if fault.kind == "close":
-            return _drop_connection(request)
-    response = web.StreamResponse(headers=headers)
-    response.content_type = "text/event-stream"
-    response.headers["Cache-Control"] = "no-cache"
-    first_delay = timing.get("ttft_ms", timing.get("latency_ms"))
-    tps = timing.get("tokens_per_second")
-    if first_delay:
-        await asyncio.sleep(_jittered(first_delay, timing, rng) / 1000.0)
-    try:
-        await response.prepare(request)
-        sent = 0
-        for chunk in chunks:
-            if fault is not None and sent == fault.after_chunks:
-                cut = await _stream_fault(request, response, fault, chunk)
-                if cut is not None:
-                    return cut
-            if tps and sent:
-                await asyncio.sleep(_jittered(1000.0 / float(tps), timing, rng) / 1000.0)
-            await response.write(render.sse_event(chunk))
-            sent += 1
-        if fault is not None and sent <= fault.after_chunks:
-            # A fault placed past the last chunk fires just before [DONE].
-            cut = await _stream_fault(request, response, fault, None)
-            if cut is not None:
-                return cut
-        await response.write(render.SSE_DONE)
-        await response.write_eof()
-    except ConnectionResetError:
-        request[_TRACE].tags["disconnected"] = "the client went away during the stream"
-    return response
-
-
-async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: _Fault,
-                        chunk: dict[str, Any] | None) -> web.StreamResponse | None:
-    """Inject ``fault`` into a stream; a response returned means the stream ends there."""
-    if fault.kind == "disconnect":
-        return _drop_connection(request, response)
-    if fault.kind == "hang":
-        return await _hang(request, fault, response)
-    if fault.kind == "stream_error":
-        await response.write(render.sse_event({"error": {
-            "message": fault.message, "type": "server_error", "param": None,
-            "code": "server_error"}}))
-        await response.write_eof()
-        return response
-    if fault.kind == "malformed_chunk":
-        # The start of an event, cut inside its JSON: what a broken proxy produces.
-        await response.write(render.sse_event(chunk if chunk is not None else {"id": "x"})[:-12]
-                             + b"\n\n")
-    return None
+        payload, content_type = render.jsonp(callback, payload), "application/javascript"
+    return await delivery.send_body(request, payload, content_type=content_type,
+                                    headers=headers, timing=timing, rng=rng, fault=fault)
 
 
 # --------------------------------------------------------------------------- models, index

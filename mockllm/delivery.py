@@ -1,0 +1,165 @@
+"""Delivering a reply over HTTP: latency, token pacing, server-sent events and faults.
+
+The pipeline has decided *what* to answer; this module decides *how it arrives*: after a
+seeded delay, as a paced SSE stream, or broken on purpose (a closed socket, a hang, a
+cut stream, a malformed chunk, an error event), as the reply's ``timing`` and ``fault``
+ask. Every random choice comes from the request's seeded generator, so a run repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from . import render
+from .errors import ScriptedError
+
+__all__ = ["CLOSED", "Fault", "drop_connection", "jittered", "pick_fault", "send_body",
+           "send_stream"]
+
+# The journal's status for an exchange whose connection closed before an answer (nginx's
+# "client closed request"); it never goes on the wire.
+CLOSED = 499
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A fault the reply asked for and the dice granted."""
+
+    kind: str
+    after_chunks: int
+    seconds: float
+    message: str
+
+
+def pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> Fault | None:
+    """The fault to inject, if the reply has one and its seeded probability fires."""
+    if not spec:
+        return None
+    if rng.random() >= float(spec.get("probability", 1.0)):
+        return None
+    return Fault(
+        kind=str(spec["kind"]),
+        after_chunks=int(spec.get("after_chunks", 0)),
+        seconds=float(spec.get("seconds", 300.0)),
+        message=str(spec.get("message", "The server had an error while processing your request.")),
+    )
+
+
+def jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) -> float:
+    """``value_ms`` moved by up to ``timing.jitter`` (a fraction) either way, in seconds."""
+    jitter = float(timing.get("jitter") or 0.0)
+    if jitter:
+        value_ms = max(0.0, float(value_ms) * (1.0 + rng.uniform(-jitter, jitter)))
+    return float(value_ms) / 1000.0
+
+
+def drop_connection(request: web.Request, response: web.StreamResponse | None = None,
+                    ) -> web.StreamResponse:
+    """Close the socket without (the rest of) an answer, as a crashed upstream would.
+
+    The returned response is never sent: aiohttp finds the transport closed and drops
+    the connection quietly, where an exception would be logged as a server error.
+    """
+    if request.transport is not None:
+        request.transport.abort()
+    return response if response is not None else web.Response(status=CLOSED)
+
+
+async def _hang(request: web.Request, fault: Fault,
+                response: web.StreamResponse | None = None) -> web.StreamResponse:
+    """Answer nothing until the client gives up (or ``fault.seconds`` pass)."""
+    deadline = time.monotonic() + fault.seconds
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        await asyncio.sleep(0.05)
+    return drop_connection(request, response)
+
+
+async def send_body(request: web.Request, payload: bytes, *, content_type: str,
+                    headers: Mapping[str, str], timing: Mapping[str, Any],
+                    rng: random.Random, fault: Fault | None) -> web.StreamResponse:
+    """One body (JSON or JSONP) after ``timing.latency_ms``, or the fault instead."""
+    latency = timing.get("latency_ms")
+    if latency:
+        await asyncio.sleep(jittered(latency, timing, rng))
+    if fault is not None:
+        if fault.kind in {"close", "disconnect"}:
+            return drop_connection(request)
+        if fault.kind == "hang":
+            return await _hang(request, fault)
+        if fault.kind == "malformed_chunk":
+            payload = payload[: len(payload) // 2]
+        elif fault.kind == "stream_error":
+            raise ScriptedError(fault.message, status=500)
+    return web.Response(body=payload, content_type=content_type, headers=headers)
+
+
+async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]], *,
+                      headers: Mapping[str, str], timing: Mapping[str, Any],
+                      rng: random.Random, fault: Fault | None,
+                      tags: dict[str, Any]) -> web.StreamResponse:
+    """The chunks as server-sent events, paced by ``timing``, ending in ``data: [DONE]``.
+
+    ``ttft_ms`` (else ``latency_ms``) comes before the first chunk and
+    ``tokens_per_second`` between chunks. A client that goes away is noted in ``tags``.
+    """
+    if fault is not None and fault.kind == "close":
+        return drop_connection(request)
+    response = web.StreamResponse(headers=headers)
+    response.content_type = "text/event-stream"
+    response.headers["Cache-Control"] = "no-cache"
+    first_delay = timing.get("ttft_ms", timing.get("latency_ms"))
+    tps = timing.get("tokens_per_second")
+    if first_delay:
+        await asyncio.sleep(jittered(first_delay, timing, rng))
+    try:
+        await response.prepare(request)
+        sent = 0
+        for chunk in chunks:
+            if fault is not None and sent == fault.after_chunks:
+                cut = await _stream_fault(request, response, fault, chunk)
+                if cut is not None:
+                    return cut
+            if tps and sent:
+                await asyncio.sleep(jittered(1000.0 / float(tps), timing, rng))
+            await response.write(render.sse_event(chunk))
+            sent += 1
+        if fault is not None and sent <= fault.after_chunks:
+            # A fault placed past the last chunk fires just before [DONE].
+            cut = await _stream_fault(request, response, fault, None)
+            if cut is not None:
+                return cut
+        await response.write(render.SSE_DONE)
+        await response.write_eof()
+    except ConnectionResetError:
+        tags["disconnected"] = "the client went away during the stream"
+    return response
+
+
+async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: Fault,
+                        chunk: Mapping[str, Any] | None) -> web.StreamResponse | None:
+    """Inject ``fault`` into a stream; a response returned means the stream ends there."""
+    if fault.kind == "disconnect":
+        return drop_connection(request, response)
+    if fault.kind == "hang":
+        return await _hang(request, fault, response)
+    if fault.kind == "stream_error":
+        await response.write(render.sse_event({"error": {
+            "message": fault.message, "type": "server_error", "param": None,
+            "code": "server_error"}}))
+        await response.write_eof()
+        return response
+    if fault.kind == "malformed_chunk":
+        # The start of an event, cut inside its JSON: what a broken proxy produces.
+        event = render.sse_event(chunk if chunk is not None else {"id": "cut"})
+        await response.write(event[:-12] + b"\n\n")
+    return None
