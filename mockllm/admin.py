@@ -207,4 +207,6 @@ async def _reset(request: web.Request, state: ServerState) -> web.Response:
     """Forget the journal and every use count, sequence position and conversation."""
     cleared = state.journal.clear()
     state.scenarios.reset_state()
+    if state.rate_limiter is not None:
+        state.rate_limiter.reset()
     return _json({"reset": True, "cleared": cleared})

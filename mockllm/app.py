@@ -41,9 +41,11 @@ from .generate import Generator
 from .journal import Exchange, Journal
 from .loader import ScenarioWatcher, load_scenarios
 from .matching import RequestView, parse_overrides
+from .ratelimit import RateLimiter, api_key_from_authorization
 from .scenario import ScenarioSet
 from .schemaset import SchemaSet
 from .seeding import request_seed
+from .tokens import count_prompt_tokens
 from .validation import RequestValidator, ResponseValidator
 
 __all__ = ["CHAT_PATHS", "STATE", "ServerState", "create_app"]
@@ -79,6 +81,8 @@ class ServerState:
     faker: Faker
     scenarios: ScenarioSet
     journal: Journal
+    # None when no rate limit is configured, so the hot path skips it entirely.
+    rate_limiter: RateLimiter | None = None
 
 
 STATE = web.AppKey("mockllm_state", ServerState)
@@ -110,6 +114,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     schemas = SchemaSet.load()
     faker = Faker("en_US")
+    limiter = RateLimiter(settings.rate_limit_rpm, settings.rate_limit_tpm,
+                          settings.rate_limit_per_key)
     state = ServerState(
         settings=settings,
         schemas=schemas,
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         faker=faker,
         scenarios=ScenarioSet(_initial_scenarios(settings), strict=settings.strict),
         journal=Journal(settings.journal_size),
+        rate_limiter=limiter if limiter.enabled else None,
     )
     app = web.Application(middlewares=[_error_middleware],
                           client_max_size=settings.max_body_bytes)
@@ -355,6 +362,15 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         raise NotFoundError(
             f"The model `{model}` does not exist or you do not have access to it.",
             openai_code="model_not_found", param="model")
+    limits: Mapping[str, str] = {}
+    limiter = state.rate_limiter
+    if limiter is not None:  # after validation: a rejected body spends no budget
+        tokens = (count_prompt_tokens(body, state.generator.tokenizer).total
+                  if limiter.counts_tokens else 0)
+        key = api_key_from_authorization(request.headers.get(hdrs.AUTHORIZATION))
+        decision = limiter.check(key, tokens, time.monotonic(), model=str(model))
+        decision.raise_if_refused()
+        limits = decision.headers
 
     overrides = parse_overrides(request.headers, request.query)
     view = RequestView(body, request.headers, request.path)
@@ -378,7 +394,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
                 f"scenario {trace.scenario!r}): "
                 + "; ".join(f"{p.param}: {p.message}" for p in problems))
     trace.response = reply_body
-    headers = {str(k): str(v) for k, v in (reply.get("headers") or {}).items()}
+    headers = {**limits, **{str(k): str(v) for k, v in (reply.get("headers") or {}).items()}}
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
     rng = random.Random(seed.seed ^ 0x5EED)

@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="reload scenario files when they change")
     serve.add_argument("--check-replies", action="store_true", default=None,
                        help="validate each reply against the ChatResponse schema")
+    serve.add_argument("--rate-limit-rpm", type=int, metavar="N",
+                       help="answer 429 beyond N requests a minute (per API key)")
+    serve.add_argument("--rate-limit-tpm", type=int, metavar="N",
+                       help="answer 429 beyond N prompt tokens a minute (per API key)")
+    serve.add_argument("--rate-limit-global", action="store_true", default=None,
+                       help="one rate-limit budget for the server, not one per API key")
     serve.add_argument("--admin-token", help="token for the /__mockllm/ control API")
     serve.add_argument("--verbose", "-v", action="store_true", default=None,
                        help="log validation details of each request")
@@ -74,6 +80,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         strict=args.strict,
         reload=args.reload,
         check_replies=args.check_replies,
+        rate_limit_rpm=args.rate_limit_rpm,
+        rate_limit_tpm=args.rate_limit_tpm,
+        rate_limit_per_key=False if args.rate_limit_global else None,
         admin_token=args.admin_token,
         verbose=args.verbose,
     )

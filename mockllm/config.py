@@ -70,6 +70,11 @@ class Settings:
     admin_token: str | None = None
     # Validate each generated reply against the ChatResponse schema (catches scenario drift).
     check_replies: bool = False
+    # Budgets per minute (429 with OpenAI's x-ratelimit-* headers); None: unlimited.
+    rate_limit_rpm: int | None = None
+    rate_limit_tpm: int | None = None
+    # One budget per API key (the Authorization: Bearer value) instead of one for the server.
+    rate_limit_per_key: bool = True
     verbose: bool = False
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -127,6 +132,9 @@ _PARSERS: dict[str, Any] = {
     "journal_size": _parse_int,
     "admin_token": lambda raw, src: raw or None,
     "check_replies": _parse_bool,
+    "rate_limit_rpm": lambda raw, src: _parse_int(raw, src) if raw.strip() else None,
+    "rate_limit_tpm": lambda raw, src: _parse_int(raw, src) if raw.strip() else None,
+    "rate_limit_per_key": _parse_bool,
     "verbose": _parse_bool,
 }
 

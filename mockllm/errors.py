@@ -13,7 +13,8 @@ The tree::
     ├── PayloadTooLargeError    413   RequestEntityTooLarge
     ├── UnsupportedMediaTypeError 415 UnsupportedMediaType
     ├── NoScenarioMatchedError  404   NoScenarioMatched (strict mode; carries the near misses)
-    └── ScriptedError           any   a reply a scenario asked for (429, 500, ...)
+    ├── ScriptedError           any   a reply a scenario asked for (429, 500, ...)
+    └── ratelimit.RateLimitExceededError 429  TooManyRequests (a --rate-limit-* budget is spent)
 
     ConfigError                       a problem found at load time, never at request time
     └── ScenarioLoadError             names the file, line and key
