@@ -44,7 +44,7 @@ from .matching import RequestView, parse_overrides
 from .ratelimit import RateLimiter, api_key_from_authorization
 from .scenario import ScenarioSet
 from .schemaset import SchemaSet
-from .seeding import request_seed
+from .seeding import LazySeededFaker, request_seed
 from .tokens import count_prompt_tokens
 from .validation import RequestValidator, ResponseValidator
 
@@ -256,8 +256,9 @@ def _record(request: web.Request, state: ServerState, trace: _Trace, status: int
         time=time.time(),
         method=request.method,
         path=request.path,
-        query=dict(request.query),
-        headers=dict(request.headers),
+        # The request's own read-only mappings: no copy on the hot path.
+        query=request.query,
+        headers=request.headers,
         body=trace.body,
         raw_body=trace.raw_body,
         field_errors=trace.field_errors,
@@ -301,6 +302,8 @@ def _negotiate(request: web.Request) -> str | None:
 
 
 def _accepts_json(accept: str) -> bool:
+    if accept in _ACCEPTABLE:  # what SDKs send: one plain media range
+        return True
     for item in accept.split(","):
         media, *params = (part.strip().lower() for part in item.split(";"))
         if any(p.replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"} for p in params):
@@ -336,6 +339,10 @@ async def _read_body(request: web.Request, trace: _Trace, max_bytes: int) -> dic
             f"{_json_kind(body)}.")
     trace.body = body
     return body
+
+
+# Stands in for the timing/fault generator when a reply has neither: never drawn from.
+_NO_DICE = random.Random(0)
 
 
 def _json_kind(value: Any) -> str:
@@ -383,8 +390,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     trace.near_misses = tuple(resolution.near_misses)
 
     seed = request_seed(body, override=overrides.seed, server_seed=settings.seed)
-    state.faker.seed_instance(seed.seed)
-    reply = resolution.render(state.faker) or {}
+    reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
     reply_body = state.generator.generate(body, reply, seed=seed.seed, created=seed.created)
     if settings.check_replies:
         problems = state.response_validator.validate(reply_body)
@@ -397,7 +403,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     headers = {**limits, **{str(k): str(v) for k, v in (reply.get("headers") or {}).items()}}
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
-    rng = random.Random(seed.seed ^ 0x5EED)
+    # Timing jitter and fault dice have their own generator, made only when needed.
+    rng = random.Random(seed.seed ^ 0x5EED) if timing or reply.get("fault") else _NO_DICE
     fault = delivery.pick_fault(reply.get("fault"), rng)
     if fault is not None:
         trace.tags["fault"] = fault.kind

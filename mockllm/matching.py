@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, cast
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from .errors import BadRequestError
 
 __all__ = [
@@ -826,10 +828,13 @@ def _preferences(header: str) -> Iterator[tuple[str, str]]:
         yield token.strip().lower(), value.strip().strip('"')
 
 
+_CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
-    if value is not None:
-        return value
+    if value is not None or isinstance(headers, _CASE_INSENSITIVE):
+        return value  # a server's header mapping already ignores case: no scan needed
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["RequestSeed", "request_seed"]
+__all__ = ["LazySeededFaker", "RequestSeed", "request_seed"]
 
 # Fields that change how a reply is delivered or cut, not what the model "writes": they stay
 # out of the hash, so a stream, a stop sequence, a token limit or logprobs give the same text
@@ -57,3 +57,24 @@ def request_seed(body: Any, *, override: int | None, server_seed: int | None) ->
     digest = hashlib.blake2b(canonical, digest_size=8, key=str(base).encode()[:64]).digest()
     seed = int.from_bytes(digest, "big")
     return RequestSeed(seed, _SEEDED_EPOCH + seed % 10_000_000, True)
+
+
+class LazySeededFaker:
+    """A Faker that takes the request's seed on first use.
+
+    Most replies never call faker, and seeding it costs several microseconds, so the
+    seed is applied only when a template first reaches for a faker method.
+    """
+
+    __slots__ = ("_faker", "_seed", "_seeded")
+
+    def __init__(self, faker: Any, seed: int) -> None:
+        self._faker = faker
+        self._seed = seed
+        self._seeded = False
+
+    def __getattr__(self, name: str) -> Any:
+        if not self._seeded:
+            self._faker.seed_instance(self._seed)
+            self._seeded = True
+        return getattr(self._faker, name)
