@@ -1,0 +1,71 @@
+"""The built wheel carries schemas/ and scenarios/, and serves from any directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The wheel of this checkout, unpacked into a folder used as the only mockllm."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
+                    str(ROOT)], check=True, timeout=300)
+    wheel = next(out.glob("mockllm-*.whl"))
+    site = out / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    yield site
+
+
+def _env(site: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def test_wheel_ships_the_data_folders(installed: Path) -> None:
+    schemas = {p.name for p in (installed / "mockllm" / "schemas").iterdir()}
+    assert {"ChatCompletion.schema.json", "ChatResponse.schema.json", "scenario.schema.json",
+            "overlay.yaml", "chat-completion-api.md"} <= schemas
+    assert any((installed / "mockllm" / "scenarios").glob("*.yaml"))
+
+
+def test_installed_package_serves_from_another_directory(installed: Path,
+                                                         tmp_path: Path) -> None:
+    where = subprocess.run(
+        [sys.executable, "-c", "import mockllm, sys; print(mockllm.__file__)"],
+        cwd=tmp_path, env=_env(installed), capture_output=True, text=True, check=True)
+    assert where.stdout.strip().startswith(str(installed))
+    check = subprocess.run([sys.executable, "-m", "mockllm", "schemas", "--check"],
+                           cwd=tmp_path, env=_env(installed), capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + check.stdout
+
+    server = subprocess.Popen([sys.executable, "-m", "mockllm", "serve", "--port", "0"],
+                              cwd=tmp_path, env=_env(installed), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        url = line.split("serving on ", 1)[1].split()[0]
+        request = urllib.request.Request(
+            url + "/v1/chat/completions",
+            data=json.dumps({"model": "gpt-4o", "messages": [
+                {"role": "user", "content": "hi"}]}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            reply = json.loads(response.read())
+        assert reply["choices"][0]["message"]["content"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
