@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,8 +105,8 @@ class _Trace:
 
 
 # aiohttp 3.14 types request storage keys; older releases take a plain string.
-_TRACE: Any = (web.RequestKey("mockllm_trace", _Trace)  # type: ignore[attr-defined]
-               if hasattr(web, "RequestKey") else "mockllm_trace")
+_REQUEST_KEY: Any = getattr(web, "RequestKey", None)
+_TRACE: Any = _REQUEST_KEY("mockllm_trace", _Trace) if _REQUEST_KEY else "mockllm_trace"
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
@@ -179,7 +179,9 @@ def _initial_scenarios(settings: Settings) -> list[Any]:
 
 
 @web.middleware
-async def _error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Turn every failure into an error body in the configured dialect, and journal it."""
     state = request.app[STATE]
     trace = _Trace(request_id="req_" + os.urandom(12).hex(), started=time.perf_counter())

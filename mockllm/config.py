@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from .errors import ConfigError
 __all__ = ["DEFAULT_MODELS", "ErrorDialect", "Settings", "ValidationMode"]
 
 
-class ValidationMode(str, Enum):
+class ValidationMode(StrEnum):
     """How request bodies are checked against the ChatCompletion schema."""
 
     STRICT = "strict"  # every schema rule, unknown top-level fields rejected
@@ -28,7 +28,7 @@ class ValidationMode(str, Enum):
     OFF = "off"  # no schema check (the body must still be a JSON object)
 
 
-class ErrorDialect(str, Enum):
+class ErrorDialect(StrEnum):
     """Which error envelope(s) an error body carries."""
 
     BOTH = "both"  # {"responseStatus": ..., "error": ...}: every client finds its own
@@ -106,7 +106,7 @@ def _parse_enum(enum: type[Enum], raw: str, source: str) -> Enum:
     try:
         return enum(raw.strip().lower())
     except ValueError:
-        valid = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
+        valid = ", ".join(m.value for m in enum)
         raise ConfigError(f"{source}: {raw!r} is not one of {valid}") from None
 
 

@@ -27,7 +27,7 @@ here imports aiohttp, so the errors can be raised and tested anywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [

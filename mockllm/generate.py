@@ -38,9 +38,9 @@ import json
 import random
 import re
 import zlib
-from math import log
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import log
 from typing import Any
 
 from faker import Faker
@@ -203,7 +203,7 @@ class Generator:
 
         wants_audio = (spec.get("audio") or "audio" in (request.get("modalities") or ())) \
             and refusal is None and calls is None and spec.get("audio") is not False
-        scripted_lp = spec.get("logprobs") if isinstance(spec.get("logprobs"), Mapping) else {}
+        scripted_lp = _mapping(spec.get("logprobs"))
         scripted_tokens = scripted_lp.get("tokens")
 
         content: _Body | None = None
@@ -271,8 +271,8 @@ class Generator:
     # ----------------------------------------------------------------- content
 
     def _default_content(self, ctx: _Request) -> _Body:
-        fmt = ctx.request.get("response_format")
-        kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+        fmt = _mapping(ctx.request.get("response_format"))
+        kind = fmt.get("type")
         if kind == "json_schema":
             schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
             return self._scripted(_dump(self._instance(ctx, schema)), None)
@@ -382,9 +382,8 @@ class Generator:
 
     def _audio(self, ctx: _Request, spec: Mapping[str, Any],
                content: _Body | None) -> tuple[dict[str, Any], int, int]:
-        options = spec.get("audio") if isinstance(spec.get("audio"), Mapping) else {}
-        requested = ctx.request.get("audio") if isinstance(ctx.request.get("audio"), Mapping) \
-            else {}
+        options = _mapping(spec.get("audio"))
+        requested = _mapping(ctx.request.get("audio"))
         fmt = str(options.get("format") or requested.get("format") or "wav")
         transcript = options.get("transcript")
         if transcript is None:
@@ -609,12 +608,17 @@ def _apply_stop(body: _Body, stop: Any, tokenizer: Tokenizer) -> _Body | None:
     return _Body(text[:cut], len(kept), tuple(kept))
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one: an absent or odd option reads as unset."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _scripted_entry(item: Any) -> dict[str, Any]:
     item = item if isinstance(item, Mapping) else {"token": str(item)}
     token = str(item.get("token", ""))
     entry = {"token": token, "logprob": float(item.get("logprob", -0.01)),
              "bytes": list(token.encode("utf-8"))}
-    tops = []
+    tops: list[dict[str, Any]] = []
     for alt in item.get("top_logprobs") or ():
         alt_token = str(alt.get("token", ""))
         tops.append({"token": alt_token, "logprob": float(alt.get("logprob", -1.0)),

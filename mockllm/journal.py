@@ -132,7 +132,9 @@ class Exchange:
         """The text of the last user message of the request, for failure messages."""
         body = self.body
         messages = body.get("messages") if isinstance(body, Mapping) else None
-        for message in reversed(messages if isinstance(messages, list) else ()):
+        if not isinstance(messages, list):
+            return None
+        for message in reversed(messages):
             if isinstance(message, Mapping) and message.get("role") == "user":
                 content = message.get("content")
                 if isinstance(content, str):

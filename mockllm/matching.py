@@ -29,16 +29,16 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .errors import BadRequestError
 
 __all__ = [
-    "LOOKUPS",
-    "Overrides",
     "Condition",
     "ConditionError",
     "Groups",
     "INDEXABLE",
     "KeyPath",
+    "LOOKUPS",
     "Lookup",
     "Matcher",
     "MatcherRegistry",
+    "Overrides",
     "RequestView",
     "SubjectCondition",
     "SubjectMatcher",

@@ -37,10 +37,10 @@ from .resources import data_dir
 
 __all__ = [
     "OVERLAY_FILE",
-    "PAGE_FILE",
-    "SCHEMA_DRAFT",
     "OverlayError",
+    "PAGE_FILE",
     "PageStructureError",
+    "SCHEMA_DRAFT",
     "check_schemas",
     "generate_schemas",
     "load_overlay",

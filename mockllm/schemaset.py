@@ -115,7 +115,9 @@ def bundle(root: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]) ->
     for name in sorted(reached):
         body = {k: v for k, v in schemas[name].items() if k not in {"$id", "$schema", "$comment"}}
         definitions[name] = _rewrite_refs(body, name)
-    out = _rewrite_refs({k: v for k, v in root.items() if k not in {"$id", "$comment"}}, "")
+    out: dict[str, Any] = _rewrite_refs(
+        {k: v for k, v in root.items() if k not in {"$id", "$comment"}}, ""
+    )
     out["definitions"] = definitions
     return out
 

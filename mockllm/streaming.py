@@ -87,7 +87,7 @@ def _choice_deltas(choice: Mapping[str, Any], split: Any, chunking: str,
     opening: dict[str, Any] = {"role": "assistant", "content": "" if content is not None else None}
     if refusal is not None:
         opening["refusal"] = ""
-    opening_probs = None
+    opening_probs: dict[str, list[Any] | None] | None = None
     if logprobs is not None:
         # An empty list opens the accumulator's lists, so later chunks extend them.
         opening_probs = {key: ([] if logprobs.get(key) is not None else None)

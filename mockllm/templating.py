@@ -28,8 +28,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .errors import MockLLMError
 
 __all__ = [
-    "TEMPLATE_VARIABLES",
     "CompiledReply",
+    "TEMPLATE_VARIABLES",
     "TemplateEngine",
     "TemplateProblem",
 ]

@@ -48,7 +48,8 @@ __all__ = [
 # possessive quantifiers): contractions, words with one leading non-letter, digit
 # groups, punctuation runs with trailing newlines, newline runs, other whitespace.
 _PIECES = re.compile(
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\w]?[^\W\d_]+|\d{1,3}| ?[^\s\w]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\w]?[^\W\d_]+|\d{1,3}| ?[^\s\w]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 
 # Framing tokens per message and for priming the reply (OpenAI cookbook,

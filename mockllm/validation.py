@@ -53,6 +53,21 @@ def _number(value: Any) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
+def _rule(error: ValidationError) -> Any:
+    """The failed keyword's value in the schema.
+
+    Errors from ``iter_errors`` always carry it; the stubs type it ``Any | Unset`` only
+    because a hand-built ``ValidationError`` may leave it out.
+    """
+    return error.validator_value
+
+
+def _schema(error: ValidationError) -> Mapping[str, Any]:
+    """The (sub)schema that failed; a boolean schema has no keywords to read."""
+    schema = error.schema
+    return schema if isinstance(schema, Mapping) else {}
+
+
 def _types(schema_type: Any) -> list[str]:
     return [schema_type] if isinstance(schema_type, str) else list(schema_type or [])
 
@@ -172,20 +187,20 @@ class _Reporter:
         if keyword in {"anyOf", "oneOf"} and error.context:
             yield from self._branch(body, error, path)
         elif keyword == "required":
-            for name in error.validator_value:
+            for name in _rule(error):
                 if isinstance(error.instance, dict) and name not in error.instance:
                     place = self._namer.place(body, [*path, name])
                     message = (
-                        error.schema.get("description") or f"'{place.field_name}' is required."
+                        _schema(error).get("description") or f"'{place.field_name}' is required."
                     )
                     yield (
                         place,
                         self._error(place, "NotNull", "missing_required_parameter", message),
                     )
         elif keyword == "additionalProperties" and isinstance(error.instance, dict):
-            known = set(error.schema.get("properties", {}))
+            known = set(_schema(error).get("properties", {}))
             owner = (
-                error.schema.get("title") or self._namer.place(body, path).field_name or self._dto
+                _schema(error).get("title") or self._namer.place(body, path).field_name or self._dto
             )
             for name in error.instance:
                 if name not in known:
@@ -229,7 +244,7 @@ class _Reporter:
         for subs in branches.values():
             for sub in subs:
                 if sub.validator in _MISMATCH and len(sub.absolute_path) == depth:
-                    accepted += [t for t in _types(sub.validator_value) if t not in accepted]
+                    accepted += [t for t in _types(_rule(sub)) if t not in accepted]
         place = self._namer.place(body, path)
         yield place, self._type_error(place, accepted, error.instance)
 
@@ -237,20 +252,20 @@ class _Reporter:
         keyword, value, schema, name = (
             error.validator,
             error.instance,
-            error.schema,
+            _schema(error),
             place.field_name,
         )
         said = schema.get("description") if "then" in error.relative_schema_path else None
         if keyword == "type":
-            return self._type_error(place, _types(error.validator_value), value)
+            return self._type_error(place, _types(_rule(error)), value)
         if keyword == "enum":
-            allowed = ", ".join(str(v) for v in error.validator_value if v is not None)
+            allowed = ", ".join(str(v) for v in _rule(error) if v is not None)
             message = said or f"'{name}' must be one of {allowed}. You entered {_shown(value)}."
             return self._error(place, "Enum", "invalid_value", message)
         if keyword == "const":
             message = (
                 said
-                or f"'{name}' must be {_shown(error.validator_value)}. You entered {_shown(value)}."
+                or f"'{name}' must be {_shown(_rule(error))}. You entered {_shown(value)}."
             )
             return self._error(place, "Equal", "invalid_value", message)
         if keyword in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
@@ -263,7 +278,7 @@ class _Reporter:
             "maxProperties",
             "minProperties",
         }:
-            return self._size_error(place, keyword, error.validator_value, value)
+            return self._size_error(place, keyword, _rule(error), value)
         if keyword == "pattern":
             message = f"'{name}' is not in the correct format. You entered {_shown(value)}."
             return self._error(place, "RegularExpression", "invalid_value", message)
@@ -280,7 +295,7 @@ class _Reporter:
         return self._error(place, "InvalidType", "invalid_type", message)
 
     def _range_error(self, place: _Place, error: ValidationError) -> FieldError:
-        schema, value, name = error.schema, error.instance, place.field_name
+        schema, value, name = _schema(error), error.instance, place.field_name
         low, high = schema.get("minimum"), schema.get("maximum")
         kind = "integer" if "integer" in _types(schema.get("type")) else "decimal"
         below = error.validator in {"minimum", "exclusiveMinimum"}
@@ -296,7 +311,7 @@ class _Reporter:
             message = f"'{name}' must be less than or equal to {_number(high)}. {entered}"
             return self._error(place, "LessThanOrEqual", code, message)
         relation = "greater" if below else "less"
-        message = f"'{name}' must be {relation} than {_number(error.validator_value)}. {entered}"
+        message = f"'{name}' must be {relation} than {_number(_rule(error))}. {entered}"
         return self._error(place, "GreaterThan" if below else "LessThan", code, message)
 
     def _size_error(self, place: _Place, keyword: str, limit: int, value: Any) -> FieldError:
@@ -319,7 +334,7 @@ class _Reporter:
         key = _shown(error.instance)
         if error.validator == "maxLength":
             message = (
-                f"Keys of '{owner}' must have at most {error.validator_value} characters. "
+                f"Keys of '{owner}' must have at most {_rule(error)} characters. "
                 f"You entered {key}."
             )
             return self._error(place, "MaximumLength", "string_above_max_length", message)

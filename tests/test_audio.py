@@ -12,7 +12,6 @@ import soundfile as sf
 
 from mockllm.audio import AUDIO_FORMATS, SAMPLE_RATE, duration_for_text, encode_audio
 
-
 DURATIONS = (0.5, 1.37, 4.0)
 
 # The longest frame each format can be off by: the tolerance the brief allows on top of 10 %.

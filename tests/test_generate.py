@@ -235,8 +235,8 @@ def _check_calls(calls: list[dict[str, Any]]) -> None:
 def test_tool_choice_is_honoured(gen: Generator, response_validator: ResponseValidator,
                                  tool_choice: Any, expected: str) -> None:
     for seed in range(8):
-        body = build(gen, response_validator,
-                     ask(tools=TOOLS, tool_choice=tool_choice, parallel_tool_calls=False), seed=seed)
+        request = ask(tools=TOOLS, tool_choice=tool_choice, parallel_tool_calls=False)
+        body = build(gen, response_validator, request, seed=seed)
         msg = message(body)
         assert msg["content"] is None
         assert [c["function"]["name"] for c in msg["tool_calls"]] == [expected]
@@ -278,7 +278,7 @@ def test_scripted_tool_calls(gen: Generator, response_validator: ResponseValidat
     body = build(gen, response_validator, ask(tools=TOOLS), {"tool_calls": spec})
     calls = message(body)["tool_calls"]
     assert [c["function"]["name"] for c in calls] == [name for name, _ in expected]
-    for call, (_, arguments) in zip(calls, expected):
+    for call, (_, arguments) in zip(calls, expected, strict=True):
         if arguments is not None:
             assert json.loads(call["function"]["arguments"]) == arguments
     if isinstance(spec, list) and "id" in spec[0]:
