@@ -39,6 +39,13 @@ CASE: dict[str, Any] = {
 BAD_TEMPERATURE = 3
 
 
+def reported(report: dict[str, Any], name: str, who: str) -> dict[str, Any]:
+    """One check's result from a subprocess report, failing with what went wrong in it."""
+    result = report[name]
+    assert "unexpected" not in result, f"{who} {name}: {result['unexpected']}"
+    return result
+
+
 def assert_text_reply(content: object) -> str:
     """The reply is real text (several words), not an empty or placeholder string."""
     assert isinstance(content, str), content

@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from client_checks import (
+    CASE,
+    assert_names_temperature,
+    assert_text_reply,
+    assert_tool_arguments,
+    install_into,
+    reported,
+)
 
 from mockllm.server import MockLLMServer
-
-from client_checks import (CASE, assert_names_temperature, assert_text_reply,
-                           assert_tool_arguments, install_into)
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -83,9 +88,7 @@ def run(request: pytest.FixtureRequest, node_ready: Path,
 
 def _check(run: tuple[NodeClient, dict[str, Any]], name: str) -> tuple[NodeClient, dict]:
     client, report = run
-    result = report[name]
-    assert "unexpected" not in result, f"{client.script} {name}: {result['unexpected']}"
-    return client, result
+    return client, reported(report, name, client.script)
 
 
 def test_plain_completion(run: tuple[NodeClient, dict[str, Any]]) -> None:
