@@ -205,8 +205,4 @@ async def _remove_scenario(request: web.Request, state: ServerState) -> web.Resp
 
 async def _reset(request: web.Request, state: ServerState) -> web.Response:
     """Forget the journal and every use count, sequence position and conversation."""
-    cleared = state.journal.clear()
-    state.scenarios.reset_state()
-    if state.rate_limiter is not None:
-        state.rate_limiter.reset()
-    return _json({"reset": True, "cleared": cleared})
+    return _json({"reset": True, "cleared": state.reset()})

@@ -84,6 +84,16 @@ class ServerState:
     # None when no rate limit is configured, so the hot path skips it entirely.
     rate_limiter: RateLimiter | None = None
 
+    def reset(self) -> int:
+        """Forget the journal and every counter: scenario uses, sequence positions,
+        conversations and rate budgets (scenarios added at run time stay).
+        Returns how many exchanges the journal dropped."""
+        cleared = self.journal.clear()
+        self.scenarios.reset_state()
+        if self.rate_limiter is not None:
+            self.rate_limiter.reset()
+        return cleared
+
 
 STATE = web.AppKey("mockllm_state", ServerState)
 

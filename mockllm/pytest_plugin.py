@@ -335,8 +335,8 @@ class MockLLM:
         before = (state.settings, state.scenarios.strict)
 
         def run() -> None:
-            state.scenarios.reset()
-            state.journal.clear()
+            state.scenarios.reset()  # back to the loaded scenarios
+            state.reset()  # journal, counters, rate budgets
             state.settings = dataclasses.replace(state.settings, seed=options.seed,
                                                  strict=options.strict)
             state.scenarios.strict = options.strict

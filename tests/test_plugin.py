@@ -329,3 +329,21 @@ def test_readme_plugin_example_passes(inner: pytest.Pytester) -> None:
     result = inner.runpytest("-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()
     assert result.parseoutcomes().get("passed", 0) >= 1
+
+
+def test_rate_budgets_start_full_in_every_test(inner: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKLLM_RATE_LIMIT_RPM", "2")
+    inner.makepyfile(test_budget='''
+import pytest
+from helpers import ask
+
+
+@pytest.mark.parametrize("round", [1, 2])
+def test_two_requests_fit_the_budget(mockllm, round):
+    assert ask(mockllm.url, "one")[0] == 200
+    assert ask(mockllm.url, "two")[0] == 200
+    status, body = ask(mockllm.url, "three")
+    assert status == 429 and body["error"]["code"] == "rate_limit_exceeded"
+''')
+    inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
