@@ -26,6 +26,7 @@ from faker import Faker
 from . import delivery, render, streaming
 from .admin import ADMIN_PREFIX, setup_admin
 from .config import Settings
+from .cors import setup_cors
 from .errors import (
     BadRequestError,
     InvalidBodyError,
@@ -146,6 +147,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/v1/models/{model}", _get_model)
     app.router.add_get("/", _index)
     setup_admin(app)
+    if settings.cors:
+        # Last: it answers preflights on every route added above.
+        setup_cors(app, private_prefix=ADMIN_PREFIX)
     if settings.reload and settings.scenario_paths:
         app.cleanup_ctx.append(_watch_scenarios)
     return app

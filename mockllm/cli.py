@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit-global", action="store_true", default=None,
                        help="one rate-limit budget for the server, not one per API key")
     serve.add_argument("--admin-token", help="token for the /__mockllm/ control API")
+    serve.add_argument("--no-cors", action="store_true", default=None,
+                       help="no CORS headers or preflight answers (on by default)")
     serve.add_argument("--verbose", "-v", action="store_true", default=None,
                        help="log validation details of each request")
 
@@ -85,6 +87,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         rate_limit_per_key=False if args.rate_limit_global else None,
         admin_token=args.admin_token,
         verbose=args.verbose,
+        cors=False if args.no_cors else None,
     )
 
 

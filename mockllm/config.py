@@ -76,6 +76,8 @@ class Settings:
     # One budget per API key (the Authorization: Bearer value) instead of one for the server.
     rate_limit_per_key: bool = True
     verbose: bool = False
+    # CORS headers and preflight answers, for browser apps on another origin.
+    cors: bool = True
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are left as they were."""
@@ -136,6 +138,7 @@ _PARSERS: dict[str, Any] = {
     "rate_limit_tpm": lambda raw, src: _parse_int(raw, src) if raw.strip() else None,
     "rate_limit_per_key": _parse_bool,
     "verbose": _parse_bool,
+    "cors": _parse_bool,
 }
 
 

@@ -231,3 +231,39 @@ async def test_strict_without_scenario_files_answers_nothing_by_itself(
     response = await client.post("/v1/chat/completions", json=VALID)
     assert response.status == 404
     assert (await response.json())["responseStatus"]["errorCode"] == "NoScenarioMatched"
+
+
+async def test_cors_preflight_and_headers_for_browser_apps(client: TestClient) -> None:
+    preflight = await client.options("/v1/chat/completions", headers={
+        "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, authorization"})
+    assert preflight.status == 204
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Headers"] == "content-type, authorization"
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    for body in (VALID, {**VALID, "stream": True}, {"model": "m"}):
+        response = await client.post("/v1/chat/completions", json=body,
+                                     headers={"Origin": "http://localhost:5173"})
+        await response.read()
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "x-request-id" in response.headers["Access-Control-Expose-Headers"]
+    models = await client.options("/v1/models", headers={"Origin": "http://x"})
+    assert models.status == 204
+
+
+async def test_no_cors_when_turned_off(aiohttp_client: Client) -> None:
+    client = await aiohttp_client(create_app(Settings(cors=False)))
+    preflight = await client.options("/v1/chat/completions", headers={"Origin": "http://x"})
+    assert preflight.status == 405
+    response = await client.post("/v1/chat/completions", json=VALID,
+                                 headers={"Origin": "http://x"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_cors_leaves_the_control_api_private(client: TestClient) -> None:
+    preflight = await client.options("/__mockllm/scenarios", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 405
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    health = await client.get("/__mockllm/health", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in health.headers
