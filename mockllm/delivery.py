@@ -109,8 +109,9 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
                       tags: dict[str, Any]) -> web.StreamResponse:
     """The chunks as server-sent events, paced by ``timing``, ending in ``data: [DONE]``.
 
-    ``ttft_ms`` (else ``latency_ms``) comes before the first chunk and
-    ``tokens_per_second`` between chunks. A client that goes away is noted in ``tags``.
+    ``ttft_ms`` (else ``latency_ms``) comes before the first chunk, and the gap between
+    chunks keeps ``tokens_per_second`` for chunks of ``chunk_size`` tokens (characters
+    count as a quarter token each). A client that goes away is noted in ``tags``.
     """
     if fault is not None and fault.kind == "close":
         return drop_connection(request)
@@ -119,6 +120,7 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
     response.headers["Cache-Control"] = "no-cache"
     first_delay = timing.get("ttft_ms", timing.get("latency_ms"))
     tps = timing.get("tokens_per_second")
+    gap_ms = 1000.0 * _tokens_per_chunk(timing) / float(tps) if tps else 0.0
     if first_delay:
         await asyncio.sleep(jittered(first_delay, timing, rng))
     try:
@@ -135,8 +137,8 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
                 cut = await _stream_fault(request, response, fault, chunk)
                 if cut is not None:
                     return cut
-            if tps and sent:
-                await asyncio.sleep(jittered(1000.0 / float(tps), timing, rng))
+            if gap_ms and sent:
+                await asyncio.sleep(jittered(gap_ms, timing, rng))
             await response.write(render.sse_event(chunk))
             sent += 1
         if fault is not None and sent <= fault.after_chunks:
@@ -149,6 +151,12 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
     except ConnectionResetError:
         tags["disconnected"] = "the client went away during the stream"
     return response
+
+
+def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
+    """How many tokens one content chunk carries, for pacing."""
+    size = float(timing.get("chunk_size", 1))
+    return size / 4.0 if timing.get("chunk") == "chars" else size
 
 
 async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: Fault,

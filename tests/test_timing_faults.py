@@ -70,12 +70,17 @@ def test_first_token_delay(mockllm: MockLLM, client: openai.OpenAI, timing: dict
     assert _within(times[0] - started, expected_s), times[0] - started
 
 
-def test_token_rate(mockllm: MockLLM, client: openai.OpenAI) -> None:
-    _reply(mockllm, timing={"tokens_per_second": 60})
+@pytest.mark.parametrize(("timing", "chunks_per_second"), [
+    ({"tokens_per_second": 60}, 60),
+    ({"tokens_per_second": 60, "chunk_size": 3}, 20),  # 3 tokens a chunk: a third the chunks
+])
+def test_token_rate(mockllm: MockLLM, client: openai.OpenAI, timing: dict,
+                    chunks_per_second: float) -> None:
+    _reply(mockllm, timing=timing)
     _, times = _arrivals(client)
-    assert len(times) >= 10
+    assert len(times) >= 5
     rate = (len(times) - 1) / (times[-1] - times[0])
-    assert _within(rate, 60), rate
+    assert _within(rate, chunks_per_second), rate
 
 
 def test_latency_on_a_plain_request(mockllm: MockLLM, client: openai.OpenAI) -> None:
