@@ -113,6 +113,7 @@ class _Trace:
     response: Any = None
     stream: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = False
 
 
 # aiohttp 3.14 types request storage keys; older releases take a plain string.
@@ -220,7 +221,7 @@ async def _error_middleware(
         response = _error_response(request, state, error)
     if not response.prepared:
         response.headers["x-request-id"] = trace.request_id
-    if not request.path.startswith(ADMIN_PREFIX):
+    if not trace.recorded and not request.path.startswith(ADMIN_PREFIX):
         _record(request, state, trace, response.status, error)
     return response
 
@@ -265,6 +266,7 @@ def _error_response(request: web.Request, state: ServerState,
 
 def _record(request: web.Request, state: ServerState, trace: _Trace, status: int,
             error: MockLLMError | None) -> None:
+    trace.recorded = True
     journal = state.journal
     exchange = Exchange(
         seq=journal.next_seq(),
@@ -435,8 +437,17 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
             chunk_size=int(timing.get("chunk_size", 1)),
             tokenizer=state.generator.tokenizer,
         )
+
+        def on_end(complete: bool) -> None:
+            # Journal the stream before its last bytes leave, so a client that has read
+            # [DONE] always finds it (the middleware would record it only afterwards).
+            if not complete:
+                trace.response = None  # cut short by a fault: no whole reply was sent
+            _record(request, state, trace, 200, None)
+
         return await delivery.send_stream(request, chunks, headers=headers, timing=timing,
-                                          rng=rng, fault=fault, tags=trace.tags)
+                                          rng=rng, fault=fault, tags=trace.tags,
+                                          on_end=on_end)
     payload, content_type = render.dumps(reply_body), "application/json"
     if callback is not None:
         payload, content_type = render.jsonp(callback, payload), "application/javascript"

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from . import render
+from .config import ErrorDialect
 from .errors import ScriptedError
 
 __all__ = ["CLOSED", "Fault", "drop_connection", "jittered", "pick_fault", "send_body",
@@ -106,12 +107,15 @@ async def send_body(request: web.Request, payload: bytes, *, content_type: str,
 async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]], *,
                       headers: Mapping[str, str], timing: Mapping[str, Any],
                       rng: random.Random, fault: Fault | None,
-                      tags: dict[str, Any]) -> web.StreamResponse:
+                      tags: dict[str, Any],
+                      on_end: Callable[[bool], None]) -> web.StreamResponse:
     """The chunks as server-sent events, paced by ``timing``, ending in ``data: [DONE]``.
 
     ``ttft_ms`` (else ``latency_ms``) comes before the first chunk, and the gap between
     chunks keeps ``tokens_per_second`` for chunks of ``chunk_size`` tokens (characters
     count as a quarter token each). A client that goes away is noted in ``tags``.
+    ``on_end(complete)`` runs just before the last bytes go out (``complete`` False when
+    a fault cuts the stream), so whatever it records is there when the client is done.
     """
     if fault is not None and fault.kind == "close":
         return drop_connection(request)
@@ -128,13 +132,15 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
         if not tps and fault is None:
             # Nothing to pace or break: one write (one send) for the whole stream, which
             # triples streaming throughput over a write per chunk.
-            await response.write(b"".join(map(render.sse_event, chunks)) + render.SSE_DONE)
+            events = b"".join(map(render.sse_event, chunks)) + render.SSE_DONE
+            on_end(True)
+            await response.write(events)
             await response.write_eof()
             return response
         sent = 0
         for chunk in chunks:
             if fault is not None and sent == fault.after_chunks:
-                cut = await _stream_fault(request, response, fault, chunk)
+                cut = await _stream_fault(request, response, fault, chunk, on_end)
                 if cut is not None:
                     return cut
             if gap_ms and sent:
@@ -143,9 +149,10 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
             sent += 1
         if fault is not None and sent <= fault.after_chunks:
             # A fault placed past the last chunk fires just before [DONE].
-            cut = await _stream_fault(request, response, fault, None)
+            cut = await _stream_fault(request, response, fault, None, on_end)
             if cut is not None:
                 return cut
+        on_end(True)
         await response.write(render.SSE_DONE)
         await response.write_eof()
     except ConnectionResetError:
@@ -160,16 +167,18 @@ def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
 
 
 async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: Fault,
-                        chunk: Mapping[str, Any] | None) -> web.StreamResponse | None:
+                        chunk: Mapping[str, Any] | None,
+                        on_end: Callable[[bool], None]) -> web.StreamResponse | None:
     """Inject ``fault`` into a stream; a response returned means the stream ends there."""
+    if fault.kind in {"disconnect", "hang", "stream_error"}:
+        on_end(False)
     if fault.kind == "disconnect":
         return drop_connection(request, response)
     if fault.kind == "hang":
         return await _hang(request, fault, response)
     if fault.kind == "stream_error":
-        await response.write(render.sse_event({"error": {
-            "message": fault.message, "type": "server_error", "param": None,
-            "code": "server_error"}}))
+        error = ScriptedError(fault.message, status=500, openai_code="server_error")
+        await response.write(render.sse_event(render.error_body(error, ErrorDialect.OPENAI)))
         await response.write_eof()
         return response
     if fault.kind == "malformed_chunk":

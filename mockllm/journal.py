@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BadRequestError, FieldError
+from .matching import last_user_text
 
 __all__ = ["Exchange", "Journal", "JournalQuery", "describe_near_miss", "near_miss_json"]
 
@@ -129,20 +130,10 @@ class Exchange:
 
     @property
     def last_user_message(self) -> str | None:
-        """The text of the last user message of the request, for failure messages."""
+        """The text of the last user message, exactly as scenario conditions see it."""
         body = self.body
         messages = body.get("messages") if isinstance(body, Mapping) else None
-        if not isinstance(messages, list):
-            return None
-        for message in reversed(messages):
-            if isinstance(message, Mapping) and message.get("role") == "user":
-                content = message.get("content")
-                if isinstance(content, str):
-                    return content
-                if isinstance(content, list):
-                    return " ".join(str(p.get("text", "")) for p in content
-                                    if isinstance(p, Mapping))
-        return None
+        return last_user_text(messages) if isinstance(messages, list) else None
 
     def log_line(self, verbose: bool = False) -> str:
         """The server log's line for this exchange; ``verbose`` adds validation details.
@@ -202,6 +193,8 @@ class Exchange:
             "error": self.error,
             "stream": self.stream,
             "duration_ms": round(self.duration_ms, 3),
+            # What happened beside the reply: an injected fault, a client that went away.
+            "tags": dict(self.tags),
         }
 
 

@@ -19,7 +19,7 @@ the whole test (``tools: {not: get_weather}`` = not offered).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, cast
@@ -45,6 +45,7 @@ __all__ = [
     "compile_json_path",
     "compile_lookups",
     "default_registry",
+    "last_user_text",
     "merge_groups",
     "message_text",
     "parse_overrides",
@@ -163,11 +164,16 @@ def _first_user_message(view: RequestView) -> str | None:
     return None
 
 
-def _last_user_message(view: RequestView) -> str | None:
-    for m in reversed(view.messages):
+def last_user_text(messages: Sequence[Any]) -> str | None:
+    """The text of the last ``user`` message (as ``message_text`` reads it), if any."""
+    for m in reversed(messages):
         if _role(m) == "user":
             return message_text(m)
     return None
+
+
+def _last_user_message(view: RequestView) -> str | None:
+    return last_user_text(view.messages)
 
 
 def _any_message(view: RequestView) -> list[str]:

@@ -238,10 +238,11 @@ class MockLLM:
         return bool(self._call(lambda: self._state.scenarios.remove(name)))
 
     def reset(self) -> None:
-        """Forget the journal and every use count; drop scenarios added by the test."""
+        """Forget the journal, every use count and rate budget; drop scenarios added by
+        the test."""
         def run() -> None:
             self._state.scenarios.reset()
-            self._state.journal.clear()
+            self._state.reset()
 
         self._call(run)
 
@@ -332,19 +333,19 @@ class MockLLM:
     def begin(self, options: PluginOptions) -> Callable[[], None]:
         """Prepare the server for a test; returns what undoes it (seed, strictness)."""
         state = self._state
-        before = (state.settings, state.scenarios.strict)
+        before = (state.settings, state.scenarios.strict, state.scenarios.loaded)
 
         def run() -> None:
-            state.scenarios.reset()  # back to the loaded scenarios
-            state.reset()  # journal, counters, rate budgets
             state.settings = dataclasses.replace(state.settings, seed=options.seed,
                                                  strict=options.strict)
             state.scenarios.strict = options.strict
             if options.strict and not state.settings.scenario_paths:
                 # The built-in scenarios answer everything (a catch-all default), which
-                # would make strict mode a no-op: only the test's own scenarios count.
-                for scenario in state.scenarios.scenarios:
-                    state.scenarios.remove(scenario.name)
+                # would make strict mode a no-op: only the test's own scenarios count,
+                # also after a mockllm.reset() inside the test.
+                state.scenarios.replace(())
+            state.scenarios.reset()  # back to the loaded scenarios
+            state.reset()  # journal, counters, rate budgets
 
         self._call(run)
         for source in options.scenarios:
@@ -352,7 +353,8 @@ class MockLLM:
 
         def undo() -> None:
             def restore() -> None:
-                state.settings, state.scenarios.strict = before
+                state.settings, state.scenarios.strict, loaded = before
+                state.scenarios.replace(loaded)
                 state.scenarios.reset()
 
             self._call(restore)

@@ -308,6 +308,11 @@ class ScenarioSet:
         """The scenarios in resolution order."""
         return self._index.ordered
 
+    @property
+    def loaded(self) -> tuple[Scenario, ...]:
+        """The scenarios ``reset()`` returns to (the last ``replace()``-d set)."""
+        return self._base
+
     def get(self, name: str) -> Scenario | None:
         """The scenario called ``name``, if any."""
         return self._index.by_name.get(name)

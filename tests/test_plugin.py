@@ -347,3 +347,25 @@ def test_two_requests_fit_the_budget(mockllm, round):
     assert status == 429 and body["error"]["code"] == "rate_limit_exceeded"
 ''')
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_strict_mode_survives_a_reset_inside_the_test(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_strict_reset='''
+import pytest
+from helpers import ask
+
+
+@pytest.mark.mockllm(strict=True, fail_on_invalid=False)
+def test_reset_keeps_strict(mockllm):
+    mockllm.add({"name": "hi", "when": {"last_user_message": "hi"}, "reply": {"content": "yo"}})
+    assert ask(mockllm.url, "hi")[0] == 200
+    mockllm.reset()
+    assert ask(mockllm.url, "hi")[0] == 404  # the added scenario is gone...
+    assert mockllm.state.scenarios.scenarios == ()  # ...and no built-in came back
+    mockllm.reset()  # teardown sees no unmatched request from before the reset
+
+
+def test_next_test_gets_the_built_ins_again(mockllm):
+    assert ask(mockllm.url, "anything")[0] == 200
+''')
+    inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)

@@ -240,3 +240,25 @@ def test_injected_faults_do_not_log_errors(mockllm: MockLLM, client: openai.Open
             client.chat.completions.create(model="gpt-4o", messages=USER)
     _still_serving(client, mockllm)  # the server has finished with the faulty request
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_a_finished_stream_is_already_in_the_journal(mockllm: MockLLM,
+                                                     client: openai.OpenAI) -> None:
+    # The exchange is journaled before [DONE] leaves: never missing once the client is done.
+    for i in range(60):
+        chunks = list(client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": f"n{i}"}], stream=True))
+        assert chunks
+        assert len(mockllm.requests) == i + 1
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "stream_error"])
+def test_a_stream_cut_by_a_fault_is_journaled_as_cut(mockllm: MockLLM, client: openai.OpenAI,
+                                                     kind: str) -> None:
+    _reply(mockllm, fault={"kind": kind, "after_chunks": 2})
+    with pytest.raises(openai.APIError):
+        list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+    exchange = mockllm.last_request
+    assert exchange is not None and exchange.stream
+    assert exchange.response is None
+    assert exchange.to_json()["tags"]["fault"] == kind
