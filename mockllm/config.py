@@ -119,10 +119,20 @@ def _parse_int(raw: str, source: str) -> int:
         raise ConfigError(f"{source}: {raw!r} is not an integer") from None
 
 
+def _parse_seed(raw: str, source: str) -> int | None:
+    """An integer seed, or none ('none', 'off' or empty) for fresh randomness."""
+    if raw.strip().lower() in {"", "none", "off"}:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{source}: {raw!r} is not an integer or 'none'") from None
+
+
 _PARSERS: dict[str, Any] = {
     "host": lambda raw, src: raw,
     "port": _parse_int,
-    "seed": _parse_int,
+    "seed": _parse_seed,
     "validation": lambda raw, src: _parse_enum(ValidationMode, raw, src),
     "error_dialect": lambda raw, src: _parse_enum(ErrorDialect, raw, src),
     "models": lambda raw, src: tuple(m.strip() for m in raw.split(",") if m.strip()),

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .config import Settings
+from .config import Settings, parse_value
+from .errors import ConfigError
 from .journal import Exchange, Journal, JournalQuery, describe_near_miss
 
 # The server side (aiohttp, schemas, Faker) is imported by the fixtures, not here:
@@ -89,11 +90,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mockllm_scenarios", type="paths", default=[],
                   help="mockllm scenario files or folders for the session server "
                        "(default: the built-in scenarios)")
-    parser.addini("mockllm_seed", default=str(DEFAULT_SEED),
-                  help=f"mockllm server seed (default {DEFAULT_SEED}; 'none' for fresh "
-                       "randomness on every run)")
-    parser.addini("mockllm_strict", type="bool", default=False,
-                  help="a request no mockllm scenario matches fails the test")
+    # MOCKLLM_SEED / MOCKLLM_STRICT give the defaults when the ini file does not.
+    parser.addini("mockllm_seed", default=os.environ.get("MOCKLLM_SEED", str(DEFAULT_SEED)),
+                  help=f"mockllm server seed (default $MOCKLLM_SEED, else {DEFAULT_SEED}; "
+                       "'none' for fresh randomness on every run)")
+    parser.addini("mockllm_strict", type="bool",
+                  default=_env_setting("strict", "false"),
+                  help="a request no mockllm scenario matches fails the test "
+                       "(default $MOCKLLM_STRICT, else false)")
     parser.addini("mockllm_fail_on_invalid", type="bool", default=True,
                   help="a request that fails mockllm's validation fails the test")
 
@@ -107,14 +111,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "this test only).")
 
 
-def _parse_seed(raw: Any) -> int | None:
-    if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none", "off"}):
-        return None
+def _env_setting(name: str, fallback: str) -> Any:
+    """The ``MOCKLLM_<NAME>`` variable parsed as mockllm itself parses it."""
+    variable = f"MOCKLLM_{name.upper()}"
     try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise pytest.UsageError(f"mockllm seed must be an integer or 'none', not {raw!r}") \
-            from None
+        return parse_value(name, os.environ.get(variable, fallback), source=variable)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _parse_seed(raw: Any) -> int | None:
+    if raw is None or isinstance(raw, int):
+        return raw
+    try:
+        seed: int | None = parse_value("seed", str(raw), source="mockllm seed")
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return seed
 
 
 @dataclass(frozen=True, slots=True)

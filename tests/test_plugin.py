@@ -369,3 +369,26 @@ def test_next_test_gets_the_built_ins_again(mockllm):
     assert ask(mockllm.url, "anything")[0] == 200
 ''')
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_environment_sets_seed_and_strict_when_the_ini_does_not(
+        inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKLLM_SEED", "none")
+    monkeypatch.setenv("MOCKLLM_STRICT", "true")
+    inner.makepyfile(test_env='''
+from helpers import ask
+
+
+def test_env_defaults(mockllm):
+    assert mockllm.settings.seed is None
+    assert mockllm.settings.strict is True
+    assert ask(mockllm.url, "anything")[0] == 404
+    mockllm.reset()
+''')
+    inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    inner.makeini(BASE_INI + "mockllm_seed = 5\nmockllm_strict = false\n")
+    inner.makepyfile(test_env='''
+def test_ini_wins(mockllm):
+    assert mockllm.settings.seed == 5 and mockllm.settings.strict is False
+''')
+    inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
