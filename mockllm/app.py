@@ -46,10 +46,11 @@ from .ratelimit import RateLimiter, api_key_from_authorization
 from .scenario import ScenarioSet
 from .schemaset import SchemaSet
 from .seeding import LazySeededFaker, request_seed
-from .tokens import count_prompt_tokens
+from .textgen import TextGenerator
+from .tokens import Tokenizer, count_prompt_tokens, load_tokenizer
 from .validation import RequestValidator, ResponseValidator
 
-__all__ = ["CHAT_PATHS", "STATE", "ServerState", "create_app"]
+__all__ = ["AppParts", "CHAT_PATHS", "STATE", "ServerState", "create_app"]
 
 log = logging.getLogger("mockllm")
 
@@ -121,10 +122,29 @@ _REQUEST_KEY: Any = getattr(web, "RequestKey", None)
 _TRACE: Any = _REQUEST_KEY("mockllm_trace", _Trace) if _REQUEST_KEY else "mockllm_trace"
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
-    """Build the application; every expensive object is made here, once."""
+@dataclass(frozen=True, slots=True)
+class AppParts:
+    """The expensive, read-only parts of an app (about a second to build): compiled
+    schemas, the tokenizer and the sentence pool. Apps of one process may share them;
+    the pytest plugin does, so each async test's fresh app starts in milliseconds."""
+
+    schemas: SchemaSet
+    tokenizer: Tokenizer
+    text: TextGenerator
+
+    @classmethod
+    def build(cls) -> AppParts:
+        """Load and compile everything once."""
+        tokenizer = load_tokenizer()
+        return cls(SchemaSet.load(), tokenizer, TextGenerator.english(tokenizer))
+
+
+def create_app(settings: Settings | None = None, *, parts: AppParts | None = None,
+               ) -> web.Application:
+    """Build the application; every expensive object is made here (or in ``parts``), once."""
     settings = settings or Settings()
-    schemas = SchemaSet.load()
+    parts = parts or AppParts.build()
+    schemas = parts.schemas
     faker = Faker("en_US")
     limiter = RateLimiter(settings.rate_limit_rpm, settings.rate_limit_tpm,
                           settings.rate_limit_per_key)
@@ -133,7 +153,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         schemas=schemas,
         validator=RequestValidator(schemas, settings.validation),
         response_validator=ResponseValidator(schemas),
-        generator=Generator(faker),
+        generator=Generator(faker, tokenizer=parts.tokenizer, text=parts.text),
         faker=faker,
         scenarios=ScenarioSet(_initial_scenarios(settings), strict=settings.strict),
         journal=Journal(settings.journal_size),

@@ -50,7 +50,7 @@ from .journal import Exchange, Journal, JournalQuery, describe_near_miss
 # The server side (aiohttp, schemas, Faker) is imported by the fixtures, not here:
 # pytest loads this plugin in every run of every project that installed mockllm.
 if TYPE_CHECKING:
-    from .app import ServerState
+    from .app import AppParts, ServerState
     from .scenario import Scenario
     from .server import MockLLMServer
 
@@ -429,11 +429,21 @@ def mockllm_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def mockllm_server(mockllm_settings: Settings) -> Iterator[MockLLMServer]:
+def mockllm_parts() -> AppParts:
+    """The compiled schemas, tokenizer and text pool, built once for every app of the
+    session (the session server and each ``mockllm_aio`` app)."""
+    from .app import AppParts
+
+    return AppParts.build()
+
+
+@pytest.fixture(scope="session")
+def mockllm_server(mockllm_settings: Settings,
+                   mockllm_parts: AppParts) -> Iterator[MockLLMServer]:
     """One mockllm server per session (per xdist worker), on a background thread."""
     from .server import MockLLMServer
 
-    with MockLLMServer(mockllm_settings) as server:
+    with MockLLMServer(mockllm_settings, parts=mockllm_parts) as server:
         yield server
 
 
@@ -453,15 +463,16 @@ def mockllm(request: pytest.FixtureRequest, mockllm_server: MockLLMServer) -> It
 
 
 @_async_fixture
-async def mockllm_aio(request: pytest.FixtureRequest,
-                      mockllm_settings: Settings) -> AsyncIterator[MockLLM]:
+async def mockllm_aio(request: pytest.FixtureRequest, mockllm_settings: Settings,
+                      mockllm_parts: AppParts) -> AsyncIterator[MockLLM]:
     """A fresh mockllm app served in the test's event loop, configured like ``mockllm``."""
     from aiohttp.test_utils import TestServer
 
     from .app import STATE, create_app
 
     options = PluginOptions.for_item(request.node)
-    app = create_app(dataclasses.replace(mockllm_settings, host="127.0.0.1", port=0))
+    app = create_app(dataclasses.replace(mockllm_settings, host="127.0.0.1", port=0),
+                     parts=mockllm_parts)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, ServerState, create_app
+from .app import STATE, AppParts, ServerState, create_app
 from .config import Settings
 
 __all__ = ["MockLLMServer", "serve_forever"]
@@ -24,8 +24,10 @@ __all__ = ["MockLLMServer", "serve_forever"]
 class MockLLMServer:
     """A mockllm server on a background thread; ``start()``, ``url``, ``stop()``."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *,
+                 parts: AppParts | None = None) -> None:
         self.settings = settings or Settings(port=0)
+        self._parts = parts
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -57,7 +59,7 @@ class MockLLMServer:
         """Start serving; returns once the port is bound (or raises why it could not)."""
         if self._thread is not None:
             return self
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, parts=self._parts)
         self._thread = threading.Thread(target=self._run, name="mockllm-server", daemon=True)
         self._thread.start()
         self._ready.wait()

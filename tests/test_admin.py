@@ -16,7 +16,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from mockllm.admin import admin_enabled, is_loopback
-from mockllm.app import create_app
 from mockllm.config import Settings
 from mockllm.server import MockLLMServer
 
@@ -205,11 +204,11 @@ def test_reset_restarts_sequences_and_clears_the_journal(api: Api) -> None:
         ("127.0.0.1", "s3cret", {None: 401, "Bearer s3cre": 401, "bearer s3cret": 200}),
     ],
 )
-async def test_who_may_call_the_control_api(aiohttp_client: Client, host: str,
+async def test_who_may_call_the_control_api(make_app: Any, aiohttp_client: Client, host: str,
                                             token: str | None,
                                             expected: dict[str | None, int]) -> None:
     # The test client binds 127.0.0.1 whatever the settings say; the guard reads settings.
-    client = await aiohttp_client(create_app(Settings(host=host, admin_token=token)))
+    client = await aiohttp_client(make_app(Settings(host=host, admin_token=token)))
     for authorization, status in expected.items():
         headers = {"Authorization": authorization} if authorization else {}
         for method, path in (("GET", "/health"), ("POST", "/reset"), ("GET", "/requests"),

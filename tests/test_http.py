@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from mockllm.app import create_app
 from mockllm.config import ErrorDialect, Settings, ValidationMode
 
 Client = Callable[..., Awaitable[TestClient]]
@@ -17,8 +16,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture()
-async def client(aiohttp_client: Client) -> TestClient:
-    return await aiohttp_client(create_app(Settings(seed=1)))
+async def client(make_app: Any, aiohttp_client: Client) -> TestClient:
+    return await aiohttp_client(make_app(Settings(seed=1)))
 
 
 async def _still_serving(client: TestClient) -> None:
@@ -70,15 +69,16 @@ async def test_validation_error_has_both_envelopes(client: TestClient) -> None:
     ("mode", "status"),
     [(ValidationMode.STRICT, 400), (ValidationMode.LENIENT, 200), (ValidationMode.OFF, 200)],
 )
-async def test_unknown_fields_by_validation_mode(aiohttp_client: Client, mode: ValidationMode,
+async def test_unknown_fields_by_validation_mode(make_app: Any,
+                                                 aiohttp_client: Client, mode: ValidationMode,
                                                  status: int) -> None:
-    client = await aiohttp_client(create_app(Settings(validation=mode)))
+    client = await aiohttp_client(make_app(Settings(validation=mode)))
     response = await client.post("/v1/chat/completions", json={**VALID, "temprature": 0.2})
     assert response.status == status
 
 
-async def test_validation_off_accepts_wrong_types(aiohttp_client: Client) -> None:
-    client = await aiohttp_client(create_app(Settings(validation=ValidationMode.OFF)))
+async def test_validation_off_accepts_wrong_types(make_app: Any, aiohttp_client: Client) -> None:
+    client = await aiohttp_client(make_app(Settings(validation=ValidationMode.OFF)))
     response = await client.post("/v1/chat/completions", json={**VALID, "temperature": "hot"})
     assert response.status == 200
 
@@ -88,15 +88,16 @@ async def test_validation_off_accepts_wrong_types(aiohttp_client: Client) -> Non
     [(ErrorDialect.BOTH, {"responseStatus", "error"}), (ErrorDialect.OPENAI, {"error"}),
      (ErrorDialect.SERVICESTACK, {"responseStatus"})],
 )
-async def test_error_dialect(aiohttp_client: Client, dialect: ErrorDialect, keys: set) -> None:
-    client = await aiohttp_client(create_app(Settings(error_dialect=dialect)))
+async def test_error_dialect(make_app: Any,
+                             aiohttp_client: Client, dialect: ErrorDialect, keys: set) -> None:
+    client = await aiohttp_client(make_app(Settings(error_dialect=dialect)))
     response = await client.post("/v1/chat/completions", json={"model": "m"})
     assert response.status == 400
     assert set(await response.json()) == keys
 
 
-async def test_body_over_the_limit_is_413(aiohttp_client: Client) -> None:
-    client = await aiohttp_client(create_app(Settings(max_body_bytes=2048)))
+async def test_body_over_the_limit_is_413(make_app: Any, aiohttp_client: Client) -> None:
+    client = await aiohttp_client(make_app(Settings(max_body_bytes=2048)))
     big = {**VALID, "messages": [{"role": "user", "content": "x" * 5000}]}
     response = await client.post("/v1/chat/completions", json=big)
     assert response.status == 413
@@ -187,8 +188,9 @@ async def test_models_are_listed(client: TestClient) -> None:
     assert one["id"] == body["data"][0]["id"] and one["object"] == "model"
 
 
-async def test_unknown_model_is_404_when_models_are_enforced(aiohttp_client: Client) -> None:
-    client = await aiohttp_client(create_app(Settings(models=("m1",), any_model=False)))
+async def test_unknown_model_is_404_when_models_are_enforced(make_app: Any,
+                                                             aiohttp_client: Client) -> None:
+    client = await aiohttp_client(make_app(Settings(models=("m1",), any_model=False)))
     response = await client.post("/v1/chat/completions", json={**VALID, "model": "gpt-x"})
     assert response.status == 404
     body: dict[str, Any] = await response.json()
@@ -225,9 +227,9 @@ async def test_every_response_has_a_request_id(client: TestClient) -> None:
     assert len(ids) == 4
 
 
-async def test_strict_without_scenario_files_answers_nothing_by_itself(
+async def test_strict_without_scenario_files_answers_nothing_by_itself(make_app: Any,
         aiohttp_client: Client) -> None:
-    client = await aiohttp_client(create_app(Settings(strict=True)))
+    client = await aiohttp_client(make_app(Settings(strict=True)))
     response = await client.post("/v1/chat/completions", json=VALID)
     assert response.status == 404
     assert (await response.json())["responseStatus"]["errorCode"] == "NoScenarioMatched"
@@ -251,8 +253,8 @@ async def test_cors_preflight_and_headers_for_browser_apps(client: TestClient) -
     assert models.status == 204
 
 
-async def test_no_cors_when_turned_off(aiohttp_client: Client) -> None:
-    client = await aiohttp_client(create_app(Settings(cors=False)))
+async def test_no_cors_when_turned_off(make_app: Any, aiohttp_client: Client) -> None:
+    client = await aiohttp_client(make_app(Settings(cors=False)))
     preflight = await client.options("/v1/chat/completions", headers={"Origin": "http://x"})
     assert preflight.status == 405
     response = await client.post("/v1/chat/completions", json=VALID,

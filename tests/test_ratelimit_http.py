@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from mockllm.app import create_app
 from mockllm.config import Settings
 from mockllm.server import MockLLMServer
 
@@ -20,8 +20,8 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def test_requests_budget_per_key(aiohttp_client: Client) -> None:
-    client = await aiohttp_client(create_app(Settings(rate_limit_rpm=2)))
+async def test_requests_budget_per_key(make_app: Any, aiohttp_client: Client) -> None:
+    client = await aiohttp_client(make_app(Settings(rate_limit_rpm=2)))
     first = await client.post("/v1/chat/completions", json=VALID, headers=_auth("sk-a"))
     assert first.status == 200
     assert first.headers["x-ratelimit-limit-requests"] == "2"
@@ -50,8 +50,9 @@ async def test_requests_budget_per_key(aiohttp_client: Client) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_token_budget_counts_the_prompt(aiohttp_client: Client, stream: bool) -> None:
-    client = await aiohttp_client(create_app(Settings(rate_limit_tpm=200)))
+async def test_token_budget_counts_the_prompt(make_app: Any,
+                                              aiohttp_client: Client, stream: bool) -> None:
+    client = await aiohttp_client(make_app(Settings(rate_limit_tpm=200)))
     short = await client.post("/v1/chat/completions", json=dict(VALID, stream=stream))
     assert short.status == 200
     remaining = int(short.headers["x-ratelimit-remaining-tokens"])

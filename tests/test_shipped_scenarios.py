@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from mockllm.app import STATE, create_app
+from mockllm.app import STATE
 from mockllm.config import Settings
 from mockllm.loader import load_scenarios
 from mockllm.resources import data_dir
@@ -84,10 +84,10 @@ def validator() -> ResponseValidator:
     return ResponseValidator(SchemaSet.load())
 
 
-async def test_every_scenario_reply_is_valid(
+async def test_every_scenario_reply_is_valid(make_app: Any,
         aiohttp_client: Callable[..., Awaitable[TestClient]], folder: Path,
         validator: ResponseValidator) -> None:
-    app = create_app(Settings(scenario_paths=(folder,)))
+    app = make_app(Settings(scenario_paths=(folder,)))
     client = await aiohttp_client(app)
     cases = _cases()
     assert len({name for name, _ in cases}) >= 25  # the shipped ones and the doc examples
