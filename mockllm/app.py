@@ -47,7 +47,7 @@ from .scenario import ScenarioSet
 from .schemaset import SchemaSet
 from .seeding import LazySeededFaker, request_seed
 from .textgen import TextGenerator
-from .tokens import Tokenizer, count_prompt_tokens, load_tokenizer
+from .tokens import Tokenizer, load_tokenizer
 from .validation import RequestValidator, ResponseValidator
 
 __all__ = ["AppParts", "CHAT_PATHS", "STATE", "ServerState", "create_app"]
@@ -410,8 +410,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     limits: Mapping[str, str] = {}
     limiter = state.rate_limiter
     if limiter is not None:  # after validation: a rejected body spends no budget
-        tokens = (count_prompt_tokens(body, state.generator.tokenizer).total
-                  if limiter.counts_tokens else 0)
+        tokens = state.generator.count_prompt(body).total if limiter.counts_tokens else 0
         key = api_key_from_authorization(request.headers.get(hdrs.AUTHORIZATION))
         decision = limiter.check(key, tokens, time.monotonic(), model=str(model))
         decision.raise_if_refused()

@@ -48,8 +48,15 @@ from faker import Faker
 from . import audio as audio_files
 from . import instances
 from .errors import BadRequestError, FieldError, ScriptedError
+from .matching import tool_name
 from .textgen import TextGenerator
-from .tokens import MemoTokenizer, Tokenizer, count_prompt_tokens, load_tokenizer
+from .tokens import (
+    MemoTokenizer,
+    PromptCount,
+    Tokenizer,
+    count_prompt_tokens,
+    load_tokenizer,
+)
 
 __all__ = ["Generator", "scripted_error"]
 
@@ -130,6 +137,11 @@ class Generator:
         # Candidate tokens for top_logprobs alternatives: the words, with their space.
         self._alternatives: tuple[str, ...] = tuple(" " + w for w in self.text.vocabulary)
 
+    def count_prompt(self, request: Mapping[str, Any]) -> PromptCount:
+        """The prompt tokens of ``request``, with the memo of texts already counted (system
+        prompts repeat), so the rate limiter and the usage block share the work."""
+        return count_prompt_tokens(request, self._counter)
+
     def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
                  seed: int, created: int) -> dict[str, Any]:
         """The ChatResponse body for ``request`` as ``reply`` scripts it.
@@ -182,7 +194,7 @@ class Generator:
             completion += built.tokens
             reasoning += built.reasoning_tokens
             audio += built.audio_tokens
-        prompt = count_prompt_tokens(request, self._counter)
+        prompt = self.count_prompt(request)
         body["usage"] = _usage(prompt.total, prompt.audio, completion, reasoning, audio,
                                reply.get("usage"))
         return body
@@ -337,6 +349,8 @@ class Generator:
                 return None
             return [self._call(ctx, name, None, None) for name in names]
         if given == "auto":
+            if choice == "none":  # the request forbids tool calls: answer in text
+                return None
             if not ctx.tools:
                 raise BadRequestError(
                     "The reply asks for a tool call (tool_calls: auto) but the request "
@@ -362,9 +376,13 @@ class Generator:
     def _check_tool(self, ctx: _Request, name: str, param: str) -> str:
         if name not in ctx.tools:
             offered = ", ".join(ctx.tools) or "none"
+            custom = [tool_name(t) for t in ctx.request.get("tools") or ()
+                      if isinstance(t, Mapping) and "custom" in t]
+            note = (f"; {', '.join(map(str, custom))} are custom tools, and mockllm calls "
+                    "function tools only") if custom else ""
             raise BadRequestError(
-                f"The reply calls the tool {name!r}, which the request did not offer "
-                f"(offered: {offered})", param=param)
+                f"The reply calls the tool {name!r}, which the request did not offer as a "
+                f"function (offered: {offered}){note}", param=param)
         return name
 
     def _call(self, ctx: _Request, name: str, arguments: Any, call_id: Any) -> dict[str, Any]:
@@ -551,21 +569,22 @@ def _service_tier(request: Mapping[str, Any]) -> str:
 
 
 def _offered_tools(request: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Function tools of the request by name, in the order offered."""
+    """Function tools of the request by name, in the order offered, named as scenario
+    conditions name them (``matching.tool_name``; the DTO page's ``function: "name"``
+    string form is a function without parameters). Custom tools are not called."""
     tools: dict[str, Mapping[str, Any]] = {}
     for tool in request.get("tools") or ():
-        function = tool.get("function") if isinstance(tool, Mapping) else None
-        if isinstance(function, Mapping) and function.get("name"):
-            tools[str(function["name"])] = function
+        if not isinstance(tool, Mapping) or "custom" in tool:
+            continue
+        name = tool_name(tool)
+        if name:
+            function = tool.get("function")
+            tools[name] = function if isinstance(function, Mapping) else {"name": name}
     return tools
 
 
 def _named_tool(choice: Any) -> str | None:
-    if isinstance(choice, Mapping):
-        function = choice.get("function")
-        if isinstance(function, Mapping) and function.get("name"):
-            return str(function["name"])
-    return None
+    return tool_name(choice) if isinstance(choice, Mapping) else None
 
 
 def _dump(value: Any) -> str:

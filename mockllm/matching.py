@@ -49,6 +49,7 @@ __all__ = [
     "merge_groups",
     "message_text",
     "parse_overrides",
+    "tool_name",
 ]
 
 _T = TypeVar("_T")
@@ -193,7 +194,7 @@ def _last_role(view: RequestView) -> Any:
     return _role(messages[-1]) if messages else None
 
 
-def _function_name(holder: Any) -> str | None:
+def tool_name(holder: Any) -> str | None:
     """The name in a tool or tool call: ``function.name``, ``custom.name`` or ``name``.
 
     The ServiceStack DTO page types ``function`` as a plain string; take it as the name.
@@ -215,13 +216,13 @@ def _tools(view: RequestView) -> list[str] | None:
     tools = view.body.get("tools")
     if not isinstance(tools, list):
         return None
-    return [n for n in map(_function_name, tools) if n is not None]
+    return [n for n in map(tool_name, tools) if n is not None]
 
 
 def _tool_choice(view: RequestView) -> Any:
     choice = view.body.get("tool_choice")
     if isinstance(choice, Mapping):
-        return _function_name(choice)
+        return tool_name(choice)
     return choice
 
 
@@ -234,7 +235,7 @@ def _tool_results(view: RequestView) -> list[tuple[str | None, str]]:
         if role == "assistant" and isinstance(m.get("tool_calls"), list):
             for call in m["tool_calls"]:
                 if isinstance(call, Mapping):
-                    names[call.get("id")] = _function_name(call)
+                    names[call.get("id")] = tool_name(call)
         elif role == "tool":
             name = names.get(m.get("tool_call_id")) or m.get("name")
             results.append((name if isinstance(name, str) else None, message_text(m) or ""))

@@ -309,6 +309,23 @@ def test_a_tool_the_request_did_not_offer_is_a_bad_request(
         assert spec[0]["name"] in caught.value.message
 
 
+def test_a_custom_tool_is_named_as_such_when_a_reply_calls_it(gen: Generator) -> None:
+    grep = {"type": "custom", "custom": {"name": "grep", "description": "search files"}}
+    with pytest.raises(BadRequestError) as caught:
+        gen.generate(ask(tools=[grep, WEATHER]), {"tool_calls": [{"name": "grep"}]},
+                     seed=1, created=1)
+    assert "grep are custom tools" in caught.value.message
+    assert "offered: get_weather" in caught.value.message
+
+
+def test_tool_choice_none_wins_over_an_automatic_tool_call(
+        gen: Generator, response_validator: ResponseValidator) -> None:
+    body = build(gen, response_validator, ask(tools=TOOLS, tool_choice="none"),
+                 {"tool_calls": "auto"})
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert "tool_calls" not in message(body) or not message(body)["tool_calls"]
+
+
 # ------------------------------------------------------------------------- structured output
 
 
