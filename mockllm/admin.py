@@ -33,6 +33,7 @@ from .config import Settings
 from .errors import BadRequestError, ConfigError, NotFoundError, UnauthorizedError
 from .journal import JournalQuery
 from .loader import load_scenario_data
+from .ratelimit import bearer_token
 from .scenario import Scenario, ScenarioSet
 
 if TYPE_CHECKING:
@@ -117,10 +118,9 @@ def _authorize(request: web.Request, settings: Settings) -> None:
                 "enable it.")
         return
     sent = request.headers.get(hdrs.AUTHORIZATION, "")
-    scheme, _, credential = sent.partition(" ")
+    credential = bearer_token(sent) or ""
     # compare_digest: the time taken must not reveal how much of the token was right.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(),
-                                                             token.encode()):
+    if not hmac.compare_digest(credential.encode(), token.encode()):
         raise UnauthorizedError(
             "The control API needs Authorization: Bearer <admin token>"
             + (" (the token sent is wrong)." if sent else "."),

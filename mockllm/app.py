@@ -42,7 +42,7 @@ from .generate import Generator
 from .journal import Exchange, Journal
 from .loader import ScenarioWatcher, load_scenarios
 from .matching import RequestView, parse_overrides
-from .ratelimit import RateLimiter, api_key_from_authorization
+from .ratelimit import RateLimiter, bearer_token
 from .scenario import ScenarioSet
 from .schemaset import SchemaSet
 from .seeding import LazySeededFaker, request_seed
@@ -411,7 +411,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     limiter = state.rate_limiter
     if limiter is not None:  # after validation: a rejected body spends no budget
         tokens = state.generator.count_prompt(body).total if limiter.counts_tokens else 0
-        key = api_key_from_authorization(request.headers.get(hdrs.AUTHORIZATION))
+        key = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
         decision = limiter.check(key, tokens, time.monotonic(), model=str(model))
         decision.raise_if_refused()
         limits = decision.headers

@@ -29,7 +29,7 @@ __all__ = [
     "RateDecision",
     "RateLimitExceededError",
     "RateLimiter",
-    "api_key_from_authorization",
+    "bearer_token",
     "format_duration",
 ]
 
@@ -61,8 +61,9 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def api_key_from_authorization(header: str | None) -> str | None:
-    """The API key of an ``Authorization: Bearer <key>`` header, else ``None``."""
+def bearer_token(header: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <key>`` header (the API key for rate
+    budgets, the admin token for the control API), else ``None``."""
     if not header:
         return None
     scheme, _, key = header.strip().partition(" ")

@@ -10,7 +10,7 @@ from mockllm.config import ErrorDialect
 from mockllm.errors import ConfigError
 from mockllm.ratelimit import (
     RateLimiter,
-    api_key_from_authorization,
+    bearer_token,
     format_duration,
 )
 from mockllm.render import error_body
@@ -51,7 +51,7 @@ def test_durations_use_openais_go_style_format(seconds: float, text: str) -> Non
     ],
 )
 def test_api_key_comes_from_a_bearer_authorization(header: str | None, key: str | None) -> None:
-    assert api_key_from_authorization(header) == key
+    assert bearer_token(header) == key
 
 
 def _remaining(decision, kind: str) -> int:  # noqa: ANN001 - test helper
