@@ -247,6 +247,10 @@ class Generator:
             elif budget is not None and spent + content.count > budget:
                 content = _cut(content, max(budget - spent, 0), self.tokenizer)
                 truncated = True
+        if calls and budget is not None:
+            room = budget - spent - (content.count if content is not None else 0)
+            calls, cut_calls = self._fit_calls(calls, room)
+            truncated = truncated or cut_calls
         if calls:
             finish = "tool_calls"
         if truncated:
@@ -272,10 +276,7 @@ class Generator:
             tokens += content.count
         if refusal is not None:
             tokens += self.tokenizer.count(str(refusal))
-        for call in calls or ():
-            function = call["function"]
-            tokens += self.tokenizer.count(function["name"]) + \
-                self.tokenizer.count(function["arguments"]) + 3
+        tokens += sum(self._call_tokens(call) for call in calls or ())
         choice = {"index": index, "message": message, "logprobs": logprobs,
                   "finish_reason": finish}
         return _Choice(choice, tokens, spent, audio_tokens)
@@ -365,6 +366,31 @@ class Generator:
             name = self._check_tool(ctx, str(item.get("name")), "tools")
             calls.append(self._call(ctx, name, item.get("arguments"), item.get("id")))
         return calls
+
+    def _call_tokens(self, call: Mapping[str, Any]) -> int:
+        """What one tool call costs in completion tokens: name, arguments, framing."""
+        function = call["function"]
+        return self.tokenizer.count(function["name"]) + \
+            self.tokenizer.count(function["arguments"]) + _CALL_FRAMING_TOKENS
+
+    def _fit_calls(self, calls: list[dict[str, Any]], room: int,
+                   ) -> tuple[list[dict[str, Any]], bool]:
+        """The calls that fit in ``room`` tokens, the last one's arguments cut mid-JSON as a
+        model that hits its token limit leaves them; True when something was cut."""
+        kept: list[dict[str, Any]] = []
+        for call in calls:
+            cost = self._call_tokens(call)
+            if cost <= room:
+                kept.append(call)
+                room -= cost
+                continue
+            function = call["function"]
+            budget = room - self.tokenizer.count(function["name"]) - _CALL_FRAMING_TOKENS
+            if budget > 0 or not kept:
+                pieces = self.tokenizer.split(function["arguments"])[:max(budget, 0)]
+                kept.append({**call, "function": {**function, "arguments": "".join(pieces)}})
+            return kept, True
+        return kept, False
 
     def _required_tools(self, ctx: _Request) -> list[str]:
         names = list(ctx.tools)
@@ -566,6 +592,10 @@ def _fingerprint(model: str) -> str:
 def _service_tier(request: Mapping[str, Any]) -> str:
     tier = request.get("service_tier")
     return tier if tier in _SERVICE_TIERS else "default"
+
+
+# Tokens a tool call costs beyond its name and arguments (OpenAI counts a few).
+_CALL_FRAMING_TOKENS = 3
 
 
 def _offered_tools(request: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

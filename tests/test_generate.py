@@ -628,3 +628,20 @@ def test_default_reply_is_fast(gen: Generator) -> None:
     per_call = min(timeit.repeat(lambda: gen.generate(request, None, seed=next(seeds),
                                                       created=1), number=500, repeat=5)) / 500
     assert per_call < 200e-6
+
+
+@pytest.mark.parametrize("limit", [1, 4, 8])
+def test_a_token_limit_cuts_tool_calls_too(gen: Generator, limit: int) -> None:
+    request = ask(tools=TOOLS, tool_choice="required", parallel_tool_calls=False,
+                  max_completion_tokens=limit)
+    body = gen.generate(request, None, seed=3, created=1)
+    full = gen.generate({**request, "max_completion_tokens": 10_000}, None, seed=3, created=1)
+    cut = message(body)["tool_calls"][0]["function"]["arguments"]
+    whole = message(full)["tool_calls"][0]["function"]["arguments"]
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert whole.startswith(cut) and cut != whole
+    # A call always keeps its name (and framing), even when the limit is smaller.
+    name = message(body)["tool_calls"][0]["function"]["name"]
+    floor = gen.tokenizer.count(name) + 3
+    assert body["usage"]["completion_tokens"] <= max(limit, floor)
+    assert full["choices"][0]["finish_reason"] == "tool_calls"
