@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -49,10 +50,14 @@ CLIENTS = [
 
 
 def _tool(name: str) -> str:
-    """The path of a Node tool, or a loud failure: these tests need Node 20 and npm."""
+    """The path of a Node tool. Without Node these tests skip on a Python-only machine
+    (the README's promise) but fail in CI, which sets REQUIRE_NODE_CLIENTS=1."""
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not on PATH: the Node client tests need Node >= 20 and npm")
+        message = f"{name} is not on PATH: the Node client tests need Node >= 20 and npm"
+        if os.environ.get("REQUIRE_NODE_CLIENTS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     return found
 
 
