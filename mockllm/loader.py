@@ -365,16 +365,25 @@ class ScenarioLoader:
         raise self._error(message, item.source, item.root, (*item.path, *where))
 
 
-def scenario_files(paths: Iterable[Path]) -> list[Path]:
-    """The files to load: each file as given, each folder's YAML files in name order."""
+def scenario_files(paths: Iterable[Path], *, missing_ok: bool = False) -> list[Path]:
+    """The files to load: each file as given, each folder's YAML files in name order.
+
+    A path that does not exist is an error, or skipped with ``missing_ok`` (the
+    watcher's view: a file may vanish while an editor saves it).
+    """
     files: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir()
-                                if p.suffix in (".yaml", ".yml") and p.is_file()))
-        elif path.exists():
-            files.append(path)
-        else:
+        try:
+            if path.is_dir():
+                files.extend(sorted(p for p in path.iterdir()
+                                    if p.suffix in (".yaml", ".yml") and p.is_file()))
+                continue
+            if path.exists():
+                files.append(path)
+                continue
+        except OSError:  # a folder that vanished between the check and the listing
+            pass
+        if not missing_ok:
             raise ScenarioLoadError("no such file or folder", path=str(path))
     return files
 
@@ -436,18 +445,12 @@ class ScenarioWatcher:
 
     def _snapshot(self) -> dict[Path, tuple[int, int]]:
         seen: dict[Path, tuple[int, int]] = {}
-        for path in self.paths:
-            try:  # a folder may vanish between the check and the listing
-                candidates = ([p for p in path.iterdir() if p.suffix in (".yaml", ".yml")]
-                              if path.is_dir() else [path])
+        for file in scenario_files(self.paths, missing_ok=True):
+            try:
+                stat = file.stat()
             except OSError:
                 continue
-            for file in candidates:
-                try:
-                    stat = file.stat()
-                except OSError:
-                    continue
-                seen[file] = (stat.st_mtime_ns, stat.st_size)
+            seen[file] = (stat.st_mtime_ns, stat.st_size)
         return seen
 
     def changed_files(self) -> list[Path]:

@@ -192,3 +192,23 @@ def test_watcher_reloads_changes_and_keeps_last_good_set(tmp_path: Path) -> None
     new = write(tmp_path, "name: c\n", "c.yaml")
     path.unlink()
     assert set(watcher.changed_files()) == {path, new}
+
+
+def test_watcher_sees_added_and_removed_files_and_survives_a_vanished_folder(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    first = folder / "a.yaml"
+    first.write_text("name: a\n")
+    watcher = ScenarioWatcher([folder, tmp_path / "missing.yaml"])
+    assert watcher.changed_files() == []
+    second = folder / "b.yml"
+    second.write_text("name: b\n")
+    (folder / "notes.txt").write_text("not a scenario")
+    assert watcher.changed_files() == [second]
+    first.unlink()
+    assert watcher.changed_files() == [first]
+    second.unlink()
+    folder.rmdir()
+    assert watcher.changed_files() == [second]
+    assert watcher.changed_files() == []
