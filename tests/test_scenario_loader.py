@@ -204,11 +204,13 @@ def test_watcher_sees_added_and_removed_files_and_survives_a_vanished_folder(
     assert watcher.changed_files() == []
     second = folder / "b.yml"
     second.write_text("name: b\n")
-    (folder / "notes.txt").write_text("not a scenario")
+    notes = folder / "notes.txt"
+    notes.write_text("not a scenario")
     assert watcher.changed_files() == [second]
     first.unlink()
     assert watcher.changed_files() == [first]
     second.unlink()
+    notes.unlink()
     folder.rmdir()
     assert watcher.changed_files() == [second]
     assert watcher.changed_files() == []
