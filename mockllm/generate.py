@@ -49,6 +49,7 @@ from . import audio as audio_files
 from . import instances
 from .errors import BadRequestError, FieldError, ScriptedError
 from .matching import tool_name
+from .seeding import LazySeededFaker
 from .textgen import TextGenerator
 from .tokens import (
     MemoTokenizer,
@@ -104,7 +105,7 @@ class _Choice:
 class _Request:
     """Per-request state: the request, the rng, and Faker seeded on first use."""
 
-    __slots__ = ("request", "rng", "seed", "created", "_faker", "_seeded", "tools")
+    __slots__ = ("request", "rng", "seed", "created", "faker", "tools")
 
     def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
                  created: int, faker: Faker) -> None:
@@ -112,17 +113,9 @@ class _Request:
         self.rng = rng
         self.seed = seed
         self.created = created
-        self._faker = faker
-        self._seeded = False
+        # The app's Faker, seeded with this request's seed before its first use here.
+        self.faker: Any = LazySeededFaker(faker, seed)
         self.tools = _offered_tools(request)
-
-    @property
-    def faker(self) -> Faker:
-        """The app's Faker, seeded with this request's seed before its first use here."""
-        if not self._seeded:
-            self._faker.seed_instance(self.seed)
-            self._seeded = True
-        return self._faker
 
 
 class Generator:

@@ -63,7 +63,7 @@ class LazySeededFaker:
     """A Faker that takes the request's seed on first use.
 
     Most replies never call faker, and seeding it costs several microseconds, so the
-    seed is applied only when a template first reaches for a faker method.
+    seed is applied only when a template or the generator first reaches for a method.
     """
 
     __slots__ = ("_faker", "_seed", "_seeded")
