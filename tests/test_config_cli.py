@@ -97,3 +97,12 @@ def test_readme_configuration_table_is_true(capsys: pytest.CaptureFixture[str]) 
             if variable.endswith("_"):  # "MOCKLLM_RATE_LIMIT_RPM / _TPM"
                 continue
             assert variable in names, variable
+
+
+def test_serve_refuses_a_broken_scenario_file_before_binding(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: broken\nwhen:\n  modle: gpt-4o\n")
+    assert main(["serve", "--port", "0", "--scenarios", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3" in err and "unknown condition 'modle'" in err
