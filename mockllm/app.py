@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +110,7 @@ class _Trace:
     raw_body: str | None = None
     field_errors: tuple[Any, ...] = ()
     scenario: str | None = None
-    near_misses: tuple[Any, ...] = ()
+    near_misses: Sequence[Any] = ()
     response: Any = None
     stream: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
@@ -424,7 +424,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         trace.near_misses = tuple(exc.details.get("near_misses", ()))
         raise
     trace.scenario = resolution.scenario_name
-    trace.near_misses = tuple(resolution.near_misses)
+    trace.near_misses = resolution.deferred_near_misses()
 
     seed = request_seed(body, override=overrides.seed, server_seed=settings.seed)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}

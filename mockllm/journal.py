@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,7 @@ class Exchange:
     raw_body: str | None  # the body text (truncated) when it did not parse
     field_errors: tuple[FieldError, ...]
     scenario: str | None
-    near_misses: tuple[Any, ...]
+    near_misses: Sequence[Any]  # may be ranked lazily, on first read
     status: int
     response: Any  # the reply body (dict) or None for streams cut short
     error: str | None  # the error message when the status is not 2xx

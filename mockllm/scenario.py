@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from .errors import BadRequestError, ConfigError, NoScenarioMatchedError
 from .matching import INDEXABLE, Condition, Groups, RequestView, merge_groups
@@ -179,6 +179,11 @@ class Resolution:
             self._near = _rank_near_misses(view, [s for _, s in index.candidates(view)])
         return self._near
 
+    def deferred_near_misses(self) -> Sequence[dict[str, Any]]:
+        """``near_misses`` as a sequence ranked on first read, not now: the journal keeps
+        it for every request, but only a failure message or a reader ever looks."""
+        return _DeferredMisses(self)
+
     def render(self, faker: Any) -> dict[str, Any] | None:
         """The reply spec for ``generate()``: a fresh dict, or None for the default reply."""
         scenario = self.scenario
@@ -186,6 +191,7 @@ class Resolution:
             return None
         if self.reply is None:
             return _exhausted_reply(scenario)
+        # Typed locals: CompiledReply.render returns Any (a rendered YAML tree).
         rendered: dict[str, Any] | None
         if self.reply.static:
             rendered = self.reply.render({})
@@ -197,6 +203,30 @@ class Resolution:
                        turn=view.turn, scenario=scenario.name, call=self.call)
         rendered = self.reply.render(context, scenario=scenario.name)
         return rendered
+
+
+class _DeferredMisses(Sequence[dict[str, Any]]):
+    """A resolution's near misses, ranked when first read."""
+
+    __slots__ = ("_resolution",)
+
+    def __init__(self, resolution: Resolution) -> None:
+        self._resolution = resolution
+
+    def __len__(self) -> int:
+        return len(self._resolution.near_misses)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        return self._resolution.near_misses[index]
+
+    def __repr__(self) -> str:
+        return repr(self._resolution.near_misses)
 
 
 def _exhausted_miss(scenario: Scenario, used: int) -> dict[str, Any]:

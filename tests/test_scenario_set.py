@@ -178,6 +178,15 @@ def test_non_strict_no_match_gives_default_and_keeps_explanation() -> None:
     assert resolution.near_misses[0]["scenario"] == "weather"
 
 
+def test_deferred_near_misses_read_like_the_ranked_list() -> None:
+    resolution = scenarios(NEAR).resolve(ask("hello there"))
+    deferred = resolution.deferred_near_misses()
+    ranked = resolution.near_misses
+    assert len(deferred) == len(ranked) and list(deferred) == ranked
+    assert deferred[0] == ranked[0] and list(deferred[:2]) == ranked[:2]
+    assert [m["scenario"] for m in deferred][0] == "weather"
+
+
 def test_matched_request_has_no_near_misses() -> None:
     s = scenarios(NEAR)
     resolution = s.resolve(ask("weather in Oslo"))
