@@ -240,6 +240,11 @@ class Generator:
             elif budget is not None and spent + content.count > budget:
                 content = _cut(content, max(budget - spent, 0), self.tokenizer)
                 truncated = True
+        if refusal is not None and budget is not None:
+            words = self.tokenizer.split(str(refusal))
+            if spent + len(words) > budget:
+                refusal = "".join(words[:max(budget - spent, 0)])
+                truncated = True
         if calls and budget is not None:
             room = budget - spent - (content.count if content is not None else 0)
             calls, cut_calls = self._fit_calls(calls, room)

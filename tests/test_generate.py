@@ -645,3 +645,13 @@ def test_a_token_limit_cuts_tool_calls_too(gen: Generator, limit: int) -> None:
     floor = gen.tokenizer.count(name) + 3
     assert body["usage"]["completion_tokens"] <= max(limit, floor)
     assert full["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_token_limit_cuts_a_refusal(gen: Generator,
+                                      response_validator: ResponseValidator) -> None:
+    refusal = "I can't help with that request, sorry about it."
+    body = build(gen, response_validator, ask(max_completion_tokens=3), {"refusal": refusal})
+    cut = message(body)["refusal"]
+    assert refusal.startswith(cut) and cut != refusal and cut
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 3
