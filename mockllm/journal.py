@@ -289,10 +289,6 @@ class Journal:
         """Every exchange kept, newest first."""
         return self.snapshot()[::-1]
 
-    def filter(self, predicate: Callable[[Exchange], bool]) -> list[Exchange]:
-        """The exchanges, oldest first, for which ``predicate`` holds."""
-        return [e for e in self.snapshot() if predicate(e)]
-
     def query(self, query: JournalQuery, *, newest_first: bool = False,
               limit: int | None = None) -> list[Exchange]:
         """The exchanges matching ``query``, oldest first unless asked; at most ``limit``."""
