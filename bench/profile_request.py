@@ -26,11 +26,12 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from mockllm import render, streaming
-from mockllm.app import STATE, create_app
 from mockllm.config import Settings
-from mockllm.matching import RequestView, parse_overrides
-from mockllm.seeding import request_seed
+from mockllm.http import wire as render
+from mockllm.http.app import STATE, create_app
+from mockllm.reply_engine import streaming
+from mockllm.reply_engine.seeding import request_seed
+from mockllm.scenario_engine.conditions import RequestView, parse_overrides
 
 from .loadbench import PATH, REQUEST
 from .scenariogen import write_scenarios

@@ -108,7 +108,7 @@ def _serve(settings: Settings) -> int:
 
 
 def _check(paths: Sequence[Path]) -> int:
-    from .loader import check_paths
+    from .scenario_engine.loader import check_paths
 
     problems = check_paths(paths)
     for problem in problems:

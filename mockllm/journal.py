@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BadRequestError, FieldError
-from .matching import last_user_text
+from .scenario_engine.conditions import last_user_text
 
 __all__ = ["Exchange", "Journal", "JournalQuery", "describe_near_miss", "near_miss_json"]
 

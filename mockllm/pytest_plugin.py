@@ -50,8 +50,8 @@ from .journal import Exchange, Journal, JournalQuery, describe_near_miss
 # The server side (aiohttp, schemas, Faker) is imported by the fixtures, not here:
 # pytest loads this plugin in every run of every project that installed mockllm.
 if TYPE_CHECKING:
-    from .app import AppParts, ServerState
-    from .scenario import Scenario
+    from .http.app import AppParts, ServerState
+    from .scenario_engine.scenarioset import Scenario
     from .server import MockLLMServer
 
 try:  # async fixtures need pytest-asyncio's decorator to run in every asyncio mode
@@ -222,19 +222,19 @@ class MockLLM:
     def add(self, scenarios: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
         """Add one scenario (a dict), several (a list) or a ``{scenarios: [...]}`` document
         for this test only; returns their names."""
-        from .loader import load_scenario_data
+        from .scenario_engine.loader import load_scenario_data
 
         return self._add(load_scenario_data(scenarios, "mockllm.add()"))
 
     def add_yaml(self, text: str) -> list[str]:
         """Add the scenarios of a YAML document (the scenario file format)."""
-        from .loader import load_scenario_data
+        from .scenario_engine.loader import load_scenario_data
 
         return self._add(load_scenario_data(text, "mockllm.add_yaml()"))
 
     def add_file(self, path: str | os.PathLike[str]) -> list[str]:
         """Add the scenarios of a file or folder (relative paths: from the test's folder)."""
-        from .loader import load_scenarios
+        from .scenario_engine.loader import load_scenarios
 
         return self._add(load_scenarios([self._resolve(path)]))
 
@@ -432,7 +432,7 @@ def mockllm_settings(pytestconfig: pytest.Config) -> Settings:
 def mockllm_parts() -> AppParts:
     """The compiled schemas, tokenizer and text pool, built once for every app of the
     session (the session server and each ``mockllm_aio`` app)."""
-    from .app import AppParts
+    from .http.app import AppParts
 
     return AppParts.build()
 
@@ -468,7 +468,7 @@ async def mockllm_aio(request: pytest.FixtureRequest, mockllm_settings: Settings
     """A fresh mockllm app served in the test's event loop, configured like ``mockllm``."""
     from aiohttp.test_utils import TestServer
 
-    from .app import STATE, create_app
+    from .http.app import STATE, create_app
 
     options = PluginOptions.for_item(request.node)
     app = create_app(dataclasses.replace(mockllm_settings, host="127.0.0.1", port=0),

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, AppParts, ServerState, create_app
 from .config import Settings
+from .http.app import STATE, AppParts, ServerState, create_app
 
 __all__ = ["MockLLMServer", "serve_forever"]
 

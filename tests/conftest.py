@@ -8,8 +8,8 @@ import openai
 import pytest
 from aiohttp import web
 
-from mockllm.app import AppParts, create_app
 from mockllm.config import Settings
+from mockllm.http.app import AppParts, create_app
 from mockllm.server import MockLLMServer
 
 

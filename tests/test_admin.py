@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from mockllm.admin import admin_enabled, is_loopback
 from mockllm.config import Settings
+from mockllm.http.control import admin_enabled, is_loopback
 from mockllm.server import MockLLMServer
 
 Client = Callable[..., Awaitable[TestClient]]

@@ -10,7 +10,7 @@ import av
 import pytest
 import soundfile as sf
 
-from mockllm.audio import AUDIO_FORMATS, SAMPLE_RATE, duration_for_text, encode_audio
+from mockllm.reply_engine.audio import AUDIO_FORMATS, SAMPLE_RATE, duration_for_text, encode_audio
 
 DURATIONS = (0.5, 1.37, 4.0)
 

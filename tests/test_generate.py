@@ -19,9 +19,9 @@ import pytest
 from faker import Faker
 from openai.types.chat import ChatCompletion
 
-from mockllm import audio as audio_files
 from mockllm.errors import BadRequestError, ScriptedError
-from mockllm.generate import Generator
+from mockllm.reply_engine import audio as audio_files
+from mockllm.reply_engine.generate import Generator
 from mockllm.schemaset import SchemaSet
 from mockllm.validation import ResponseValidator
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from faker import Faker
 
-from mockllm.instances import generate_instance
+from mockllm.reply_engine.instances import generate_instance
 
 SEEDS = range(40)
 

@@ -8,12 +8,12 @@ import pytest
 
 from mockllm.config import ErrorDialect
 from mockllm.errors import ConfigError
+from mockllm.http.wire import error_body
 from mockllm.ratelimit import (
     RateLimiter,
     bearer_token,
     format_duration,
 )
-from mockllm.render import error_body
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from mockllm.errors import ScenarioLoadError
-from mockllm.loader import (
+from mockllm.resources import data_dir
+from mockllm.scenario_engine.conditions import RequestView
+from mockllm.scenario_engine.loader import (
     ScenarioLoader,
     ScenarioWatcher,
     check_paths,
     load_scenario_data,
     load_scenarios,
 )
-from mockllm.matching import RequestView
-from mockllm.resources import data_dir
-from mockllm.scenario import ScenarioSet
+from mockllm.scenario_engine.scenarioset import ScenarioSet
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 

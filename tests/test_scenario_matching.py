@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from mockllm.errors import BadRequestError
-from mockllm.loader import load_scenario_data
-from mockllm.matching import (
+from mockllm.scenario_engine.conditions import (
     LOOKUPS,
     ConditionError,
     Overrides,
@@ -19,6 +18,7 @@ from mockllm.matching import (
     message_text,
     parse_overrides,
 )
+from mockllm.scenario_engine.loader import load_scenario_data
 
 
 def user(text: Any) -> dict[str, Any]:

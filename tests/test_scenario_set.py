@@ -10,9 +10,9 @@ import pytest
 from faker import Faker
 
 from mockllm.errors import BadRequestError, NoScenarioMatchedError
-from mockllm.loader import load_scenario_data
-from mockllm.matching import RequestView
-from mockllm.scenario import ScenarioSet
+from mockllm.scenario_engine.conditions import RequestView
+from mockllm.scenario_engine.loader import load_scenario_data
+from mockllm.scenario_engine.scenarioset import ScenarioSet
 
 
 def scenarios(text: str) -> ScenarioSet:

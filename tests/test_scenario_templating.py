@@ -8,10 +8,10 @@ import pytest
 from faker import Faker
 
 from mockllm.errors import MockLLMError
-from mockllm.loader import load_scenario_data
-from mockllm.matching import RequestView
-from mockllm.scenario import ScenarioSet
-from mockllm.templating import TemplateEngine
+from mockllm.scenario_engine.conditions import RequestView
+from mockllm.scenario_engine.loader import load_scenario_data
+from mockllm.scenario_engine.scenarioset import ScenarioSet
+from mockllm.scenario_engine.templating import TemplateEngine
 
 BODY: dict[str, Any] = {
     "model": "gpt-4o",

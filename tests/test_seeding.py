@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from faker import Faker
 
-from mockllm.seeding import LazySeededFaker, request_seed
+from mockllm.reply_engine.seeding import LazySeededFaker, request_seed
 
 BODY: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
                         "seed": 7}

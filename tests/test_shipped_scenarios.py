@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from mockllm.app import STATE
 from mockllm.config import Settings
-from mockllm.loader import load_scenarios
+from mockllm.http.app import STATE
 from mockllm.resources import data_dir
+from mockllm.scenario_engine.loader import load_scenarios
 from mockllm.schemaset import SchemaSet
 from mockllm.validation import ResponseValidator
 

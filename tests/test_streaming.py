@@ -15,8 +15,8 @@ from faker import Faker
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from mockllm.generate import Generator
-from mockllm.streaming import iter_chunks
+from mockllm.reply_engine.generate import Generator
+from mockllm.reply_engine.streaming import iter_chunks
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {

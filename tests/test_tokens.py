@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from mockllm.textgen import TextGenerator
-from mockllm.tokens import (
+from mockllm.reply_engine.textgen import TextGenerator
+from mockllm.reply_engine.tokens import (
     ApproxTokenizer,
     BpeTokenizer,
     MemoTokenizer,

@@ -858,7 +858,7 @@ def test_a_body_that_is_not_an_object_is_named_after_the_dto(strict: RequestVali
 def generator() -> Any:
     from faker import Faker
 
-    from mockllm.generate import Generator
+    from mockllm.reply_engine.generate import Generator
 
     return Generator(Faker())
 

@@ -23,11 +23,8 @@ import orjson
 from aiohttp import hdrs, web
 from faker import Faker
 
-from . import delivery, render, streaming
-from .admin import ADMIN_PREFIX, setup_admin
-from .config import Settings
-from .cors import setup_cors
-from .errors import (
+from ..config import Settings
+from ..errors import (
     BadRequestError,
     InvalidBodyError,
     MethodNotAllowedError,
@@ -38,17 +35,21 @@ from .errors import (
     RequestValidationError,
     UnsupportedMediaTypeError,
 )
-from .generate import Generator
-from .journal import Exchange, Journal
-from .loader import ScenarioWatcher, load_scenarios
-from .matching import RequestView, parse_overrides
-from .ratelimit import RateLimiter, bearer_token
-from .scenario import ScenarioSet
-from .schemaset import SchemaSet
-from .seeding import LazySeededFaker, request_seed
-from .textgen import TextGenerator
-from .tokens import Tokenizer, load_tokenizer
-from .validation import RequestValidator, ResponseValidator
+from ..journal import Exchange, Journal
+from ..ratelimit import RateLimiter, bearer_token
+from ..reply_engine import streaming
+from ..reply_engine.generate import Generator
+from ..reply_engine.seeding import LazySeededFaker, request_seed
+from ..reply_engine.textgen import TextGenerator
+from ..reply_engine.tokens import Tokenizer, load_tokenizer
+from ..scenario_engine.conditions import RequestView, parse_overrides
+from ..scenario_engine.loader import ScenarioWatcher, load_scenarios
+from ..scenario_engine.scenarioset import ScenarioSet
+from ..schemaset import SchemaSet
+from ..validation import RequestValidator, ResponseValidator
+from . import delivery, wire
+from .control import ADMIN_PREFIX, setup_admin
+from .cors import setup_cors
 
 __all__ = ["AppParts", "CHAT_PATHS", "STATE", "ServerState", "create_app"]
 
@@ -273,12 +274,12 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> MockLL
 
 def _error_response(request: web.Request, state: ServerState,
                     error: MockLLMError) -> web.Response:
-    body = render.dumps(render.error_body(error, state.settings.error_dialect))
+    body = wire.dumps(wire.error_body(error, state.settings.error_dialect))
     headers = dict(error.headers)
     callback = request.query.get("callback")
-    if callback is not None and render.is_safe_callback(callback):
+    if callback is not None and wire.is_safe_callback(callback):
         # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.
-        return web.Response(body=render.jsonp(callback, body), status=200,
+        return web.Response(body=wire.jsonp(callback, body), status=200,
                             content_type="application/javascript", headers=headers)
     return web.Response(body=body, status=error.status, content_type="application/json",
                         headers=headers)
@@ -332,7 +333,7 @@ def _negotiate(request: web.Request) -> str | None:
             f"Accept: {accept} names no format mockllm can write; "
             "use application/json (or text/event-stream for streams).")
     callback = request.query.get("callback")
-    if callback is not None and not render.is_safe_callback(callback):
+    if callback is not None and not wire.is_safe_callback(callback):
         raise BadRequestError(
             "The JSONP callback must be a JavaScript identifier path such as handleReply "
             "or app.onReply.", param="callback", error_code="InvalidCallback")
@@ -467,9 +468,9 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         return await delivery.send_stream(request, chunks, headers=headers, timing=timing,
                                           rng=rng, fault=fault, tags=trace.tags,
                                           on_end=on_end)
-    payload, content_type = render.dumps(reply_body), "application/json"
+    payload, content_type = wire.dumps(reply_body), "application/json"
     if callback is not None:
-        payload, content_type = render.jsonp(callback, payload), "application/javascript"
+        payload, content_type = wire.jsonp(callback, payload), "application/javascript"
     return await delivery.send_body(request, payload, content_type=content_type,
                                     headers=headers, timing=timing, rng=rng, fault=fault)
 
@@ -484,7 +485,7 @@ def _model_object(model_id: str) -> dict[str, Any]:
 async def _list_models(request: web.Request) -> web.Response:
     models = request.app[STATE].settings.models
     return web.json_response({"object": "list", "data": [_model_object(m) for m in models]},
-                             dumps=lambda o: render.dumps(o).decode())
+                             dumps=lambda o: wire.dumps(o).decode())
 
 
 async def _get_model(request: web.Request) -> web.Response:
@@ -493,7 +494,7 @@ async def _get_model(request: web.Request) -> web.Response:
     if model not in settings.models and not settings.any_model:
         raise NotFoundError(f"The model `{model}` does not exist or you do not have access to it.",
                             openai_code="model_not_found", param="model")
-    return web.json_response(_model_object(model), dumps=lambda o: render.dumps(o).decode())
+    return web.json_response(_model_object(model), dumps=lambda o: wire.dumps(o).decode())
 
 
 async def _index(request: web.Request) -> web.Response:

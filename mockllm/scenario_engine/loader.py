@@ -26,8 +26,9 @@ import fastjsonschema
 import jsonschema
 import yaml
 
-from .errors import ScenarioLoadError
-from .matching import (
+from ..errors import ScenarioLoadError
+from ..resources import data_dir
+from .conditions import (
     INDEXABLE,
     Condition,
     ConditionError,
@@ -36,8 +37,7 @@ from .matching import (
     SubjectMatcher,
     default_registry,
 )
-from .resources import data_dir
-from .scenario import After, Conversation, Scenario, ScenarioSet
+from .scenarioset import After, Conversation, Scenario, ScenarioSet
 from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine, TemplateProblem
 
 __all__ = [

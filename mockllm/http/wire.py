@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from .config import ErrorDialect
-from .errors import MockLLMError
+from ..config import ErrorDialect
+from ..errors import MockLLMError
 
 __all__ = [
     "SSE_DONE",

@@ -8,7 +8,7 @@ random bytes from the request's seeded ``random.Random``: a few table lookups an
 string join. With 8,192 sentences a four-sentence paragraph has 4.5e15 variants.
 
 Tokenizers cut text at word and punctuation boundaries before any BPE merge (see
-:mod:`mockllm.tokens`), so the tokens of a sentence are the tokens of its words, its
+:mod:`mockllm.reply_engine.tokens`), so the tokens of a sentence are the tokens of its words, its
 commas and its full stop, joined. A generated :class:`Text` therefore carries exact
 tokens without running the tokenizer per request:
 ``tokenizer.split(text.text) == list(text.tokens)``.

@@ -23,7 +23,7 @@ grow is sent exactly once:
 
 A choice whose non-streaming ``annotations`` is ``[]`` sends none, so the
 accumulated message has no annotations key there (as OpenAI's streams do).
-The ``data:`` / ``[DONE]`` framing is :mod:`mockllm.render`'s job.
+The ``data:`` / ``[DONE]`` framing is :mod:`mockllm.http.wire`'s job.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ request, as a real model would (issue 4):
 * ``response_format`` ``json_object`` / ``json_schema`` gives JSON content (an instance
   of the schema);
 * ``modalities: [..., "audio"]`` gives ``message.audio`` (a real file, see
-  :mod:`mockllm.audio`) with ``content`` null;
+  :mod:`mockllm.reply_engine.audio`) with ``content`` null;
 * ``logprobs`` / ``top_logprobs`` give per-token logprobs whose tokens concatenate to
   the content;
 * ``reasoning_effort`` above minimal, or ``enable_thinking``, gives ``message.reasoning``
@@ -45,10 +45,10 @@ from typing import Any
 
 from faker import Faker
 
+from ..errors import BadRequestError, FieldError, ScriptedError
+from ..scenario_engine.conditions import tool_name
 from . import audio as audio_files
 from . import instances
-from .errors import BadRequestError, FieldError, ScriptedError
-from .matching import tool_name
 from .seeding import LazySeededFaker
 from .textgen import TextGenerator
 from .tokens import (

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, overload
 
-from .errors import BadRequestError, ConfigError, NoScenarioMatchedError
-from .matching import INDEXABLE, Condition, Groups, RequestView, merge_groups
+from ..errors import BadRequestError, ConfigError, NoScenarioMatchedError
+from .conditions import INDEXABLE, Condition, Groups, RequestView, merge_groups
 from .templating import CompiledReply
 
 __all__ = [

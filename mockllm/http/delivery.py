@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from . import render
-from .config import ErrorDialect
-from .errors import ScriptedError
+from ..config import ErrorDialect
+from ..errors import ScriptedError
+from . import wire
 
 __all__ = ["CLOSED", "Fault", "drop_connection", "jittered", "pick_fault", "send_body",
            "send_stream"]
@@ -132,7 +132,7 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
         if not tps and fault is None:
             # Nothing to pace or break: one write (one send) for the whole stream, which
             # triples streaming throughput over a write per chunk.
-            events = b"".join(map(render.sse_event, chunks)) + render.SSE_DONE
+            events = b"".join(map(wire.sse_event, chunks)) + wire.SSE_DONE
             on_end(True)
             await response.write(events)
             await response.write_eof()
@@ -145,7 +145,7 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
                     return cut
             if gap_ms and sent:
                 await asyncio.sleep(jittered(gap_ms, timing, rng))
-            await response.write(render.sse_event(chunk))
+            await response.write(wire.sse_event(chunk))
             sent += 1
         if fault is not None and sent <= fault.after_chunks:
             # A fault placed past the last chunk fires just before [DONE].
@@ -153,7 +153,7 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
             if cut is not None:
                 return cut
         on_end(True)
-        await response.write(render.SSE_DONE)
+        await response.write(wire.SSE_DONE)
         await response.write_eof()
     except ConnectionResetError:
         tags["disconnected"] = "the client went away during the stream"
@@ -178,11 +178,11 @@ async def _stream_fault(request: web.Request, response: web.StreamResponse, faul
         return await _hang(request, fault, response)
     if fault.kind == "stream_error":
         error = ScriptedError(fault.message, status=500, openai_code="server_error")
-        await response.write(render.sse_event(render.error_body(error, ErrorDialect.OPENAI)))
+        await response.write(wire.sse_event(wire.error_body(error, ErrorDialect.OPENAI)))
         await response.write_eof()
         return response
     if fault.kind == "malformed_chunk":
         # The start of an event, cut inside its JSON: what a broken proxy produces.
-        event = render.sse_event(chunk if chunk is not None else {"id": "cut"})
+        event = wire.sse_event(chunk if chunk is not None else {"id": "cut"})
         await response.write(event[:-12] + b"\n\n")
     return None

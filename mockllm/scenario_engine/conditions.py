@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .errors import BadRequestError
+from ..errors import BadRequestError
 
 __all__ = [
     "Condition",

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import hdrs, web
 
-from . import render
-from .config import Settings
-from .errors import BadRequestError, ConfigError, NotFoundError, UnauthorizedError
-from .journal import JournalQuery
-from .loader import load_scenario_data
-from .ratelimit import bearer_token
-from .scenario import Scenario, ScenarioSet
+from ..config import Settings
+from ..errors import BadRequestError, ConfigError, NotFoundError, UnauthorizedError
+from ..journal import JournalQuery
+from ..ratelimit import bearer_token
+from ..scenario_engine.loader import load_scenario_data
+from ..scenario_engine.scenarioset import Scenario, ScenarioSet
+from . import wire
 
 if TYPE_CHECKING:
     from .app import ServerState
@@ -128,7 +128,7 @@ def _authorize(request: web.Request, settings: Settings) -> None:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=render.dumps(data), status=status, content_type="application/json")
+    return web.Response(body=wire.dumps(data), status=status, content_type="application/json")
 
 
 async def _health(request: web.Request, state: ServerState) -> web.Response:

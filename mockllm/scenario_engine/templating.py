@@ -25,7 +25,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import MockLLMError
+from ..errors import MockLLMError
 
 __all__ = [
     "CompiledReply",
