@@ -28,10 +28,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mockllm.config import Settings
 from mockllm.http import wire as render
-from mockllm.http.app import STATE, create_app
+from mockllm.http.app import create_app
+from mockllm.http.context import STATE
 from mockllm.reply_engine import streaming
 from mockllm.reply_engine.seeding import request_seed
 from mockllm.scenario_engine.conditions import RequestView, parse_overrides
+from mockllm.state import run_now
 
 from .loadbench import PATH, REQUEST
 from .scenariogen import write_scenarios
@@ -79,13 +81,13 @@ def pipeline_timings(app: web.Application, number: int,
         ("parse body (orjson.loads)", lambda: orjson.loads(raw)),
         ("validate request", lambda: state.validator.validate(body)),
         ("resolve scenario (built-in set)",
-         lambda: state.scenarios.resolve(RequestView(body, _HEADERS, PATH))),
+         lambda: run_now(state.scenarios.resolve(RequestView(body, _HEADERS, PATH)))),
     ]
     if scenario_app is not None:
         many = scenario_app[STATE].scenarios
         pieces.append((f"resolve scenario ({len(many.scenarios):,} loaded)",
-                       lambda: many.resolve(RequestView(body, _HEADERS, PATH))))
-    resolution = state.scenarios.resolve(RequestView(body, _HEADERS, PATH))
+                       lambda: run_now(many.resolve(RequestView(body, _HEADERS, PATH)))))
+    resolution = run_now(state.scenarios.resolve(RequestView(body, _HEADERS, PATH)))
     pieces += [
         ("parse overrides (Prefer header)", lambda: parse_overrides(_HEADERS, {})),
         ("request seed", lambda: request_seed(body, override=None, server_seed=None)),

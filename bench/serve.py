@@ -70,7 +70,7 @@ async def _serve_bare() -> None:
 async def _serve_mockllm(scenarios: Path | None) -> None:
     # Imported here so the baseline process never pays for mockllm's imports.
     from mockllm.config import Settings
-    from mockllm.server import serve_forever
+    from mockllm.http.serving import serve_forever
 
     paths = (scenarios,) if scenarios is not None else ()
     await serve_forever(Settings(host="127.0.0.1", port=0, scenario_paths=paths), _announce)

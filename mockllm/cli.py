@@ -92,7 +92,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(settings: Settings) -> int:
-    from .server import serve_forever
+    from .http.serving import serve_forever
 
     logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)

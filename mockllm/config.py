@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from enum import Enum, StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from .errors import ConfigError
@@ -129,7 +130,7 @@ def _parse_seed(raw: str, source: str) -> int | None:
         raise ConfigError(f"{source}: {raw!r} is not an integer or 'none'") from None
 
 
-_PARSERS: dict[str, Any] = {
+_PARSERS: Mapping[str, Any] = MappingProxyType({
     "host": lambda raw, src: raw,
     "port": _parse_int,
     "seed": _parse_seed,
@@ -149,7 +150,7 @@ _PARSERS: dict[str, Any] = {
     "rate_limit_per_key": _parse_bool,
     "verbose": _parse_bool,
     "cors": _parse_bool,
-}
+})
 
 
 def parse_value(name: str, raw: str, *, source: str | None = None) -> Any:

@@ -1,23 +1,33 @@
 """Every error mockllm raises, and how each one looks on the wire.
 
-The tree::
+The tree, with one root::
 
-    MockLLMError                      an HTTP answer other than success
-    ├── BadRequestError         400   BadRequest / invalid_request_error
-    │   ├── InvalidBodyError    400   SerializationException (bad JSON, not an object, empty)
-    │   └── RequestValidationError 400  one FieldError per problem found in the body
-    ├── UnauthorizedError       401   Unauthorized
-    ├── NotFoundError           404   NotFound (unknown path, unknown model)
-    ├── MethodNotAllowedError   405   NotImplementedException
-    ├── NotAcceptableError      406   NotAcceptable (an Accept or ?format mockllm cannot write)
-    ├── PayloadTooLargeError    413   RequestEntityTooLarge
-    ├── UnsupportedMediaTypeError 415 UnsupportedMediaType
-    ├── NoScenarioMatchedError  404   NoScenarioMatched (strict mode; carries the near misses)
-    ├── ScriptedError           any   a reply a scenario asked for (429, 500, ...)
-    └── ratelimit.RateLimitExceededError 429  TooManyRequests (a --rate-limit-* budget is spent)
-
-    ConfigError                       a problem found at load time, never at request time
-    └── ScenarioLoadError             names the file, line and key
+    MockLLMException                  every error mockllm raises
+    ├── MockLLMError                  an HTTP answer other than success
+    │   ├── BadRequestError     400   BadRequest / invalid_request_error
+    │   │   ├── InvalidBodyError 400  SerializationException (bad JSON, not an object, empty)
+    │   │   └── RequestValidationError 400  one FieldError per problem found in the body
+    │   ├── UnauthorizedError   401   Unauthorized
+    │   ├── NotFoundError       404   NotFound (unknown path, unknown model)
+    │   ├── MethodNotAllowedError 405 NotImplementedException
+    │   ├── NotAcceptableError  406   NotAcceptable (an Accept or ?format mockllm cannot write)
+    │   ├── PayloadTooLargeError 413  RequestEntityTooLarge
+    │   ├── UnsupportedMediaTypeError 415  UnsupportedMediaType
+    │   ├── NoScenarioMatchedError 404 NoScenarioMatched (strict mode; carries the near misses)
+    │   ├── RateLimitExceededError 429 TooManyRequests (a --rate-limit-* budget is spent)
+    │   ├── StateUnavailableError 503 ServiceUnavailable (the state store cannot be reached)
+    │   └── ScriptedError       any   a reply a scenario asked for (429, 500, ...)
+    ├── ConfigError                   a problem found at load time, never at request time
+    │   ├── ScenarioLoadError         names the file, line and key
+    │   ├── ScenarioValueError        a value inside a scenario; ``path`` says where
+    │   │   ├── ConditionError        a `when:` condition that cannot be compiled
+    │   │   └── TemplateProblem       a reply template that cannot be compiled
+    │   ├── YamlProblem               YAML that does not parse (line and key)
+    │   └── SchemaSourceError         the API page or overlay the schemas are built from
+    │       ├── PageStructureError    the page lacks the structure the generator reads
+    │       └── OverlayError          an overlay entry that is malformed or does not apply
+    ├── UnsupportedPattern            a regex the instance generator cannot satisfy
+    └── MockLLMAssertionError         a pytest-plugin journal assertion that failed
 
 Each HTTP error knows its status, its ServiceStack ``errorCode`` and its OpenAI
 ``type``/``code``; ``render.error_body`` turns one into the response body. Nothing
@@ -28,24 +38,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
     "BadRequestError",
+    "ConditionError",
     "ConfigError",
     "FieldError",
     "InvalidBodyError",
     "MethodNotAllowedError",
+    "MockLLMAssertionError",
     "MockLLMError",
+    "MockLLMException",
     "NoScenarioMatchedError",
     "NotAcceptableError",
     "NotFoundError",
+    "OverlayError",
+    "PageStructureError",
     "PayloadTooLargeError",
+    "RateLimitExceededError",
     "RequestValidationError",
     "ScenarioLoadError",
+    "ScenarioValueError",
+    "SchemaSourceError",
     "ScriptedError",
+    "StateUnavailableError",
+    "TemplateProblem",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
+    "UnsupportedPattern",
+    "YamlProblem",
     "openai_type_for_status",
 ]
 
@@ -68,7 +91,7 @@ class FieldError:
 
 
 # status -> OpenAI error `type`, as observed on api.openai.com (wire-format.md 5.4).
-_OPENAI_TYPES: Mapping[int, str] = {
+_OPENAI_TYPES: Mapping[int, str] = MappingProxyType({
     400: "invalid_request_error",
     401: "invalid_request_error",
     403: "permission_error",
@@ -80,7 +103,7 @@ _OPENAI_TYPES: Mapping[int, str] = {
     415: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
-}
+})
 
 
 def openai_type_for_status(status: int) -> str:
@@ -90,7 +113,11 @@ def openai_type_for_status(status: int) -> str:
     return _OPENAI_TYPES.get(status, "invalid_request_error")
 
 
-class MockLLMError(Exception):
+class MockLLMException(Exception):
+    """The root of every error mockllm raises."""
+
+
+class MockLLMError(MockLLMException):
     """An error answered over HTTP: status, codes for both envelopes, message, extras."""
 
     status: int = 500
@@ -226,7 +253,23 @@ class ScriptedError(MockLLMError):
     """An error reply that a scenario scripted, with its own status, codes and headers."""
 
 
-class ConfigError(Exception):
+class RateLimitExceededError(MockLLMError):
+    """A request over a configured budget: 429 with OpenAI's ``rate_limit_exceeded``."""
+
+    status = 429
+    error_code = "TooManyRequests"
+    openai_code = "rate_limit_exceeded"
+
+
+class StateUnavailableError(MockLLMError):
+    """The shared state store cannot be reached: 503, naming the store."""
+
+    status = 503
+    error_code = "ServiceUnavailable"
+    openai_code = "state_store_unavailable"
+
+
+class ConfigError(MockLLMException):
     """A problem in settings or files, reported when they are loaded."""
 
 
@@ -245,3 +288,56 @@ class ScenarioLoadError(ConfigError):
         self.line = line
         self.key = key
         self.reason = message
+
+
+class ScenarioValueError(ConfigError, ValueError):
+    """A value inside a scenario that cannot be used; ``path`` is where, below the key
+    that holds it (the loader adds file, line and the rest of the key path)."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.reason = message
+        self.path = path
+
+
+class ConditionError(ScenarioValueError):
+    """A condition value that cannot be used; ``path`` is where, below the condition."""
+
+    def under(self, *prefix: str | int) -> ConditionError:
+        """The same error, one level further from the condition's value."""
+        return ConditionError(self.reason, (*prefix, *self.path))
+
+
+class TemplateProblem(ScenarioValueError):
+    """A reply template that cannot be compiled; ``path`` is where it sits in the file."""
+
+
+class YamlProblem(ConfigError):
+    """YAML text that does not parse, with the line and key where it breaks."""
+
+    def __init__(self, message: str, line: int | None, key: Any = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.key = key
+
+
+class SchemaSourceError(ConfigError, ValueError):
+    """The API page or the overlay that the schemas are generated from is unusable."""
+
+
+class PageStructureError(SchemaSourceError):
+    """The page does not have the structure the generator expects; the message says where."""
+
+
+class OverlayError(SchemaSourceError):
+    """An overlay entry that is malformed or does not apply to the generated schemas."""
+
+
+class UnsupportedPattern(MockLLMException):
+    """A regex construct the instance generator does not handle."""
+
+
+class MockLLMAssertionError(MockLLMException, AssertionError):
+    """A journal assertion of the pytest plugin that failed; the message lists the
+    near-by requests."""

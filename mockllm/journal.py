@@ -4,8 +4,9 @@ Each request, valid or not, leaves one ``Exchange``: what was sent, what validat
 found, which scenario answered (or why none did), and what went back. Tests and the
 control API read it to assert what the code under test sent.
 
-The server's loop thread appends while a test thread reads, so ``Journal`` guards
-its deque with a lock and every read returns a snapshot list. ``JournalQuery`` is
+The exchanges themselves live in the state store (``StateStore.record`` and
+``exchanges``); this module defines what one is and how to search a list of them.
+``JournalQuery`` is
 the one filter used by the pytest plugin, the control API and failure messages:
 "matches" is defined as "no criterion failed", so the same object also explains
 how a near-by request differs from what an assertion looked for.
@@ -14,17 +15,15 @@ how a near-by request differs from what an assertion looked for.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chatbody import last_user_text
 from .errors import BadRequestError, FieldError
-from .scenario_engine.conditions import last_user_text
 
-__all__ = ["Exchange", "Journal", "JournalQuery", "describe_near_miss", "near_miss_json"]
+__all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "select",
+           "similar"]
 
 # How much of a reply's text the one-line summaries show.
 _SUMMARY_CHARS = 60
@@ -244,66 +243,22 @@ class JournalQuery:
         return ", ".join(named) or "any request"
 
 
-class Journal:
-    """A bounded, thread-safe log of exchanges, oldest dropped first."""
+def select(entries: Sequence[Exchange], query: JournalQuery, *, newest_first: bool = False,
+           limit: int | None = None) -> list[Exchange]:
+    """The exchanges of ``entries`` (oldest first) matching ``query``, oldest first
+    unless asked; at most ``limit``."""
+    ordered = list(reversed(entries)) if newest_first else list(entries)
+    found = [e for e in ordered if query.matches(e)]
+    return found if limit is None else found[:max(0, limit)]
 
-    def __init__(self, size: int) -> None:
-        self._entries: deque[Exchange] = deque(maxlen=max(1, size))
-        self._seq = itertools.count(1)
-        self._lock = threading.Lock()
 
-    @property
-    def size(self) -> int:
-        """How many exchanges the journal keeps before dropping the oldest."""
-        return self._entries.maxlen or 0
+def similar(entries: Sequence[Exchange], query: JournalQuery,
+            count: int = 5) -> list[tuple[Exchange, list[str]]]:
+    """The exchanges nearest to ``query`` that miss it, with how each differs.
 
-    def next_seq(self) -> int:
-        """A number for the next exchange, increasing for the life of the journal."""
-        with self._lock:
-            return next(self._seq)
-
-    def record(self, exchange: Exchange) -> None:
-        """Keep one exchange."""
-        with self._lock:
-            self._entries.append(exchange)
-
-    def clear(self) -> int:
-        """Forget every exchange; returns how many there were."""
-        with self._lock:
-            count = len(self._entries)
-            self._entries.clear()
-            return count
-
-    def snapshot(self) -> list[Exchange]:
-        """Every exchange kept, oldest first, as a list the server cannot change under you."""
-        with self._lock:
-            return list(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator[Exchange]:
-        return iter(self.snapshot())
-
-    def newest_first(self) -> list[Exchange]:
-        """Every exchange kept, newest first."""
-        return self.snapshot()[::-1]
-
-    def query(self, query: JournalQuery, *, newest_first: bool = False,
-              limit: int | None = None) -> list[Exchange]:
-        """The exchanges matching ``query``, oldest first unless asked; at most ``limit``."""
-        entries = self.snapshot()
-        if newest_first:
-            entries.reverse()
-        found = [e for e in entries if query.matches(e)]
-        return found if limit is None else found[:max(0, limit)]
-
-    def similar(self, query: JournalQuery, count: int = 5) -> list[tuple[Exchange, list[str]]]:
-        """The exchanges nearest to ``query`` that miss it, with how each differs.
-
-        Fewest failed criteria first, then newest first: what a failed assertion shows.
-        """
-        scored = [(e, query.misses(e)) for e in self.newest_first()]
-        near = [pair for pair in scored if pair[1]]
-        near.sort(key=lambda pair: len(pair[1]))
-        return near[:count]
+    Fewest failed criteria first, then newest first: what a failed assertion shows.
+    """
+    scored = [(e, query.misses(e)) for e in reversed(entries)]
+    near = [pair for pair in scored if pair[1]]
+    near.sort(key=lambda pair: len(pair[1]))
+    return near[:count]

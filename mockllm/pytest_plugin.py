@@ -11,11 +11,13 @@ Fixtures:
     tests are reset. ``mockllm.base_url`` goes to ``OpenAI(base_url=...)``.
 ``mockllm_aio``
     The same handle, for async tests: a fresh app served in the test's own event loop
-    (aiohttp's ``TestServer``). Needs pytest-asyncio (pytest-aiohttp brings it).
+    . Needs pytest-asyncio (pytest-aiohttp brings it).
 ``mockllm_settings``
     The session's ``Settings``; override it in a conftest.py to change anything else.
 ``mockllm_server``
     The session's ``MockLLMServer``.
+``mockllm_registry``
+    The scenario conditions of the session's apps (override it to add custom ones).
 
 Configuration, most specific first: ``@pytest.mark.mockllm(scenarios=..., seed=...,
 strict=..., fail_on_invalid=...)`` on a test, then the ini options ``mockllm_scenarios``
@@ -36,22 +38,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .config import Settings, parse_value
 from .errors import ConfigError
-from .journal import Exchange, Journal, JournalQuery, describe_near_miss
+from .testing import DEFAULT_SEED, MockLLM, ScenarioSource, TestOptions, run_here
 
 # The server side (aiohttp, schemas, Faker) is imported by the fixtures, not here:
 # pytest loads this plugin in every run of every project that installed mockllm.
 if TYPE_CHECKING:
-    from .http.app import AppParts, ServerState
-    from .scenario_engine.scenarioset import Scenario
+    from .http.app import AppParts
+    from .scenario_engine.conditions import MatcherRegistry
     from .server import MockLLMServer
 
 try:  # async fixtures need pytest-asyncio's decorator to run in every asyncio mode
@@ -62,27 +63,18 @@ except ImportError:  # pragma: no cover - pytest-aiohttp depends on pytest-async
 __all__ = [
     "DEFAULT_SEED",
     "MockLLM",
-    "MockLLMAssertionError",
     "PluginOptions",
     "mockllm",
     "mockllm_aio",
+    "mockllm_registry",
     "mockllm_server",
     "mockllm_settings",
     "pytest_addoption",
     "pytest_configure",
 ]
 
-# The server seed when the ini file names none: fixed, so CI runs are reproducible.
-DEFAULT_SEED = 1234
-# How many near-by requests a failed assertion shows.
-_SIMILAR = 5
-
-T = TypeVar("T")
-ScenarioSource = Mapping[str, Any] | Sequence[Mapping[str, Any]] | str | os.PathLike[str]
 
 
-class MockLLMAssertionError(AssertionError):
-    """A journal assertion that failed; the message lists the near-by requests."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -130,28 +122,20 @@ def _parse_seed(raw: Any) -> int | None:
     return seed
 
 
-@dataclass(frozen=True, slots=True)
 class PluginOptions:
-    """What one test asked for: ini defaults overridden by its ``mockllm`` marker."""
+    """Reads a test's ``TestOptions``: ini defaults overridden by its ``mockllm`` marker."""
 
-    scenarios: tuple[ScenarioSource, ...] = ()
-    seed: int | None = DEFAULT_SEED
-    strict: bool = False
-    fail_on_invalid: bool = True
-    # The test file's folder: relative scenario paths in the marker start there.
-    base_dir: Path | None = None
-
-    @classmethod
-    def from_ini(cls, config: pytest.Config) -> PluginOptions:
+    @staticmethod
+    def from_ini(config: pytest.Config) -> TestOptions:
         """The session defaults from the ini options."""
-        return cls(seed=_parse_seed(config.getini("mockllm_seed")),
+        return TestOptions(seed=_parse_seed(config.getini("mockllm_seed")),
                    strict=bool(config.getini("mockllm_strict")),
                    fail_on_invalid=bool(config.getini("mockllm_fail_on_invalid")))
 
-    @classmethod
-    def for_item(cls, item: pytest.Item) -> PluginOptions:
+    @staticmethod
+    def for_item(item: pytest.Item) -> TestOptions:
         """The options of one test: its markers (closest first) over the ini defaults."""
-        options = cls.from_ini(item.config)
+        options = PluginOptions.from_ini(item.config)
         marks = list(item.iter_markers("mockllm"))
         changes: dict[str, Any] = {"base_dir": Path(str(item.path)).parent}
         scenarios: list[ScenarioSource] = []
@@ -184,225 +168,6 @@ def _as_sources(value: Any) -> list[ScenarioSource]:
     if items and all(isinstance(v, Mapping) for v in items):
         return [items]
     return items
-
-
-class MockLLM:
-    """A test's handle on a mockllm server: its address, scenarios, and journal.
-
-    Changes to the scenarios run on the server's loop (``call``), so the server never
-    sees a half-made change.
-    """
-
-    def __init__(self, url: str, state: ServerState,
-                 call: Callable[[Callable[[], Any]], Any], base_dir: Path | None = None) -> None:
-        self.url = url.rstrip("/")
-        self._state = state
-        self._call = call
-        self._base_dir = base_dir
-
-    # ------------------------------------------------------------------ address
-
-    @property
-    def base_url(self) -> str:
-        """What to give ``OpenAI(base_url=...)``: the server URL plus ``/v1``."""
-        return f"{self.url}/v1"
-
-    @property
-    def settings(self) -> Settings:
-        """The server's current settings (with this test's seed and strictness)."""
-        return self._state.settings
-
-    @property
-    def state(self) -> ServerState:
-        """The app's state, for anything the handle does not cover."""
-        return self._state
-
-    # ---------------------------------------------------------------- scenarios
-
-    def add(self, scenarios: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
-        """Add one scenario (a dict), several (a list) or a ``{scenarios: [...]}`` document
-        for this test only; returns their names."""
-        from .scenario_engine.loader import load_scenario_data
-
-        return self._add(load_scenario_data(scenarios, "mockllm.add()"))
-
-    def add_yaml(self, text: str) -> list[str]:
-        """Add the scenarios of a YAML document (the scenario file format)."""
-        from .scenario_engine.loader import load_scenario_data
-
-        return self._add(load_scenario_data(text, "mockllm.add_yaml()"))
-
-    def add_file(self, path: str | os.PathLike[str]) -> list[str]:
-        """Add the scenarios of a file or folder (relative paths: from the test's folder)."""
-        from .scenario_engine.loader import load_scenarios
-
-        return self._add(load_scenarios([self._resolve(path)]))
-
-    def add_source(self, source: ScenarioSource) -> list[str]:
-        """Add from a path, YAML text (anything with a newline), a dict or a list of dicts."""
-        if isinstance(source, str) and "\n" in source:
-            return self.add_yaml(source)
-        if isinstance(source, (str, os.PathLike)):
-            return self.add_file(source)
-        return self.add(source)
-
-    def remove(self, name: str) -> bool:
-        """Remove a scenario by name; False when there is none."""
-        return bool(self._call(lambda: self._state.scenarios.remove(name)))
-
-    def reset(self) -> None:
-        """Forget the journal, every use count and rate budget; drop scenarios added by
-        the test."""
-        def run() -> None:
-            self._state.scenarios.reset()
-            self._state.reset()
-
-        self._call(run)
-
-    def _add(self, loaded: Iterable[Scenario]) -> list[str]:
-        scenarios = list(loaded)
-
-        def run() -> None:
-            for scenario in scenarios:
-                self._state.scenarios.add(scenario)
-
-        self._call(run)
-        return [s.name for s in scenarios]
-
-    def _resolve(self, path: str | os.PathLike[str]) -> Path:
-        candidate = Path(path)
-        if not candidate.is_absolute() and self._base_dir is not None:
-            near = self._base_dir / candidate
-            if near.exists():
-                return near
-        return candidate
-
-    # ------------------------------------------------------------------ journal
-
-    @property
-    def journal(self) -> Journal:
-        """The server's journal (shared by the session; reset before each test)."""
-        return self._state.journal
-
-    @property
-    def requests(self) -> list[Exchange]:
-        """Every request of this test, oldest first."""
-        return self.journal.snapshot()
-
-    @property
-    def last_request(self) -> Exchange:
-        """The newest request; AssertionError when there is none."""
-        entries = self.journal.snapshot()
-        if not entries:
-            raise MockLLMAssertionError("mockllm received no request")
-        return entries[-1]
-
-    def requests_where(self, predicate: Callable[[Exchange], bool] | None = None, *,
-                       scenario: str | None = None, model: str | None = None,
-                       path: str | None = None, status: int | None = None,
-                       method: str | None = None) -> list[Exchange]:
-        """The requests matching every given criterion, oldest first."""
-        query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
-                             method=method, predicate=predicate)
-        return self.journal.query(query)
-
-    def assert_called(self, scenario: str | None = None, times: int | None = None, *,
-                      model: str | None = None, path: str | None = None,
-                      status: int | None = None,
-                      predicate: Callable[[Exchange], bool] | None = None) -> list[Exchange]:
-        """Assert that requests matching the criteria came ``times`` times (default: at
-        least once); returns them. The failure lists the similar requests made."""
-        query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
-                             predicate=predicate)
-        found = self.journal.query(query)
-        if (len(found) == times) if times is not None else bool(found):
-            return found
-        wanted = f"exactly {times}" if times is not None else "at least 1"
-        raise MockLLMAssertionError(self._explain(query, found, wanted))
-
-    def assert_not_called(self, scenario: str | None = None, *, model: str | None = None,
-                          path: str | None = None, status: int | None = None,
-                          predicate: Callable[[Exchange], bool] | None = None) -> None:
-        """Assert that no request matched the criteria."""
-        self.assert_called(scenario, 0, model=model, path=path, status=status,
-                           predicate=predicate)
-
-    def _explain(self, query: JournalQuery, found: list[Exchange], wanted: str) -> str:
-        lines = [f"mockllm: expected {wanted} request(s) with {query}, got {len(found)} "
-                 f"(of {len(self.journal)} received)"]
-        if found:
-            lines.append("matching requests:")
-            lines.extend(f"  {e.describe()}" for e in found[-_SIMILAR:])
-        similar = self.journal.similar(query, _SIMILAR)
-        if similar:
-            lines.append("similar requests:")
-            for exchange, misses in similar:
-                lines.append(f"  {exchange.describe()}")
-                lines.append(f"      differs: {'; '.join(misses)}")
-        return "\n".join(lines)
-
-    # ---------------------------------------------------------------- lifecycle
-
-    def begin(self, options: PluginOptions) -> Callable[[], None]:
-        """Prepare the server for a test; returns what undoes it (seed, strictness)."""
-        state = self._state
-        before = (state.settings, state.scenarios.strict, state.scenarios.loaded)
-
-        def run() -> None:
-            state.settings = dataclasses.replace(state.settings, seed=options.seed,
-                                                 strict=options.strict)
-            state.scenarios.strict = options.strict
-            if options.strict and not state.settings.scenario_paths:
-                # The built-in scenarios answer everything (a catch-all default), which
-                # would make strict mode a no-op: only the test's own scenarios count,
-                # also after a mockllm.reset() inside the test.
-                state.scenarios.replace(())
-            state.scenarios.reset()  # back to the loaded scenarios
-            state.reset()  # journal, counters, rate budgets
-
-        self._call(run)
-        for source in options.scenarios:
-            self.add_source(source)
-
-        def undo() -> None:
-            def restore() -> None:
-                state.settings, state.scenarios.strict, loaded = before
-                state.scenarios.replace(loaded)
-                state.scenarios.reset()
-
-            self._call(restore)
-
-        return undo
-
-    def problems(self, options: PluginOptions) -> list[str]:
-        """Why the test should fail at teardown: invalid requests, unmatched strict ones."""
-        entries = self.journal.snapshot()
-        found: list[str] = []
-        invalid = [e for e in entries if not e.valid] if options.fail_on_invalid else []
-        if invalid:
-            found.append(f"mockllm: {len(invalid)} request(s) failed validation "
-                         "(even if the code under test swallowed the 400):")
-            for exchange in invalid:
-                found.append(f"  #{exchange.seq} {exchange.method} {exchange.path}")
-                found.extend(f"    {f.param or f.field_name}: {f.message}"
-                             for f in exchange.field_errors)
-                if exchange.raw_body is not None:
-                    found.append(f"    body is not a JSON object: {exchange.error}")
-            found.append("  (tests that send bad requests on purpose: "
-                         "@pytest.mark.mockllm(fail_on_invalid=False))")
-        unmatched = [e for e in entries if e.unmatched] if options.strict else []
-        if unmatched:
-            found.append(f"mockllm (strict): {len(unmatched)} request(s) matched no scenario:")
-            for exchange in unmatched:
-                found.append(f"  {exchange.describe()}")
-                found.extend(f"    near miss {describe_near_miss(n)}"
-                             for n in exchange.near_misses[:_SIMILAR])
-        return found
-
-
-def _run_here(func: Callable[[], T]) -> T:
-    """``call`` for an app served in the test's own loop: already on the right thread."""
-    return func()
 
 
 def _fail_on(problems: list[str]) -> None:
@@ -438,12 +203,23 @@ def mockllm_parts() -> AppParts:
 
 
 @pytest.fixture(scope="session")
-def mockllm_server(mockllm_settings: Settings,
-                   mockllm_parts: AppParts) -> Iterator[MockLLMServer]:
+def mockllm_registry() -> MatcherRegistry:
+    """The scenario conditions of the session's apps: override this fixture in a
+    conftest.py to register custom conditions (they then work in files, markers and
+    ``mockllm.add``)."""
+    from .scenario_engine.conditions import default_registry
+
+    return default_registry()
+
+
+@pytest.fixture(scope="session")
+def mockllm_server(mockllm_settings: Settings, mockllm_parts: AppParts,
+                   mockllm_registry: MatcherRegistry) -> Iterator[MockLLMServer]:
     """One mockllm server per session (per xdist worker), on a background thread."""
     from .server import MockLLMServer
 
-    with MockLLMServer(mockllm_settings, parts=mockllm_parts) as server:
+    with MockLLMServer(mockllm_settings, parts=mockllm_parts,
+                       registry=mockllm_registry) as server:
         yield server
 
 
@@ -464,22 +240,23 @@ def mockllm(request: pytest.FixtureRequest, mockllm_server: MockLLMServer) -> It
 
 @_async_fixture
 async def mockllm_aio(request: pytest.FixtureRequest, mockllm_settings: Settings,
-                      mockllm_parts: AppParts) -> AsyncIterator[MockLLM]:
+                      mockllm_parts: AppParts,
+                      mockllm_registry: MatcherRegistry) -> AsyncIterator[MockLLM]:
     """A fresh mockllm app served in the test's event loop, configured like ``mockllm``."""
-    from aiohttp.test_utils import TestServer
-
-    from .http.app import STATE, create_app
+    from .http.app import create_app
+    from .http.context import STATE
+    from .http.serving import start_site
 
     options = PluginOptions.for_item(request.node)
     app = create_app(dataclasses.replace(mockllm_settings, host="127.0.0.1", port=0),
-                     parts=mockllm_parts)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
+                     parts=mockllm_parts, registry=mockllm_registry)
+    site = await start_site(app, "127.0.0.1", 0)
     try:
-        handle = MockLLM(str(server.make_url("")), app[STATE], _run_here, options.base_dir)
+        handle = MockLLM(f"http://127.0.0.1:{site.port}", app[STATE], run_here,
+                         options.base_dir)
         handle.begin(options)
         yield handle
         problems = handle.problems(options)
     finally:
-        await server.close()
+        await site.close()
     _fail_on(problems)

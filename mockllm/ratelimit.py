@@ -7,7 +7,9 @@ Bearer`` value). Each budget is a token bucket that refills continuously at
 3 RPM key that spent its three requests may send the next one 20 s later, not
 at the top of the next minute). The bucket is kept in GCRA form: one float per
 budget and key, the instant at which the bucket will be full again, so a check is
-a few arithmetic operations and an idle key costs nothing.
+a few arithmetic operations and an idle key costs nothing. The buckets live in the
+state store (:meth:`mockllm.state.StateStore.spend`), so workers sharing a store share
+the budgets; this module decides what a spend means on the wire.
 
 :meth:`RateLimiter.check` never reads a clock: the caller passes ``now`` (the app
 passes ``time.monotonic()``), so tests are deterministic and instant. A refusal
@@ -23,11 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, MockLLMError
+from .errors import ConfigError, RateLimitExceededError
+from .state import BudgetSpend, MemoryStore, StateStore
 
 __all__ = [
     "RateDecision",
-    "RateLimitExceededError",
     "RateLimiter",
     "bearer_token",
     "format_duration",
@@ -70,14 +72,6 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return key.strip() or None
-
-
-class RateLimitExceededError(MockLLMError):
-    """A request over a configured budget: 429 with OpenAI's ``rate_limit_exceeded``."""
-
-    status = 429
-    error_code = "TooManyRequests"
-    openai_code = "rate_limit_exceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +137,7 @@ class RateLimiter:
         per_key: bool = True,
         *,
         period: float = 60.0,
-        max_idle_keys: int = 10_000,
+        store: StateStore | None = None,
     ) -> None:
         budgets: list[_Budget] = []
         for kind, unit, limit in (("requests", "RPM", requests_per_minute),
@@ -156,9 +150,7 @@ class RateLimiter:
             budgets.append(_Budget(kind, unit, limit, period))
         self._budgets: tuple[_Budget, ...] = tuple(budgets)
         self.per_key = per_key
-        # key -> instant each budget's bucket is full again, in budget order.
-        self._full_at: dict[str, list[float]] = {}
-        self._max_idle_keys = max_idle_keys
+        self._store: StateStore = store if store is not None else MemoryStore()
 
     @property
     def enabled(self) -> bool:
@@ -170,43 +162,28 @@ class RateLimiter:
         """Whether a token budget is set (if not, callers need not count prompt tokens)."""
         return any(b.kind == "tokens" for b in self._budgets)
 
-    def reset(self) -> None:
-        """Forget every key's spending: every budget is full again."""
-        self._full_at.clear()
-
-    def check(self, key: str | None, tokens: int, now: float, *, model: str = "") -> RateDecision:
+    async def check(self, key: str | None, tokens: int, now: float, *,
+                    model: str = "") -> RateDecision:
         """Spend one request and ``tokens`` tokens for ``key`` at ``now``, if they fit.
 
         ``key`` is the API key (ignored unless ``per_key``); ``now`` is seconds on a
         monotonic clock. A refused request spends nothing.
         """
-        bucket_key = (key or "") if self.per_key else ""
-        full_at = self._full_at.get(bucket_key)
-        if full_at is None:
-            full_at = [now] * len(self._budgets)
-        verdicts: list[_Verdict] = []
-        for budget, at in zip(self._budgets, full_at, strict=True):
-            cost = 1 if budget.kind == "requests" else max(0, int(tokens))
-            used = budget.used(at, now)
+        costs = [1 if b.kind == "requests" else max(0, int(tokens)) for b in self._budgets]
+        spent = await self._store.spend(
+            (key or "") if self.per_key else "",
+            [BudgetSpend(b.limit, b.interval, cost) for b, cost in zip(self._budgets, costs,
+                                                                        strict=True)],
+            now)
+        verdicts = []
+        for budget, cost, used in zip(self._budgets, costs, spent.used, strict=True):
             over = used + cost - budget.limit
             verdicts.append(_Verdict(budget, used, cost,
                                      over * budget.interval if over > _EPSILON else 0.0))
-        if all(v.fits for v in verdicts):
-            for i, verdict in enumerate(verdicts):
-                full_at[i] = max(full_at[i], now) + verdict.cost * verdict.budget.interval
-            self._store(bucket_key, full_at, now)
+        if spent.allowed:
             return RateDecision(True, _headers(verdicts, spent=True))
         error = _refusal(verdicts, model)
         return RateDecision(False, error.headers, error)
-
-    def _store(self, key: str, full_at: list[float], now: float) -> None:
-        self._full_at[key] = full_at
-        if len(self._full_at) > self._max_idle_keys:
-            # A key whose buckets are all full again is the same as an unseen key,
-            # so dropping it loses nothing and bounds memory under many keys.
-            idle = [k for k, ats in self._full_at.items() if max(ats) <= now]
-            for k in idle:
-                del self._full_at[k]
 
 
 def _headers(verdicts: list[_Verdict], *, spent: bool) -> dict[str, str]:

@@ -25,6 +25,7 @@ import fastjsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from .naming import SUFFIX
 from .resources import data_dir
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "without_unknown_check",
 ]
 
-SUFFIX = ".schema.json"
 REQUEST_SCHEMA = "ChatCompletion"
 RESPONSE_SCHEMA = "ChatResponse"
 

@@ -7,34 +7,37 @@ and subprocesses under test can all reach it over HTTP. Port 0 picks a free port
 from __future__ import annotations
 
 import asyncio
-import gc
-import signal
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-
 from .config import Settings
-from .http.app import STATE, AppParts, ServerState, create_app
+from .http.app import AppParts, create_app
+from .http.context import STATE, ServerState
+from .http.serving import Site, start_site
+from .scenario_engine.conditions import MatcherRegistry
+from .state import run_now
 
-__all__ = ["MockLLMServer", "serve_forever"]
+__all__ = ["MockLLMServer"]
 
 
 class MockLLMServer:
     """A mockllm server on a background thread; ``start()``, ``url``, ``stop()``."""
 
     def __init__(self, settings: Settings | None = None, *,
-                 parts: AppParts | None = None) -> None:
+                 parts: AppParts | None = None,
+                 registry: MatcherRegistry | None = None) -> None:
         self.settings = settings or Settings(port=0)
         self._parts = parts
+        self._registry = registry
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._site: Site | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.port: int | None = None
-        self.app: web.Application | None = None
+        self.app: Any = None
 
     @property
     def url(self) -> str:
@@ -50,16 +53,19 @@ class MockLLMServer:
 
     @property
     def state(self) -> ServerState:
-        """The running app's state: journal, scenarios, settings."""
+        """The running app's state: settings, scenarios, state store."""
         if self.app is None:
             raise RuntimeError("the mockllm server is not running")
-        return self.app[STATE]
+        state: ServerState = self.app[STATE]
+        return state
 
     def start(self) -> MockLLMServer:
         """Start serving; returns once the port is bound (or raises why it could not)."""
         if self._thread is not None:
             return self
-        self.app = create_app(self.settings, parts=self._parts)
+        self._ready.clear()  # a restart must wait for its own bind, not the last one
+        self._error = None
+        self.app = create_app(self.settings, parts=self._parts, registry=self._registry)
         self._thread = threading.Thread(target=self._run, name="mockllm-server", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -70,12 +76,15 @@ class MockLLMServer:
         return self
 
     def call(self, func: Callable[[], Any]) -> Any:
-        """Run ``func`` on the server's loop thread and return its result."""
-        if self._loop is None:
-            return func()
+        """Run ``func`` on the server's loop thread and return its result (awaited,
+        when it is a coroutine)."""
+        if self._loop is None:  # not serving: nothing else runs on the app's state
+            result = func()
+            return run_now(result) if inspect.iscoroutine(result) else result
 
         async def run() -> Any:
-            return func()
+            result = func()
+            return await result if inspect.isawaitable(result) else result
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
@@ -83,24 +92,19 @@ class MockLLMServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            loop.run_until_complete(self._start_site())
+            self._site = loop.run_until_complete(
+                start_site(self.app, self.settings.host, self.settings.port))
+            self.port = self._site.port
         except BaseException as exc:  # reported to start() in the caller's thread
             self._error = exc
+            self._loop = None
             self._ready.set()
             loop.close()
             return
         self._ready.set()
         loop.run_forever()
-        loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
+        loop.run_until_complete(self._site.close())
         loop.close()
-
-    async def _start_site(self) -> None:
-        assert self.app is not None
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
@@ -110,36 +114,12 @@ class MockLLMServer:
         self._thread.join(timeout=10)
         self._thread = None
         self._loop = None
+        self._site = None
         self.port = None
+        self._ready.clear()
 
     def __enter__(self) -> MockLLMServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-async def serve_forever(settings: Settings, announce: Callable[[str], None]) -> None:
-    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``)."""
-    app = create_app(settings)
-    # Everything built so far (schemas, validators, word pools, scenarios) lives as long
-    # as the server: move it out of the collector's sight, so collections stay short.
-    gc.collect()
-    gc.freeze()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # Handle the signals explicitly: a server started in the background by a shell
-    # inherits an ignored SIGINT, and CI systems stop services with SIGTERM.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        announce(f"http://{settings.host}:{runner.addresses[0][1]}")
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await runner.cleanup()

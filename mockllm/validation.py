@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from fastjsonschema import JsonSchemaValueException
@@ -23,12 +24,12 @@ from jsonschema.exceptions import ValidationError
 
 from .config import ValidationMode
 from .errors import FieldError
-from .schemagen import to_pascal
-from .schemaset import REQUEST_SCHEMA, RESPONSE_SCHEMA, SUFFIX, FastValidator, SchemaSet
+from .naming import SUFFIX, to_pascal
+from .schemaset import REQUEST_SCHEMA, RESPONSE_SCHEMA, FastValidator, SchemaSet
 
 __all__ = ["RequestValidator", "ResponseValidator", "validate_response"]
 
-_TYPE_WORDS: Mapping[str, str] = {
+_TYPE_WORDS: Mapping[str, str] = MappingProxyType({
     "string": "a string",
     "integer": "an integer",
     "number": "a number",
@@ -36,7 +37,7 @@ _TYPE_WORDS: Mapping[str, str] = {
     "array": "an array",
     "object": "an object",
     "null": "null",
-}
+})
 _MISMATCH = frozenset({"type"})
 _DISCRIMINATING = frozenset({"const", "enum"})
 

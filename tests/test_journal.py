@@ -1,15 +1,22 @@
-"""The journal: bounded, thread-safe, queryable, and readable in logs and failure messages."""
+"""The journal: queryable, and readable in logs and failure messages (its storage is the
+state store's, tested in test_state_contract.py)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from mockllm.errors import BadRequestError, FieldError
-from mockllm.journal import Exchange, Journal, JournalQuery, describe_near_miss, near_miss_json
+from mockllm.journal import (
+    Exchange,
+    JournalQuery,
+    describe_near_miss,
+    near_miss_json,
+    select,
+    similar,
+)
 
 
 def _reply(content: str | None = None, tool: str | None = None) -> dict[str, Any]:
@@ -39,45 +46,6 @@ TEMP = FieldError("Temperature", "temperature", "InclusiveBetween", "invalid_val
                   "temperature must be between 0 and 2")
 
 
-def test_journal_is_bounded_and_keeps_the_newest() -> None:
-    journal = Journal(3)
-    for seq in range(1, 6):
-        journal.record(make(seq))
-    assert [e.seq for e in journal] == [3, 4, 5]
-    assert [e.seq for e in journal.newest_first()] == [5, 4, 3]
-    assert journal.clear() == 3
-    assert len(journal) == 0
-
-
-def test_sequence_numbers_survive_clear() -> None:
-    journal = Journal(10)
-    first = journal.next_seq()
-    journal.clear()
-    assert journal.next_seq() > first
-
-
-def test_reading_while_another_thread_writes_is_safe() -> None:
-    journal = Journal(50)
-    stop = threading.Event()
-
-    def writer() -> None:
-        seq = 0
-        while not stop.is_set():
-            seq += 1
-            journal.record(make(seq))
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        # Iterating a deque another thread appends to raises RuntimeError without the lock.
-        for _ in range(2000):
-            assert all(e.status == 200 for e in journal)
-            journal.query(JournalQuery(scenario="greeting"), newest_first=True, limit=3)
-    finally:
-        stop.set()
-        thread.join()
-
-
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -92,13 +60,12 @@ def test_reading_while_another_thread_writes_is_safe() -> None:
     ],
 )
 def test_query_filters(query: JournalQuery, expected: list[int]) -> None:
-    journal = Journal(10)
-    journal.record(make(1))
-    journal.record(make(2, scenario="weather", path="/api/ChatCompletion", user="Paris?"))
-    journal.record(make(3, model="gpt-4o-mini"))
-    journal.record(make(4, scenario="weather", status=429, error="Rate limit", user="Paris!"))
-    assert [e.seq for e in journal.query(query)] == expected
-    assert [e.seq for e in journal.query(query, newest_first=True, limit=1)] == expected[-1:]
+    entries = [make(1),
+               make(2, scenario="weather", path="/api/ChatCompletion", user="Paris?"),
+               make(3, model="gpt-4o-mini"),
+               make(4, scenario="weather", status=429, error="Rate limit", user="Paris!")]
+    assert [e.seq for e in select(entries, query)] == expected
+    assert [e.seq for e in select(entries, query, newest_first=True, limit=1)] == expected[-1:]
 
 
 @pytest.mark.parametrize(
@@ -120,13 +87,12 @@ def test_query_from_params_rejects_a_non_numeric_status() -> None:
 
 
 def test_similar_lists_the_nearest_misses_with_reasons() -> None:
-    journal = Journal(10)
-    journal.record(make(1, scenario="greeting", model="gpt-4o-mini"))  # misses both
-    journal.record(make(2, scenario="weather", model="gpt-4o-mini"))  # misses model only
-    journal.record(make(3, scenario="weather", model="gpt-4o"))  # matches
-    similar = journal.similar(JournalQuery(scenario="weather", model="gpt-4o"))
-    assert [(e.seq, len(why)) for e, why in similar] == [(2, 1), (1, 2)]
-    assert "model is 'gpt-4o-mini', not 'gpt-4o'" in similar[0][1]
+    entries = [make(1, scenario="greeting", model="gpt-4o-mini"),  # misses both
+               make(2, scenario="weather", model="gpt-4o-mini"),  # misses model only
+               make(3, scenario="weather", model="gpt-4o")]  # matches
+    near = similar(entries, JournalQuery(scenario="weather", model="gpt-4o"))
+    assert [(e.seq, len(why)) for e, why in near] == [(2, 1), (1, 2)]
+    assert "model is 'gpt-4o-mini', not 'gpt-4o'" in near[0][1]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from mockllm.ratelimit import (
     bearer_token,
     format_duration,
 )
+from mockllm.state import MemoryStore, run_now
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,8 @@ def test_remaining_goes_down_until_the_budget_refuses(
     rpm: int | None, tpm: int | None, tokens: int, allowed_count: int, binding: str,
 ) -> None:
     limiter = RateLimiter(rpm, tpm, per_key=False)
-    decisions = [limiter.check("sk-a", tokens, now=100.0) for _ in range(allowed_count + 1)]
+    decisions = [run_now(limiter.check("sk-a", tokens, now=100.0))
+                 for _ in range(allowed_count + 1)]
     assert [d.allowed for d in decisions] == [True] * allowed_count + [False]
     for kind, limit, cost in (("requests", rpm, 1), ("tokens", tpm, tokens)):
         if limit is None:
@@ -89,8 +91,8 @@ def test_remaining_goes_down_until_the_budget_refuses(
 def test_a_refused_request_gets_retry_after_and_openais_message() -> None:
     limiter = RateLimiter(3, None, per_key=False)
     for _ in range(3):
-        assert limiter.check(None, 1, now=0.0).allowed
-    decision = limiter.check(None, 1, now=0.0, model="gpt-4o-mini")
+        assert run_now(limiter.check(None, 1, now=0.0)).allowed
+    decision = run_now(limiter.check(None, 1, now=0.0, model="gpt-4o-mini"))
     error = decision.error
     assert not decision.allowed and error is not None
     # 3 RPM refills one request every 20 s (OpenAI's own example message).
@@ -119,24 +121,24 @@ def test_token_refusal_waits_for_exactly_the_missing_tokens(
     spent: int, requested: int, retry_after: str, retry_after_ms: str,
 ) -> None:
     limiter = RateLimiter(None, 1000, per_key=False)
-    assert limiter.check(None, spent, now=0.0).allowed
-    decision = limiter.check(None, requested, now=0.0)
+    assert run_now(limiter.check(None, spent, now=0.0)).allowed
+    decision = run_now(limiter.check(None, requested, now=0.0))
     assert decision.error is not None
     assert decision.error.openai_type == "tokens"
     assert decision.headers["retry-after"] == retry_after
     assert decision.headers["retry-after-ms"] == retry_after_ms
     wait = int(retry_after_ms) / 1000
-    assert not limiter.check(None, requested, now=wait - 0.01).allowed
-    assert limiter.check(None, requested, now=wait).allowed
+    assert not run_now(limiter.check(None, requested, now=wait - 0.01)).allowed
+    assert run_now(limiter.check(None, requested, now=wait)).allowed
 
 
 def test_refusals_spend_nothing() -> None:
     limiter = RateLimiter(2, 100, per_key=False)
-    assert limiter.check(None, 90, now=0.0).allowed
+    assert run_now(limiter.check(None, 90, now=0.0)).allowed
     for _ in range(5):
-        assert not limiter.check(None, 50, now=0.0).allowed
+        assert not run_now(limiter.check(None, 50, now=0.0)).allowed
     # Still one request and ten tokens left: the refusals took none of them.
-    decision = limiter.check(None, 10, now=0.0)
+    decision = run_now(limiter.check(None, 10, now=0.0))
     assert decision.allowed
     assert _remaining(decision, "requests") == 0
     assert _remaining(decision, "tokens") == 0
@@ -145,64 +147,68 @@ def test_refusals_spend_nothing() -> None:
 def test_the_window_frees_up_as_time_passes() -> None:
     limiter = RateLimiter(6, None, per_key=False)
     for _ in range(6):
-        assert limiter.check(None, 0, now=10.0).allowed
-    assert not limiter.check(None, 0, now=10.0).allowed
+        assert run_now(limiter.check(None, 0, now=10.0)).allowed
+    assert not run_now(limiter.check(None, 0, now=10.0)).allowed
     # One request comes back every 10 s.
-    assert not limiter.check(None, 0, now=19.9).allowed
-    after_one = limiter.check(None, 0, now=20.0)
+    assert not run_now(limiter.check(None, 0, now=19.9)).allowed
+    after_one = run_now(limiter.check(None, 0, now=20.0))
     assert after_one.allowed
     assert _remaining(after_one, "requests") == 0
     # A full minute after the last spend, the whole budget is back.
-    full = limiter.check(None, 0, now=80.0)
+    full = run_now(limiter.check(None, 0, now=80.0))
     assert _remaining(full, "requests") == 5
     assert full.headers["x-ratelimit-reset-requests"] == "10s"
 
 
 def test_per_key_budgets_are_independent_and_global_ones_shared() -> None:
     per_key = RateLimiter(1, None, per_key=True)
-    assert per_key.check("sk-a", 0, now=0.0).allowed
-    assert not per_key.check("sk-a", 0, now=0.0).allowed
-    assert per_key.check("sk-b", 0, now=0.0).allowed
-    assert per_key.check(None, 0, now=0.0).allowed  # no key: the anonymous bucket
+    assert run_now(per_key.check("sk-a", 0, now=0.0)).allowed
+    assert not run_now(per_key.check("sk-a", 0, now=0.0)).allowed
+    assert run_now(per_key.check("sk-b", 0, now=0.0)).allowed
+    assert run_now(per_key.check(None, 0, now=0.0)).allowed  # no key: the anonymous bucket
     shared = RateLimiter(1, None, per_key=False)
-    assert shared.check("sk-a", 0, now=0.0).allowed
-    assert not shared.check("sk-b", 0, now=0.0).allowed
+    assert run_now(shared.check("sk-a", 0, now=0.0)).allowed
+    assert not run_now(shared.check("sk-b", 0, now=0.0)).allowed
 
 
 def test_reset_refills_every_bucket() -> None:
-    limiter = RateLimiter(1, None)
-    assert limiter.check("sk-a", 0, now=0.0).allowed
-    limiter.reset()
-    assert limiter.check("sk-a", 0, now=0.0).allowed
+    store = MemoryStore()
+    limiter = RateLimiter(1, None, store=store)
+    assert run_now(limiter.check("sk-a", 0, now=0.0)).allowed
+    assert not run_now(limiter.check("sk-a", 0, now=0.0)).allowed
+    run_now(store.reset())
+    assert run_now(limiter.check("sk-a", 0, now=0.0)).allowed
 
 
 def test_idle_keys_are_forgotten_without_changing_any_answer() -> None:
-    limiter = RateLimiter(1, None, max_idle_keys=3)
+    store = MemoryStore(max_budget_keys=3)
+    limiter = RateLimiter(1, None, store=store)
     for i in range(20):
         # Each key spends its one request 100 s after the previous one: the
         # earlier keys are full again (idle) by then and may be dropped.
-        assert limiter.check(f"sk-{i}", 0, now=100.0 * i).allowed
-        assert not limiter.check(f"sk-{i}", 0, now=100.0 * i + 1).allowed
-    assert len(limiter._full_at) <= 4  # bounded memory under many keys
-    assert not limiter.check("sk-19", 0, now=1910.0).allowed  # the active key kept its state
-    assert limiter.check("sk-0", 0, now=1910.0).allowed
+        assert run_now(limiter.check(f"sk-{i}", 0, now=100.0 * i)).allowed
+        assert not run_now(limiter.check(f"sk-{i}", 0, now=100.0 * i + 1)).allowed
+    assert len(store._full_at) <= 4  # bounded memory under many keys
+    # The active key kept its state.
+    assert not run_now(limiter.check("sk-19", 0, now=1910.0)).allowed
+    assert run_now(limiter.check("sk-0", 0, now=1910.0)).allowed
 
 
 def test_a_request_larger_than_the_whole_budget_says_retrying_cannot_help() -> None:
     limiter = RateLimiter(None, 1000, per_key=False)
-    decision = limiter.check(None, 1500, now=0.0, model="gpt-4o")
+    decision = run_now(limiter.check(None, 1500, now=0.0, model="gpt-4o"))
     assert decision.error is not None
     assert decision.headers["x-should-retry"] == "false"
     assert "retry-after" not in decision.headers
     assert "Request too large for gpt-4o on tokens per min (TPM): Limit 1000, Requested 1500." \
         in decision.error.message
-    assert not limiter.check(None, 1500, now=10_000.0).allowed
+    assert not run_now(limiter.check(None, 1500, now=10_000.0)).allowed
 
 
 def test_headers_and_message_agree_with_each_other() -> None:
     limiter = RateLimiter(30, 6000)
-    limiter.check("k", 5000, now=0.0)
-    decision = limiter.check("k", 2000, now=1.0)
+    run_now(limiter.check("k", 5000, now=0.0))
+    decision = run_now(limiter.check("k", 2000, now=1.0))
     assert decision.error is not None
     match = re.search(r"Limit (\d+), Used (\d+), Requested (\d+)\. Please try again in ([\d.]+)s",
                       decision.error.message)
@@ -215,8 +221,8 @@ def test_headers_and_message_agree_with_each_other() -> None:
 
 def test_the_error_renders_as_an_openai_rate_limit_body() -> None:
     limiter = RateLimiter(1, None)
-    limiter.check(None, 0, now=0.0)
-    error = limiter.check(None, 0, now=0.0).error
+    run_now(limiter.check(None, 0, now=0.0))
+    error = run_now(limiter.check(None, 0, now=0.0)).error
     assert error is not None
     body = error_body(error, ErrorDialect.BOTH)
     assert body["error"]["type"] == "requests"

@@ -20,6 +20,7 @@ from mockllm.scenario_engine.loader import (
     load_scenarios,
 )
 from mockllm.scenario_engine.scenarioset import ScenarioSet
+from mockllm.state import run_now
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 
@@ -127,7 +128,7 @@ def test_every_shipped_scenario_file_loads() -> None:
     assert check_paths([data_dir("scenarios")]) == []
     # No arguments: the built-in defaults, whose last resort matches anything.
     builtin = ScenarioSet(load_scenarios(None))
-    assert builtin.resolve(RequestView({"messages": []})).scenario_name == "default"
+    assert run_now(builtin.resolve(RequestView({"messages": []}))).scenario_name == "default"
 
 
 def _doc_examples() -> list[str]:
@@ -173,19 +174,19 @@ def test_watcher_reloads_changes_and_keeps_last_good_set(tmp_path: Path) -> None
     watcher = ScenarioWatcher([tmp_path], loader)
     assert watcher.changed_files() == []
     view = RequestView({"messages": []})
-    assert scenario_set.resolve(view).scenario_name == "a"
+    assert run_now(scenario_set.resolve(view)).scenario_name == "a"
 
     path.write_text("- {name: a, times: 1, reply: {content: a}}\n"
                     "- {name: b, reply: {content: b2}}\n")
     os.utime(path, ns=(1, 1))  # mtime granularity must not hide the change
     assert watcher.changed_files() == [path]
-    assert watcher.reload(scenario_set) is None
-    resolution = scenario_set.resolve(view)
+    assert run_now(watcher.reload(scenario_set)) is None
+    resolution = run_now(scenario_set.resolve(view))
     assert resolution.scenario_name == "b"  # `a` kept its use count
     assert resolution.render(None) == {"content": "b2"}
 
     path.write_text("- {name: a, times: oops}\n")
-    error = watcher.reload(scenario_set)
+    error = run_now(watcher.reload(scenario_set))
     assert isinstance(error, ScenarioLoadError) and error.line == 1
     assert [s.name for s in scenario_set.scenarios] == ["a", "b"]
 

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from mockllm.errors import BadRequestError
+from mockllm.errors import BadRequestError, ConditionError
 from mockllm.scenario_engine.conditions import (
     LOOKUPS,
-    ConditionError,
     Overrides,
     RequestView,
     compile_json_path,

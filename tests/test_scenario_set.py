@@ -13,6 +13,7 @@ from mockllm.errors import BadRequestError, NoScenarioMatchedError
 from mockllm.scenario_engine.conditions import RequestView
 from mockllm.scenario_engine.loader import load_scenario_data
 from mockllm.scenario_engine.scenarioset import ScenarioSet
+from mockllm.state import run_now
 
 
 def scenarios(text: str) -> ScenarioSet:
@@ -26,7 +27,7 @@ def ask(text: str, *, model: str = "gpt-4o-mini", headers: dict[str, str] | None
 
 
 def content(scenario_set: ScenarioSet, view: RequestView, **kw: Any) -> Any:
-    reply = scenario_set.resolve(view, **kw).render(Faker())
+    reply = run_now(scenario_set.resolve(view, **kw)).render(Faker())
     return None if reply is None else reply.get("content", reply.get("error"))
 
 
@@ -49,7 +50,7 @@ def test_times_then_skip_to_the_next() -> None:
 - {name: rest, reply: {content: rest}}
 """)
     assert [content(s, ask("x")) for _ in range(4)] == ["first", "first", "rest", "rest"]
-    resolution = s.resolve(ask("x"))
+    resolution = run_now(s.resolve(ask("x")))
     assert resolution.near_misses[0]["scenario"] == "once"
     assert resolution.near_misses[0]["failed"][0]["condition"] == "times"
 
@@ -67,11 +68,11 @@ sequence: [{{content: "1"}}, {{content: "2"}}, {{content: "3"}}]
 """)
     got = []
     for _ in expected:
-        reply = s.resolve(ask("x")).render(Faker())
+        reply = run_now(s.resolve(ask("x"))).render(Faker())
         got.append("fail" if "error" in reply else reply["content"])
     assert got == expected
     if after == "fail":
-        error = s.resolve(ask("x")).render(Faker())["error"]
+        error = run_now(s.resolve(ask("x"))).render(Faker())["error"]
         assert error["status"] == 500 and "seq" in error["message"]
 
 
@@ -81,7 +82,7 @@ def test_sequence_with_times_and_default_steps() -> None:
 - {name: other, reply: {content: other}}
 """)
     assert content(s, ask("x")) == "one"
-    assert s.resolve(ask("x")).render(Faker()) is None  # a null step = the default reply
+    assert run_now(s.resolve(ask("x"))).render(Faker()) is None  # a null step = the default reply
     assert content(s, ask("x")) == "other"
 
 
@@ -99,12 +100,13 @@ def test_two_interleaved_conversations_keep_their_own_position() -> None:
     s = scenarios(AGENT_LOOP)
 
     def step(conv: str) -> str:
-        reply = s.resolve(ask("weather?", headers={"x-conversation-id": conv})).render(Faker())
+        view = ask("weather?", headers={"x-conversation-id": conv})
+        reply = run_now(s.resolve(view)).render(Faker())
         return "tool" if "tool_calls" in reply else reply.get("content") or "error"
 
     assert [step("a"), step("b"), step("a"), step("b"), step("a")] == [
         "tool", "tool", "It is sunny.", "It is sunny.", "error"]
-    assert s.uses("agent") == 5
+    assert run_now(s.uses())["agent"] == 5
 
 
 def test_conversation_keyed_by_first_user_message() -> None:
@@ -114,13 +116,13 @@ conversation: {key: first_user_message}
 times: 1
 reply: {content: "{{ call }}"}
 """)
-    first = s.resolve(ask("plan a trip"))
+    first = run_now(s.resolve(ask("plan a trip")))
     assert first.scenario_name == "count"
     # Same first message, later turn: same conversation, so `times` is used up.
     later = ask("and back?", history=[{"role": "user", "content": "plan a trip"},
                                       {"role": "assistant", "content": "ok"}])
-    assert s.resolve(later).scenario_name is None
-    assert s.resolve(ask("another chat")).scenario_name == "count"
+    assert run_now(s.resolve(later)).scenario_name is None
+    assert run_now(s.resolve(ask("another chat"))).scenario_name == "count"
 
 
 def test_prefer_override_forces_a_scenario_even_if_conditions_fail() -> None:
@@ -136,7 +138,7 @@ def test_prefer_override_forces_a_scenario_even_if_conditions_fail() -> None:
     assert content(s, ask("no order"), force="special") == "special "
     assert content(s, ask("order 1")) == "normal"
     with pytest.raises(BadRequestError, match="scenario=nope.*known: normal, special"):
-        s.resolve(ask("x"), force="nope")
+        run_now(s.resolve(ask("x"), force="nope"))
 
 
 NEAR = """
@@ -157,7 +159,7 @@ NEAR = """
 def test_strict_no_match_lists_nearest_with_reasons() -> None:
     s = ScenarioSet(load_scenario_data(NEAR, "near.yaml"), strict=True)
     with pytest.raises(NoScenarioMatchedError) as info:
-        s.resolve(ask("hello there"))
+        run_now(s.resolve(ask("hello there")))
     misses = info.value.details["near_misses"]
     assert [m["scenario"] for m in misses] == ["weather", "tools-only", "greeting"]
     assert misses[0]["source"] == "near.yaml:2"
@@ -172,14 +174,14 @@ def test_strict_no_match_lists_nearest_with_reasons() -> None:
 
 def test_non_strict_no_match_gives_default_and_keeps_explanation() -> None:
     s = scenarios(NEAR)
-    resolution = s.resolve(ask("hello there"))
+    resolution = run_now(s.resolve(ask("hello there")))
     assert resolution.scenario_name is None
     assert resolution.render(Faker()) is None
     assert resolution.near_misses[0]["scenario"] == "weather"
 
 
 def test_deferred_near_misses_read_like_the_ranked_list() -> None:
-    resolution = scenarios(NEAR).resolve(ask("hello there"))
+    resolution = run_now(scenarios(NEAR).resolve(ask("hello there")))
     deferred = resolution.deferred_near_misses()
     ranked = resolution.near_misses
     assert len(deferred) == len(ranked) and list(deferred) == ranked
@@ -189,7 +191,7 @@ def test_deferred_near_misses_read_like_the_ranked_list() -> None:
 
 def test_matched_request_has_no_near_misses() -> None:
     s = scenarios(NEAR)
-    resolution = s.resolve(ask("weather in Oslo"))
+    resolution = run_now(s.resolve(ask("weather in Oslo")))
     assert resolution.scenario_name == "weather"
     assert resolution.near_misses == []
 
@@ -203,7 +205,7 @@ def test_replace_keeps_state_of_unchanged_scenarios_only() -> None:
     s = scenarios(text)
     assert content(s, ask("x")) == "same"
     assert content(s, ask("x", model="m")) == "v1"
-    s.replace(load_scenario_data(text.replace("v1", "v2"), "test.yaml"))
+    run_now(s.replace(load_scenario_data(text.replace("v1", "v2"), "test.yaml")))
     assert content(s, ask("x")) == "fallback"  # `same` stays used up
     assert content(s, ask("x", model="m")) == "v2"  # `edited` starts afresh
 
@@ -211,24 +213,24 @@ def test_replace_keeps_state_of_unchanged_scenarios_only() -> None:
 def test_add_remove_reset() -> None:
     s = scenarios("- {name: base, reply: {content: base}}")
     (extra,) = load_scenario_data({"name": "extra", "priority": 1, "reply": {"content": "extra"}})
-    s.add(extra)
+    run_now(s.add([extra]))
     assert content(s, ask("x")) == "extra"
-    assert s.remove("extra") and not s.remove("extra")
+    assert run_now(s.remove("extra")) and not run_now(s.remove("extra"))
     assert content(s, ask("x")) == "base"
-    s.add(extra)
-    s.reset()
+    run_now(s.add([extra]))
+    run_now(s.reset())
     assert [x.name for x in s.scenarios] == ["base"]
-    assert s.uses("base") == 0
+    assert run_now(s.uses()).get("base", 0) == 0
 
 
 def test_add_replaces_a_scenario_of_the_same_name() -> None:
     s = scenarios("- {name: a, times: 1, reply: {content: v1}}")
     assert content(s, ask("x")) == "v1"
     (same,) = load_scenario_data({"name": "a", "times": 1, "reply": {"content": "v1"}}, "test.yaml")
-    s.add(same)
-    assert s.resolve(ask("x")).scenario_name is None  # unchanged: still used up
+    run_now(s.add([same]))
+    assert run_now(s.resolve(ask("x"))).scenario_name is None  # unchanged: still used up
     (changed,) = load_scenario_data({"name": "a", "times": 1, "reply": {"content": "v2"}})
-    s.add(changed)
+    run_now(s.add([changed]))
     assert content(s, ask("x")) == "v2"
 
 
@@ -260,7 +262,7 @@ def test_resolve_cost_does_not_grow_with_indexed_scenarios() -> None:
     def per_call(s: ScenarioSet) -> float:
         start = time.perf_counter()
         for _ in range(2000):
-            assert s.resolve(RequestView(view_body, {})).near_misses == []
+            assert run_now(s.resolve(RequestView(view_body, {}))).near_misses == []
         return (time.perf_counter() - start) / 2000
 
     assert per_call(large) < per_call(small) * 5 + 20e-6

@@ -12,6 +12,7 @@ from mockllm.scenario_engine.conditions import RequestView
 from mockllm.scenario_engine.loader import load_scenario_data
 from mockllm.scenario_engine.scenarioset import ScenarioSet
 from mockllm.scenario_engine.templating import TemplateEngine
+from mockllm.state import run_now
 
 BODY: dict[str, Any] = {
     "model": "gpt-4o",
@@ -30,7 +31,7 @@ def render(scenario: dict[str, Any], *, seed: int = 1, body: dict[str, Any] | No
            headers: dict[str, str] | None = None) -> Any:
     scenario_set = ScenarioSet(load_scenario_data(scenario))
     view = RequestView(body or BODY, headers or {})
-    return scenario_set.resolve(view).render(seeded(seed))
+    return run_now(scenario_set.resolve(view)).render(seeded(seed))
 
 
 WEATHER = {
@@ -75,9 +76,9 @@ def test_static_replies_are_fresh_copies() -> None:
                                                              "headers": {"a": "1"}}})
     assert scenario.replies[0].static
     scenario_set = ScenarioSet([scenario])
-    first = scenario_set.resolve(RequestView(BODY)).render(None)
+    first = run_now(scenario_set.resolve(RequestView(BODY))).render(None)
     first["headers"]["a"] = "changed"
-    assert scenario_set.resolve(RequestView(BODY)).render(None)["headers"] == {"a": "1"}
+    assert run_now(scenario_set.resolve(RequestView(BODY))).render(None)["headers"] == {"a": "1"}
 
 
 @pytest.mark.parametrize("template", [

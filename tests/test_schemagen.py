@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
+from mockllm.errors import OverlayError, PageStructureError
 from mockllm.resources import data_dir
 from mockllm.schemagen import (
     OVERLAY_FILE,
     PAGE_FILE,
-    OverlayError,
-    PageStructureError,
     check_schemas,
     generate_schemas,
     load_overlay,

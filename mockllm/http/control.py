@@ -12,6 +12,10 @@ Routes (JSON in and out; errors in the app's usual error envelope)::
     DELETE /__mockllm/scenarios/{name}     remove one scenario
     POST   /__mockllm/reset                journal, use counts, sequences, conversations
 
+It is an aiohttp sub-app mounted at ``/__mockllm``; its middleware checks who calls.
+Every handler reads and changes the state only through the app's scenario set and
+its state store, so it works the same for one process or several sharing a store.
+
 Who may call it: a server bound to a loopback address serves it to anyone who can
 connect (that is the machine's own user). Bound beyond loopback it is off (404) unless
 ``Settings.admin_token`` is set. With a token set, every call must send
@@ -23,31 +27,27 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
 
 from ..config import Settings
 from ..errors import BadRequestError, ConfigError, NotFoundError, UnauthorizedError
-from ..journal import JournalQuery
+from ..journal import JournalQuery, select
 from ..ratelimit import bearer_token
-from ..scenario_engine.loader import load_scenario_data
-from ..scenario_engine.scenarioset import Scenario, ScenarioSet
+from ..scenario_engine.scenarioset import Scenario
 from . import wire
+from .context import STATE, ServerState
+from .middleware import CONTROL_PREFIX
 
-if TYPE_CHECKING:
-    from .app import ServerState
+__all__ = ["admin_enabled", "is_loopback", "scenario_summary", "setup_control"]
 
-__all__ = ["ADMIN_PREFIX", "admin_enabled", "is_loopback", "scenario_summary", "setup_admin"]
-
-ADMIN_PREFIX = "/__mockllm"
 # Content types read as YAML; everything else must be JSON.
 _YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
                          "text/plain"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-StateHandler = Callable[[web.Request, "ServerState"], Awaitable[web.StreamResponse]]
 
 
 def is_loopback(host: str) -> bool:
@@ -79,32 +79,28 @@ def scenario_summary(scenario: Scenario, uses: int) -> dict[str, Any]:
     }
 
 
-def setup_admin(app: web.Application) -> None:
+def setup_control(app: web.Application) -> None:
     """Mount the control API on ``app`` (built by ``create_app``, which holds the state)."""
-    # Imported here: app.py imports this module to mount it, and the state key lives there.
-    from .app import STATE
+    control = web.Application(middlewares=[_guard])
+    control.router.add_get("/health", _health)
+    control.router.add_get("/requests", _list_requests)
+    control.router.add_delete("/requests", _clear_requests)
+    control.router.add_get("/scenarios", _list_scenarios)
+    control.router.add_post("/scenarios", _add_scenarios)
+    control.router.add_delete("/scenarios", _reset_scenarios)
+    control.router.add_delete("/scenarios/{name}", _remove_scenario)
+    control.router.add_post("/reset", _reset)
+    app.add_subapp(CONTROL_PREFIX, control)
 
-    def guarded(handler: StateHandler) -> Handler:
-        async def run(request: web.Request) -> web.StreamResponse:
-            state = request.app[STATE]
-            _authorize(request, state.settings)
-            return await handler(request, state)
 
-        run.__doc__ = handler.__doc__
-        return run
+def _state(request: web.Request) -> ServerState:
+    return request.config_dict[STATE]
 
-    routes = [
-        ("GET", "/health", _health),
-        ("GET", "/requests", _list_requests),
-        ("DELETE", "/requests", _clear_requests),
-        ("GET", "/scenarios", _list_scenarios),
-        ("POST", "/scenarios", _add_scenarios),
-        ("DELETE", "/scenarios", _reset_scenarios),
-        ("DELETE", "/scenarios/{name}", _remove_scenario),
-        ("POST", "/reset", _reset),
-    ]
-    for method, path, handler in routes:
-        app.router.add_route(method, ADMIN_PREFIX + path, guarded(handler))
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    _authorize(request, _state(request).settings)
+    return await handler(request)
 
 
 def _authorize(request: web.Request, settings: Settings) -> None:
@@ -131,40 +127,48 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=wire.dumps(data), status=status, content_type="application/json")
 
 
-async def _health(request: web.Request, state: ServerState) -> web.Response:
+async def _health(request: web.Request) -> web.Response:
     """Liveness, with how many scenarios and journal entries the server holds."""
+    state = _state(request)
+    store = state.store
     return _json({"status": "ok", "scenarios": len(state.scenarios.scenarios),
-                  "journal": len(state.journal), "journal_size": state.journal.size,
-                  "strict": state.scenarios.strict, "seed": state.settings.seed})
+                  "journal": await store.journal_count(), "journal_size": store.journal_size,
+                  "strict": state.scenarios.strict, "seed": state.settings.seed,
+                  "state": await store.health()})
 
 
-async def _list_requests(request: web.Request, state: ServerState) -> web.Response:
+async def _list_requests(request: web.Request) -> web.Response:
     """The journal, newest first, filtered by the query parameters."""
+    state = _state(request)
     query = JournalQuery.from_params(request.query)
     limit_text = request.query.get("limit")
     if limit_text is not None and not limit_text.isdigit():
         raise BadRequestError(f"limit must be a whole number, not {limit_text!r}.",
                               param="limit")
-    found = state.journal.query(query, newest_first=True,
-                                limit=int(limit_text) if limit_text is not None else None)
+    entries = await state.store.exchanges()
+    found = select(entries, query, newest_first=True,
+                   limit=int(limit_text) if limit_text is not None else None)
     return _json({"requests": [e.to_json() for e in found], "count": len(found),
-                  "total": len(state.journal)})
+                  "total": len(entries)})
 
 
-async def _clear_requests(request: web.Request, state: ServerState) -> web.Response:
+async def _clear_requests(request: web.Request) -> web.Response:
     """Forget every journal entry."""
-    return _json({"cleared": state.journal.clear()})
+    state = _state(request)
+    return _json({"cleared": await state.store.clear_journal()})
 
 
-async def _list_scenarios(request: web.Request, state: ServerState) -> web.Response:
+async def _list_scenarios(request: web.Request) -> web.Response:
     """The scenarios in resolution order."""
-    scenarios: ScenarioSet = state.scenarios
-    return _json({"scenarios": [scenario_summary(s, scenarios.uses(s.name))
-                                for s in scenarios.scenarios]})
+    state = _state(request)
+    uses = await state.scenarios.uses()
+    return _json({"scenarios": [scenario_summary(s, uses.get(s.name, 0))
+                                for s in state.scenarios.scenarios]})
 
 
-async def _add_scenarios(request: web.Request, state: ServerState) -> web.Response:
+async def _add_scenarios(request: web.Request) -> web.Response:
     """Add the scenarios of a JSON or YAML document (validated like a scenario file)."""
+    state = _state(request)
     raw = await request.read()
     if not raw.strip():
         raise BadRequestError("Send a scenario document (JSON or YAML) in the body.")
@@ -179,30 +183,32 @@ async def _add_scenarios(request: web.Request, state: ServerState) -> web.Respon
                 f"The scenario document is not valid JSON ({exc}); send YAML with "
                 "Content-Type: application/yaml.", error_code="SerializationException") from None
     try:
-        loaded = load_scenario_data(data, "POST /__mockllm/scenarios")
+        loaded = state.loader.load_data(data, "POST /__mockllm/scenarios")
     except ConfigError as exc:
         raise BadRequestError(f"Invalid scenario: {exc}", error_code="InvalidScenario") from None
-    for scenario in loaded:
-        state.scenarios.add(scenario)
+    await state.scenarios.add(loaded)
     return _json({"added": [s.name for s in loaded]}, status=201)
 
 
-async def _reset_scenarios(request: web.Request, state: ServerState) -> web.Response:
+async def _reset_scenarios(request: web.Request) -> web.Response:
     """Back to the loaded scenarios, every count at zero."""
-    state.scenarios.reset()
+    state = _state(request)
+    await state.scenarios.reset()
     return _json({"scenarios": len(state.scenarios.scenarios)})
 
 
-async def _remove_scenario(request: web.Request, state: ServerState) -> web.Response:
+async def _remove_scenario(request: web.Request) -> web.Response:
     """Remove one scenario by name."""
+    state = _state(request)
     name = request.match_info["name"]
-    if not state.scenarios.remove(name):
+    if not await state.scenarios.remove(name):
         known = ", ".join(s.name for s in state.scenarios.scenarios[:20]) or "none"
         raise NotFoundError(f"No scenario named {name!r} (known: {known}).",
                             error_code="ScenarioNotFound")
     return _json({"removed": name})
 
 
-async def _reset(request: web.Request, state: ServerState) -> web.Response:
+async def _reset(request: web.Request) -> web.Response:
     """Forget the journal and every use count, sequence position and conversation."""
-    return _json({"reset": True, "cleared": state.reset()})
+    state = _state(request)
+    return _json({"reset": True, "cleared": await state.reset()})

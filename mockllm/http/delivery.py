@@ -53,10 +53,11 @@ def pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> Fault | No
     )
 
 
-def jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random) -> float:
-    """``value_ms`` moved by up to ``timing.jitter`` (a fraction) either way, in seconds."""
+def jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random | None) -> float:
+    """``value_ms`` moved by up to ``timing.jitter`` (a fraction) either way, in seconds
+    (``rng`` is None only for a reply without timing, which has no jitter)."""
     jitter = float(timing.get("jitter") or 0.0)
-    if jitter:
+    if jitter and rng is not None:
         value_ms = max(0.0, float(value_ms) * (1.0 + rng.uniform(-jitter, jitter)))
     return float(value_ms) / 1000.0
 
@@ -87,7 +88,7 @@ async def _hang(request: web.Request, fault: Fault,
 
 async def send_body(request: web.Request, payload: bytes, *, content_type: str,
                     headers: Mapping[str, str], timing: Mapping[str, Any],
-                    rng: random.Random, fault: Fault | None) -> web.StreamResponse:
+                    rng: random.Random | None, fault: Fault | None) -> web.StreamResponse:
     """One body (JSON or JSONP) after ``timing.latency_ms``, or the fault instead."""
     latency = timing.get("latency_ms")
     if latency:
@@ -106,7 +107,7 @@ async def send_body(request: web.Request, payload: bytes, *, content_type: str,
 
 async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]], *,
                       headers: Mapping[str, str], timing: Mapping[str, Any],
-                      rng: random.Random, fault: Fault | None,
+                      rng: random.Random | None, fault: Fault | None,
                       tags: dict[str, Any],
                       on_end: Callable[[bool], None]) -> web.StreamResponse:
     """The chunks as server-sent events, paced by ``timing``, ending in ``data: [DONE]``.

@@ -61,6 +61,10 @@ def error_body(error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
                 for f in error.field_errors
             ],
         }
+        if error.details:
+            # ResponseStatus.Meta is a string map: each detail as compact JSON text.
+            body["responseStatus"]["meta"] = {
+                key: dumps(value).decode() for key, value in error.details.items()}
     if dialect is not ErrorDialect.SERVICESTACK:
         body["error"] = {
             "message": _openai_message(error),

@@ -3,3 +3,5 @@
 Generation, JSON Schema instances, stream chunks, text, tokens, audio and seeding.
 Plain Python: it never imports aiohttp.
 """
+
+__all__: list[str] = []

@@ -41,12 +41,14 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import log
+from types import MappingProxyType
 from typing import Any
 
 from faker import Faker
 
+from ..chatbody import tool_name
 from ..errors import BadRequestError, FieldError, ScriptedError
-from ..scenario_engine.conditions import tool_name
+from ..naming import to_snake
 from . import audio as audio_files
 from . import instances
 from .seeding import LazySeededFaker
@@ -69,7 +71,8 @@ _HEX_TABLE = bytes.maketrans(bytes(range(256)), bytes(ord(_HEX[i % 16]) for i in
 
 # Reasoning length by effort, in sentences (three to a paragraph). The ranges do not
 # overlap in words, so a higher effort always reasons longer.
-_EFFORT_SENTENCES: Mapping[str, int] = {"low": 2, "medium": 6, "high": 18, "xhigh": 24, "max": 30}
+_EFFORT_SENTENCES: Mapping[str, int] = MappingProxyType(
+    {"low": 2, "medium": 6, "high": 18, "xhigh": 24, "max": 30})
 _NO_REASONING = frozenset({"none", "minimal"})
 _SERVICE_TIERS = frozenset({"default", "flex", "scale", "priority"})
 # Output audio tokens per second of speech (gpt-4o-audio bills about this).
@@ -546,7 +549,7 @@ def scripted_error(spec: Mapping[str, Any]) -> ScriptedError:
     field_errors = [
         FieldError(
             field_name=str(fe.get("fieldName") or fe.get("field_name") or ""),
-            param=str(fe.get("param") or _snake(str(fe.get("fieldName") or ""))),
+            param=str(fe.get("param") or to_snake(str(fe.get("fieldName") or ""))),
             error_code=str(fe.get("errorCode") or fe.get("error_code") or "Invalid"),
             code=str(fe.get("code") or "invalid_value"),
             message=str(fe.get("message") or f"'{fe.get('fieldName')}' is not valid."),
@@ -700,9 +703,4 @@ def _usage(prompt: int, prompt_audio: int, completion: int, reasoning: int, audi
     return usage
 
 
-_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def _snake(name: str) -> str:
-    return _SNAKE.sub("_", name).lower()
 

@@ -56,6 +56,8 @@ from urllib.parse import unquote
 
 from faker import Faker
 
+from ..errors import UnsupportedPattern
+
 __all__ = ["generate_instance"]
 
 _SOFT_DEPTH = 4  # from this nesting on, only what the schema requires is generated
@@ -347,7 +349,7 @@ class _Generator:
             node = _RegexParser(pattern).parse()
             # Python spells named groups (?P<name>...); ECMA-262 and JSON Schema (?<name>...).
             compiled = re.compile(re.sub(r"\(\?<(?![=!])", "(?P<", pattern))
-        except (_Unsupported, re.error):
+        except (UnsupportedPattern, re.error):
             return None
         for _ in range(6):
             text = _render(node, self.rng)
@@ -713,8 +715,6 @@ _CONTROL = MappingProxyType({"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\
 _UNBOUNDED_EXTRA = 4  # how far past its minimum a ``*``, ``+`` or ``{n,}`` repeats
 
 
-class _Unsupported(Exception):
-    """A pattern construct the generator does not handle."""
 
 
 # A parsed pattern: ("chars", options), ("seq", nodes), ("alt", nodes), ("rep", node, lo, hi).
@@ -734,7 +734,7 @@ class _RegexParser:
     def parse(self) -> _Node:
         node = self.alternation()
         if self.pos != len(self.text):
-            raise _Unsupported(self.text)
+            raise UnsupportedPattern(self.text)
         return node
 
     def peek(self) -> str:
@@ -742,7 +742,7 @@ class _RegexParser:
 
     def take(self) -> str:
         if self.pos >= len(self.text):
-            raise _Unsupported("unexpected end")
+            raise UnsupportedPattern("unexpected end")
         char = self.text[self.pos]
         self.pos += 1
         return char
@@ -779,17 +779,17 @@ class _RegexParser:
             elif self.text.startswith("?P<", self.pos):
                 self.pos = self.text.index(">", self.pos) + 1
             elif self.peek() == "?":
-                raise _Unsupported("lookaround or inline flags")
+                raise UnsupportedPattern("lookaround or inline flags")
             inner = self.alternation()
             if self.take() != ")":
-                raise _Unsupported("unclosed group")
+                raise UnsupportedPattern("unclosed group")
             return inner
         if char == "[":
             return ("chars", self.char_class())
         if char == "\\":
             return ("chars", self.escape(in_class=False))
         if char in "*+?":
-            raise _Unsupported("nothing to repeat")
+            raise UnsupportedPattern("nothing to repeat")
         return ("chars", (char,))
 
     def quantified(self, atom: _Node) -> _Node:
@@ -829,10 +829,10 @@ class _RegexParser:
                 if end == "\\":
                     escaped = self.escape(in_class=True)
                     if len(escaped) != 1:
-                        raise _Unsupported("class range to a class")
+                        raise UnsupportedPattern("class range to a class")
                     end = escaped[0]
                 if ord(end) < ord(char):
-                    raise _Unsupported("reversed range")
+                    raise UnsupportedPattern("reversed range")
                 chars.extend(chr(c) for c in range(ord(char), ord(end) + 1))
                 continue
             chars.append(char)
@@ -857,7 +857,7 @@ class _RegexParser:
             self.pos += 2
             return (chr(int(self.text[self.pos - 2 : self.pos], 16)),)
         if char.isalnum():
-            raise _Unsupported(f"\\{char}")  # \b, \p{..}, backreferences...
+            raise UnsupportedPattern(f"\\{char}")  # \b, \p{..}, backreferences...
         return (char,)
 
 

@@ -19,18 +19,18 @@ the whole test (``tools: {not: get_weather}`` = not offered).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, cast
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..errors import BadRequestError
+from ..chatbody import last_user_text, message_text, role, tool_name
+from ..errors import BadRequestError, ConditionError
 
 __all__ = [
     "Condition",
-    "ConditionError",
     "Groups",
     "INDEXABLE",
     "KeyPath",
@@ -45,11 +45,8 @@ __all__ = [
     "compile_json_path",
     "compile_lookups",
     "default_registry",
-    "last_user_text",
     "merge_groups",
-    "message_text",
     "parse_overrides",
-    "tool_name",
 ]
 
 _T = TypeVar("_T")
@@ -62,61 +59,35 @@ _PASS: Groups = MappingProxyType({})
 KeyPath = tuple["str | int", ...]
 
 
-class ConditionError(ValueError):
-    """A condition value that cannot be used; ``path`` is where, below the condition."""
-
-    def __init__(self, message: str, path: KeyPath = ()) -> None:
-        super().__init__(message)
-        self.path = path
-        self.reason = message
-
-    def under(self, *prefix: str | int) -> ConditionError:
-        """The same error, one level further from the condition's value."""
-        return ConditionError(self.reason, (*prefix, *self.path))
 
 
 # --------------------------------------------------------------------------- the view
 
 
-def message_text(message: Any) -> str | None:
-    """The text of one message: its string content, or its text parts joined by newlines."""
-    if not isinstance(message, Mapping):
-        return None
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part["text"]
-            for part in content
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        )
-    return None
-
-
 class RequestView:
-    """One request as the conditions see it: body, headers, path, query.
+    """One request as the conditions see it: body, headers and path.
 
     Facts derived from the body (last user message, tool names...) are computed on
     first use and kept for the rest of this request, so a thousand scenarios that
     look at ``last_user_message`` extract it once.
     """
 
-    __slots__ = ("_headers", "_memo", "_raw_headers", "body", "path", "query")
+    __slots__ = ("_headers", "_memo", "_raw_headers", "body", "path")
 
     def __init__(
         self,
         body: Mapping[str, Any],
         headers: Mapping[str, str] | None = None,
         path: str = "/v1/chat/completions",
-        query: Mapping[str, str] | None = None,
     ) -> None:
         self.body = body
         self.path = path
-        self.query: Mapping[str, str] = query or {}
         self._raw_headers: Mapping[str, str] = headers or {}
         self._headers: dict[str, str] | None = None
-        self._memo: dict[str, Any] = {}
+        # Keyed by the function that computes a fact (or a (function, key) pair): two
+        # conditions share a slot only when they compute the same thing, whatever
+        # they are called.
+        self._memo: dict[Hashable, Any] = {}
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -125,8 +96,11 @@ class RequestView:
             self._headers = {str(k).lower(): v for k, v in self._raw_headers.items()}
         return self._headers
 
-    def memo(self, key: str, compute: Callable[[RequestView], _T]) -> _T:
-        """``compute(self)``, computed once per request under ``key``."""
+    def memo(self, compute: Callable[[RequestView], _T], key: Hashable = None) -> _T:
+        """``compute(self)``, computed once per request (under ``key``, else under the
+        function itself)."""
+        if key is None:
+            key = compute
         memo = self._memo
         if key in memo:
             return cast(_T, memo[key])
@@ -142,33 +116,21 @@ class RequestView:
     @property
     def turn(self) -> int:
         """The number of user messages: 1 for the first request of a conversation."""
-        return self.memo("turn", _turn)
+        return self.memo(_turn)
 
     @property
     def first_user_message(self) -> str | None:
         """Text of the first user message (the conversation key ``first_user_message``)."""
-        return self.memo("first_user_message", _first_user_message)
-
-
-def _role(message: Any) -> Any:
-    return message.get("role") if isinstance(message, Mapping) else None
+        return self.memo(_first_user_message)
 
 
 def _turn(view: RequestView) -> int:
-    return sum(1 for m in view.messages if _role(m) == "user")
+    return sum(1 for m in view.messages if role(m) == "user")
 
 
 def _first_user_message(view: RequestView) -> str | None:
     for m in view.messages:
-        if _role(m) == "user":
-            return message_text(m)
-    return None
-
-
-def last_user_text(messages: Sequence[Any]) -> str | None:
-    """The text of the last ``user`` message (as ``message_text`` reads it), if any."""
-    for m in reversed(messages):
-        if _role(m) == "user":
+        if role(m) == "user":
             return message_text(m)
     return None
 
@@ -184,32 +146,14 @@ def _any_message(view: RequestView) -> list[str]:
 def _system_message(view: RequestView) -> str | None:
     texts = [
         t for m in view.messages
-        if _role(m) in ("system", "developer") and (t := message_text(m)) is not None
+        if role(m) in ("system", "developer") and (t := message_text(m)) is not None
     ]
     return "\n".join(texts) if texts else None
 
 
 def _last_role(view: RequestView) -> Any:
     messages = view.messages
-    return _role(messages[-1]) if messages else None
-
-
-def tool_name(holder: Any) -> str | None:
-    """The name in a tool or tool call: ``function.name``, ``custom.name`` or ``name``.
-
-    The ServiceStack DTO page types ``function`` as a plain string; take it as the name.
-    """
-    if not isinstance(holder, Mapping):
-        return None
-    for key in ("function", "custom"):
-        inner = holder.get(key)
-        name = inner.get("name") if isinstance(inner, Mapping) else None
-        if isinstance(name, str):
-            return name
-        if isinstance(inner, str):
-            return inner
-    name = holder.get("name")
-    return name if isinstance(name, str) else None
+    return role(messages[-1]) if messages else None
 
 
 def _tools(view: RequestView) -> list[str] | None:
@@ -231,12 +175,12 @@ def _tool_results(view: RequestView) -> list[tuple[str | None, str]]:
     names: dict[Any, str | None] = {}
     results: list[tuple[str | None, str]] = []
     for m in view.messages:
-        role = _role(m)
-        if role == "assistant" and isinstance(m.get("tool_calls"), list):
+        kind = role(m)
+        if kind == "assistant" and isinstance(m.get("tool_calls"), list):
             for call in m["tool_calls"]:
                 if isinstance(call, Mapping):
                     names[call.get("id")] = tool_name(call)
-        elif role == "tool":
+        elif kind == "tool":
             name = names.get(m.get("tool_call_id")) or m.get("name")
             results.append((name if isinstance(name, str) else None, message_text(m) or ""))
     return results
@@ -298,7 +242,7 @@ class Lookup:
         return f"{label}: {_show(subject)} does not {_BASE_VERB[self.verb]} {_show(self.operand)}"
 
 
-_BASE_VERB = {
+_BASE_VERB = MappingProxyType({
     "equals": "equal",
     "contains": "contain",
     "matches regex": "match regex",
@@ -309,7 +253,7 @@ _BASE_VERB = {
     "is less than": "fall below",
     "is at least": "reach",
     "is at most": "stay within",
-}
+})
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -530,17 +474,20 @@ class SubjectCondition:
         lookups: tuple[Lookup, ...],
         *,
         label: str | None = None,
+        memo_key: Hashable = None,
     ) -> None:
         self.name = name
         self.label = label or name
         self.subject = subject
         self.lookups = lookups
-        self.memo_key = self.label
+        # The request view caches the subject under this key: the subject function,
+        # or (reader, key) for a keyed condition, so scenarios share the work.
+        self.memo_key: Hashable = subject if memo_key is None else memo_key
         self.groups = frozenset().union(*(lk.groups for lk in lookups))
 
     def evaluate(self, view: RequestView) -> Groups | None:
         """Groups when every lookup holds for the subject, else None."""
-        subject = view.memo(self.memo_key, self.subject)
+        subject = view.memo(self.subject, self.memo_key)
         lookups = self.lookups
         if len(lookups) == 1:
             return lookups[0].test(subject)
@@ -548,7 +495,7 @@ class SubjectCondition:
 
     def explain(self, view: RequestView) -> list[str]:
         """One reason per failing lookup."""
-        subject = view.memo(self.memo_key, self.subject)
+        subject = view.memo(self.subject, self.memo_key)
         return [r for lk in self.lookups if (r := lk.explain(self.label, subject)) is not None]
 
 
@@ -622,7 +569,8 @@ class KeyedMatcher:
             except ConditionError as exc:
                 raise exc.under(key) from None
             parts.append(SubjectCondition(
-                name, _value_at(self.value_of, wanted), lookups, label=f"{name}.{key}"))
+                name, _value_at(self.value_of, wanted), lookups, label=f"{name}.{key}",
+                memo_key=(self.value_of, wanted)))
         return AllOf(name, tuple(parts))
 
 
@@ -741,7 +689,7 @@ class ToolResultMatcher:
         lookups = compile_lookups(spec, reserved=("name",))
 
         def texts(view: RequestView) -> list[str]:
-            return [t for n, t in view.memo("tool_results", _tool_results)
+            return [t for n, t in view.memo(_tool_results)
                     if tool is None or n == tool]
 
         return SubjectCondition(name, texts, lookups,

@@ -16,6 +16,7 @@ a file breaks).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,19 +27,19 @@ import fastjsonschema
 import jsonschema
 import yaml
 
-from ..errors import ScenarioLoadError
+from ..errors import ConditionError, ScenarioLoadError, TemplateProblem, YamlProblem
 from ..resources import data_dir
+from ..state import RuntimeScenario
 from .conditions import (
     INDEXABLE,
     Condition,
-    ConditionError,
     KeyPath,
     MatcherRegistry,
     SubjectMatcher,
     default_registry,
 )
 from .scenarioset import After, Conversation, Scenario, ScenarioSet
-from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine, TemplateProblem
+from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine
 
 __all__ = [
     "ScenarioLoader",
@@ -92,9 +93,9 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> _LineDict:
         try:
             duplicate = key in data
         except TypeError:
-            raise _YamlProblem(f"a mapping key must be a scalar, got {key!r}", line) from None
+            raise YamlProblem(f"a mapping key must be a scalar, got {key!r}", line) from None
         if duplicate:
-            raise _YamlProblem(
+            raise YamlProblem(
                 f"duplicate key {key!r} (first at line {data.key_lines[key]})", line, key)
         data[key] = loader.construct_object(value_node, deep=True)
         data.key_lines[key] = line
@@ -112,18 +113,12 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
-class _YamlProblem(Exception):
-    def __init__(self, message: str, line: int | None, key: Any = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.key = key
 
 
 def _parse_yaml(text: str, source: str) -> Any:
     try:
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except _YamlProblem as exc:
+    except YamlProblem as exc:
         raise ScenarioLoadError(exc.message, path=source, line=exc.line,
                                 key=str(exc.key)) from None
     except yaml.YAMLError as exc:
@@ -242,6 +237,11 @@ class ScenarioLoader:
         if isinstance(data, str):
             data = _parse_yaml(data, source)
         return self._build(self._split(data, source))
+
+    def load_runtime(self, runtime: RuntimeScenario) -> Scenario:
+        """Compile a scenario another process added at run time (its stored definition)."""
+        [scenario] = self.load_data(json.loads(runtime.definition), "<added>")
+        return dataclasses.replace(scenario, source=runtime.source)
 
     def _split(self, root: Any, source: str) -> list[_Located]:
         if root is None:
@@ -461,12 +461,12 @@ class ScenarioWatcher:
         self._seen = now
         return changed
 
-    def reload(self, scenario_set: ScenarioSet) -> ScenarioLoadError | None:
+    async def reload(self, scenario_set: ScenarioSet) -> ScenarioLoadError | None:
         """Re-read every file into ``scenario_set``; on a broken file keep the old set
         and return the error for the caller to report."""
         try:
             scenarios = self._loader.load_paths(self.paths)
         except ScenarioLoadError as exc:
             return exc
-        scenario_set.replace(scenarios)
+        await scenario_set.replace(scenarios)
         return None

@@ -15,20 +15,20 @@ A ``Scenario`` is a frozen, compiled object (``loader.py`` builds them from YAML
 4. No winner: strict sets raise ``NoScenarioMatchedError`` listing the near misses;
    others answer with the default reply.
 
-Use counts live in the set, keyed by scenario name and conversation key, and
-survive ``replace()`` for scenarios whose definition did not change.
+Use counts live in the state store, keyed by scenario name and conversation key,
+and survive ``replace()`` for scenarios whose definition did not change.
 """
 
 from __future__ import annotations
 
 import heapq
-import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, overload
 
 from ..errors import BadRequestError, ConfigError, NoScenarioMatchedError
+from ..state import MemoryStore, RuntimeScenario, StateStore
 from .conditions import INDEXABLE, Condition, Groups, RequestView, merge_groups
 from .templating import CompiledReply
 
@@ -42,8 +42,6 @@ __all__ = [
 
 # How many near misses an explanation lists (the nearest first).
 NEAR_MISS_LIMIT = 10
-# Conversation keys remembered per set; the oldest are forgotten beyond this.
-MAX_CONVERSATIONS = 100_000
 
 
 class After(StrEnum):
@@ -299,7 +297,7 @@ class _Index:
         """The scenarios that may match ``view``, in rank order."""
         lists = [self.anywhere] if self.anywhere else []
         for condition, table in self.buckets.items():
-            value = view.memo(condition, INDEXABLE[condition])
+            value = view.memo(INDEXABLE[condition])
             if isinstance(value, str):
                 bucket = table.get(value)
                 if bucket:
@@ -309,29 +307,36 @@ class _Index:
         return heapq.merge(*lists)
 
 
-@dataclass
-class _State:
-    """Mutable per-set state, guarded by ``lock`` (a test thread may change the set
-    while the server thread resolves)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    # (scenario name, conversation key or None) -> uses so far
-    uses: dict[tuple[str, str | None], int] = field(default_factory=dict)
-
-
 class ScenarioSet:
-    """The scenarios of a server, their order and their use counts."""
+    """The scenarios of a server and their order; their use counts and the scenarios
+    added at run time live in the state store.
 
-    def __init__(self, scenarios: Iterable[Scenario], strict: bool = False) -> None:
+    ``loaded`` are the scenarios of the files (or the built-in ones): every process
+    of a server loads the same. Scenarios added at run time are kept in the store as
+    definitions; each process compiles them with its loader (so custom conditions of
+    the app's registry apply) and rebuilds its index when the store says another
+    process changed them (:meth:`refresh`).
+    """
+
+    def __init__(self, scenarios: Iterable[Scenario], strict: bool = False, *,
+                 store: StateStore | None = None,
+                 compile: Callable[[RuntimeScenario], Scenario] | None = None) -> None:
         self.strict = strict
-        self._state = _State()
-        self._next = 0
+        self._store: StateStore = store if store is not None else MemoryStore()
+        self._compile = compile
         self._base: tuple[Scenario, ...] = ()
-        self._entries: dict[str, tuple[int, Scenario]] = {}
+        # Added at run time, in the store's order: name -> compiled scenario, or None
+        # for a loaded scenario removed at run time (until reset()).
+        self._added: dict[str, Scenario | None] = {}
         self._index = _Index.build(())
-        self.replace(scenarios)
+        self._set_base(scenarios)
 
     # ----------------------------------------------------------------- contents
+
+    @property
+    def store(self) -> StateStore:
+        """Where the use counts and the added scenarios live."""
+        return self._store
 
     @property
     def scenarios(self) -> tuple[Scenario, ...]:
@@ -347,77 +352,94 @@ class ScenarioSet:
         """The scenario called ``name``, if any."""
         return self._index.by_name.get(name)
 
-    def uses(self, name: str) -> int:
-        """How often ``name`` was used, summed over conversations."""
-        with self._state.lock:
-            return sum(n for (s, _), n in self._state.uses.items() if s == name)
+    async def uses(self) -> Mapping[str, int]:
+        """How often each scenario was used, summed over conversations."""
+        return await self._store.uses()
 
-    def replace(self, scenarios: Iterable[Scenario]) -> None:
-        """Take a new set (a reload); unchanged scenarios keep their use counts.
-
-        The new set also becomes what ``reset()`` returns to.
-        """
+    def _set_base(self, scenarios: Iterable[Scenario]) -> None:
         new = list(scenarios)
         names = [s.name for s in new]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ConfigError(f"duplicate scenario names: {', '.join(dupes)}")
-        with self._state.lock:
-            old = {name: s for name, (_, s) in self._entries.items()}
-            keep = {s.name for s in new
-                    if s.name in old and old[s.name].fingerprint == s.fingerprint}
-            self._state.uses = {k: v for k, v in self._state.uses.items() if k[0] in keep}
-            self._entries = {}
-            for scenario in new:
-                self._entries[scenario.name] = (self._next, scenario)
-                self._next += 1
-            self._base = tuple(new)
-            self._reindex()
+        self._base = tuple(new)
+        self._reindex()
 
-    def add(self, scenario: Scenario) -> None:
-        """Add a scenario after the others of its priority; one of the same name is
+    async def replace(self, scenarios: Iterable[Scenario]) -> None:
+        """Take a new set of loaded scenarios (a reload); scenarios added at run time
+        stay, and unchanged scenarios keep their use counts."""
+        old = {s.name: s for s in self._base}
+        self._set_base(scenarios)
+        kept = {s.name for s in self._base
+                if s.name in old and old[s.name].fingerprint == s.fingerprint}
+        # (A scenario added at run time under a loaded name keeps its own counts.)
+        gone = [name for name in old if name not in kept and name not in self._added]
+        if gone:
+            await self._store.forget_uses(gone)
+
+    async def add(self, scenarios: Sequence[Scenario]) -> None:
+        """Add scenarios after the others of their priority; one of the same name is
         replaced (its use counts survive only if the definition is unchanged)."""
-        with self._state.lock:
-            old = self._entries.pop(scenario.name, None)
-            if old is not None and old[1].fingerprint != scenario.fingerprint:
-                self._forget(scenario.name)
-            self._entries[scenario.name] = (self._next, scenario)
-            self._next += 1
-            self._reindex()
+        changed = [s.name for s in scenarios
+                   if (old := self.get(s.name)) is not None and old.fingerprint != s.fingerprint]
+        await self._store.add_scenarios(
+            [RuntimeScenario(s.name, s.fingerprint, s.source) for s in scenarios])
+        if changed:
+            await self._store.forget_uses(changed)
+        for scenario in scenarios:
+            self._added.pop(scenario.name, None)
+            self._added[scenario.name] = scenario
+        self._reindex()
 
-    def remove(self, name: str) -> bool:
-        """Remove the scenario ``name``; False when there is none."""
-        with self._state.lock:
-            if self._entries.pop(name, None) is None:
-                return False
-            self._forget(name)
-            self._reindex()
-            return True
+    async def remove(self, name: str) -> bool:
+        """Remove the scenario ``name``; False when there is none. A loaded scenario
+        stays hidden until ``reset()``."""
+        if name not in self._index.by_name:
+            return False
+        if any(s.name == name for s in self._base):
+            # A tombstone: an empty definition hides the loaded scenario in every process.
+            await self._store.add_scenarios([RuntimeScenario(name, "", "")])
+            self._added.pop(name, None)
+            self._added[name] = None
+        else:
+            await self._store.remove_scenario(name)
+            self._added.pop(name, None)
+        await self._store.forget_uses([name])
+        self._reindex()
+        return True
 
-    def reset(self) -> None:
-        """Back to the loaded scenarios (drops ``add``-ed ones) with every count at zero."""
-        with self._state.lock:
-            self._entries = {}
-            for scenario in self._base:
-                self._entries[scenario.name] = (self._next, scenario)
-                self._next += 1
-            self._state.uses = {}
-            self._reindex()
+    async def reset(self) -> None:
+        """Back to the loaded scenarios (drops added ones) with every count at zero."""
+        names = [s.name for s in self.scenarios]
+        await self._store.clear_scenarios()
+        self._added = {}
+        self._reindex()
+        await self._store.forget_uses(names)
 
-    def reset_state(self) -> None:
-        """Every use count (times, sequence positions, conversations) back to zero."""
-        with self._state.lock:
-            self._state.uses = {}
-
-    def _forget(self, name: str) -> None:
-        self._state.uses = {k: v for k, v in self._state.uses.items() if k[0] != name}
+    async def refresh(self) -> None:
+        """Take the added scenarios from the store (another process changed them)."""
+        if self._compile is None:
+            return
+        added: dict[str, Scenario | None] = {}
+        for runtime in await self._store.runtime_scenarios():
+            known = self._added.get(runtime.name)
+            if not runtime.definition:
+                added[runtime.name] = None
+            elif known is not None and known.fingerprint == runtime.definition:
+                added[runtime.name] = known
+            else:
+                added[runtime.name] = self._compile(runtime)
+        self._added = added
+        self._reindex()
 
     def _reindex(self) -> None:
-        self._index = _Index.build(self._entries.values())
+        ranked = [s for s in self._base if s.name not in self._added]
+        ranked.extend(s for s in self._added.values() if s is not None)
+        self._index = _Index.build(enumerate(ranked))
 
     # --------------------------------------------------------------- resolution
 
-    def resolve(self, view: RequestView, force: str | None = None) -> Resolution:
+    async def resolve(self, view: RequestView, force: str | None = None) -> Resolution:
         """The scenario and reply for ``view`` (see the module docstring for the order).
 
         Raises BadRequestError for an unknown forced name and, in strict sets,
@@ -425,13 +447,13 @@ class ScenarioSet:
         """
         index = self._index
         if force is not None:
-            return self._forced(index, view, force)
+            return await self._forced(index, view, force)
         exhausted: list[tuple[Scenario, int]] = []
         for _, scenario in index.candidates(view):
             groups = scenario.match(view)
             if groups is None:
                 continue
-            used = self._take(scenario, view)
+            used = await self._take(scenario, view)
             if used is None:
                 exhausted.append((scenario, scenario.times or 0))
                 continue
@@ -448,21 +470,15 @@ class ScenarioSet:
         conditions first, then resolution order), each with its failed conditions."""
         return _rank_near_misses(view, self._index.ordered)
 
-    def _take(self, scenario: Scenario, view: RequestView, *, force: bool = False) -> int | None:
+    async def _take(self, scenario: Scenario, view: RequestView, *,
+                    force: bool = False) -> int | None:
         """Count one use; the previous count, or None when ``times`` is used up."""
         conversation = scenario.conversation
-        key = (scenario.name, conversation.key_of(view) if conversation else None)
-        state = self._state
-        with state.lock:
-            used = state.uses.get(key, 0)
-            if not force and scenario.times is not None and used >= scenario.times:
-                return None
-            if key not in state.uses and len(state.uses) >= MAX_CONVERSATIONS:
-                del state.uses[next(iter(state.uses))]
-            state.uses[key] = used + 1
-        return used
+        return await self._store.take(
+            scenario.name, conversation.key_of(view) if conversation else None,
+            None if force else scenario.times)
 
-    def _forced(self, index: _Index, view: RequestView, name: str) -> Resolution:
+    async def _forced(self, index: _Index, view: RequestView, name: str) -> Resolution:
         scenario = index.by_name.get(name)
         if scenario is None:
             known = ", ".join(sorted(index.by_name)[:20])
@@ -472,5 +488,5 @@ class ScenarioSet:
         groups: dict[str, str] = {}
         for condition in scenario.conditions:
             groups.update(condition.evaluate(view) or {})
-        used = self._take(scenario, view, force=True) or 0
+        used = await self._take(scenario, view, force=True) or 0
         return Resolution(view, scenario, scenario.reply_for(used), groups, used + 1)

@@ -25,13 +25,12 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import MockLLMError
+from ..errors import MockLLMError, TemplateProblem
 
 __all__ = [
     "CompiledReply",
     "TEMPLATE_VARIABLES",
     "TemplateEngine",
-    "TemplateProblem",
 ]
 
 TEMPLATE_VARIABLES: tuple[str, ...] = ("faker", "request", "headers", "turn", "scenario", "call")
@@ -39,13 +38,6 @@ TEMPLATE_VARIABLES: tuple[str, ...] = ("faker", "request", "headers", "turn", "s
 _SINGLE_EXPRESSION = re.compile(r"^\{\{((?:(?!\}\}|\{\{).)*)\}\}$", re.DOTALL)
 
 
-class TemplateProblem(ValueError):
-    """A reply template that cannot be compiled; ``path`` is where it sits in the file."""
-
-    def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
-        super().__init__(message)
-        self.reason = message
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 from weather_app import SYSTEM_PROMPT, TOOLS, WeatherAssistant
 
-from mockllm.pytest_plugin import MockLLM
+from mockllm import MockLLM
 
 
 @pytest.fixture()

@@ -1,0 +1,260 @@
+"""``POST /v1/chat/completions``: one request through the pipeline, step by step.
+
+    read -> validate -> admit -> resolve -> generate -> deliver -> record
+
+Each step is one function below; the handler runs them in order. Every decision
+about a body is delegated to the plain-Python layers (validation, the scenario
+engine, the reply engine, the rate limiter); this module only moves data between
+them and aiohttp. ``record`` is the middleware's (:func:`mockllm.http.middleware.record`),
+so a request that fails at any step is journaled too.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import hdrs, web
+
+from ..errors import (
+    BadRequestError,
+    InvalidBodyError,
+    MockLLMError,
+    NotAcceptableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestValidationError,
+    UnsupportedMediaTypeError,
+)
+from ..ratelimit import bearer_token
+from ..reply_engine import streaming
+from ..reply_engine.seeding import LazySeededFaker, request_seed
+from ..scenario_engine.conditions import RequestView, parse_overrides
+from ..scenario_engine.scenarioset import Resolution
+from . import delivery, wire
+from .context import STATE, TRACE, ServerState, Trace
+from .middleware import record
+
+__all__ = ["CHAT_PATHS", "chat_completions"]
+
+# The OpenAI path and the ServiceStack forms of the same operation (wire-format.md 1.1).
+CHAT_PATHS: tuple[str, ...] = (
+    "/v1/chat/completions",
+    "/v1/chat/completions.{ext}",
+    "/api/ChatCompletion",
+    "/api/ChatCompletion.{ext}",
+    "/{fmt}/reply/ChatCompletion",
+)
+
+_JSON_TYPES = frozenset({"application/json", "text/json"})
+# Media ranges in Accept that a JSON (or SSE, or JSONP) answer satisfies.
+_ACCEPTABLE = frozenset({
+    "*/*", "application/*", "application/json", "text/json", "text/event-stream", "text/*",
+    "application/javascript", "text/javascript",
+})
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """The chat completions handler: the pipeline's steps in order."""
+    state = request.app[STATE]
+    trace: Trace = request[TRACE]
+    callback = negotiate(request)
+    body = await read(request, trace, state.settings.max_body_bytes)
+    validate(state, trace, body, callback)
+    limits = await admit(request, state, body)
+    resolution, seed = await resolve(request, state, trace, body)
+    reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
+    reply_body = generate(state, trace, body, reply, seed.seed, seed.created)
+    return await deliver(request, state, trace, body, reply, reply_body, limits,
+                         callback, seed.seed)
+
+
+# --------------------------------------------------------------------------- read
+
+
+def negotiate(request: web.Request) -> str | None:
+    """Check the asked-for format; return the JSONP callback, if any."""
+    asked = [request.match_info.get("ext"), request.match_info.get("fmt"),
+             request.query.get("format")]
+    for fmt in asked:
+        if fmt is not None and fmt.split(".")[0].lower() != "json":
+            raise NotAcceptableError(
+                f"mockllm answers in JSON only; the format {fmt!r} is not supported.")
+    accept = request.headers.get(hdrs.ACCEPT)
+    if accept and not _accepts_json(accept):
+        raise NotAcceptableError(
+            f"Accept: {accept} names no format mockllm can write; "
+            "use application/json (or text/event-stream for streams).")
+    callback = request.query.get("callback")
+    if callback is not None and not wire.is_safe_callback(callback):
+        raise BadRequestError(
+            "The JSONP callback must be a JavaScript identifier path such as handleReply "
+            "or app.onReply.", param="callback", error_code="InvalidCallback")
+    return callback
+
+
+def _accepts_json(accept: str) -> bool:
+    if accept in _ACCEPTABLE:  # what SDKs send: one plain media range
+        return True
+    for item in accept.split(","):
+        media, *params = (part.strip().lower() for part in item.split(";"))
+        if any(p.replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"} for p in params):
+            continue
+        if media in _ACCEPTABLE or media.endswith("+json"):
+            return True
+    return False
+
+
+async def read(request: web.Request, trace: Trace, max_bytes: int) -> dict[str, Any]:
+    """Content type, size limit and JSON parse: the body as a dict."""
+    if hdrs.CONTENT_TYPE in request.headers:
+        ctype = request.content_type
+        if ctype not in _JSON_TYPES and not ctype.endswith("+json"):
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {ctype} is not supported; send the ChatCompletion as JSON with "
+                "Content-Type: application/json (with curl: -H 'Content-Type: application/json').")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLargeError(
+            f"The request body is {request.content_length} bytes; the limit is {max_bytes} "
+            "bytes (MOCKLLM_MAX_BODY_BYTES).")
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidBodyError("The request body is empty; send a ChatCompletion JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        trace.raw_body = raw[:2000].decode("utf-8", "replace")
+        raise InvalidBodyError(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        trace.raw_body = raw[:2000].decode("utf-8", "replace")
+        raise InvalidBodyError(
+            f"The request body must be a JSON object (a ChatCompletion), not "
+            f"{_json_kind(body)}.")
+    trace.body = body
+    return body
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def validate(state: ServerState, trace: Trace, body: dict[str, Any],
+             callback: str | None) -> None:
+    """The body against the ChatCompletion schema (every problem at once), then the
+    checks the schema cannot say: JSONP streams and unknown models."""
+    field_errors = state.validator.validate(body)
+    if field_errors:
+        trace.field_errors = tuple(field_errors)
+        raise RequestValidationError(field_errors)
+    if callback is not None and body.get("stream"):
+        raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
+                              param="stream")
+    settings = state.settings
+    model = body.get("model")
+    if not settings.any_model and model not in settings.models:
+        raise NotFoundError(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            openai_code="model_not_found", param="model")
+
+
+# --------------------------------------------------------------------------- admit
+
+
+async def admit(request: web.Request, state: ServerState,
+                body: dict[str, Any]) -> Mapping[str, str]:
+    """Spend the rate budgets (after validation: a rejected body spends none); the
+    ``x-ratelimit-*`` headers to send, or a 429."""
+    limiter = state.rate_limiter
+    if limiter is None:
+        return {}
+    tokens = state.generator.count_prompt(body).total if limiter.counts_tokens else 0
+    key = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
+    decision = await limiter.check(key, tokens, time.monotonic(), model=str(body.get("model")))
+    decision.raise_if_refused()
+    return decision.headers
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+async def resolve(request: web.Request, state: ServerState, trace: Trace,
+                  body: dict[str, Any]) -> tuple[Resolution, Any]:
+    """Which scenario answers (``Prefer: scenario=`` may force one) and the seed."""
+    overrides = parse_overrides(request.headers, request.query)
+    view = RequestView(body, request.headers, request.path)
+    resolution = await state.scenarios.resolve(view, force=overrides.scenario)
+    trace.scenario = resolution.scenario_name
+    trace.near_misses = resolution.deferred_near_misses()
+    seed = request_seed(body, override=overrides.seed, server_seed=state.settings.seed)
+    return resolution, seed
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def generate(state: ServerState, trace: Trace, body: dict[str, Any], reply: Mapping[str, Any],
+             seed: int, created: int) -> dict[str, Any]:
+    """The ChatResponse for the rendered reply spec (checked against the schema when
+    ``check_replies`` is on)."""
+    reply_body = state.generator.generate(body, reply, seed=seed, created=created)
+    if state.settings.check_replies:
+        problems = state.response_validator.validate(reply_body)
+        if problems:
+            raise MockLLMError(
+                "mockllm built a reply that breaks the ChatResponse schema (check the "
+                f"scenario {trace.scenario!r}): "
+                + "; ".join(f"{p.param}: {p.message}" for p in problems))
+    trace.response = reply_body
+    return reply_body
+
+
+# --------------------------------------------------------------------------- deliver
+
+
+async def deliver(request: web.Request, state: ServerState, trace: Trace,
+                  body: dict[str, Any], reply: Mapping[str, Any], reply_body: dict[str, Any],
+                  limits: Mapping[str, str], callback: str | None,
+                  seed: int) -> web.StreamResponse:
+    """JSON, JSONP or SSE, with the reply's timing and faults."""
+    headers = {**limits, **{str(k): str(v) for k, v in (reply.get("headers") or {}).items()}}
+    headers["x-request-id"] = trace.request_id
+    timing: Mapping[str, Any] = reply.get("timing") or {}
+    # Timing jitter and fault dice have their own generator, made only when needed.
+    rng = random.Random(seed ^ 0x5EED) if timing or reply.get("fault") else None
+    fault = delivery.pick_fault(reply.get("fault"), rng) if rng is not None else None
+    if fault is not None:
+        trace.tags["fault"] = fault.kind
+
+    if body.get("stream"):
+        trace.stream = True
+        options = body.get("stream_options") or {}
+        chunks = streaming.iter_chunks(
+            reply_body,
+            include_usage=bool(options.get("include_usage")),
+            chunking=timing.get("chunk", "tokens"),
+            chunk_size=int(timing.get("chunk_size", 1)),
+            tokenizer=state.generator.tokenizer,
+        )
+
+        def on_end(complete: bool) -> None:
+            # Journal the stream before its last bytes leave, so a client that has read
+            # [DONE] always finds it (the middleware would record it only afterwards).
+            if not complete:
+                trace.response = None  # cut short by a fault: no whole reply was sent
+            record(request, state, trace, 200, None)
+
+        return await delivery.send_stream(request, chunks, headers=headers, timing=timing,
+                                          rng=rng, fault=fault, tags=trace.tags,
+                                          on_end=on_end)
+    payload, content_type = wire.dumps(reply_body), "application/json"
+    if callback is not None:
+        payload, content_type = wire.jsonp(callback, payload), "application/javascript"
+    return await delivery.send_body(request, payload, content_type=content_type,
+                                    headers=headers, timing=timing, rng=rng, fault=fault)

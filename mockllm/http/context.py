@@ -1,0 +1,76 @@
+"""What the http layer keeps per app and per request: the server state and the trace.
+
+``ServerState`` is everything one app owns, built once by ``create_app``; the mutable
+part of it lives in its state store. ``Trace`` is what the pipeline learnt about one
+request, for the journal. Both are reached through aiohttp's typed keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from faker import Faker
+
+from ..config import Settings
+from ..ratelimit import RateLimiter
+from ..reply_engine.generate import Generator
+from ..scenario_engine.loader import ScenarioLoader
+from ..scenario_engine.scenarioset import ScenarioSet
+from ..schemaset import SchemaSet
+from ..state import StateStore
+from ..validation import RequestValidator, ResponseValidator
+
+__all__ = ["STATE", "ServerState", "TRACE", "Trace"]
+
+
+@dataclass(slots=True)
+class ServerState:
+    """Everything one running app owns; built once by ``create_app``."""
+
+    settings: Settings
+    schemas: SchemaSet
+    validator: RequestValidator
+    response_validator: ResponseValidator
+    generator: Generator
+    faker: Faker
+    # The one loader (and condition registry) of the app: startup, reload, the
+    # control API and the pytest handle all compile scenarios with it.
+    loader: ScenarioLoader
+    scenarios: ScenarioSet
+    store: StateStore
+    # None when no rate limit is configured, so the hot path skips it entirely.
+    rate_limiter: RateLimiter | None = None
+
+    async def reset(self) -> int:
+        """Forget the journal and every counter: scenario uses, sequence positions,
+        conversations and rate budgets (scenarios added at run time stay).
+        Returns how many exchanges the journal dropped."""
+        return await self.store.reset()
+
+
+STATE = web.AppKey("mockllm_state", ServerState)
+
+
+@dataclass(slots=True)
+class Trace:
+    """What the pipeline learnt about one request, for the journal."""
+
+    request_id: str
+    started: float
+    body: Any = None
+    raw_body: str | None = None
+    field_errors: tuple[Any, ...] = ()
+    scenario: str | None = None
+    near_misses: Sequence[Any] = ()
+    response: Any = None
+    stream: bool = False
+    tags: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = False
+
+
+# aiohttp 3.14 types request storage keys; older releases take a plain string.
+_REQUEST_KEY: Any = getattr(web, "RequestKey", None)
+TRACE: Any = _REQUEST_KEY("mockllm_trace", Trace) if _REQUEST_KEY else "mockllm_trace"

@@ -1,0 +1,142 @@
+"""The error middleware: every failure becomes an error body, every exchange a journal entry.
+
+It opens the request's trace, turns a ``MockLLMError`` (or aiohttp's own 404/405/413)
+into the configured error envelope, answers a mockllm bug with a logged 500 and keeps
+serving, stamps ``x-request-id`` and records the exchange (:func:`record`), also on
+failure. The control API's own calls are not journaled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..errors import (
+    MethodNotAllowedError,
+    MockLLMError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from ..journal import Exchange
+from . import delivery, wire
+from .context import STATE, TRACE, ServerState, Trace
+
+__all__ = ["CONTROL_PREFIX", "error_middleware", "record"]
+
+log = logging.getLogger("mockllm")
+
+# The control API's prefix: its calls are not journaled.
+CONTROL_PREFIX = "/__mockllm"
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every failure into an error body in the configured dialect, and journal it."""
+    state = request.config_dict[STATE]
+    trace = Trace(request_id="req_" + os.urandom(12).hex(), started=time.perf_counter())
+    request[TRACE] = trace
+    error: MockLLMError | None = None
+    try:
+        response = await handler(request)
+    except MockLLMError as exc:
+        error = exc
+    except web.HTTPException as exc:
+        error = _from_http_exception(request, exc)
+    except ConnectionResetError as exc:
+        # The client went away (e.g. while sending its body). Returning a response that
+        # cannot be sent lets aiohttp drop the connection quietly instead of logging an
+        # error for what is a normal event.
+        trace.tags.setdefault("disconnected", str(exc))
+        response = web.Response(status=delivery.CLOSED)
+    except Exception as exc:  # a bug in mockllm: answer 500, log it, keep serving
+        log.exception("mockllm failed on %s %s", request.method, request.path)
+        error = MockLLMError(f"mockllm internal error: {type(exc).__name__}: {exc}")
+    if error is not None:
+        # An error's details reach the journal (and the body's meta, see wire.error_body).
+        for key, value in error.details.items():
+            if key == "near_misses":
+                trace.near_misses = tuple(value)
+            else:
+                trace.tags[key] = value
+        response = _error_response(request, state, error)
+    if not response.prepared:
+        response.headers["x-request-id"] = trace.request_id
+    if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
+        record(request, state, trace, response.status, error)
+    return response
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> MockLLMError:
+    """aiohttp's own 404/405/413... as mockllm errors with a useful message."""
+    if exc.status == 404:
+        return NotFoundError(
+            f"No route for {request.method} {request.path}. mockllm serves POST "
+            "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
+            "GET /v1/models and the control API under /__mockllm/. With the openai SDK, "
+            "base_url must end in /v1."
+        )
+    if exc.status == 405:
+        allowed = getattr(exc, "allowed_methods", None) or ()
+        allow = ", ".join(sorted(allowed))
+        return MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.path}; use {allow or 'POST'}.",
+            headers={"Allow": allow} if allow else None,
+        )
+    if exc.status == 413:
+        return PayloadTooLargeError(
+            f"The request body is larger than the limit of "
+            f"{request.config_dict[STATE].settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
+        )
+    return MockLLMError(exc.reason or "HTTP error", status=exc.status,
+                        error_code=exc.reason.replace(" ", "") if exc.reason else None)
+
+
+def _error_response(request: web.Request, state: ServerState,
+                    error: MockLLMError) -> web.Response:
+    body = wire.dumps(wire.error_body(error, state.settings.error_dialect))
+    headers = dict(error.headers)
+    callback = request.query.get("callback")
+    if callback is not None and wire.is_safe_callback(callback):
+        # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.
+        return web.Response(body=wire.jsonp(callback, body), status=200,
+                            content_type="application/javascript", headers=headers)
+    return web.Response(body=body, status=error.status, content_type="application/json",
+                        headers=headers)
+
+
+def record(request: web.Request, state: ServerState, trace: Trace, status: int,
+           error: MockLLMError | None) -> None:
+    """Journal the exchange once (the last step of every request) and log its line."""
+    trace.recorded = True
+    store = state.store
+    exchange = Exchange(
+        seq=store.next_seq(),
+        request_id=trace.request_id,
+        time=time.time(),
+        method=request.method,
+        path=request.path,
+        # The request's own read-only mappings: no copy on the hot path.
+        query=request.query,
+        headers=request.headers,
+        body=trace.body,
+        raw_body=trace.raw_body,
+        field_errors=trace.field_errors,
+        scenario=trace.scenario,
+        near_misses=trace.near_misses,
+        status=status,
+        response=trace.response,
+        error=error.message if error is not None else None,
+        error_code=error.error_code if error is not None else None,
+        stream=trace.stream,
+        duration_ms=(time.perf_counter() - trace.started) * 1000.0,
+        tags=trace.tags,
+    )
+    store.record(exchange)
+    if log.isEnabledFor(logging.INFO):
+        log.info(exchange.log_line(state.settings.verbose))

@@ -1,0 +1,74 @@
+"""Binding an app to a port: for the CLI, the background-thread server and the plugin.
+
+``start_site`` sets an app up on a host and port (0: a free one) in the running loop
+and returns the runner and the bound port; ``serve_forever`` is the CLI's ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..config import Settings
+from .app import create_app
+
+__all__ = ["Site", "serve_forever", "start_site"]
+
+
+class Site:
+    """A running app: its bound port, and ``close()`` to stop serving it."""
+
+    __slots__ = ("_runner", "app", "port")
+
+    def __init__(self, app: web.Application, runner: web.AppRunner, port: int) -> None:
+        self.app = app
+        self._runner = runner
+        self.port = port
+
+    async def close(self) -> None:
+        """Stop accepting, finish the app's cleanup (the state store is closed)."""
+        await self._runner.cleanup()
+
+
+async def start_site(app: web.Application, host: str, port: int) -> Site:
+    """Serve ``app`` on ``host:port`` in the running loop; raises OSError when the
+    port cannot be bound."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return Site(app, runner, runner.addresses[0][1])
+
+
+async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
+                        app: Any = None) -> None:
+    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``)."""
+    app = app if app is not None else create_app(settings)
+    # Everything built so far (schemas, validators, word pools, scenarios) lives as long
+    # as the server: move it out of the collector's sight, so collections stay short.
+    gc.collect()
+    gc.freeze()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handle the signals explicitly: a server started in the background by a shell
+    # inherits an ignored SIGINT, and CI systems stop services with SIGTERM.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = await start_site(app, settings.host, settings.port)
+        try:
+            announce(f"http://{settings.host}:{site.port}")
+            await stop.wait()
+        finally:
+            await site.close()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
