@@ -249,7 +249,8 @@ def _choices(reply: Mapping[str, Any], expected: str) -> list[dict[str, Any]]:
 def _judge(expected: str, problems: Sequence[str], got: str) -> Verdict:
     """``fail`` naming every problem, or ``pass`` saying what came back."""
     if problems:
-        return Verdict(Status.FAIL, expected, "; ".join(problems))
+        more = f"; and {len(problems) - 4} more" if len(problems) > 4 else ""
+        return Verdict(Status.FAIL, expected, "; ".join(problems[:4]) + more)
     return Verdict(Status.PASS, expected, got)
 
 
@@ -581,7 +582,7 @@ def _logprobs(session: Session) -> Verdict:
     if not problems and tokens != content:
         problems.append(f"the tokens make {_shown(tokens, 50)}, the content is "
                         f"{_shown(content, 50)}")
-    return _judge(expected, problems[:3], f"{len(entries)} entries matching the content")
+    return _judge(expected, problems, f"{len(entries)} entries matching the content")
 
 
 def _audio(session: Session) -> Verdict:
@@ -622,8 +623,9 @@ def _invalid(request: str, param: str, what: str, session: Session) -> Verdict:
     if error is None:
         raise Mismatch(expected, f"{answer.status} with a body the SDK finds no error in: "
                                  f"{answer.excerpt()}")
-    problems = [] if error.get("param") == param else [
-        f"{answer.status} with param {_shown(error.get('param'))}: {answer.excerpt()}"]
+    found = error.get("param")
+    said = "no param the SDK can read" if found is None else f"param {_shown(found)}"
+    problems = [] if found == param else [f"{answer.status} with {said}: {answer.excerpt()}"]
     return _judge(expected, problems, f"{answer.status}, param {param!r}, "
                                       f"{_shown(error.get('message'), 60)}")
 

@@ -193,6 +193,8 @@ class _Analyser:
         self.after_finish: dict[int, int] = {}
         self.calls: dict[tuple[int, int], dict[str, Any]] = {}
         self.fragments = 0
+        self.unindexed: list[int] = []
+        self.repeated: dict[tuple[int, int, str], int] = {}
 
     def problem(self, rule: Rule, message: str) -> None:
         self.problems.setdefault(rule, []).append(message)
@@ -208,6 +210,7 @@ class _Analyser:
             for part in parts:
                 self.choice_part(number, part)
         self.close_choices()
+        self.close_tool_calls()
         if self.include_usage:
             self.usage(chunks, usage_at)
         first = chunks[0] if chunks else {}
@@ -297,9 +300,7 @@ class _Analyser:
             return
         position = fragment.get("index")
         if not isinstance(position, int) or isinstance(position, bool):
-            self.problem(Rule.TOOL_CALLS, f"chunk {number}: a tool_calls delta without an "
-                                          f"integer index ({_shown(fragment)}); clients merge "
-                                          "tool-call fragments by index")
+            self.unindexed.append(number)
             position = len(calls) if "id" in fragment or not calls else len(calls) - 1
         function = fragment.get("function")
         function = function if isinstance(function, dict) else {}
@@ -317,19 +318,28 @@ class _Analyser:
                 self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: its first "
                                               f"delta has no {', '.join(missing)}")
         else:
-            repeated = [name for name, there in (("id", "id" in fragment and fragment["id"]),
-                                                 ("function.name", function.get("name")))
-                        if there]
-            if repeated:
-                self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: "
-                                              f"{' and '.join(repeated)} repeated in a later "
-                                              "delta (clients concatenate them)")
+            for name, there in (("id", fragment.get("id")), ("function.name",
+                                                             function.get("name"))):
+                if there:
+                    place = (choice, position, name)
+                    self.repeated[place] = self.repeated.get(place, 0) + 1
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
             self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: arguments "
                                           f"{_shown(arguments)} is not a string")
         elif arguments:
             call["function"]["arguments"] += arguments
+
+    def close_tool_calls(self) -> None:
+        if self.unindexed:
+            first = ", ".join(map(str, self.unindexed[:3]))
+            self.problem(Rule.TOOL_CALLS, f"{len(self.unindexed)} tool_calls delta(s) without an "
+                                          f"integer index (chunk {first}"
+                                          f"{', ...' if len(self.unindexed) > 3 else ''}): "
+                                          "clients merge tool-call fragments by index")
+        for (choice, position, name), count in self.repeated.items():
+            self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: {name} repeated "
+                                          f"in {count} later delta(s) (clients concatenate it)")
 
     def close_choices(self) -> None:
         if not self.choices:
