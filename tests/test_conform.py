@@ -291,10 +291,12 @@ def test_a_server_that_never_answers_fails_within_the_deadline(
         silent.listen(8)
         started = time.monotonic()
         report = _run(f"http://127.0.0.1:{silent.getsockname()[1]}/v1", validator,
-                      only=["plain.schema", "stream.done"], timeout=0.3)
-    assert time.monotonic() - started < 3
-    assert all("no answer within 0.3 s" in got for got in _failed(report).values())
-    assert len(_failed(report)) == 2
+                      only=["plain", "stream.done"], timeout=1.0)
+    # Two requests (the five plain checks share one answer), each given up after 1 s.
+    assert time.monotonic() - started < 4.5
+    failed = _failed(report)
+    assert len(failed) == 6
+    assert all("no answer within 1 s" in got for got in failed.values()), failed
 
 
 # ------------------------------------------------------------- error bodies as the SDK reads

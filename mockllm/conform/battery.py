@@ -23,7 +23,7 @@ from typing import Any
 from jsonschema import validators
 
 from ..validation import ResponseValidator
-from .client import Answer, Client
+from .client import Answer, Client, ClientError
 from .sse import Rule, StreamAnalysis, StreamReader, analyse, shape, shape_differences
 
 __all__ = [
@@ -177,8 +177,10 @@ class Session:
         self.validator = validator
         self.parameters = tool_parameters()
         self._requests = _requests()
+        # Answers by request name, and the requests that got none (not asked twice either).
         self._answers: dict[str, Answer] = {}
         self._streams: dict[str, _Streamed] = {}
+        self._unanswered: dict[str, ClientError] = {}
 
     def body(self, request: str) -> dict[str, Any]:
         """The body the battery sends as ``request``."""
@@ -187,7 +189,7 @@ class Session:
     def answer(self, request: str) -> Answer:
         """The answer to ``request`` (asked once per run)."""
         if request not in self._answers:
-            self._answers[request] = self.client.post(CHAT, self.body(request))
+            self._answers[request] = self._ask(request, lambda body: self.client.post(CHAT, body))
         return self._answers[request]
 
     def reply(self, request: str) -> dict[str, Any]:
@@ -198,8 +200,9 @@ class Session:
         """The streamed answer to ``request`` (asked once per run); not a 200 fails."""
         if request not in self._streams:
             reader = StreamReader()
-            answer = self.client.stream(CHAT, self.body(request), reader)
-            include_usage = bool(self.body(request).get("stream_options", {}).get("include_usage"))
+            answer = self._ask(request, lambda body: self.client.stream(CHAT, body, reader))
+            include_usage = bool(self._requests[request].get("stream_options", {})
+                                 .get("include_usage"))
             self._streams[request] = _Streamed(
                 answer, reader, analyse(reader.chunks, include_usage=include_usage))
         streamed = self._streams[request]
@@ -207,6 +210,15 @@ class Session:
             raise Mismatch(f"a 200 stream answering the {request} request",
                            f"{streamed.answer.status}: {streamed.answer.excerpt()}")
         return streamed
+
+    def _ask(self, request: str, send: Callable[[dict[str, Any]], Answer]) -> Answer:
+        if request in self._unanswered:
+            raise self._unanswered[request]
+        try:
+            return send(self.body(request))
+        except ClientError as exc:
+            self._unanswered[request] = exc
+            raise
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -246,6 +258,22 @@ def _choices(reply: Mapping[str, Any], expected: str) -> list[dict[str, Any]]:
     return choices
 
 
+def _first_choice(reply: Mapping[str, Any], expected: str) -> dict[str, Any]:
+    return _choices(reply, expected)[0]
+
+
+def _finish_problems(choice: Mapping[str, Any], want: str, why: str = "") -> list[str]:
+    """[] when the choice finished with ``want``, else the finish_reason it had (and why)."""
+    reason = choice.get("finish_reason")
+    return [] if reason == want else [f"finish_reason {_shown(reason)}{': ' if why else ''}{why}"]
+
+
+def _text_problems(choice: Mapping[str, Any], label: str = "content") -> list[str]:
+    """[] when the choice's message has non-empty text content."""
+    content = choice["message"].get("content")
+    return [] if isinstance(content, str) and content else [f"{label} {_shown(content)}"]
+
+
 def _judge(expected: str, problems: Sequence[str], got: str) -> Verdict:
     """``fail`` naming every problem, or ``pass`` saying what came back."""
     if problems:
@@ -279,8 +307,12 @@ def _judge_usage(expected: str, usage: Any, problems: Sequence[str] = ()) -> Ver
                                 f"{usage['total_tokens']} tokens")
 
 
+def _calls_problems(calls: Sequence[Any], offered: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Why the tool calls are not calls of offered tools with valid JSON arguments."""
+    return [problem for call in calls for problem in _call_problems(call, offered)]
+
+
 def _call_problems(call: Any, offered: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Why a tool call is not a call of an offered tool with valid JSON arguments."""
     if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
         return [f"tool call {_shown(call)} has no function"]
     function = call["function"]
@@ -368,10 +400,7 @@ def _plain_message(session: Session) -> Verdict:
         problems.append(f"index {_shown(choice.get('index'))}")
     if message.get("role") != "assistant":
         problems.append(f"role {_shown(message.get('role'))}")
-    if not isinstance(message.get("content"), str) or not message["content"]:
-        problems.append(f"content {_shown(message.get('content'))}")
-    if choice.get("finish_reason") != "stop":
-        problems.append(f"finish_reason {_shown(choice.get('finish_reason'))}")
+    problems += _text_problems(choice) + _finish_problems(choice, "stop")
     return _judge(expected, problems, f"{_shown(message.get('content'), 60)}, finish_reason "
                                       f"{choice.get('finish_reason')!r}")
 
@@ -384,33 +413,28 @@ def _n2(session: Session) -> Verdict:
     if indexes != [0, 1]:
         problems.append(f"{len(choices)} choice(s) with index {_shown(indexes)}")
     for choice in choices:
-        content = choice["message"].get("content")
-        if not isinstance(content, str) or not content:
-            problems.append(f"choice {choice.get('index')} content {_shown(content)}")
+        problems += _text_problems(choice, f"choice {choice.get('index')} content")
     return _judge(expected, problems, f"choices with index {indexes}")
 
 
 def _stop(session: Session) -> Verdict:
     expected = "stop ['e']: text that ends before the first 'e', finish_reason 'stop'"
-    choice = _choices(session.reply("stop"), expected)[0]
+    choice = _first_choice(session.reply("stop"), expected)
     content = choice["message"].get("content")
     problems = []
     if not isinstance(content, str):
         problems.append(f"content {_shown(content)}")
     elif "e" in content:
         problems.append(f"content {_shown(content, 60)} goes on past the stop sequence")
-    if choice.get("finish_reason") != "stop":
-        problems.append(f"finish_reason {_shown(choice.get('finish_reason'))}")
+    problems += _finish_problems(choice, "stop")
     return _judge(expected, problems, f"{_shown(content, 60)}, finish_reason 'stop'")
 
 
 def _length(session: Session) -> Verdict:
     expected = "max_completion_tokens 5: finish_reason 'length', at most 5 completion tokens"
     reply = session.reply("length")
-    choice = _choices(reply, expected)[0]
-    problems = []
-    if choice.get("finish_reason") != "length":
-        problems.append(f"finish_reason {_shown(choice.get('finish_reason'))}")
+    choice = _first_choice(reply, expected)
+    problems = _finish_problems(choice, "length")
     usage = reply.get("usage")
     tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     if isinstance(tokens, int) and tokens > 5:
@@ -462,7 +486,7 @@ def _stream_usage(session: Session) -> Verdict:
 
 
 def _tool_calls(reply: Mapping[str, Any], expected: str) -> tuple[dict[str, Any], list[Any]]:
-    choice = _choices(reply, expected)[0]
+    choice = _first_choice(reply, expected)
     calls = choice["message"].get("tool_calls")
     if not isinstance(calls, list) or not calls:
         raise Mismatch(expected, f"no tool call: content {_shown(choice['message'].get('content'))}"
@@ -470,45 +494,43 @@ def _tool_calls(reply: Mapping[str, Any], expected: str) -> tuple[dict[str, Any]
     return choice, calls
 
 
-def _finish_problems(choice: Mapping[str, Any], want: str, why: str) -> list[str]:
-    reason = choice.get("finish_reason")
-    return [] if reason == want else [f"finish_reason {_shown(reason)}: {why}"]
+def _judge_calls(expected: str, session: Session, choice: Mapping[str, Any],
+                 calls: Sequence[Any], finish: str, why: str,
+                 problems: Sequence[str] = ()) -> Verdict:
+    """Tool calls of offered tools with valid arguments, finishing with ``finish``."""
+    found = [*problems, *_calls_problems(calls, session.parameters),
+             *_finish_problems(choice, finish, why)]
+    return _judge(expected, found, f"{_calls_text(calls)}, finish_reason {finish!r}")
 
 
 def _tools_named(session: Session) -> Verdict:
     expected = "a call of get_weather with valid arguments, finish_reason 'stop'"
     choice, calls = _tool_calls(session.reply("tools_named"), expected)
-    problems = [f"a call of {c['function'].get('name')!r}, not of the named get_weather"
-                for c in calls if isinstance(c, dict) and isinstance(c.get("function"), dict)
-                and c["function"].get("name") != "get_weather"]
-    problems += [p for call in calls for p in _call_problems(call, session.parameters)]
-    problems += _finish_problems(choice, "stop", "OpenAI answers 'stop' when tool_choice names "
-                                                 "the function")
-    return _judge(expected, problems, f"{_calls_text(calls)}, finish_reason 'stop'")
+    others = [f"a call of {c['function'].get('name')!r}, not of the named get_weather"
+              for c in calls if isinstance(c, dict) and isinstance(c.get("function"), dict)
+              and c["function"].get("name") != "get_weather"]
+    return _judge_calls(expected, session, choice, calls, "stop",
+                        "OpenAI answers 'stop' when tool_choice names the function", others)
 
 
 def _tools_required(session: Session) -> Verdict:
     expected = "tool_choice 'required': a call with valid arguments, finish_reason 'tool_calls'"
     choice, calls = _tool_calls(session.reply("tools_required"), expected)
-    problems = [p for call in calls for p in _call_problems(call, session.parameters)]
-    problems += _finish_problems(choice, "tool_calls", "OpenAI answers 'tool_calls' for "
-                                                       "tool_choice 'required'")
-    return _judge(expected, problems, f"{_calls_text(calls)}, finish_reason 'tool_calls'")
+    return _judge_calls(expected, session, choice, calls, "tool_calls",
+                        "OpenAI answers 'tool_calls' for tool_choice 'required'")
 
 
 def _tools_auto(session: Session) -> Verdict:
     expected = "tool_choice 'auto': a call with finish_reason 'tool_calls', or text with 'stop'"
-    choice = _choices(session.reply("tools_auto"), expected)[0]
+    choice = _first_choice(session.reply("tools_auto"), expected)
     calls = choice["message"].get("tool_calls")
     if not calls:
         problems = _finish_problems(choice, "stop", "a text answer finishes with 'stop'")
         return _judge(expected, problems, f"text, finish_reason {choice.get('finish_reason')!r}")
     if not isinstance(calls, list):
         raise Mismatch(expected, f"tool_calls {_shown(calls)}")
-    problems = [p for call in calls for p in _call_problems(call, session.parameters)]
-    problems += _finish_problems(choice, "tool_calls", "OpenAI answers 'tool_calls' when the "
-                                                       "model chose to call a tool")
-    return _judge(expected, problems, f"{_calls_text(calls)}, finish_reason 'tool_calls'")
+    return _judge_calls(expected, session, choice, calls, "tool_calls",
+                        "OpenAI answers 'tool_calls' when the model chose to call a tool")
 
 
 def _tools_stream(session: Session) -> Verdict:
@@ -519,16 +541,15 @@ def _tools_stream(session: Session) -> Verdict:
     if not streamed.analysis.tool_fragments:
         problems.append("no tool_calls delta in the stream")
     choices = streamed.completion["choices"]
-    calls = (choices[0]["message"].get("tool_calls") or []) if choices else []
-    problems += [p for call in calls for p in _call_problems(call, session.parameters)]
-    if choices:
-        problems += _finish_problems(choices[0], "tool_calls", "as in the plain reply")
-    return _judge(expected, problems, f"{_calls_text(calls)} in "
-                                      f"{streamed.analysis.tool_fragments} deltas")
+    if not choices:
+        raise Mismatch(expected, "; ".join([*problems, "a stream without choices"]))
+    calls = choices[0]["message"].get("tool_calls") or []
+    return _judge_calls(expected, session, choices[0], calls, "tool_calls",
+                        "as the plain reply to tool_choice 'required'", problems)
 
 
 def _content_json(session: Session, request: str, expected: str) -> tuple[Any, str]:
-    choice = _choices(session.reply(request), expected)[0]
+    choice = _first_choice(session.reply(request), expected)
     content = choice["message"].get("content")
     try:
         return json.loads(content), content
@@ -555,7 +576,7 @@ def _json_schema_check(session: Session) -> Verdict:
 def _logprobs(session: Session) -> Verdict:
     expected = "logprobs with top_logprobs 2: an entry per token (token, logprob <= 0, bytes, " \
                "at most 2 top_logprobs) whose tokens make the content"
-    choice = _choices(_offered(session.answer("logprobs"), "logprobs", expected), expected)[0]
+    choice = _first_choice(_offered(session.answer("logprobs"), "logprobs", expected), expected)
     logprobs = choice.get("logprobs")
     if logprobs is None:
         raise NotOffered(expected, "logprobs null: the server does not return them")
@@ -589,7 +610,7 @@ def _audio(session: Session) -> Verdict:
     expected = "modalities text+audio, format wav: message.audio with id, base64 WAV data, " \
                "expires_at and transcript"
     reply = _offered(session.answer("audio"), "audio output", expected)
-    audio = _choices(reply, expected)[0]["message"].get("audio")
+    audio = _first_choice(reply, expected)["message"].get("audio")
     if not audio:
         raise NotOffered(expected, "no message.audio: the server does not speak")
     if not isinstance(audio, dict):
