@@ -14,6 +14,8 @@ import importlib
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -101,6 +103,15 @@ def test_the_command_against_a_served_mockllm(live_server: MockLLMServer, tmp_pa
     report = json.loads(out.read_text())
     assert report["passed"] is not bool(KNOWN_FAILURES)
     assert {c["name"] for c in report["checks"] if c["status"] == "fail"} == set(KNOWN_FAILURES)
+
+
+def test_the_installed_command_runs_as_a_process(live_server: MockLLMServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mockllm", "conform", live_server.base_url, "--only", "plain",
+         "--report", "junit"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    suite = ET.fromstring(result.stdout).find("testsuite")
+    assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "0"
 
 
 def test_only_and_require_choose_checks(live_server: MockLLMServer,

@@ -42,6 +42,8 @@ __all__ = [
 CHAT = "/chat/completions"
 SEED = 7
 HELLO = "Say hello in one short sentence."
+
+
 class Status(StrEnum):
     """How a check came out."""
 
