@@ -1,4 +1,4 @@
-"""The ``mockllm`` command: ``serve``, ``check`` and ``schemas``.
+"""The ``mockllm`` command: ``serve``, ``check``, ``schemas`` and ``conform``.
 
 Settings come from defaults, then ``MOCKLLM_*`` environment variables, then flags.
 """
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ErrorDialect, Settings, ValidationMode
+from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="do not write; exit 1 when schemas/ differs from the page")
     schemas.add_argument("--page", type=Path, help="the API page (default: the shipped copy)")
     schemas.add_argument("--out", type=Path, help="output folder (default: schemas/)")
+    conform = sub.add_parser("conform", help="check any chat completions server against the "
+                                             "wire format (one line per check)")
+    add_conform_arguments(conform)
     return parser
 
 
@@ -128,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(_settings(args))
         if args.command == "check":
             return _check(args.paths)
+        if args.command == "conform":
+            from .conform.command import run as conform
+
+            return conform(args)
         from .schemagen import run
 
         return run(args.page, args.out, args.check)

@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from mockllm.config import ErrorDialect, Settings, ValidationMode
+from mockllm.conform.sse import read_stream
 
 Client = Callable[..., Awaitable[TestClient]]
 VALID = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
@@ -212,6 +213,8 @@ async def test_stream_framing_bytes(client: TestClient) -> None:
     assert response.status == 200
     assert response.content_type == "text/event-stream"
     raw = await response.read()
+    stream = read_stream(raw)  # the SSE rules mockllm conform holds every server to
+    assert stream.problems == {} and stream.finished and stream.chunks
     events = raw.split(b"\n\n")
     assert events[-1] == b"" and events[-2] == b"data: [DONE]"
     assert all(e.startswith(b"data: {") for e in events[:-2])

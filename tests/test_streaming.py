@@ -2,7 +2,9 @@
 
 Each case builds a reply with generate(), streams it, feeds every chunk through the
 openai SDK's ChatCompletionStreamState (what client.chat.completions.stream() uses)
-and compares the accumulated choices with the non-streaming ones.
+and compares the accumulated choices with the non-streaming ones. The chunk rules are
+those ``mockllm conform`` holds other servers to (mockllm.conform.sse), and its
+accumulator must agree with the SDK's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from faker import Faker
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from mockllm.conform.sse import analyse
 from mockllm.reply_engine.generate import Generator
 from mockllm.reply_engine.streaming import iter_chunks
 
@@ -97,6 +100,10 @@ def test_stream_accumulates_to_the_reply(gen: Generator, name: str,
     final = accumulate(chunks, request_body.get("tools"))
     expected = ChatCompletion.model_validate(body)
     assert [comparable(c) for c in final.choices] == [comparable(c) for c in expected.choices]
+    analysis = analyse(chunks, include_usage=include_usage)
+    assert analysis.problems == {}
+    ours = ChatCompletion.model_validate(analysis.completion)
+    assert [comparable(c) for c in ours.choices] == [comparable(c) for c in expected.choices]
     assert final.id == body["id"] and final.model == body["model"]
     if include_usage:
         assert final.usage == expected.usage
@@ -114,17 +121,17 @@ def test_chunk_shapes(gen: Generator, name: str, request_body: dict[str, Any],
     for chunk in chunks:
         assert chunk["object"] == "chat.completion.chunk"
         assert {k: chunk[k] for k in envelope} == envelope
+    # The wire rules (one id, role once, one finish per choice, tool deltas by index,
+    # a last usage chunk with choices []) as mockllm conform checks them on any server.
+    assert analyse(chunks, include_usage=True).problems == {}
     *streamed, last = chunks
-    assert last["choices"] == [] and last["usage"] == body["usage"]
+    assert last["usage"] == body["usage"]
     assert all(c["usage"] is None and len(c["choices"]) == 1 for c in streamed)
 
     for index, choice in enumerate(body["choices"]):
         parts = [c["choices"][0] for c in streamed if c["choices"][0]["index"] == index]
         deltas = [p["delta"] for p in parts]
-        assert deltas[0]["role"] == "assistant"
-        assert all("role" not in d for d in deltas[1:])
-        assert [p["finish_reason"] for p in parts] == [None] * (len(parts) - 1) + \
-            [choice["finish_reason"]]
+        assert parts[-1]["finish_reason"] == choice["finish_reason"]
         assert deltas[-1] == {}
         _check_tool_deltas(deltas, choice["message"])
         if choice["message"].get("audio"):
