@@ -30,6 +30,7 @@ from ..schemaset import SchemaSet
 from ..state import MemoryStore, StateStore
 from ..validation import RequestValidator, ResponseValidator
 from . import chat, models
+from .completions import setup_completions
 from .context import STATE, ServerState
 from .control import setup_control
 from .cors import setup_cors
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model}", models.get_model)
     app.router.add_get("/", models.index)
+    setup_completions(app)
     setup_control(app)
     if settings.cors:
         # Last: it answers preflights on every route added above.

@@ -1,6 +1,6 @@
 """``POST /v1/chat/completions``: one request through the pipeline, step by step.
 
-    read -> validate -> admit -> resolve -> generate -> deliver -> record
+    read -> validate -> admit -> resolve -> generate -> (keep) -> deliver -> record
 
 Each step is one function below; the handler runs them in order. Every decision
 about a body is delegated to the plain-Python layers (validation, the scenario
@@ -35,6 +35,7 @@ from ..reply_engine.seeding import LazySeededFaker, request_seed
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.scenarioset import Resolution
 from . import delivery, wire
+from .completions import keep
 from .context import STATE, TRACE, ServerState, Trace
 from .middleware import record
 
@@ -68,6 +69,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     resolution, seed = await resolve(request, state, trace, body)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
     reply_body = generate(state, trace, body, reply, seed.seed, seed.created)
+    if body.get("store"):
+        await keep(state, body, reply_body)
     return await deliver(request, state, trace, body, reply, reply_body, limits,
                          callback, seed.seed)
 
