@@ -227,21 +227,38 @@ def _check_calls(calls: list[dict[str, Any]]) -> None:
         jsonschema.validate(arguments, schema)
 
 
-@pytest.mark.parametrize("tool_choice, expected", [
-    ("required", "get_weather"),
-    ({"type": "function", "function": {"name": "search"}}, "search"),
-    ({"type": "function", "function": {"name": "get_time"}}, "get_time"),
+@pytest.mark.parametrize("tool_choice, expected, finish", [
+    ("required", "get_weather", "tool_calls"),
+    # A function forced by name finishes with "stop" on OpenAI (vllm-project/vllm#25054).
+    ({"type": "function", "function": {"name": "search"}}, "search", "stop"),
+    ({"type": "function", "function": {"name": "get_time"}}, "get_time", "stop"),
 ])
 def test_tool_choice_is_honoured(gen: Generator, response_validator: ResponseValidator,
-                                 tool_choice: Any, expected: str) -> None:
+                                 tool_choice: Any, expected: str, finish: str) -> None:
     for seed in range(8):
         request = ask(tools=TOOLS, tool_choice=tool_choice, parallel_tool_calls=False)
         body = build(gen, response_validator, request, seed=seed)
         msg = message(body)
         assert msg["content"] is None
         assert [c["function"]["name"] for c in msg["tool_calls"]] == [expected]
-        assert body["choices"][0]["finish_reason"] == "tool_calls"
+        assert body["choices"][0]["finish_reason"] == finish
         _check_calls(msg["tool_calls"])
+
+
+@pytest.mark.parametrize("tool_choice, spec, finish", [
+    ("auto", {"tool_calls": "auto"}, "tool_calls"),
+    ({"type": "function", "function": {"name": "search"}}, {"tool_calls": "auto"}, "stop"),
+    ({"type": "function", "function": {"name": "search"}},
+     {"tool_calls": [{"name": "search"}]}, "stop"),
+    ({"type": "function", "function": {"name": "search"}},
+     {"tool_calls": "auto", "finish_reason": "tool_calls"}, "tool_calls"),
+])
+def test_scripted_calls_follow_the_tool_choice_finish_reason(
+        gen: Generator, response_validator: ResponseValidator, tool_choice: Any,
+        spec: dict[str, Any], finish: str) -> None:
+    body = build(gen, response_validator, ask(tools=TOOLS, tool_choice=tool_choice), spec)
+    assert message(body)["tool_calls"]
+    assert body["choices"][0]["finish_reason"] == finish
 
 
 def test_required_with_parallel_calls_may_call_several_tools(

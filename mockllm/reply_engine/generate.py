@@ -8,7 +8,8 @@ request, as a real model would (issue 4):
 
 * ``tool_choice`` ``required`` or ``{type: function, function: {name}}`` calls a tool
   (several with ``required`` and ``parallel_tool_calls`` not false), with arguments
-  generated from the tool's ``parameters`` schema;
+  generated from the tool's ``parameters`` schema; the finish reason is ``tool_calls``,
+  except for a function that ``tool_choice`` names, where OpenAI answers ``stop``;
 * ``response_format`` ``json_object`` / ``json_schema`` gives JSON content (an instance
   of the schema);
 * ``modalities: [..., "audio"]`` gives ``message.audio`` (a real file, see
@@ -250,7 +251,9 @@ class Generator:
             calls, cut_calls = self._fit_calls(calls, room)
             truncated = truncated or cut_calls
         if calls:
-            finish = "tool_calls"
+            # A function named by tool_choice is forced, not chosen: OpenAI then answers
+            # "stop"; "auto" and "required" calls answer "tool_calls".
+            finish = "stop" if _named_tool(request.get("tool_choice")) else "tool_calls"
         if truncated:
             finish = "length"
         finish = spec.get("finish_reason") or finish
