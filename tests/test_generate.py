@@ -45,6 +45,10 @@ SCHEMA = {"type": "object", "properties": {
     "required": ["title", "rating", "tags"], "additionalProperties": False}
 
 
+# The model of every request here; usage is counted in its encoding (o200k_base).
+MODEL = "gpt-4o-mini"
+
+
 @pytest.fixture(scope="module")
 def gen() -> Generator:
     return Generator(Faker())
@@ -56,7 +60,7 @@ def response_validator() -> ResponseValidator:
 
 
 def ask(**fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": "gpt-4o-mini",
+    body: dict[str, Any] = {"model": MODEL,
                             "messages": [{"role": "user", "content": "What's up?"}]}
     body.update(fields)
     return body
@@ -89,7 +93,7 @@ def text_tokens(gen: Generator, body: Mapping[str, Any]) -> int:
         msg = choice["message"]
         for key in ("content", "reasoning", "refusal"):
             if msg.get(key):
-                total += gen.tokenizer.count(msg[key])
+                total += gen.tokenizer_for(MODEL).count(msg[key])
     return total
 
 
@@ -188,7 +192,7 @@ def test_max_tokens_truncates_with_finish_reason_length(
     body = build(gen, response_validator, ask(**{field: limit}), reply, seed=3)
     content = message(body)["content"]
     assert full.startswith(content) and content != full
-    assert gen.tokenizer.count(content) == limit
+    assert gen.tokenizer_for(MODEL).count(content) == limit
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == limit
 
@@ -204,7 +208,7 @@ def test_reasoning_spends_the_budget_first(gen: Generator,
                                            response_validator: ResponseValidator) -> None:
     body = build(gen, response_validator, ask(reasoning_effort="high", max_completion_tokens=8))
     msg = message(body)
-    assert gen.tokenizer.count(msg["reasoning"]) == 8
+    assert gen.tokenizer_for(MODEL).count(msg["reasoning"]) == 8
     assert msg["content"] == ""
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == 8
@@ -389,7 +393,7 @@ def test_audio_modality_gives_a_real_file(gen: Generator,
     details = body["usage"]["completion_tokens_details"]
     assert details["audio_tokens"] > 0
     assert body["usage"]["completion_tokens"] == \
-        details["audio_tokens"] + gen.tokenizer.count(audio["transcript"])
+        details["audio_tokens"] + gen.tokenizer_for(MODEL).count(audio["transcript"])
 
 
 @pytest.mark.parametrize("fmt, magic", [("mp3", None), ("flac", b"fLaC"), ("opus", b"OggS"),
@@ -467,7 +471,7 @@ def _reasoning_tokens(gen: Generator, response_validator: ResponseValidator,
     body = build(gen, response_validator, ask(**fields), seed=seed)
     msg = message(body)
     tokens = body["usage"]["completion_tokens_details"]["reasoning_tokens"]
-    assert tokens == (gen.tokenizer.count(msg["reasoning"]) if "reasoning" in msg else 0)
+    assert tokens == (gen.tokenizer_for(MODEL).count(msg["reasoning"]) if "reasoning" in msg else 0)
     assert body["usage"]["completion_tokens"] == text_tokens(gen, body)
     return tokens
 
@@ -500,7 +504,7 @@ def test_scripted_reasoning(gen: Generator, response_validator: ResponseValidato
     reasoning = message(body)["reasoning"]
     assert reasoning == spec if isinstance(spec, str) else len(reasoning) > 20
     assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == \
-        gen.tokenizer.count(reasoning)
+        gen.tokenizer_for(MODEL).count(reasoning)
 
 
 # ------------------------------------------------------------------------- other reply keys
@@ -659,7 +663,7 @@ def test_a_token_limit_cuts_tool_calls_too(gen: Generator, limit: int) -> None:
     assert whole.startswith(cut) and cut != whole
     # A call always keeps its name (and framing), even when the limit is smaller.
     name = message(body)["tool_calls"][0]["function"]["name"]
-    floor = gen.tokenizer.count(name) + 3
+    floor = gen.tokenizer_for(MODEL).count(name) + 3
     assert body["usage"]["completion_tokens"] <= max(limit, floor)
     assert full["choices"][0]["finish_reason"] == "tool_calls"
 

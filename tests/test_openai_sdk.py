@@ -121,3 +121,15 @@ def test_same_request_and_seed_gives_the_same_bytes(live_server: MockLLMServer) 
     other = _post_raw(live_server, {**body, "seed": 43})
     assert other != first
     assert json.loads(first)["id"] != json.loads(other)["id"]
+
+
+def test_usage_is_counted_in_the_encoding_of_the_model(openai_client: openai.OpenAI) -> None:
+    # cl100k_base (gpt-4) spends 31 tokens on this Hindi text, o200k_base (gpt-4o) 10.
+    text = "नमस्ते दुनिया, यह एक परीक्षण है"
+    prompt = {}
+    for model in ("gpt-4", "gpt-4o"):
+        reply = openai_client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}], seed=1)
+        assert reply.usage is not None
+        prompt[model] = reply.usage.prompt_tokens
+    assert prompt == {"gpt-4": 7 + 31, "gpt-4o": 7 + 10}

@@ -39,9 +39,8 @@ from ..journal import Exchange, Journal
 from ..ratelimit import RateLimiter, bearer_token
 from ..reply_engine import streaming
 from ..reply_engine.generate import Generator
+from ..reply_engine.lexicon import Lexicons
 from ..reply_engine.seeding import LazySeededFaker, request_seed
-from ..reply_engine.textgen import TextGenerator
-from ..reply_engine.tokens import Tokenizer, load_tokenizer
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.loader import ScenarioWatcher, load_scenarios
 from ..scenario_engine.scenarioset import ScenarioSet
@@ -125,19 +124,18 @@ _TRACE: Any = _REQUEST_KEY("mockllm_trace", _Trace) if _REQUEST_KEY else "mockll
 
 @dataclass(frozen=True, slots=True)
 class AppParts:
-    """The expensive, read-only parts of an app (about a second to build): compiled
-    schemas, the tokenizer and the sentence pool. Apps of one process may share them;
-    the pytest plugin does, so each async test's fresh app starts in milliseconds."""
+    """The expensive parts of an app: compiled schemas, and the tokenizers and sentence
+    pools of the encodings (each loaded when a model first needs it). Apps of one
+    process may share them; the pytest plugin does, so each async test's fresh app
+    starts in milliseconds."""
 
     schemas: SchemaSet
-    tokenizer: Tokenizer
-    text: TextGenerator
+    lexicons: Lexicons
 
     @classmethod
     def build(cls) -> AppParts:
-        """Load and compile everything once."""
-        tokenizer = load_tokenizer()
-        return cls(SchemaSet.load(), tokenizer, TextGenerator.english(tokenizer))
+        """Load and compile the schemas; the encodings load on first use."""
+        return cls(SchemaSet.load(), Lexicons())
 
 
 def create_app(settings: Settings | None = None, *, parts: AppParts | None = None,
@@ -154,7 +152,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
         schemas=schemas,
         validator=RequestValidator(schemas, settings.validation),
         response_validator=ResponseValidator(schemas),
-        generator=Generator(faker, tokenizer=parts.tokenizer, text=parts.text),
+        generator=Generator(faker, lexicons=parts.lexicons),
         faker=faker,
         scenarios=ScenarioSet(_initial_scenarios(settings), strict=settings.strict),
         journal=Journal(settings.journal_size),
@@ -455,7 +453,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
             include_usage=bool(options.get("include_usage")),
             chunking=timing.get("chunk", "tokens"),
             chunk_size=int(timing.get("chunk_size", 1)),
-            tokenizer=state.generator.tokenizer,
+            tokenizer=state.generator.tokenizer_for(model),
         )
 
         def on_end(complete: bool) -> None:
