@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import timeit
 import wave
 from collections.abc import Mapping
@@ -433,6 +434,28 @@ def test_logprobs_cover_the_content_token_by_token(
             assert ranked[0]["token"] == entry["token"]
             assert ranked[0]["logprob"] == entry["logprob"]
             assert len({r["token"] for r in ranked}) == top
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 3))
+def test_top_logprobs_are_a_distribution(gen: Generator, seed: int) -> None:
+    # Before: with seed 2 and top_logprobs 20 the probabilities summed to as much as 2.8.
+    for top in range(21):
+        body = gen.generate(ask(logprobs=True, top_logprobs=top, n=2), None, seed=seed,
+                            created=0)
+        for choice in body["choices"]:
+            for entry in choice["logprobs"]["content"]:
+                ranked = entry["top_logprobs"]
+                assert len(ranked) == top
+                probs = [math.exp(r["logprob"]) for r in ranked]
+                assert all(math.isfinite(r["logprob"]) and r["logprob"] < 0 for r in ranked)
+                assert probs == sorted(probs, reverse=True)
+                # The listed alternatives leave something for the rest of the vocabulary.
+                assert math.fsum(probs) < 1.0
+                assert math.exp(entry["logprob"]) + math.fsum(probs[1:]) < 1.0
+                assert len({r["token"] for r in ranked}) == top
+                if ranked:  # the sampled token is among them, with its own logprob
+                    assert ranked[0] == {"token": entry["token"], "logprob": entry["logprob"],
+                                         "bytes": entry["bytes"]}
 
 
 def test_reply_spec_turns_logprobs_on(gen: Generator,

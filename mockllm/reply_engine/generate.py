@@ -15,7 +15,8 @@ request, as a real model would (issue 4):
 * ``modalities: [..., "audio"]`` gives ``message.audio`` (a real file, see
   :mod:`mockllm.reply_engine.audio`) with ``content`` null;
 * ``logprobs`` / ``top_logprobs`` give per-token logprobs whose tokens concatenate to
-  the content;
+  the content; each token's ``top_logprobs`` start with the token itself and are a
+  distribution: sorted, their probabilities summing to at most 1;
 * ``reasoning_effort`` above minimal, or ``enable_thinking``, gives ``message.reasoning``
   whose length follows the effort;
 * ``stop`` cuts the content before the first stop sequence (``finish_reason: stop``);
@@ -41,7 +42,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from math import log
+from math import expm1, floor, log
 from typing import Any
 
 from faker import Faker
@@ -479,26 +480,34 @@ class Generator:
         return None
 
     def _entries(self, ctx: _Request, tokens: Sequence[str], top: int) -> list[dict[str, Any]]:
-        # The sampled token is the likeliest; alternatives fall off by exponential gaps.
-        # log(1 - U) is an exponential draw, inlined: this loop runs per token.
+        """Per-token logprobs whose ``top_logprobs`` are a distribution (module docstring)."""
+        # The sampled token is the likeliest: its logprob is a scaled exponential draw
+        # (log(1 - U) / 5, inlined: this loop runs per token), at most -1e-6 so some
+        # probability is left for the alternatives. Each alternative then takes a share
+        # (30-90 %) of the probability still unassigned, capped at the one before it:
+        # the list is sorted, and it sums to at most 1 with something left over.
         draw = ctx.rng.random
         alternatives = ctx.lexicon.alternatives
         pool = len(alternatives)
         out = []
         for token in tokens:
-            logprob = round(log(1.0 - draw()) / 5.0, 6)
+            logprob = _floor6(min(log(1.0 - draw()) / 5.0, -1e-6))
             raw = list(token.encode("utf-8"))
             ranked: list[dict[str, Any]] = []
             if top:
                 ranked.append({"token": token, "logprob": logprob, "bytes": raw})
                 seen = {token}
-                current = logprob
+                previous = logprob
+                unassigned = log(-expm1(logprob))  # log(1 - p(token))
                 while len(ranked) < top:
                     alt = alternatives[int(draw() * pool)]
                     if alt in seen:
                         continue
                     seen.add(alt)
-                    current = round(current + log(1.0 - draw()) - 1e-6, 6)
+                    share = 0.3 + 0.6 * draw()
+                    current = min(_floor6(unassigned + log(share)), previous)
+                    unassigned += log(1.0 - share)
+                    previous = current
                     ranked.append({"token": alt, "logprob": current,
                                    "bytes": list(alt.encode("utf-8"))})
             out.append({"token": token, "logprob": logprob, "bytes": raw,
@@ -667,6 +676,11 @@ def _apply_stop(body: _Body, stop: Any, tokenizer: Tokenizer) -> _Body | None:
         kept.append(token)
         length += len(token)
     return _Body(text[:cut], len(kept), tuple(kept))
+
+
+def _floor6(logprob: float) -> float:
+    """``logprob`` rounded down to six decimals: rounding never adds probability."""
+    return floor(logprob * 1e6) / 1e6
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
