@@ -71,7 +71,7 @@ def pipeline_timings(app: web.Application, number: int,
     body = orjson.loads(raw)
     seed = request_seed(body, override=None, server_seed=None)
     reply = state.generator.generate(body, {}, seed=seed.seed, created=seed.created)
-    tokenizer = getattr(state.generator, "tokenizer", None)
+    tokenizer = state.generator.tokenizer_for(body.get("model"))
 
     def sse() -> list[bytes]:
         return [render.sse_event(chunk) for chunk in streaming.iter_chunks(

@@ -8,6 +8,13 @@ ServiceStack's words (``'Temperature' must be between 0 and 2. You entered 3.``)
 
 DTO names come from the schemas' ``title`` annotations (the generator writes the page's
 field names there), so the error names match the documented DTO, not a guess.
+
+A body that passes the schemas can still ask for the impossible: a ``json_schema``
+response format whose ``schema`` is not a JSON Schema (``{"type": "bogus"}``). The
+API refuses those with a 400, and so does :class:`RequestValidator`, after checking
+the schema against its metaschema (the ``$schema`` it names, else draft 2020-12).
+Clients send the same schema on every request, so each distinct one is checked once
+per validator.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from fastjsonschema import JsonSchemaValueException
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema import Draft7Validator, Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import validator_for
 
 from .config import ValidationMode
 from .errors import FieldError
@@ -369,21 +378,70 @@ class _Checker:
         return [FieldError("", "", "Predicate", "invalid_value", f"Invalid body: {fast_message}")]
 
 
+_OUTPUT_SCHEMA_PATH = ("response_format", "json_schema", "schema")
+
+
+class _OutputSchemaChecker:
+    """Refuses a ``json_schema`` response format whose schema breaks its metaschema
+    (module docstring); remembers the verdict on each distinct schema."""
+
+    def __init__(self, namer: _Namer, *, size: int = 256) -> None:
+        self._namer = namer
+        self._verdicts: dict[bytes, str | None] = {}
+        self._size = size
+
+    def check(self, body: Mapping[str, Any]) -> list[FieldError]:
+        """[] unless ``body`` asks for structured output with an invalid schema."""
+        fmt = body.get("response_format")
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            return []
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or not isinstance(schema, dict):
+            return []  # absent, or already refused by the request schema
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        if key not in self._verdicts:
+            if len(self._verdicts) >= self._size:
+                self._verdicts.clear()
+            self._verdicts[key] = _schema_problem(schema)
+        problem = self._verdicts[key]
+        if problem is None:
+            return []
+        place = self._namer.place(body, _OUTPUT_SCHEMA_PATH)
+        # OpenAI's words, which clients match on: "Invalid schema for response_format 'x': ..."
+        message = f"Invalid schema for response_format '{spec.get('name', '')}': {problem}."
+        return [FieldError(place.field_name, place.param, "Predicate", "invalid_json_schema",
+                           message)]
+
+
+def _schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema (where and what), or None when it is."""
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as error:
+        return f"In context={tuple(error.path)}, {error.message}"
+    return None
+
+
 class RequestValidator:
     """Validates ChatCompletion bodies in the configured mode; build once, call per request."""
 
     def __init__(self, schemas: SchemaSet, mode: ValidationMode) -> None:
         self.mode = mode
         self._checker: _Checker | None = None
+        self._output_schemas: _OutputSchemaChecker | None = None
         if mode is not ValidationMode.OFF:
             lenient = mode is ValidationMode.LENIENT
             fast = schemas.fast_request_lenient if lenient else schemas.fast_request_strict
             root = schemas.request_schema(lenient=lenient)
             self._checker = _Checker(schemas, fast, root, REQUEST_SCHEMA)
+            self._output_schemas = _OutputSchemaChecker(_Namer(schemas, root))
 
     def validate(self, body: Any) -> list[FieldError]:
         """Every problem with ``body`` (empty when valid, or when validation is off)."""
-        return [] if self._checker is None else self._checker.check(body)
+        if self._checker is None or self._output_schemas is None:
+            return []
+        return self._checker.check(body) or self._output_schemas.check(body)
 
 
 class ResponseValidator:

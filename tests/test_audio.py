@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import sys
 
 import av
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -14,8 +16,10 @@ from mockllm.reply_engine.audio import AUDIO_FORMATS, SAMPLE_RATE, duration_for_
 
 DURATIONS = (0.5, 1.37, 4.0)
 
-# The longest frame each format can be off by: the tolerance the brief allows on top of 10 %.
-FRAME_SECONDS = {"aac": 1024 / 24_000, "mp3": 576 / 24_000}
+# How much longer than requested a decoded file may be: the last frame, plus the delay
+# the encoder adds in front (AAC's 1024 priming samples; LAME's 576 plus the decoder's
+# 529, which MP3 has no standard way to signal). Opus signals its delay (pre-skip).
+FRAME_SECONDS = {"aac": (1024 + 1024) / 24_000, "mp3": (576 + 576 + 529) / 24_000}
 
 # The sample rate ffmpeg decodes to: its Opus decoder always runs at 48 kHz (the rate
 # OpusHead declares as the input rate is checked through libsndfile below).
@@ -24,8 +28,10 @@ AV_RATE = {"opus": 48_000}
 # The formats libsndfile reads (it has no AAC support; raw PCM is read separately).
 SOUNDFILE_FORMATS = ("flac", "mp3", "opus", "wav")
 
-# The formats that carry the seeded tone rather than digital silence.
+# The formats written by this module itself (the rest by real encoders).
 TONE_FORMATS = ("flac", "pcm16", "wav")
+# The signal's RMS is about 0.02 of full scale (quiet speech); silence is 0.
+AUDIBLE_RMS = 0.005
 
 
 def encode(fmt: str, duration: float, seed: int = 7) -> bytes:
@@ -33,8 +39,29 @@ def encode(fmt: str, duration: float, seed: int = 7) -> bytes:
 
 
 def assert_duration(fmt: str, seconds: float, requested: float) -> None:
-    slack = max(0.1 * requested, FRAME_SECONDS.get(fmt, 0.02))
+    slack = max(0.05 * requested, FRAME_SECONDS.get(fmt, 0.02))
     assert abs(seconds - requested) <= slack, (fmt, seconds, requested)
+
+
+def decode_with_ffmpeg(data: bytes) -> tuple[np.ndarray, int]:
+    """Every sample of the file as floats in [-1, 1], and the rate ffmpeg decoded at."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        frames = list(container.decode(stream))
+    samples = []
+    for frame in frames:
+        values = frame.to_ndarray().reshape(-1).astype(np.float64)
+        samples.append(values / 32768 if frame.format.name.startswith("s16") else values)
+    return np.concatenate(samples), frames[0].sample_rate
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples))))
+
+
+def peak_hz(samples: np.ndarray, rate: int) -> float:
+    """The strongest frequency of the first second (1 Hz bins)."""
+    return float(np.argmax(np.abs(np.fft.rfft(samples[:rate]))))
 
 
 def read_pcm16(data: bytes) -> tuple:
@@ -105,9 +132,34 @@ def test_same_rng_state_gives_the_same_bytes(fmt: str) -> None:
     assert encode(fmt, 1.5, seed=3) == encode(fmt, 1.5, seed=3)
 
 
-@pytest.mark.parametrize("fmt", [*TONE_FORMATS, "opus"])
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
 def test_different_seeds_give_different_files(fmt: str) -> None:
     assert len({encode(fmt, 1.5, seed=s) for s in range(5)}) > 1
+
+
+@pytest.mark.parametrize("duration", (1.0, 6.4))
+@pytest.mark.parametrize("fmt", [f for f in AUDIO_FORMATS if f != "pcm16"])
+def test_every_format_carries_the_same_audible_signal(fmt: str, duration: float) -> None:
+    reference, _ = decode_with_ffmpeg(encode("wav", duration))
+    samples, rate = decode_with_ffmpeg(encode(fmt, duration))
+    assert rms(samples) > AUDIBLE_RMS, fmt
+    # Perceptual coding keeps the loudness of the signal within a few per cent.
+    assert rms(samples) == pytest.approx(rms(reference), rel=0.1), fmt
+    assert_duration(fmt, len(samples) / rate, duration)
+    # The same hum: the strongest frequency is the reference's.
+    assert abs(peak_hz(samples, rate) - peak_hz(reference, SAMPLE_RATE)) <= 4, fmt
+
+
+@pytest.mark.parametrize("fmt", ["aac", "mp3", "opus"])
+def test_without_the_encoder_package_the_file_is_silent_but_valid(
+        fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lameenc", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "av", None)
+    data = encode(fmt, 2.0)
+    monkeypatch.undo()
+    samples, rate = decode_with_ffmpeg(data)
+    assert rms(samples) == 0
+    assert_duration(fmt, len(samples) / rate, 2.0)
 
 
 def test_unknown_format_is_rejected_with_the_known_ones() -> None:

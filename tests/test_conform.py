@@ -40,12 +40,6 @@ from mockllm.validation import ResponseValidator
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "conform.md"
 
-# Checks mockllm itself fails today, and why. Issue 9 (on another branch) makes a named
-# tool_choice finish with "stop", as OpenAI does; once it is merged this set is empty.
-KNOWN_FAILURES: dict[str, str] = {
-    "tools.named": "issue 9: mockllm answers finish_reason 'tool_calls' for a named tool_choice",
-}
-
 # fault -> (the checks it must fail, words each failure message must contain)
 FAULTS: dict[str, tuple[set[str], str]] = {
     "no_done": ({"stream.done"}, "no 'data: [DONE]' event"),
@@ -77,14 +71,11 @@ def _failed(report: Report) -> dict[str, str]:
 # ------------------------------------------------------------------------ against mockllm
 
 
-def test_mockllm_passes_every_check_but_the_known_failure(live_server: MockLLMServer,
-                                                          validator: ResponseValidator) -> None:
+def test_mockllm_passes_every_check(live_server: MockLLMServer,
+                                    validator: ResponseValidator) -> None:
     report = _run(live_server.base_url, validator)
     assert [r.name for r in report.results] == [c.name for c in CHECKS]
-    failed = _failed(report)
-    assert set(failed) == set(KNOWN_FAILURES), as_text(report)
-    if "tools.named" in failed:  # the expectation follows OpenAI, not mockllm
-        assert "finish_reason 'tool_calls'" in failed["tools.named"]
+    assert _failed(report) == {}, as_text(report)
     assert report.count(Status.UNSUPPORTED) == 0, "mockllm offers audio and logprobs"
     assert all(r.required for r in report.results if r.name not in ("audio", "logprobs"))
 
@@ -93,16 +84,16 @@ def test_the_command_against_a_served_mockllm(live_server: MockLLMServer, tmp_pa
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "conform.json"
     code = main(["conform", live_server.base_url, "--report", "json", "--out", str(out)])
-    assert code == (1 if KNOWN_FAILURES else 0)
+    assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(CHECKS) + 1  # one line per check, then the summary
     for check, text in zip(CHECKS, lines, strict=False):
         assert re.match(rf"^(PASS|FAIL|UNSUPPORTED) +{re.escape(check.name)} +expected .+; got ",
                         text), text
-    assert "does not conform" in lines[-1] if KNOWN_FAILURES else "conforms" in lines[-1]
+    assert "conforms" in lines[-1] and "does not" not in lines[-1]
     report = json.loads(out.read_text())
-    assert report["passed"] is not bool(KNOWN_FAILURES)
-    assert {c["name"] for c in report["checks"] if c["status"] == "fail"} == set(KNOWN_FAILURES)
+    assert report["passed"] is True
+    assert [c["name"] for c in report["checks"] if c["status"] == "fail"] == []
 
 
 def test_the_installed_command_runs_as_a_process(live_server: MockLLMServer) -> None:
@@ -257,7 +248,7 @@ def proxy(live_server: MockLLMServer) -> Iterator[_FaultProxy]:
 
 def test_the_proxy_without_a_fault_passes_as_mockllm_does(proxy: _FaultProxy,
                                                           validator: ResponseValidator) -> None:
-    assert set(_failed(_run(proxy.base_url("none"), validator))) == set(KNOWN_FAILURES)
+    assert _failed(_run(proxy.base_url("none"), validator)) == {}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -266,7 +257,7 @@ def test_each_fault_fails_exactly_its_checks(proxy: _FaultProxy, validator: Resp
     checks, words = FAULTS[fault]
     report = _run(proxy.base_url(fault), validator)
     failed = _failed(report)
-    assert set(failed) == checks | set(KNOWN_FAILURES), as_text(report)
+    assert set(failed) == checks, as_text(report)
     for name in checks:
         assert words in failed[name], f"{name}: {failed[name]}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import timeit
 import wave
 from collections.abc import Mapping
@@ -45,6 +46,10 @@ SCHEMA = {"type": "object", "properties": {
     "required": ["title", "rating", "tags"], "additionalProperties": False}
 
 
+# The model of every request here; usage is counted in its encoding (o200k_base).
+MODEL = "gpt-4o-mini"
+
+
 @pytest.fixture(scope="module")
 def gen() -> Generator:
     return Generator(Faker())
@@ -56,7 +61,7 @@ def response_validator() -> ResponseValidator:
 
 
 def ask(**fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": "gpt-4o-mini",
+    body: dict[str, Any] = {"model": MODEL,
                             "messages": [{"role": "user", "content": "What's up?"}]}
     body.update(fields)
     return body
@@ -89,7 +94,7 @@ def text_tokens(gen: Generator, body: Mapping[str, Any]) -> int:
         msg = choice["message"]
         for key in ("content", "reasoning", "refusal"):
             if msg.get(key):
-                total += gen.tokenizer.count(msg[key])
+                total += gen.tokenizer_for(MODEL).count(msg[key])
     return total
 
 
@@ -188,7 +193,7 @@ def test_max_tokens_truncates_with_finish_reason_length(
     body = build(gen, response_validator, ask(**{field: limit}), reply, seed=3)
     content = message(body)["content"]
     assert full.startswith(content) and content != full
-    assert gen.tokenizer.count(content) == limit
+    assert gen.tokenizer_for(MODEL).count(content) == limit
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == limit
 
@@ -204,7 +209,7 @@ def test_reasoning_spends_the_budget_first(gen: Generator,
                                            response_validator: ResponseValidator) -> None:
     body = build(gen, response_validator, ask(reasoning_effort="high", max_completion_tokens=8))
     msg = message(body)
-    assert gen.tokenizer.count(msg["reasoning"]) == 8
+    assert gen.tokenizer_for(MODEL).count(msg["reasoning"]) == 8
     assert msg["content"] == ""
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == 8
@@ -227,21 +232,38 @@ def _check_calls(calls: list[dict[str, Any]]) -> None:
         jsonschema.validate(arguments, schema)
 
 
-@pytest.mark.parametrize("tool_choice, expected", [
-    ("required", "get_weather"),
-    ({"type": "function", "function": {"name": "search"}}, "search"),
-    ({"type": "function", "function": {"name": "get_time"}}, "get_time"),
+@pytest.mark.parametrize("tool_choice, expected, finish", [
+    ("required", "get_weather", "tool_calls"),
+    # A function forced by name finishes with "stop" on OpenAI (vllm-project/vllm#25054).
+    ({"type": "function", "function": {"name": "search"}}, "search", "stop"),
+    ({"type": "function", "function": {"name": "get_time"}}, "get_time", "stop"),
 ])
 def test_tool_choice_is_honoured(gen: Generator, response_validator: ResponseValidator,
-                                 tool_choice: Any, expected: str) -> None:
+                                 tool_choice: Any, expected: str, finish: str) -> None:
     for seed in range(8):
         request = ask(tools=TOOLS, tool_choice=tool_choice, parallel_tool_calls=False)
         body = build(gen, response_validator, request, seed=seed)
         msg = message(body)
         assert msg["content"] is None
         assert [c["function"]["name"] for c in msg["tool_calls"]] == [expected]
-        assert body["choices"][0]["finish_reason"] == "tool_calls"
+        assert body["choices"][0]["finish_reason"] == finish
         _check_calls(msg["tool_calls"])
+
+
+@pytest.mark.parametrize("tool_choice, spec, finish", [
+    ("auto", {"tool_calls": "auto"}, "tool_calls"),
+    ({"type": "function", "function": {"name": "search"}}, {"tool_calls": "auto"}, "stop"),
+    ({"type": "function", "function": {"name": "search"}},
+     {"tool_calls": [{"name": "search"}]}, "stop"),
+    ({"type": "function", "function": {"name": "search"}},
+     {"tool_calls": "auto", "finish_reason": "tool_calls"}, "tool_calls"),
+])
+def test_scripted_calls_follow_the_tool_choice_finish_reason(
+        gen: Generator, response_validator: ResponseValidator, tool_choice: Any,
+        spec: dict[str, Any], finish: str) -> None:
+    body = build(gen, response_validator, ask(tools=TOOLS, tool_choice=tool_choice), spec)
+    assert message(body)["tool_calls"]
+    assert body["choices"][0]["finish_reason"] == finish
 
 
 def test_required_with_parallel_calls_may_call_several_tools(
@@ -372,7 +394,7 @@ def test_audio_modality_gives_a_real_file(gen: Generator,
     details = body["usage"]["completion_tokens_details"]
     assert details["audio_tokens"] > 0
     assert body["usage"]["completion_tokens"] == \
-        details["audio_tokens"] + gen.tokenizer.count(audio["transcript"])
+        details["audio_tokens"] + gen.tokenizer_for(MODEL).count(audio["transcript"])
 
 
 @pytest.mark.parametrize("fmt, magic", [("mp3", None), ("flac", b"fLaC"), ("opus", b"OggS"),
@@ -414,6 +436,28 @@ def test_logprobs_cover_the_content_token_by_token(
             assert len({r["token"] for r in ranked}) == top
 
 
+@pytest.mark.parametrize("seed", range(0, 40, 3))
+def test_top_logprobs_are_a_distribution(gen: Generator, seed: int) -> None:
+    # Before: with seed 2 and top_logprobs 20 the probabilities summed to as much as 2.8.
+    for top in range(21):
+        body = gen.generate(ask(logprobs=True, top_logprobs=top, n=2), None, seed=seed,
+                            created=0)
+        for choice in body["choices"]:
+            for entry in choice["logprobs"]["content"]:
+                ranked = entry["top_logprobs"]
+                assert len(ranked) == top
+                probs = [math.exp(r["logprob"]) for r in ranked]
+                assert all(math.isfinite(r["logprob"]) and r["logprob"] < 0 for r in ranked)
+                assert probs == sorted(probs, reverse=True)
+                # The listed alternatives leave something for the rest of the vocabulary.
+                assert math.fsum(probs) < 1.0
+                assert math.exp(entry["logprob"]) + math.fsum(probs[1:]) < 1.0
+                assert len({r["token"] for r in ranked}) == top
+                if ranked:  # the sampled token is among them, with its own logprob
+                    assert ranked[0] == {"token": entry["token"], "logprob": entry["logprob"],
+                                         "bytes": entry["bytes"]}
+
+
 def test_reply_spec_turns_logprobs_on(gen: Generator,
                                       response_validator: ResponseValidator) -> None:
     body = build(gen, response_validator, ask(), {"logprobs": {"top": 2}})
@@ -450,7 +494,7 @@ def _reasoning_tokens(gen: Generator, response_validator: ResponseValidator,
     body = build(gen, response_validator, ask(**fields), seed=seed)
     msg = message(body)
     tokens = body["usage"]["completion_tokens_details"]["reasoning_tokens"]
-    assert tokens == (gen.tokenizer.count(msg["reasoning"]) if "reasoning" in msg else 0)
+    assert tokens == (gen.tokenizer_for(MODEL).count(msg["reasoning"]) if "reasoning" in msg else 0)
     assert body["usage"]["completion_tokens"] == text_tokens(gen, body)
     return tokens
 
@@ -483,7 +527,7 @@ def test_scripted_reasoning(gen: Generator, response_validator: ResponseValidato
     reasoning = message(body)["reasoning"]
     assert reasoning == spec if isinstance(spec, str) else len(reasoning) > 20
     assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == \
-        gen.tokenizer.count(reasoning)
+        gen.tokenizer_for(MODEL).count(reasoning)
 
 
 # ------------------------------------------------------------------------- other reply keys
@@ -642,7 +686,7 @@ def test_a_token_limit_cuts_tool_calls_too(gen: Generator, limit: int) -> None:
     assert whole.startswith(cut) and cut != whole
     # A call always keeps its name (and framing), even when the limit is smaller.
     name = message(body)["tool_calls"][0]["function"]["name"]
-    floor = gen.tokenizer.count(name) + 3
+    floor = gen.tokenizer_for(MODEL).count(name) + 3
     assert body["usage"]["completion_tokens"] <= max(limit, floor)
     assert full["choices"][0]["finish_reason"] == "tool_calls"
 

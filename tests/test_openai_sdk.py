@@ -121,3 +121,33 @@ def test_same_request_and_seed_gives_the_same_bytes(live_server: MockLLMServer) 
     other = _post_raw(live_server, {**body, "seed": 43})
     assert other != first
     assert json.loads(first)["id"] != json.loads(other)["id"]
+
+
+def test_usage_is_counted_in_the_encoding_of_the_model(openai_client: openai.OpenAI) -> None:
+    # cl100k_base (gpt-4) spends 31 tokens on this Hindi text, o200k_base (gpt-4o) 10.
+    text = "नमस्ते दुनिया, यह एक परीक्षण है"
+    prompt = {}
+    for model in ("gpt-4", "gpt-4o"):
+        reply = openai_client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}], seed=1)
+        assert reply.usage is not None
+        prompt[model] = reply.usage.prompt_tokens
+    assert prompt == {"gpt-4": 7 + 31, "gpt-4o": 7 + 10}
+
+
+def test_an_invalid_json_schema_is_a_400_naming_the_field(openai_client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES,
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "x", "schema": {"type": "bogus"}}})
+    error = caught.value
+    assert error.status_code == 400
+    assert error.param == "response_format.json_schema.schema"
+    assert error.code == "invalid_json_schema"
+    assert error.response.json()["error"]["message"].startswith(
+        "Invalid schema for response_format 'x': In context=('type',), 'bogus' is not valid")
+    # ServiceStack clients read the same problem from responseStatus, in the DTO's casing.
+    status = error.response.json()["responseStatus"]
+    assert [(e["fieldName"], e["errorCode"]) for e in status["errors"]] == [
+        ("ResponseFormat.JsonSchema.Schema", "Predicate")]

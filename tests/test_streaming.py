@@ -31,13 +31,17 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type
           "required": ["a", "b"]}
 
 
+# The model of every request here; usage is counted in its encoding (o200k_base).
+MODEL = "gpt-4o-mini"
+
+
 @pytest.fixture(scope="module")
 def gen() -> Generator:
     return Generator(Faker())
 
 
 def ask(**fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": "gpt-4o-mini",
+    body: dict[str, Any] = {"model": MODEL,
                             "messages": [{"role": "user", "content": "Hi there"}]}
     body.update(fields)
     return body
@@ -96,7 +100,7 @@ def test_stream_accumulates_to_the_reply(gen: Generator, name: str,
                                          chunking: str, size: int) -> None:
     body = gen.generate(request_body, reply, seed=11, created=1_750_000_000)
     chunks = list(iter_chunks(body, include_usage=include_usage, chunking=chunking,
-                              chunk_size=size, tokenizer=gen.tokenizer))
+                              chunk_size=size, tokenizer=gen.tokenizer_for(MODEL)))
     final = accumulate(chunks, request_body.get("tools"))
     expected = ChatCompletion.model_validate(body)
     assert [comparable(c) for c in final.choices] == [comparable(c) for c in expected.choices]
@@ -115,7 +119,7 @@ def test_stream_accumulates_to_the_reply(gen: Generator, name: str,
 def test_chunk_shapes(gen: Generator, name: str, request_body: dict[str, Any],
                       reply: dict[str, Any] | None) -> None:
     body = gen.generate(request_body, reply, seed=5, created=1_750_000_000)
-    chunks = list(iter_chunks(body, include_usage=True, tokenizer=gen.tokenizer))
+    chunks = list(iter_chunks(body, include_usage=True, tokenizer=gen.tokenizer_for(MODEL)))
     envelope = {k: body[k] for k in ("id", "created", "model", "system_fingerprint",
                                      "service_tier")}
     for chunk in chunks:
@@ -156,7 +160,7 @@ def _check_tool_deltas(deltas: list[Mapping[str, Any]], message: Mapping[str, An
 
 def test_no_usage_key_without_include_usage(gen: Generator) -> None:
     body = gen.generate(ask(n=2), None, seed=1, created=1)
-    chunks = list(iter_chunks(body, include_usage=False, tokenizer=gen.tokenizer))
+    chunks = list(iter_chunks(body, include_usage=False, tokenizer=gen.tokenizer_for(MODEL)))
     assert all("usage" not in c for c in chunks)
     assert all(c["choices"] for c in chunks)
 
@@ -164,18 +168,18 @@ def test_no_usage_key_without_include_usage(gen: Generator) -> None:
 def test_choices_interleave_and_open_in_order(gen: Generator) -> None:
     body = gen.generate(ask(n=3), None, seed=2, created=1)
     order = [c["choices"][0]["index"]
-             for c in iter_chunks(body, include_usage=False, tokenizer=gen.tokenizer)]
+             for c in iter_chunks(body, include_usage=False, tokenizer=gen.tokenizer_for(MODEL))]
     assert order[:6] == [0, 1, 2, 0, 1, 2]
     # One opening delta, one per token, one closing delta for each choice.
     assert [order.count(i) for i in range(3)] == [
-        len(gen.tokenizer.split(c["message"]["content"])) + 2 for c in body["choices"]]
+        len(gen.tokenizer_for(MODEL).split(c["message"]["content"])) + 2 for c in body["choices"]]
 
 
 @pytest.mark.parametrize("size", [1, 4])
 def test_logprobs_travel_with_their_tokens(gen: Generator, size: int) -> None:
     body = gen.generate(ask(logprobs=True, top_logprobs=1), None, seed=4, created=1)
     for chunk in iter_chunks(body, include_usage=False, chunk_size=size,
-                             tokenizer=gen.tokenizer):
+                             tokenizer=gen.tokenizer_for(MODEL)):
         part = chunk["choices"][0]
         piece = part["delta"].get("content")
         if piece:

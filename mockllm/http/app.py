@@ -21,8 +21,7 @@ from faker import Faker
 from ..config import Settings
 from ..ratelimit import RateLimiter
 from ..reply_engine.generate import Generator
-from ..reply_engine.textgen import TextGenerator
-from ..reply_engine.tokens import Tokenizer, load_tokenizer
+from ..reply_engine.lexicon import Lexicons
 from ..scenario_engine.conditions import MatcherRegistry
 from ..scenario_engine.loader import ScenarioLoader, ScenarioWatcher
 from ..scenario_engine.scenarioset import ScenarioSet
@@ -43,19 +42,18 @@ log = logging.getLogger("mockllm")
 
 @dataclass(frozen=True, slots=True)
 class AppParts:
-    """The expensive, read-only parts of an app (about a second to build): compiled
-    schemas, the tokenizer and the sentence pool. Apps of one process may share them;
-    the pytest plugin does, so each async test's fresh app starts in milliseconds."""
+    """The expensive parts of an app: compiled schemas, and the tokenizers and sentence
+    pools of the encodings (each loaded when a model first needs it). Apps of one
+    process may share them; the pytest plugin does, so each async test's fresh app
+    starts in milliseconds."""
 
     schemas: SchemaSet
-    tokenizer: Tokenizer
-    text: TextGenerator
+    lexicons: Lexicons
 
     @classmethod
     def build(cls) -> AppParts:
-        """Load and compile everything once."""
-        tokenizer = load_tokenizer()
-        return cls(SchemaSet.load(), tokenizer, TextGenerator.english(tokenizer))
+        """Load and compile the schemas; the encodings load on first use."""
+        return cls(SchemaSet.load(), Lexicons())
 
 
 def create_app(settings: Settings | None = None, *, parts: AppParts | None = None,
@@ -80,7 +78,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
         schemas=schemas,
         validator=RequestValidator(schemas, settings.validation),
         response_validator=ResponseValidator(schemas),
-        generator=Generator(faker, tokenizer=parts.tokenizer, text=parts.text),
+        generator=Generator(faker, lexicons=parts.lexicons),
         faker=faker,
         loader=loader,
         scenarios=ScenarioSet(_initial_scenarios(settings, loader), strict=settings.strict,

@@ -243,7 +243,7 @@ async def deliver(request: web.Request, state: ServerState, trace: Trace,
             include_usage=bool(options.get("include_usage")),
             chunking=timing.get("chunk", "tokens"),
             chunk_size=int(timing.get("chunk_size", 1)),
-            tokenizer=state.generator.tokenizer,
+            tokenizer=state.generator.tokenizer_for(body.get("model")),
         )
 
         def on_end(complete: bool) -> None:

@@ -1,37 +1,43 @@
-"""Real, decodable audio files of a given length, written in pure Python.
+"""Real, decodable audio files of a given length that carry one audible seeded signal.
 
 The chat completions API returns speech as a base64 file in the format the request
 asked for (``audio.format``): 24 kHz mono for every format. mockllm cannot speak, but
 clients decode, play and measure what they get, so each file here is a valid stream
-that real decoders (ffmpeg, libsndfile) accept and that lasts about as long as the
-transcript would take to say:
+that real decoders (ffmpeg, libsndfile) accept, that lasts about as long as the
+transcript would take to say, and that carries the same signal in every format:
 
-=========  ==========================================================  ============
-format     container and coding                                        content
-=========  ==========================================================  ============
-``wav``    RIFF/WAVE, 16-bit PCM                                        seeded tone
-``pcm16``  raw little-endian 16-bit samples, no header                 seeded tone
-``flac``   native FLAC, verbatim subframes, STREAMINFO with MD5        seeded tone
-``mp3``    MPEG-2 Layer III (the 24 kHz "LSF" rate), 32 kbit/s CBR     silence
-``opus``   Opus in Ogg, 20 ms CELT frames                              silence
-``aac``    AAC-LC in ADTS frames                                       silence
-=========  ==========================================================  ============
+=========  ==========================================================  =================
+format     container and coding                                        written by
+=========  ==========================================================  =================
+``wav``    RIFF/WAVE, 16-bit PCM                                        this module
+``pcm16``  raw little-endian 16-bit samples, no header                 this module
+``flac``   native FLAC, verbatim subframes, STREAMINFO with MD5        this module
+``mp3``    MPEG-2 Layer III (the 24 kHz "LSF" rate), 40 kbit/s CBR     LAME (``lameenc``)
+``opus``   Opus in Ogg, 20 ms frames, 24 kbit/s                        libopus (PyAV)
+``aac``    AAC-LC in ADTS frames, 24 kbit/s                            FFmpeg (PyAV)
+=========  ==========================================================  =================
 
-The tone is a quiet hum whose pitch and syllable-like loudness envelope follow the
-seed. The perceptual codecs carry digital silence, because coding a real signal
-would need a full encoder; their frames are still complete and decode to the
-right number of samples. Durations are rounded to whole 20 ms units (and to whole
-codec frames), so a decoder sees the length within one frame.
+The signal is a quiet hum (peaks near -23 dBFS) whose pitch and syllable-like
+loudness envelope follow the seed. ``lameenc`` is a dependency; PyAV is the
+``audio`` extra: without it ``opus`` and ``aac`` carry digital silence in complete
+frames that decode to the right number of samples, as ``mp3`` does without
+``lameenc``. Durations are whole 20 ms
+units; the perceptual codecs add their encoder delay (MP3 and AAC, under 0.1 s) or
+signal it (Opus's pre-skip), so a decoder sees the length within a frame or two.
+The encoders run bit-exact, so the same seed gives the same bytes.
 
 Speed: the signal is made of a handful of 20 ms units computed once per call and
 repeated, and the FLAC checksums are combined from the per-unit checksums with
 polynomial arithmetic instead of being recomputed over every byte, so a few seconds
-of audio cost about a millisecond in every format.
+of audio cost about a millisecond in wav, pcm16 and flac. The encoders cost more
+(about 2 ms per second of audio for MP3 and Opus, 5 ms for AAC) and are set for
+speed (LAME quality 7, Opus complexity 0, FFmpeg's fast AAC coder).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import random
 import struct
@@ -350,9 +356,26 @@ def _flac_number(n: int) -> bytes:
 _MP3_FRAME_SAMPLES = 576  # MPEG-2 Layer III: one granule of 576 samples per frame
 _MP3_BITRATE_INDEX = 4  # 32 kbit/s in the MPEG-2 table
 _MP3_FRAME_BYTES = 72 * 32_000 // SAMPLE_RATE  # 96: 72 * bitrate / rate for MPEG-2 Layer III
+# LAME's bitrate: from 40 kbit/s on it keeps 24 kHz (at 32 it resamples to 22.05 kHz).
+_LAME_KBPS = 40
 
 
 def _write_mp3(units: int, rng: random.Random) -> bytes:
+    """The signal coded by LAME, or silent frames when ``lameenc`` is missing."""
+    signal = _Signal.seeded(units, rng)
+    try:
+        import lameenc
+    except ImportError:
+        return _silent_mp3(units)
+    encoder = lameenc.Encoder()
+    encoder.set_in_sample_rate(SAMPLE_RATE)
+    encoder.set_channels(CHANNELS)
+    encoder.set_bit_rate(_LAME_KBPS)
+    encoder.set_quality(7)  # fast; a hum needs no better
+    return bytes(encoder.encode(signal.pcm(sys.byteorder)) + encoder.flush())
+
+
+def _silent_mp3(units: int) -> bytes:
     """Silent MPEG-2 Layer III frames: zeroed side information and no main data."""
     header = _pack_bits(
         [
@@ -381,6 +404,13 @@ _AAC_FRAME_SAMPLES = 1024
 
 
 def _write_aac(units: int, rng: random.Random) -> bytes:
+    """The signal coded by FFmpeg's AAC-LC encoder in ADTS, or silence without PyAV."""
+    coded = _ffmpeg(_Signal.seeded(units, rng), "adts", "aac",
+                    {"aac_coder": "fast", "aac_pns": "0", "aac_tns": "0"})
+    return coded if coded is not None else _silent_aac(units)
+
+
+def _silent_aac(units: int) -> bytes:
     """Silent AAC-LC in ADTS: one empty single-channel element per frame."""
     payload = _pack_bits(
         [
@@ -431,6 +461,12 @@ _OGG_PACKETS_PER_PAGE = 50  # one second per page
 
 
 def _write_opus(units: int, rng: random.Random) -> bytes:
+    """The signal coded by libopus in Ogg, or silence without PyAV."""
+    coded = _ffmpeg(_Signal.seeded(units, rng), "ogg", "libopus", {"compression_level": "0"})
+    return coded if coded is not None else _silent_opus(units, rng)
+
+
+def _silent_opus(units: int, rng: random.Random) -> bytes:
     """Silent Opus in Ogg: OpusHead, OpusTags, then pages of 20 ms packets."""
     serial = rng.getrandbits(32)
     samples_48k = units * _UNIT * (_OPUS_RATE // SAMPLE_RATE)
@@ -494,6 +530,35 @@ def _ogg_page(serial: int, sequence: int, granule: int, body: _OggBody, flags: i
     )
     crc = _CRC32.extend(_CRC32.compute(header), body.crc, body.shifter)
     return header[:22] + crc.to_bytes(4, "little") + header[26:] + body.segments + body.data
+
+
+_CODED_BIT_RATE = 24_000  # Opus and AAC: speech quality, and the encoders stay quick
+
+
+def _ffmpeg(signal: _Signal, container: str, codec: str, options: Mapping[str, str],
+            ) -> bytes | None:
+    """``signal`` coded by FFmpeg's ``codec`` in ``container`` through PyAV, bit-exact (no
+    random stream serial, no version tags); None when PyAV is not installed."""
+    try:
+        import av
+    except ImportError:
+        return None
+    pcm = signal.pcm(sys.byteorder)
+    frame = av.AudioFrame(format="s16", layout="mono", samples=signal.sample_count)
+    frame.planes[0].update(pcm)
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = 0
+    out = io.BytesIO()
+    with av.open(out, "w", format=container, options={"fflags": "+bitexact"}) as muxer:
+        stream = muxer.add_stream(codec, rate=SAMPLE_RATE, layout="mono",
+                                  options={"flags": "+bitexact", **options})
+        assert isinstance(stream, av.AudioStream)
+        stream.bit_rate = _CODED_BIT_RATE
+        for packet in stream.encode(frame):
+            muxer.mux(packet)
+        for packet in stream.encode(None):
+            muxer.mux(packet)
+    return out.getvalue()
 
 
 def _frames(units: int, frame_samples: int) -> int:

@@ -8,13 +8,15 @@ request, as a real model would (issue 4):
 
 * ``tool_choice`` ``required`` or ``{type: function, function: {name}}`` calls a tool
   (several with ``required`` and ``parallel_tool_calls`` not false), with arguments
-  generated from the tool's ``parameters`` schema;
+  generated from the tool's ``parameters`` schema; the finish reason is ``tool_calls``,
+  except for a function that ``tool_choice`` names, where OpenAI answers ``stop``;
 * ``response_format`` ``json_object`` / ``json_schema`` gives JSON content (an instance
   of the schema);
 * ``modalities: [..., "audio"]`` gives ``message.audio`` (a real file, see
   :mod:`mockllm.reply_engine.audio`) with ``content`` null;
 * ``logprobs`` / ``top_logprobs`` give per-token logprobs whose tokens concatenate to
-  the content;
+  the content; each token's ``top_logprobs`` start with the token itself and are a
+  distribution: sorted, their probabilities summing to at most 1;
 * ``reasoning_effort`` above minimal, or ``enable_thinking``, gives ``message.reasoning``
   whose length follows the effort;
 * ``stop`` cuts the content before the first stop sequence (``finish_reason: stop``);
@@ -40,7 +42,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from math import log
+from math import expm1, floor, log
 from types import MappingProxyType
 from typing import Any
 
@@ -51,15 +53,9 @@ from ..errors import BadRequestError, FieldError, ScriptedError
 from ..naming import to_snake
 from . import audio as audio_files
 from . import instances
+from .lexicon import Lexicon, Lexicons
 from .seeding import LazySeededFaker
-from .textgen import TextGenerator
-from .tokens import (
-    MemoTokenizer,
-    PromptCount,
-    Tokenizer,
-    count_prompt_tokens,
-    load_tokenizer,
-)
+from .tokens import PromptCount, Tokenizer, count_prompt_tokens
 
 __all__ = ["Generator", "scripted_error"]
 
@@ -84,6 +80,8 @@ _PLAIN_BLOCKERS = frozenset({
     "response_format", "modalities", "reasoning_effort", "enable_thinking",
 })
 _SENTENCE = re.compile(r"[^\s][^.!?\n]*[.!?]?")
+# The model of a request that names none (the validator normally refuses one).
+_DEFAULT_MODEL = "gpt-4o-mini"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +104,20 @@ class _Choice:
 
 
 class _Request:
-    """Per-request state: the request, the rng, and Faker seeded on first use."""
+    """Per-request state: the request, the rng, the lexicon of its model's encoding,
+    and Faker seeded on first use."""
 
-    __slots__ = ("request", "rng", "seed", "created", "faker", "tools")
+    __slots__ = ("request", "rng", "seed", "created", "faker", "tools", "lexicon",
+                 "tokenizer")
 
     def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
-                 created: int, faker: Faker) -> None:
+                 created: int, faker: Faker, lexicon: Lexicon) -> None:
         self.request = request
         self.rng = rng
         self.seed = seed
         self.created = created
+        self.lexicon = lexicon
+        self.tokenizer = lexicon.tokenizer
         # The app's Faker, seeded with this request's seed before its first use here.
         self.faker: Any = LazySeededFaker(faker, seed)
         self.tools = _offered_tools(request)
@@ -124,19 +126,23 @@ class _Request:
 class Generator:
     """Builds ChatResponse dicts; one per app (see the module docstring)."""
 
-    def __init__(self, faker: Faker, *, tokenizer: Tokenizer | None = None,
-                 text: TextGenerator | None = None) -> None:
+    def __init__(self, faker: Faker, *, lexicons: Lexicons | None = None) -> None:
         self.faker = faker
-        self.tokenizer: Tokenizer = tokenizer or (text.tokenizer if text else load_tokenizer())
-        self.text: TextGenerator = text or TextGenerator.english(self.tokenizer)
-        self._counter = MemoTokenizer(self.tokenizer)
-        # Candidate tokens for top_logprobs alternatives: the words, with their space.
-        self._alternatives: tuple[str, ...] = tuple(" " + w for w in self.text.vocabulary)
+        # Tokenizers and sentence pools by encoding, loaded when a model first needs one.
+        self.lexicons = lexicons or Lexicons()
+
+    def tokenizer_for(self, model: Any) -> Tokenizer:
+        """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default)."""
+        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).tokenizer
 
     def count_prompt(self, request: Mapping[str, Any]) -> PromptCount:
-        """The prompt tokens of ``request``, with the memo of texts already counted (system
-        prompts repeat), so the rate limiter and the usage block share the work."""
-        return count_prompt_tokens(request, self._counter)
+        """The prompt tokens of ``request`` in its model's encoding, with the memo of texts
+        already counted (system prompts repeat), so the rate limiter and the usage block
+        share the work."""
+        return count_prompt_tokens(request, self._lexicon(request).counter)
+
+    def _lexicon(self, request: Mapping[str, Any]) -> Lexicon:
+        return self.lexicons.for_model(str(request.get("model") or _DEFAULT_MODEL))
 
     def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
                  seed: int, created: int) -> dict[str, Any]:
@@ -149,8 +155,9 @@ class Generator:
         if reply.get("error"):
             raise scripted_error(reply["error"])
         rng = random.Random(seed)
-        ctx = _Request(request, rng, seed, created, self.faker)
-        model = str(reply.get("model") or request.get("model") or "gpt-4o-mini")
+        lexicon = self._lexicon(request)
+        ctx = _Request(request, rng, seed, created, self.faker, lexicon)
+        model = str(reply.get("model") or request.get("model") or _DEFAULT_MODEL)
         body: dict[str, Any] = {
             "id": "chatcmpl-" + _random_id(rng, 29),
             "object": "chat.completion",
@@ -170,7 +177,7 @@ class Generator:
         if not reply and _PLAIN_BLOCKERS.isdisjoint(request):
             # The common case, kept cheap: plain text that nothing in the request shapes.
             for index in range(n):
-                text = self.text.paragraph(rng)
+                text = lexicon.text.paragraph(rng)
                 choices.append({
                     "index": index,
                     "message": {"role": "assistant", "content": text.text, "refusal": None,
@@ -190,7 +197,7 @@ class Generator:
             completion += built.tokens
             reasoning += built.reasoning_tokens
             audio += built.audio_tokens
-        prompt = self.count_prompt(request)
+        prompt = count_prompt_tokens(request, lexicon.counter)
         body["usage"] = _usage(prompt.total, prompt.audio, completion, reasoning, audio,
                                reply.get("usage"))
         return body
@@ -199,13 +206,14 @@ class Generator:
 
     def _choice(self, ctx: _Request, index: int, spec: Mapping[str, Any]) -> _Choice:
         request = ctx.request
+        tokenizer = ctx.tokenizer
         refusal = spec.get("refusal")
         calls = self._tool_calls(ctx, spec)
         reasoning = self._reasoning(ctx, spec)
         budget = request.get("max_completion_tokens") or request.get("max_tokens")
         truncated = False
         if reasoning is not None and budget is not None and reasoning.count > budget:
-            reasoning = _cut(reasoning, budget, self.tokenizer)
+            reasoning = _cut(reasoning, budget, tokenizer)
             truncated = True
         spent = reasoning.count if reasoning is not None else 0
 
@@ -219,9 +227,9 @@ class Generator:
             pass
         elif "content" in spec:
             if spec["content"] is not None or scripted_tokens:
-                content = self._scripted(spec["content"], scripted_tokens)
+                content = _scripted(spec["content"], scripted_tokens, tokenizer)
         elif scripted_tokens:
-            content = self._scripted(None, scripted_tokens)
+            content = _scripted(None, scripted_tokens, tokenizer)
         elif calls is None and not wants_audio:
             content = self._default_content(ctx)
 
@@ -235,25 +243,27 @@ class Generator:
 
         finish = "stop"
         if content is not None:
-            stopped = _apply_stop(content, request.get("stop"), self.tokenizer)
+            stopped = _apply_stop(content, request.get("stop"), tokenizer)
             if stopped is not None:
                 content = stopped
             if truncated:
                 content = _Body("", 0, ())
             elif budget is not None and spent + content.count > budget:
-                content = _cut(content, max(budget - spent, 0), self.tokenizer)
+                content = _cut(content, max(budget - spent, 0), tokenizer)
                 truncated = True
         if refusal is not None and budget is not None:
-            words = self.tokenizer.split(str(refusal))
+            words = tokenizer.split(str(refusal))
             if spent + len(words) > budget:
                 refusal = "".join(words[:max(budget - spent, 0)])
                 truncated = True
         if calls and budget is not None:
             room = budget - spent - (content.count if content is not None else 0)
-            calls, cut_calls = self._fit_calls(calls, room)
+            calls, cut_calls = _fit_calls(calls, room, tokenizer)
             truncated = truncated or cut_calls
         if calls:
-            finish = "tool_calls"
+            # A function named by tool_choice is forced, not chosen: OpenAI then answers
+            # "stop"; "auto" and "required" calls answer "tool_calls".
+            finish = "stop" if _named_tool(request.get("tool_choice")) else "tool_calls"
         if truncated:
             finish = "length"
         finish = spec.get("finish_reason") or finish
@@ -276,8 +286,8 @@ class Generator:
         if content is not None:
             tokens += content.count
         if refusal is not None:
-            tokens += self.tokenizer.count(str(refusal))
-        tokens += sum(self._call_tokens(call) for call in calls or ())
+            tokens += tokenizer.count(str(refusal))
+        tokens += sum(_call_tokens(call, tokenizer) for call in calls or ())
         choice = {"index": index, "message": message, "logprobs": logprobs,
                   "finish_reason": finish}
         return _Choice(choice, tokens, spent, audio_tokens)
@@ -289,26 +299,15 @@ class Generator:
         kind = fmt.get("type")
         if kind == "json_schema":
             schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
-            return self._scripted(_dump(self._instance(ctx, schema)), None)
+            return _scripted(_dump(self._instance(ctx, schema)), None, ctx.tokenizer)
         if kind == "json_object":
             schema = {"type": "object", "properties": {
                 "answer": {"type": "string"}, "confidence": {"type": "number",
                                                              "minimum": 0, "maximum": 1}},
                 "required": ["answer", "confidence"]}
-            return self._scripted(_dump(self._instance(ctx, schema)), None)
-        text = self.text.paragraph(ctx.rng)
+            return _scripted(_dump(self._instance(ctx, schema)), None, ctx.tokenizer)
+        text = ctx.lexicon.text.paragraph(ctx.rng)
         return _Body(text.text, text.count, text.tokens)
-
-    def _scripted(self, value: Any, tokens: Sequence[Any] | None) -> _Body:
-        if tokens:
-            pieces = tuple(str(t.get("token", "")) if isinstance(t, Mapping) else str(t)
-                           for t in tokens)
-            text = "".join(pieces) if value is None else _as_text(value)
-            if "".join(pieces) == text:
-                return _Body(text, len(pieces), pieces)
-            return _Body(text, self.tokenizer.count(text), None)
-        text = _as_text(value)
-        return _Body(text, self.tokenizer.count(text), None)
 
     def _instance(self, ctx: _Request, schema: Mapping[str, Any]) -> Any:
         return instances.generate_instance(schema, ctx.rng, ctx.faker)
@@ -318,7 +317,7 @@ class Generator:
     def _reasoning(self, ctx: _Request, spec: Mapping[str, Any]) -> _Body | None:
         given = spec.get("reasoning")
         if isinstance(given, str):
-            return _Body(given, self.tokenizer.count(given), None)
+            return _Body(given, ctx.tokenizer.count(given), None)
         if given is False:
             return None
         effort = ctx.request.get("reasoning_effort")
@@ -329,7 +328,7 @@ class Generator:
             if effort is None and thinking is False:
                 return None
         sentences = _EFFORT_SENTENCES.get(str(effort), _EFFORT_SENTENCES["medium"])
-        text = self.text.paragraphs(ctx.rng, -(-sentences // 3),
+        text = ctx.lexicon.text.paragraphs(ctx.rng, -(-sentences // 3),
                                     (min(sentences, 3), min(sentences, 3)))
         return _Body(text.text, text.count, text.tokens)
 
@@ -367,31 +366,6 @@ class Generator:
             name = self._check_tool(ctx, str(item.get("name")), "tools")
             calls.append(self._call(ctx, name, item.get("arguments"), item.get("id")))
         return calls
-
-    def _call_tokens(self, call: Mapping[str, Any]) -> int:
-        """What one tool call costs in completion tokens: name, arguments, framing."""
-        function = call["function"]
-        return self.tokenizer.count(function["name"]) + \
-            self.tokenizer.count(function["arguments"]) + _CALL_FRAMING_TOKENS
-
-    def _fit_calls(self, calls: list[dict[str, Any]], room: int,
-                   ) -> tuple[list[dict[str, Any]], bool]:
-        """The calls that fit in ``room`` tokens, the last one's arguments cut mid-JSON as a
-        model that hits its token limit leaves them; True when something was cut."""
-        kept: list[dict[str, Any]] = []
-        for call in calls:
-            cost = self._call_tokens(call)
-            if cost <= room:
-                kept.append(call)
-                room -= cost
-                continue
-            function = call["function"]
-            budget = room - self.tokenizer.count(function["name"]) - _CALL_FRAMING_TOKENS
-            if budget > 0 or not kept:
-                pieces = self.tokenizer.split(function["arguments"])[:max(budget, 0)]
-                kept.append({**call, "function": {**function, "arguments": "".join(pieces)}})
-            return kept, True
-        return kept, False
 
     def _required_tools(self, ctx: _Request) -> list[str]:
         names = list(ctx.tools)
@@ -433,7 +407,7 @@ class Generator:
         transcript = options.get("transcript")
         if transcript is None:
             transcript = content.text if content is not None and content.text else \
-                self.text.paragraph(ctx.rng, (1, 3)).text
+                ctx.lexicon.text.paragraph(ctx.rng, (1, 3)).text
         transcript = str(transcript)
         duration = audio_files.duration_for_text(transcript)
         data = audio_files.encode_audio(fmt, duration, ctx.rng)
@@ -444,7 +418,7 @@ class Generator:
             "transcript": transcript,
         }
         return obj, max(1, round(duration * _AUDIO_TOKENS_PER_SECOND)), \
-            self.tokenizer.count(transcript)
+            ctx.tokenizer.count(transcript)
 
     # ----------------------------------------------------------------- annotations
 
@@ -478,7 +452,7 @@ class Generator:
         return {"type": "url_citation", "url_citation": {
             "end_index": end,
             "start_index": start,
-            "title": str(item.get("title") or self.text.words(ctx.rng, 4)),
+            "title": str(item.get("title") or ctx.lexicon.text.words(ctx.rng, 4)),
             "url": str(item.get("url") or ctx.faker.uri()),
         }}
 
@@ -501,34 +475,42 @@ class Generator:
             if scripted and content.tokens is not None and len(scripted) == content.count:
                 entries = [_scripted_entry(t) for t in scripted]
             else:
-                entries = self._entries(ctx, _tokens(content, self.tokenizer), int(top))
+                entries = self._entries(ctx, _tokens(content, ctx.tokenizer), int(top))
             return {"content": entries, "refusal": None}
         if refusal is not None:
-            tokens = self.tokenizer.split(str(refusal))
+            tokens = ctx.tokenizer.split(str(refusal))
             return {"content": None, "refusal": self._entries(ctx, tokens, int(top))}
         return None
 
     def _entries(self, ctx: _Request, tokens: Sequence[str], top: int) -> list[dict[str, Any]]:
-        # The sampled token is the likeliest; alternatives fall off by exponential gaps.
-        # log(1 - U) is an exponential draw, inlined: this loop runs per token.
+        """Per-token logprobs whose ``top_logprobs`` are a distribution (module docstring)."""
+        # The sampled token is the likeliest: its logprob is a scaled exponential draw
+        # (log(1 - U) / 5, inlined: this loop runs per token), at most -1e-6 so some
+        # probability is left for the alternatives. Each alternative then takes a share
+        # (30-90 %) of the probability still unassigned, capped at the one before it:
+        # the list is sorted, and it sums to at most 1 with something left over.
         draw = ctx.rng.random
-        alternatives = self._alternatives
+        alternatives = ctx.lexicon.alternatives
         pool = len(alternatives)
         out = []
         for token in tokens:
-            logprob = round(log(1.0 - draw()) / 5.0, 6)
+            logprob = _floor6(min(log(1.0 - draw()) / 5.0, -1e-6))
             raw = list(token.encode("utf-8"))
             ranked: list[dict[str, Any]] = []
             if top:
                 ranked.append({"token": token, "logprob": logprob, "bytes": raw})
                 seen = {token}
-                current = logprob
+                previous = logprob
+                unassigned = log(-expm1(logprob))  # log(1 - p(token))
                 while len(ranked) < top:
                     alt = alternatives[int(draw() * pool)]
                     if alt in seen:
                         continue
                     seen.add(alt)
-                    current = round(current + log(1.0 - draw()) - 1e-6, 6)
+                    share = 0.3 + 0.6 * draw()
+                    current = min(_floor6(unassigned + log(share)), previous)
+                    unassigned += log(1.0 - share)
+                    previous = current
                     ranked.append({"token": alt, "logprob": current,
                                    "bytes": list(alt.encode("utf-8"))})
             out.append({"token": token, "logprob": logprob, "bytes": raw,
@@ -618,6 +600,47 @@ def _named_tool(choice: Any) -> str | None:
     return tool_name(choice) if isinstance(choice, Mapping) else None
 
 
+def _call_tokens(call: Mapping[str, Any], tokenizer: Tokenizer) -> int:
+    """What one tool call costs in completion tokens: name, arguments, framing."""
+    function = call["function"]
+    return tokenizer.count(function["name"]) + tokenizer.count(function["arguments"]) + \
+        _CALL_FRAMING_TOKENS
+
+
+def _fit_calls(calls: list[dict[str, Any]], room: int, tokenizer: Tokenizer,
+               ) -> tuple[list[dict[str, Any]], bool]:
+    """The calls that fit in ``room`` tokens, the last one's arguments cut mid-JSON as a
+    model that hits its token limit leaves them; True when something was cut."""
+    kept: list[dict[str, Any]] = []
+    for call in calls:
+        cost = _call_tokens(call, tokenizer)
+        if cost <= room:
+            kept.append(call)
+            room -= cost
+            continue
+        function = call["function"]
+        budget = room - tokenizer.count(function["name"]) - _CALL_FRAMING_TOKENS
+        if budget > 0 or not kept:
+            pieces = tokenizer.split(function["arguments"])[:max(budget, 0)]
+            kept.append({**call, "function": {**function, "arguments": "".join(pieces)}})
+        return kept, True
+    return kept, False
+
+
+def _scripted(value: Any, tokens: Sequence[Any] | None, tokenizer: Tokenizer) -> _Body:
+    """Scripted content (a string, or JSON of an object), with the scripted logprobs
+    tokens when they spell it."""
+    if tokens:
+        pieces = tuple(str(t.get("token", "")) if isinstance(t, Mapping) else str(t)
+                       for t in tokens)
+        text = "".join(pieces) if value is None else _as_text(value)
+        if "".join(pieces) == text:
+            return _Body(text, len(pieces), pieces)
+        return _Body(text, tokenizer.count(text), None)
+    text = _as_text(value)
+    return _Body(text, tokenizer.count(text), None)
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -656,6 +679,11 @@ def _apply_stop(body: _Body, stop: Any, tokenizer: Tokenizer) -> _Body | None:
         kept.append(token)
         length += len(token)
     return _Body(text[:cut], len(kept), tuple(kept))
+
+
+def _floor6(logprob: float) -> float:
+    """``logprob`` rounded down to six decimals: rounding never adds probability."""
+    return floor(logprob * 1e6) / 1e6
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -47,7 +47,7 @@ def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str =
 
     ``chunking`` is ``tokens`` (``chunk_size`` tokens per content delta) or ``chars``
     (``chunk_size`` characters). ``tokenizer`` splits text that has no logprobs tokens;
-    pass the app's (``Generator.tokenizer``) so chunks match the usage counts.
+    pass the model's (``Generator.tokenizer_for(model)``) so chunks match the usage counts.
     """
     if chunking not in ("tokens", "chars"):
         raise ValueError(f"chunking must be 'tokens' or 'chars', not {chunking!r}")

