@@ -13,6 +13,7 @@ The tree::
     ├── PayloadTooLargeError    413   RequestEntityTooLarge
     ├── UnsupportedMediaTypeError 415 UnsupportedMediaType
     ├── NoScenarioMatchedError  404   NoScenarioMatched (strict mode; carries the near misses)
+    ├── TemplateLimitError      422   TemplateLimitExceeded (a reply template grew past a limit)
     ├── ScriptedError           any   a reply a scenario asked for (429, 500, ...)
     └── ratelimit.RateLimitExceededError 429  TooManyRequests (a --rate-limit-* budget is spent)
 
@@ -44,6 +45,7 @@ __all__ = [
     "RequestValidationError",
     "ScenarioLoadError",
     "ScriptedError",
+    "TemplateLimitError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
     "openai_type_for_status",
@@ -220,6 +222,16 @@ class NoScenarioMatchedError(MockLLMError):
     status = 404
     error_code = "NoScenarioMatched"
     openai_code = "no_scenario_matched"
+
+
+class TemplateLimitError(MockLLMError):
+    """A reply template that would render too much (``max_reply_chars``), or loop or
+    compute too long. A 4xx, as the same request fails the same way again: clients
+    should not retry it."""
+
+    status = 422
+    error_code = "TemplateLimitExceeded"
+    openai_code = "template_limit_exceeded"
 
 
 class ScriptedError(MockLLMError):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from faker import Faker
 
-from mockllm.errors import MockLLMError
+from mockllm.errors import MockLLMError, ScenarioLoadError
 from mockllm.scenario_engine.conditions import RequestView
-from mockllm.scenario_engine.loader import load_scenario_data
+from mockllm.scenario_engine.loader import check_paths, load_scenario_data
 from mockllm.scenario_engine.scenarioset import ScenarioSet
 from mockllm.scenario_engine.templating import TemplateEngine
 
@@ -80,19 +81,60 @@ def test_static_replies_are_fresh_copies() -> None:
     assert scenario_set.resolve(RequestView(BODY)).render(None)["headers"] == {"a": "1"}
 
 
-@pytest.mark.parametrize("template", [
-    "{{ request.__class__.__mro__ }}",
-    "{{ faker.__class__.__init__.__globals__ }}",
-    "{{ request.messages.append(1) }}",
-    "{{ request.update({'model': 'x'}) }}",
-    "{{ ''.__class__.__subclasses__() }}",
+@pytest.mark.parametrize(("template", "why"), [
+    ("{{ ''.__class__ }}", "reaches '__class__'"),
+    ("{{ request.__class__.__mro__ }}", "reaches '__class__'"),
+    ("{{ turn.__mro__ }}", "reaches '__mro__'"),
+    ("{{ ''.__class__.__subclasses__() }}", "reaches '__class__'"),
+    ("{{ [].__subclasses__ }}", "reaches '__subclasses__'"),
+    ("{{ lipsum.__globals__ }}", "reaches '__globals__'"),
+    ("{{ faker.__class__.__init__.__globals__ }}", "reaches '__class__'"),
+    ("{{ request['__class__'] }}", "reaches '__class__'"),
+    ("{{ request|attr('__class__') }}", "reaches '__class__'"),
+    ("{{ request.messages|map(attribute='__class__')|list }}", "reaches '__class__'"),
+    ("{{ '{0.__class__}'.format(request) }}", "formats '__class__'"),
+    ("{{ request._private }}", "reaches '_private'"),
+    ("{{ request.clear() }}", "calls clear()"),
+    ("{{ request.messages.append(1) }}", "calls append()"),
+    ("{{ request.update({'model': 'x'}) }}", "calls update()"),
+    ("{{ request.pop('model') }}", "calls pop()"),
+    ("{{ faker.seed_instance(1) }}", "calls seed_instance()"),
 ])
-def test_sandbox_blocks_unsafe_access(template: str) -> None:
-    body = {**BODY, "messages": list(BODY["messages"])}
+def test_unsafe_templates_are_refused_at_load(template: str, why: str, tmp_path: Path) -> None:
+    with pytest.raises(ScenarioLoadError) as info:
+        load_scenario_data({"name": "evil", "reply": {"content": template}})
+    assert info.value.key == "reply.content" and why in info.value.reason
+    # mockllm check says so too, with the file, the line and the key
+    scenario = tmp_path / "evil.yaml"
+    scenario.write_text(f"name: evil\nreply:\n  content: >-\n    x\n    {template}\n")
+    problems = check_paths([scenario])
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{scenario}:3: reply.content: the template ")
+    assert why in problems[0] and "(template line 1)" in problems[0]
+
+
+def test_refused_in_tool_arguments_and_sequences_too() -> None:
+    with pytest.raises(ScenarioLoadError) as info:
+        load_scenario_data({"name": "evil", "sequence": [
+            {"content": "ok"},
+            {"tool_calls": [{"name": "f", "arguments": {"a": "{{ request.clear() }}"}}]}]})
+    assert info.value.key == "sequence[1].tool_calls[0].arguments.a"
+
+
+def test_safe_look_alikes_still_load() -> None:
+    reply = render({"name": "fine", "reply": {
+        "content": "{{ request.model.replace('gpt', 'GPT') }}/{{ request.get('user', '-') }}"
+                   "/{{ request.messages|map(attribute='role')|join(',') }}"
+                   "/{{ '{0}!'.format(turn) }}/{{ headers.items()|list|length }}"}})
+    assert reply["content"] == "GPT-4o/-/user/1!/0"
+
+
+def test_sandbox_still_blocks_what_only_shows_at_render_time() -> None:
+    body = {**BODY, "messages": [{"role": "user", "content": "__class__"}]}
     with pytest.raises(MockLLMError) as info:
-        render({"name": "evil", "reply": {"content": template}}, body=body)
-    assert info.value.status == 500 and "evil" in str(info.value)
-    assert body["messages"] == BODY["messages"] and "model" in body
+        render({"name": "sly", "reply": {
+            "content": "{{ request|attr(request.messages[0].content) }}"}}, body=body)
+    assert info.value.status == 500 and "sly" in str(info.value)
 
 
 def test_render_time_failure_is_a_500_naming_the_scenario() -> None:
