@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="reload scenario files when they change")
     serve.add_argument("--check-replies", action="store_true", default=None,
                        help="validate each reply against the ChatResponse schema")
+    serve.add_argument("--max-reply-chars", type=int, metavar="N",
+                       help="characters a scenario reply's templates may render (default 1 MiB)")
     serve.add_argument("--rate-limit-rpm", type=int, metavar="N",
                        help="answer 429 beyond N requests a minute (per API key)")
     serve.add_argument("--rate-limit-tpm", type=int, metavar="N",
@@ -82,6 +84,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         strict=args.strict,
         reload=args.reload,
         check_replies=args.check_replies,
+        max_reply_chars=args.max_reply_chars,
         rate_limit_rpm=args.rate_limit_rpm,
         rate_limit_tpm=args.rate_limit_tpm,
         rate_limit_per_key=False if args.rate_limit_global else None,
@@ -110,7 +113,7 @@ def _serve(settings: Settings) -> int:
 def _check(paths: Sequence[Path]) -> int:
     from .scenario_engine.loader import check_paths
 
-    problems = check_paths(paths)
+    problems = check_paths(paths, max_reply_chars=Settings.from_env().max_reply_chars)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -60,6 +60,9 @@ class Settings:
     # Accept any model name in a request; when False an unknown one gets a 404.
     any_model: bool = True
     max_body_bytes: int = 16 * 1024 * 1024
+    # Characters the templates of one scenario reply may render (1 MiB; the sandbox's
+    # DEFAULT_MAX_REPLY_CHARS): a runaway template ends in a 422, not a hang.
+    max_reply_chars: int = 1024 * 1024
     # Scenario files or folders; empty means the built-in default scenarios.
     scenario_paths: tuple[Path, ...] = ()
     # Strict scenarios: a request no scenario matches is an error, not a default reply.
@@ -138,6 +141,7 @@ _PARSERS: dict[str, Any] = {
     "models": lambda raw, src: tuple(m.strip() for m in raw.split(",") if m.strip()),
     "any_model": _parse_bool,
     "max_body_bytes": _parse_int,
+    "max_reply_chars": _parse_int,
     "scenario_paths": lambda raw, src: tuple(Path(p) for p in raw.split(os.pathsep) if p),
     "strict": _parse_bool,
     "reload": _parse_bool,

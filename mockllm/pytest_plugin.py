@@ -224,19 +224,22 @@ class MockLLM:
         for this test only; returns their names."""
         from .scenario_engine.loader import load_scenario_data
 
-        return self._add(load_scenario_data(scenarios, "mockllm.add()"))
+        return self._add(load_scenario_data(scenarios, "mockllm.add()",
+                                            max_reply_chars=self.settings.max_reply_chars))
 
     def add_yaml(self, text: str) -> list[str]:
         """Add the scenarios of a YAML document (the scenario file format)."""
         from .scenario_engine.loader import load_scenario_data
 
-        return self._add(load_scenario_data(text, "mockllm.add_yaml()"))
+        return self._add(load_scenario_data(text, "mockllm.add_yaml()",
+                                            max_reply_chars=self.settings.max_reply_chars))
 
     def add_file(self, path: str | os.PathLike[str]) -> list[str]:
         """Add the scenarios of a file or folder (relative paths: from the test's folder)."""
         from .scenario_engine.loader import load_scenarios
 
-        return self._add(load_scenarios([self._resolve(path)]))
+        return self._add(load_scenarios([self._resolve(path)],
+                                        max_reply_chars=self.settings.max_reply_chars))
 
     def add_source(self, source: ScenarioSource) -> list[str]:
         """Add from a path, YAML text (anything with a newline), a dict or a list of dicts."""

@@ -180,7 +180,8 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
 async def _watch_scenarios(app: web.Application) -> Any:
     """--reload: poll the scenario files; a broken change keeps the last good set serving."""
     state = app[STATE]
-    watcher = ScenarioWatcher(state.settings.scenario_paths)
+    watcher = ScenarioWatcher(state.settings.scenario_paths,
+                              max_reply_chars=state.settings.max_reply_chars)
 
     async def poll() -> None:
         while True:
@@ -208,7 +209,7 @@ def _initial_scenarios(settings: Settings) -> list[Any]:
     then come from the control API or the pytest plugin)."""
     if settings.strict and not settings.scenario_paths:
         return []
-    return load_scenarios(settings.scenario_paths)
+    return load_scenarios(settings.scenario_paths, max_reply_chars=settings.max_reply_chars)
 
 
 # --------------------------------------------------------------------------- middleware

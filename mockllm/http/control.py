@@ -179,7 +179,8 @@ async def _add_scenarios(request: web.Request, state: ServerState) -> web.Respon
                 f"The scenario document is not valid JSON ({exc}); send YAML with "
                 "Content-Type: application/yaml.", error_code="SerializationException") from None
     try:
-        loaded = load_scenario_data(data, "POST /__mockllm/scenarios")
+        loaded = load_scenario_data(data, "POST /__mockllm/scenarios",
+                                    max_reply_chars=state.settings.max_reply_chars)
     except ConfigError as exc:
         raise BadRequestError(f"Invalid scenario: {exc}", error_code="InvalidScenario") from None
     for scenario in loaded:
