@@ -7,8 +7,10 @@ and subprocesses under test can all reach it over HTTP. Port 0 picks a free port
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import Settings
+from .errors import ConfigError
 from .http.app import STATE, AppParts, ServerState, create_app
 
 __all__ = ["MockLLMServer", "serve_forever"]
@@ -98,9 +101,7 @@ class MockLLMServer:
         assert self.app is not None
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self.port = await _listen(self._runner, self.settings)
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
@@ -119,6 +120,35 @@ class MockLLMServer:
         self.stop()
 
 
+async def _listen(runner: web.AppRunner, settings: Settings) -> int:
+    """Listen on the settings' host and port; returns the port bound (port 0 picks one).
+
+    A host that does not resolve, a port in use or not allowed is a ConfigError that
+    says which and what to change, not a traceback.
+    """
+    host, port = settings.host, settings.port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {_bind_problem(host, exc)}") from None
+    bound: int = runner.addresses[0][1]
+    return bound
+
+
+def _bind_problem(host: str, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return (f"the host {host!r} does not resolve ({exc.strerror}); give a name or "
+                "address of this machine, such as 127.0.0.1 or 0.0.0.0 (--host, MOCKLLM_HOST)")
+    if exc.errno == errno.EADDRINUSE:
+        return ("the port is in use (another server?); choose another --port (MOCKLLM_PORT), "
+                "or 0 for a free one")
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges); choose another --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host!r} is not an address of this machine (--host, MOCKLLM_HOST)"
+    return exc.strerror or str(exc)
+
+
 async def serve_forever(settings: Settings, announce: Callable[[str], None]) -> None:
     """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``)."""
     app = create_app(settings)
@@ -135,9 +165,8 @@ async def serve_forever(settings: Settings, announce: Callable[[str], None]) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        announce(f"http://{settings.host}:{runner.addresses[0][1]}")
+        port = await _listen(runner, settings)
+        announce(f"http://{settings.host}:{port}")
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
