@@ -177,11 +177,9 @@ _CAMEL = dataclass_json(letter_case=LetterCase.CAMEL, undefined=Undefined.EXCLUD
 
 @_CAMEL
 @dataclass
-class CamelMessage:
-    """A chat message, camelCase on the wire."""
+class CamelMessage(Message):
+    """A chat message, camelCase on the wire (``toolCallId``)."""
 
-    role: Optional[str] = None
-    content: Optional[str] = None
     tool_call_id: Optional[str] = None
 
 
@@ -242,18 +240,11 @@ def test_camel_case_dto_errors_name_the_dto_field(mockllm: MockLLM,
 @pytest.mark.mockllm(fail_on_invalid=False)
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/ChatCompletion"])
 def test_pascal_case_keys_over_raw_http(mockllm: MockLLM, path: str) -> None:
-    import json
-    import urllib.error
-    import urllib.request
+    import requests  # what servicestack's client is built on
 
     def post(body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(mockllm.url + path, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
+        answer = requests.post(mockllm.url + path, json=body, timeout=30)
+        return answer.status_code, answer.json()
 
     status, reply = post({"Model": "gpt-4o", "MaxCompletionTokens": 2, "Seed": 4,
                           "Messages": [{"Role": "user", "Content": "Go on"}]})

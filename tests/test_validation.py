@@ -904,24 +904,6 @@ def test_mockllm_replies_fit_the_response_schema(
 
 # --- ServiceStack binds DTO properties case-insensitively: camelCase and PascalCase keys
 
-CAMEL = {
-    "model": "gpt-4o",
-    "messages": [
-        {"role": "assistant", "content": None, "toolCalls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": "{}"}}]},
-        {"role": "tool", "toolCallId": "call_1", "content": "sunny"},
-        {"role": "user", "content": [{"type": "image_url", "imageUrl": {"url": "https://x/y"}}]},
-    ],
-    "maxCompletionTokens": 5, "topLogprobs": 2, "logprobs": True,
-    "responseFormat": {"type": "json_schema", "jsonSchema": {
-        "name": "out", "schema": {"type": "object", "additionalProperties": False}}},
-    "toolChoice": "auto", "parallelToolCalls": False,
-    "tools": [{"type": "function", "function": {
-        "name": "get_weather", "parameters": {"type": "object", "properties": {"cityName": {}}}}}],
-    "streamOptions": {"includeUsage": True}, "stream": True,
-    "metadata": {"traceId": "t"},
-}
 SNAKE = {
     "model": "gpt-4o",
     "messages": [
@@ -941,20 +923,27 @@ SNAKE = {
     "stream_options": {"include_usage": True}, "stream": True,
     "metadata": {"traceId": "t"},
 }
+_OPEN = frozenset({"parameters", "schema", "metadata"})
 
 
-def _pascal(node: Any, *, open_keys: frozenset[str] = frozenset({"parameters", "schema",
-                                                                   "metadata"})) -> Any:
+def _spelt(node: Any, *, pascal: bool) -> Any:
+    """``node`` with its DTO keys in camelCase (``toolCallId``) or PascalCase (``ToolCallId``)."""
     if isinstance(node, list):
-        return [_pascal(item) for item in node]
+        return [_spelt(item, pascal=pascal) for item in node]
     if not isinstance(node, dict):
         return node
-    return {"".join(p[:1].upper() + p[1:] for p in k.split("_")):
-            v if k in open_keys else _pascal(v) for k, v in node.items()}
+    out = {}
+    for key, value in node.items():
+        words = key.split("_")
+        first = words[0].capitalize() if pascal else words[0]
+        out[first + "".join(w.capitalize() for w in words[1:])] = (
+            value if key in _OPEN else _spelt(value, pascal=pascal))
+    return out
 
 
 @pytest.mark.parametrize("mode", list(ValidationMode))
-@pytest.mark.parametrize("spelt", [CAMEL, _pascal(SNAKE)], ids=["camelCase", "PascalCase"])
+@pytest.mark.parametrize("spelt", [_spelt(SNAKE, pascal=False), _spelt(SNAKE, pascal=True)],
+                         ids=["camelCase", "PascalCase"])
 def test_other_spellings_bind_to_the_canonical_body(
     schemas: SchemaSet, mode: ValidationMode, spelt: dict[str, Any]
 ) -> None:
