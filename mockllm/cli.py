@@ -12,8 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .config import ErrorDialect, Settings, ValidationMode
+from .config import ErrorDialect, Settings, ValidationMode, check_range
 from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
@@ -27,35 +28,47 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--seed", type=int, help="server seed: replies become reproducible")
-    serve.add_argument("--validation", choices=[m.value for m in ValidationMode],
-                       help="strict (default): unknown fields rejected; lenient; off")
-    serve.add_argument("--error-dialect", choices=[d.value for d in ErrorDialect],
-                       help="error envelope: both (default), openai, servicestack")
-    serve.add_argument("--models", help="comma-separated models listed by /v1/models")
-    serve.add_argument("--known-models-only", action="store_true", default=None,
-                       help="answer 404 for a model not in --models")
-    serve.add_argument("--scenarios", nargs="+", type=Path, metavar="PATH",
-                       help="scenario files or folders (default: the built-in ones)")
-    serve.add_argument("--strict", action="store_true", default=None,
-                       help="a request no scenario matches is an error")
-    serve.add_argument("--reload", action="store_true", default=None,
-                       help="reload scenario files when they change")
-    serve.add_argument("--check-replies", action="store_true", default=None,
-                       help="validate each reply against the ChatResponse schema")
-    serve.add_argument("--rate-limit-rpm", type=int, metavar="N",
-                       help="answer 429 beyond N requests a minute (per API key)")
-    serve.add_argument("--rate-limit-tpm", type=int, metavar="N",
-                       help="answer 429 beyond N prompt tokens a minute (per API key)")
-    serve.add_argument("--rate-limit-global", action="store_true", default=None,
-                       help="one rate-limit budget for the server, not one per API key")
-    serve.add_argument("--admin-token", help="token for the /__mockllm/ control API")
-    serve.add_argument("--no-cors", action="store_true", default=None,
-                       help="no CORS headers or preflight answers (on by default)")
-    serve.add_argument("--verbose", "-v", action="store_true", default=None,
-                       help="log validation details of each request")
+
+    def option(*flags: str, variable: str | None = None, **kwargs: Any) -> None:
+        """A serve flag whose help names its MOCKLLM_* variable (the flag wins over it)."""
+        name = variable or "MOCKLLM_" + flags[0].lstrip("-").replace("-", "_").upper()
+        kwargs["help"] = f"{kwargs['help']} [{name}]"
+        serve.add_argument(*flags, **kwargs)
+
+    option("--host", help="address to bind (default 127.0.0.1)")
+    option("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    option("--seed", type=int, help="server seed: replies become reproducible")
+    option("--validation", choices=[m.value for m in ValidationMode],
+           help="strict (default): unknown fields rejected; lenient; off")
+    option("--error-dialect", choices=[d.value for d in ErrorDialect],
+           help="error envelope: both (default), openai, servicestack")
+    option("--models", help="comma-separated models listed by /v1/models")
+    option("--known-models-only", action="store_true", default=None,
+           variable="MOCKLLM_ANY_MODEL=false",
+           help="answer 404 for a model not in --models")
+    option("--scenarios", nargs="+", type=Path, metavar="PATH",
+           variable="MOCKLLM_SCENARIO_PATHS",
+           help="scenario files or folders (default: the built-in ones)")
+    option("--strict", action="store_true", default=None,
+           help="a request no scenario matches is an error")
+    option("--reload", action="store_true", default=None,
+           help="reload scenario files when they change")
+    option("--check-replies", action="store_true", default=None,
+           help="validate each reply against the ChatResponse schema")
+    option("--max-reply-chars", type=int, metavar="N",
+           help="characters a scenario reply's templates may render (default 1 MiB)")
+    option("--rate-limit-rpm", type=int, metavar="N",
+           help="answer 429 beyond N requests a minute (per API key)")
+    option("--rate-limit-tpm", type=int, metavar="N",
+           help="answer 429 beyond N prompt tokens a minute (per API key)")
+    option("--rate-limit-global", action="store_true", default=None,
+           variable="MOCKLLM_RATE_LIMIT_PER_KEY=false",
+           help="one rate-limit budget for the server, not one per API key")
+    option("--admin-token", help="token for the /__mockllm/ control API")
+    option("--no-cors", action="store_true", default=None, variable="MOCKLLM_CORS=false",
+           help="no CORS headers or preflight answers (on by default)")
+    option("--verbose", "-v", action="store_true", default=None,
+           help="log validation details of each request")
 
     check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -63,8 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
     schemas.add_argument("--check", action="store_true",
                          help="do not write; exit 1 when schemas/ differs from the page")
-    schemas.add_argument("--page", type=Path, help="the API page (default: the shipped copy)")
-    schemas.add_argument("--out", type=Path, help="output folder (default: schemas/)")
+    schemas.add_argument("--page", type=Path,
+                         help="the API page (default: schemas/ of the checkout you are in, "
+                              "else the shipped copy)")
+    schemas.add_argument("--overlay", type=Path,
+                         help="the overlay (default: beside the default page)")
+    schemas.add_argument("--out", type=Path,
+                         help="folder to write or --check (default: where the page is read)")
     conform = sub.add_parser("conform", help="check any chat completions server against the "
                                              "wire format (one line per check)")
     add_conform_arguments(conform)
@@ -73,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
+    for name in ("port", "rate_limit_rpm", "rate_limit_tpm", "max_reply_chars"):
+        check_range(name, getattr(args, name), source=f"--{name.replace('_', '-')}")
     return settings.with_overrides(
         host=args.host,
         port=args.port,
@@ -86,6 +106,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         strict=args.strict,
         reload=args.reload,
         check_replies=args.check_replies,
+        max_reply_chars=args.max_reply_chars,
         rate_limit_rpm=args.rate_limit_rpm,
         rate_limit_tpm=args.rate_limit_tpm,
         rate_limit_per_key=False if args.rate_limit_global else None,
@@ -114,7 +135,7 @@ def _serve(settings: Settings) -> int:
 def _check(paths: Sequence[Path]) -> int:
     from .scenario_engine.loader import check_paths
 
-    problems = check_paths(paths)
+    problems = check_paths(paths, max_reply_chars=Settings.from_env().max_reply_chars)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -138,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return conform(args)
         from .schemagen import run
 
-        return run(args.page, args.out, args.check)
+        return run(args.page, args.out, args.check, overlay=args.overlay)
     except ConfigError as exc:
         print(f"mockllm: {exc}", file=sys.stderr)
         return 2

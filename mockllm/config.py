@@ -18,7 +18,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_MODELS", "ErrorDialect", "Settings", "ValidationMode"]
+__all__ = ["DEFAULT_MODELS", "ErrorDialect", "Settings", "ValidationMode", "check_range",
+           "parse_value"]
 
 
 class ValidationMode(StrEnum):
@@ -61,6 +62,9 @@ class Settings:
     # Accept any model name in a request; when False an unknown one gets a 404.
     any_model: bool = True
     max_body_bytes: int = 16 * 1024 * 1024
+    # Characters the templates of one scenario reply may render (1 MiB; the sandbox's
+    # DEFAULT_MAX_REPLY_CHARS): a runaway template ends in a 422, not a hang.
+    max_reply_chars: int = 1024 * 1024
     # Scenario files or folders; empty means the built-in default scenarios.
     scenario_paths: tuple[Path, ...] = ()
     # Strict scenarios: a request no scenario matches is an error, not a default reply.
@@ -80,6 +84,10 @@ class Settings:
     # CORS headers and preflight answers, for browser apps on another origin.
     cors: bool = True
 
+    def __post_init__(self) -> None:
+        for name in _RANGES:
+            check_range(name, getattr(self, name), source=name)
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are left as they were."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -93,6 +101,7 @@ class Settings:
             name = f"MOCKLLM_{f.name.upper()}"
             if name in env:
                 values[f.name] = parse_value(f.name, env[name], source=name)
+                check_range(f.name, values[f.name], source=name)
         return cls(**values)
 
 
@@ -139,6 +148,7 @@ _PARSERS: Mapping[str, Any] = MappingProxyType({
     "models": lambda raw, src: tuple(m.strip() for m in raw.split(",") if m.strip()),
     "any_model": _parse_bool,
     "max_body_bytes": _parse_int,
+    "max_reply_chars": _parse_int,
     "scenario_paths": lambda raw, src: tuple(Path(p) for p in raw.split(os.pathsep) if p),
     "strict": _parse_bool,
     "reload": _parse_bool,
@@ -151,6 +161,34 @@ _PARSERS: Mapping[str, Any] = MappingProxyType({
     "verbose": _parse_bool,
     "cors": _parse_bool,
 })
+
+
+# The values each numeric setting takes: (lowest, highest or None for no upper bound).
+# A value outside is refused at startup: MOCKLLM_MAX_BODY_BYTES=-1 would otherwise
+# start a server that refuses every request.
+_RANGES: Mapping[str, tuple[int, int | None]] = MappingProxyType({
+    "port": (0, 65535),
+    "max_body_bytes": (1, None),
+    "max_reply_chars": (1, None),
+    "journal_size": (0, None),
+    "rate_limit_rpm": (1, None),
+    "rate_limit_tpm": (1, None),
+})
+
+
+def check_range(name: str, value: Any, *, source: str | None = None) -> None:
+    """Raise ConfigError, naming ``source`` (a variable or flag), when the numeric
+    setting ``name`` is outside the values it takes (None, "not set", always passes)."""
+    bounds = _RANGES.get(name)
+    if bounds is None or value is None:
+        return
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source or name}: {value!r} is not a whole number")
+    if value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ConfigError(f"{source or name}: {value} is out of range (use a whole number "
+                          f"{allowed})")
 
 
 def parse_value(name: str, raw: str, *, source: str | None = None) -> Any:

@@ -14,6 +14,7 @@ The tree, with one root::
     │   ├── PayloadTooLargeError 413  RequestEntityTooLarge
     │   ├── UnsupportedMediaTypeError 415  UnsupportedMediaType
     │   ├── NoScenarioMatchedError 404 NoScenarioMatched (strict mode; carries the near misses)
+    │   ├── TemplateLimitError  422   TemplateLimitExceeded (a reply template grew past a limit)
     │   ├── RateLimitExceededError 429 TooManyRequests (a --rate-limit-* budget is spent)
     │   ├── StateUnavailableError 503 ServiceUnavailable (the state store cannot be reached)
     │   └── ScriptedError       any   a reply a scenario asked for (429, 500, ...)
@@ -27,6 +28,10 @@ The tree, with one root::
     │       ├── PageStructureError    the page lacks the structure the generator reads
     │       └── OverlayError          an overlay entry that is malformed or does not apply
     ├── UnsupportedPattern            a regex the instance generator cannot satisfy
+    ├── KeyClash                      one field sent under two spellings (casing.py)
+    ├── ClientError                   mockllm conform: no usable answer from the server
+    ├── Mismatch                      mockllm conform: an answer a check does not expect
+    │   └── NotOffered                mockllm conform: an optional feature declined
     └── MockLLMAssertionError         a pytest-plugin journal assertion that failed
 
 Each HTTP error knows its status, its ServiceStack ``errorCode`` and its OpenAI
@@ -43,17 +48,21 @@ from typing import Any
 
 __all__ = [
     "BadRequestError",
+    "ClientError",
     "ConditionError",
     "ConfigError",
     "FieldError",
     "InvalidBodyError",
+    "KeyClash",
     "MethodNotAllowedError",
+    "Mismatch",
     "MockLLMAssertionError",
     "MockLLMError",
     "MockLLMException",
     "NoScenarioMatchedError",
     "NotAcceptableError",
     "NotFoundError",
+    "NotOffered",
     "OverlayError",
     "PageStructureError",
     "PayloadTooLargeError",
@@ -64,6 +73,7 @@ __all__ = [
     "SchemaSourceError",
     "ScriptedError",
     "StateUnavailableError",
+    "TemplateLimitError",
     "TemplateProblem",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
@@ -253,6 +263,16 @@ class ScriptedError(MockLLMError):
     """An error reply that a scenario scripted, with its own status, codes and headers."""
 
 
+class TemplateLimitError(MockLLMError):
+    """A reply template that would render too much (``max_reply_chars``), or loop or
+    compute too long. A 4xx, as the same request fails the same way again: clients
+    should not retry it."""
+
+    status = 422
+    error_code = "TemplateLimitExceeded"
+    openai_code = "template_limit_exceeded"
+
+
 class RateLimitExceededError(MockLLMError):
     """A request over a configured budget: 429 with OpenAI's ``rate_limit_exceeded``."""
 
@@ -341,3 +361,35 @@ class UnsupportedPattern(MockLLMException):
 class MockLLMAssertionError(MockLLMException, AssertionError):
     """A journal assertion of the pytest plugin that failed; the message lists the
     near-by requests."""
+
+
+class KeyClash(MockLLMException, ValueError):
+    """Two keys of one object name the same property (``top_logprobs`` and ``topLogprobs``).
+
+    ``path`` is the JSON path of the property (``["messages", 0, "tool_call_id"]``),
+    ``sent`` the spelling that clashed with the canonical one.
+    """
+
+    def __init__(self, sent: str, canonical: str) -> None:
+        super().__init__(f"{sent!r} and {canonical!r} name the same field")
+        self.sent = sent
+        self.path: list[str | int] = [canonical]
+
+
+class ClientError(MockLLMException):
+    """mockllm conform: no usable answer: refused, reset, timed out, or not HTTP."""
+
+
+class Mismatch(MockLLMException):
+    """mockllm conform, raised inside a check: the answer is not what the check expects
+    (``fail``)."""
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(f"expected {expected}; got {got}")
+        self.expected = expected
+        self.got = got
+
+
+class NotOffered(Mismatch):
+    """mockllm conform, raised inside a check: the server declines an optional feature
+    (``unsupported``)."""

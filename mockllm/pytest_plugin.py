@@ -1,6 +1,7 @@
 """The pytest plugin: a mockllm server for your tests, a marker, and journal assertions.
 
-Registered through the ``pytest11`` entry point, so installing mockllm is enough.
+Registered through the ``pytest11`` entry point (as ``mockllm``), so installing the
+distribution ``mockllm-server`` is enough.
 
 Fixtures:
 

@@ -46,6 +46,7 @@ __all__ = [
     "generate_schemas",
     "load_overlay",
     "run",
+    "source_dir",
     "write_schemas",
 ]
 
@@ -788,13 +789,36 @@ def check_schemas(out_dir: Path, schemas: Mapping[str, Mapping[str, Any]]) -> li
     return stale
 
 
-def run(page: Path | None = None, out: Path | None = None, check: bool = False) -> int:
-    """``mockllm schemas [--check]``: regenerate (or check) the schema files; an exit code."""
-    out = out or data_dir("schemas")
-    page = page or out / PAGE_FILE
+def source_dir(start: Path | None = None) -> Path:
+    """Where the page and the overlay are read from: the ``schemas/`` of the mockllm
+    checkout that ``start`` (default: the working directory) is in, else the shipped copy.
+
+    So in a checkout, ``mockllm schemas`` works on that checkout's files even when the
+    ``mockllm`` it runs is installed from elsewhere.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        schemas = folder / "schemas"
+        if ((schemas / PAGE_FILE).is_file() and (schemas / OVERLAY_FILE).is_file()
+                and (folder / "mockllm" / "schemagen.py").is_file()):
+            return schemas
+    return data_dir("schemas")
+
+
+def run(page: Path | None = None, out: Path | None = None, check: bool = False, *,
+        overlay: Path | None = None) -> int:
+    """``mockllm schemas [--check]``: regenerate (or check) the schema files; an exit code.
+
+    The page and the overlay come from ``source_dir()`` unless given; ``out`` (default:
+    that same folder) is only where the schemas are written or compared.
+    """
+    source = source_dir()
+    out = out or source
+    page = page or source / PAGE_FILE
+    overlay = overlay or source / OVERLAY_FILE
     try:
         schemas = generate_schemas(
-            page.read_text(encoding="utf-8"), load_overlay(out / OVERLAY_FILE)
+            page.read_text(encoding="utf-8"), load_overlay(overlay)
         )
     except (PageStructureError, OverlayError, OSError, yaml.YAMLError) as exc:
         print(f"mockllm schemas: {exc}", file=sys.stderr)
@@ -806,7 +830,7 @@ def run(page: Path | None = None, out: Path | None = None, check: bool = False) 
         if stale:
             print("run `mockllm schemas` to regenerate", file=sys.stderr)
             return 1
-        print(f"{len(schemas)} schemas in {out} match {page.name} and {OVERLAY_FILE}")
+        print(f"{len(schemas)} schemas in {out} match {page} and {overlay}")
         return 0
     written = write_schemas(out, schemas)
     for path in written:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -166,6 +166,24 @@ class SchemaSet:
             return self.schemas[key]
         except KeyError:
             raise KeyError(f"no schema {key!r} in {self.folder}") from None
+
+    def expand(self, schemas: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """``schemas`` plus every schema they pull in (file refs, allOf/anyOf/oneOf,
+        then/else), each once, depth first: all the places a value's rules can come from."""
+        out: list[Mapping[str, Any]] = []
+        stack = list(schemas)[::-1]
+        while stack:
+            schema = stack.pop()
+            if not isinstance(schema, Mapping) or any(schema is seen for seen in out):
+                continue
+            out.append(schema)
+            ref = schema.get("$ref")
+            if isinstance(ref, str) and ref.endswith(SUFFIX):
+                stack.append(self.schema(ref))
+            for key in ("allOf", "anyOf", "oneOf"):
+                stack.extend(reversed(schema.get(key, [])))
+            stack.extend(schema[key] for key in ("then", "else") if key in schema)
+        return out
 
     def request_schema(self, *, lenient: bool) -> dict[str, Any]:
         """The ChatCompletion schema as strict or lenient validation uses it (a shallow copy)."""

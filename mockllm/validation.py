@@ -31,9 +31,10 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import validator_for
 
+from .casing import KeyBinder, KeyClash
 from .config import ValidationMode
 from .errors import FieldError
-from .naming import SUFFIX, to_pascal
+from .naming import to_pascal
 from .schemaset import REQUEST_SCHEMA, RESPONSE_SCHEMA, FastValidator, SchemaSet
 
 __all__ = ["RequestValidator", "ResponseValidator", "validate_response"]
@@ -109,7 +110,9 @@ class _Namer:
                 field_name += f"[{segment}]"
                 param += f"[{segment}]"
                 schemas = [
-                    s["items"] for s in self._expand(schemas) if isinstance(s.get("items"), dict)
+                    s["items"]
+                    for s in self._schemas.expand(schemas)
+                    if isinstance(s.get("items"), dict)
                 ]
                 order.append((segment, ""))
                 node = node[segment] if isinstance(node, list) and segment < len(node) else None
@@ -129,7 +132,7 @@ class _Namer:
 
     def title_of(self, schemas: Sequence[Mapping[str, Any]]) -> str | None:
         """The first title among ``schemas`` (after following refs)."""
-        for schema in self._expand(schemas):
+        for schema in self._schemas.expand(schemas):
             if isinstance(schema.get("title"), str):
                 return str(schema["title"])
         return None
@@ -137,7 +140,7 @@ class _Namer:
     def _member(
         self, schemas: Sequence[Mapping[str, Any]], key: str
     ) -> tuple[str, list[Mapping[str, Any]], bool]:
-        expanded = self._expand(schemas)
+        expanded = self._schemas.expand(schemas)
         found = [s["properties"][key] for s in expanded if key in s.get("properties", {})]
         if found:
             return self.title_of(found) or to_pascal(key), found, False
@@ -149,23 +152,6 @@ class _Namer:
         if values:
             return key, values, True
         return to_pascal(key), [], False
-
-    def _expand(self, schemas: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        """The schemas plus everything they pull in: refs, allOf/anyOf/oneOf, then/else."""
-        out: list[Mapping[str, Any]] = []
-        stack = list(schemas)[::-1]
-        while stack:
-            schema = stack.pop()
-            if not isinstance(schema, Mapping) or any(schema is seen for seen in out):
-                continue
-            out.append(schema)
-            ref = schema.get("$ref")
-            if isinstance(ref, str) and ref.endswith(SUFFIX):
-                stack.append(self._schemas.schema(ref))
-            for key in ("allOf", "anyOf", "oneOf"):
-                stack.extend(reversed(schema.get(key, [])))
-            stack.extend(schema[key] for key in ("then", "else") if key in schema)
-        return out
 
 
 class _Reporter:
@@ -351,6 +337,13 @@ class _Reporter:
         message = f"Key {key} of '{owner}' is not in the correct format."
         return self._error(place, "RegularExpression", "invalid_value", message)
 
+    def clash(self, body: Any, clash: KeyClash) -> FieldError:
+        """A property sent under two spellings (``topLogprobs`` and ``top_logprobs``)."""
+        place = self._namer.place(body, clash.path)
+        message = (f"'{place.field_name}' is sent twice, as '{clash.sent}' and "
+                   f"'{clash.path[-1]}'; send it once.")
+        return self._error(place, "DuplicateField", "duplicate_parameter", message)
+
     @staticmethod
     def _error(place: _Place, error_code: str, code: str, message: str) -> FieldError:
         return FieldError(place.field_name, place.param, error_code, code, message)
@@ -363,6 +356,10 @@ class _Checker:
         self._fast = fast
         self._detail = Draft7Validator(root, registry=schemas.registry)
         self._reporter = _Reporter(schemas, root, dto)
+
+    def clash_error(self, body: Any, clash: KeyClash) -> FieldError:
+        """The error for a property sent under two spellings."""
+        return self._reporter.clash(body, clash)
 
     def check(self, body: Any) -> list[FieldError]:
         """[] when ``body`` is valid, else every problem found."""
@@ -424,10 +421,16 @@ def _schema_problem(schema: dict[str, Any]) -> str | None:
 
 
 class RequestValidator:
-    """Validates ChatCompletion bodies in the configured mode; build once, call per request."""
+    """Validates ChatCompletion bodies in the configured mode; build once, call per request.
+
+    Before any check, keys ServiceStack would bind to a DTO property under another
+    spelling (``topLogprobs``, ``ToolChoice``) are renamed in place to the documented
+    JSON name (``casing.KeyBinder``), so the body that goes on is the canonical one.
+    """
 
     def __init__(self, schemas: SchemaSet, mode: ValidationMode) -> None:
         self.mode = mode
+        self._binder = KeyBinder(schemas)
         self._checker: _Checker | None = None
         self._output_schemas: _OutputSchemaChecker | None = None
         if mode is not ValidationMode.OFF:
@@ -438,10 +441,17 @@ class RequestValidator:
             self._output_schemas = _OutputSchemaChecker(_Namer(schemas, root))
 
     def validate(self, body: Any) -> list[FieldError]:
-        """Every problem with ``body`` (empty when valid, or when validation is off)."""
-        if self._checker is None or self._output_schemas is None:
+        """Every problem with ``body`` (empty when valid, or when validation is off);
+        its keys are first renamed to the DTOs' JSON names, in place."""
+        checker = self._checker
+        try:
+            self._binder.bind(body)
+        except KeyClash as clash:
+            if checker is not None:
+                return [checker.clash_error(body, clash)]
+        if checker is None or self._output_schemas is None:
             return []
-        return self._checker.check(body) or self._output_schemas.check(body)
+        return checker.check(body) or self._output_schemas.check(body)
 
 
 class ResponseValidator:

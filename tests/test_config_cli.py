@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 from mockllm.cli import _parser, _settings, main
 from mockllm.config import ErrorDialect, Settings, ValidationMode
 from mockllm.errors import ConfigError
+from mockllm.resources import data_dir
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -106,3 +110,123 @@ def test_serve_refuses_a_broken_scenario_file_before_binding(
     assert main(["serve", "--port", "0", "--scenarios", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:3" in err and "unknown condition 'modle'" in err
+
+
+# --- startup problems: one `mockllm: ...` line and exit status 2, never a traceback
+
+@pytest.mark.parametrize(("env", "argv", "needle"), [
+    ({}, ["--port", "99999"], "--port: 99999 is out of range (use a whole number from 0 to 65535)"),
+    ({"MOCKLLM_PORT": "-1"}, [], "MOCKLLM_PORT: -1 is out of range"),
+    ({"MOCKLLM_MAX_BODY_BYTES": "-1"}, [], "MOCKLLM_MAX_BODY_BYTES: -1 is out of range "
+                                             "(use a whole number of at least 1)"),
+    ({"MOCKLLM_MAX_REPLY_CHARS": "0"}, [], "MOCKLLM_MAX_REPLY_CHARS: 0 is out of range"),
+    ({"MOCKLLM_JOURNAL_SIZE": "-5"}, [], "MOCKLLM_JOURNAL_SIZE: -5 is out of range"),
+    ({"MOCKLLM_RATE_LIMIT_RPM": "0"}, [], "MOCKLLM_RATE_LIMIT_RPM: 0 is out of range"),
+    ({}, ["--rate-limit-tpm", "-3"], "--rate-limit-tpm: -3 is out of range"),
+    ({}, ["--max-reply-chars", "0"], "--max-reply-chars: 0 is out of range"),
+])
+def test_numeric_settings_out_of_range_are_refused_at_startup(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        env: dict[str, str], argv: list[str], needle: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", *argv]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"mockllm: {needle}")
+    assert captured.out == ""
+
+
+def test_settings_refuse_out_of_range_values_in_python_too() -> None:
+    with pytest.raises(ConfigError, match="port: 70000 is out of range"):
+        Settings(port=70000)
+    with pytest.raises(ConfigError, match="max_body_bytes: 0 is out of range"):
+        Settings().with_overrides(max_body_bytes=0)
+    assert Settings(port=0, journal_size=0).port == 0
+
+
+def _serve_fails(*argv: str, timeout: float = 120) -> str:
+    """Run `mockllm serve` in a subprocess that must fail: its stderr."""
+    result = subprocess.run([sys.executable, "-m", "mockllm", "serve", *argv],
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 2, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mockllm: "), result.stderr
+    return lines[0]
+
+
+def test_a_busy_port_is_one_line_and_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _serve_fails("--port", str(port))
+    assert line.startswith(f"mockllm: cannot listen on 127.0.0.1:{port}: the port is in use")
+    assert "--port" in line
+
+
+def test_an_unresolvable_host_is_one_line_and_exit_2() -> None:
+    line = _serve_fails("--host", "no-such-host.invalid", "--port", "0")
+    assert line.startswith("mockllm: cannot listen on no-such-host.invalid:0: the host "
+                           "'no-such-host.invalid' does not resolve")
+    assert "--host" in line
+
+
+def test_the_background_server_raises_the_same_clear_error() -> None:
+    from mockllm.server import MockLLMServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = MockLLMServer(Settings(port=taken.getsockname()[1]))
+        with pytest.raises(ConfigError, match="the port is in use"):
+            server.start()
+
+
+def test_serve_help_names_the_variable_of_every_flag(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    entries = re.split(r"\n  (?=-)", text.split("options:", 1)[1])[1:]
+    names = {f"MOCKLLM_{f.name.upper()}" for f in fields(Settings)}
+    assert len(entries) >= 18
+    for entry in entries:
+        if entry.startswith("-h, --help"):
+            continue
+        variables = re.findall(r"\[(MOCKLLM_[A-Z_]+)(?:=\w+)?\]", " ".join(entry.split()))
+        assert len(variables) == 1 and variables[0] in names, entry
+
+
+# --- mockllm schemas: the page and overlay come from the checkout, --out is only the output
+
+def test_schemas_out_writes_elsewhere_from_the_usual_sources(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not a checkout: the shipped page and overlay
+    out = tmp_path / "generated"
+    assert main(["schemas", "--out", str(out)]) == 0
+    assert (out / "ChatCompletion.schema.json").is_file()
+    assert not (out / "overlay.yaml").exists()
+    assert main(["schemas", "--check", "--out", str(out)]) == 0
+
+
+def test_schemas_check_in_a_checkout_compares_that_checkout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    checkout = tmp_path / "other-checkout"
+    (checkout / "mockllm").mkdir(parents=True)
+    (checkout / "mockllm" / "schemagen.py").write_text("")
+    shipped = data_dir("schemas")
+    (checkout / "schemas").mkdir()
+    for name in ("chat-completion-api.md", "overlay.yaml"):
+        (checkout / "schemas" / name).write_bytes((shipped / name).read_bytes())
+    monkeypatch.chdir(checkout / "mockllm")  # anywhere inside the checkout
+    capsys.readouterr()
+    assert main(["schemas", "--check"]) == 1  # this checkout has no schemas generated yet
+    assert f"out of date: {checkout / 'schemas' / 'AiMessage.schema.json'}" in (
+        capsys.readouterr().out)
+    assert main(["schemas"]) == 0
+    assert main(["schemas", "--check"]) == 0
+    assert (checkout / "schemas" / "ChatCompletion.schema.json").read_bytes() == (
+        shipped / "ChatCompletion.schema.json").read_bytes()

@@ -151,3 +151,36 @@ def test_an_invalid_json_schema_is_a_400_naming_the_field(openai_client: openai.
     status = error.response.json()["responseStatus"]
     assert [(e["fieldName"], e["errorCode"]) for e in status["errors"]] == [
         ("ResponseFormat.JsonSchema.Schema", "Predicate")]
+
+
+def _sdk_parameters() -> set[str]:
+    """Every request parameter the installed SDK declares for chat.completions.create."""
+    from openai.types.chat import completion_create_params as params
+
+    declared: set[str] = set()
+    for typed in (params.CompletionCreateParamsBase, params.CompletionCreateParamsStreaming,
+                  params.CompletionCreateParamsNonStreaming):
+        declared |= set(typed.__required_keys__) | set(typed.__optional_keys__)
+    return declared
+
+
+def test_the_schema_knows_every_parameter_the_sdk_sends() -> None:
+    from mockllm.schemaset import SchemaSet
+
+    known = set(SchemaSet.load().schema("ChatCompletion")["properties"])
+    missing = sorted(_sdk_parameters() - known)
+    assert "messages" in _sdk_parameters() and "stream" in _sdk_parameters()
+    assert missing == [], (
+        f"openai {openai.__version__} sends {missing}, which schemas/overlay.yaml does not "
+        "define: add them there and run `mockllm schemas`")
+
+
+def test_prompt_cache_options_are_accepted(openai_client: openai.OpenAI) -> None:
+    reply = openai_client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES,
+        prompt_cache_options={"mode": "explicit", "ttl": "30m"})
+    assert reply.choices[0].message.content
+    with pytest.raises(openai.BadRequestError, match="Mode"):
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES,
+            prompt_cache_options={"mode": "sometimes"})  # type: ignore[typeddict-item]

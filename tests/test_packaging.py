@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The name on PyPI: "mockllm" there is another project's.
+DISTRIBUTION = "mockllm-server"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
                     str(ROOT)], check=True, timeout=300)
-    wheel = next(out.glob("mockllm-*.whl"))
+    wheel = next(out.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl"))
     site = out / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
@@ -69,3 +71,24 @@ def test_installed_package_serves_from_another_directory(installed: Path,
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
+
+
+def test_the_distribution_is_mockllm_server_with_the_mockllm_command(installed: Path) -> None:
+    [info] = installed.glob("*.dist-info")
+    metadata = (info / "METADATA").read_text(encoding="utf-8")
+    assert f"Name: {DISTRIBUTION}\n" in metadata
+    entry_points = (info / "entry_points.txt").read_text(encoding="utf-8")
+    assert "mockllm = mockllm.cli:main" in entry_points  # the command keeps its name
+    assert "mockllm = mockllm.pytest_plugin" in entry_points  # so does the plugin
+    assert (installed / "mockllm" / "__init__.py").is_file()  # and the import name
+
+
+def test_the_readme_and_plugin_docs_install_the_distribution() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme.split("<!-- install-command -->", 1)[1].split("<!-- /install-command -->")[0]
+    assert f"pip install {DISTRIBUTION}\n" in install
+    assert "pip install mockllm\n" not in readme and "pip install mockllm " not in readme
+    plugin = (ROOT / "mockllm" / "pytest_plugin.py").read_text(encoding="utf-8")
+    assert DISTRIBUTION in plugin.split('"""')[1]
+    setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    assert f"\nname = {DISTRIBUTION}\n" in setup

@@ -161,15 +161,47 @@ def test_strict_no_match_lists_nearest_with_reasons() -> None:
     with pytest.raises(NoScenarioMatchedError) as info:
         run_now(s.resolve(ask("hello there")))
     misses = info.value.details["near_misses"]
-    assert [m["scenario"] for m in misses] == ["weather", "tools-only", "greeting"]
+    # half of weather held, a third of greeting (model failed, stream failed), none of tools-only
+    assert [m["scenario"] for m in misses] == ["weather", "greeting", "tools-only"]
     assert misses[0]["source"] == "near.yaml:2"
     assert misses[0]["failed"] == [{
         "condition": "last_user_message",
         "reason": "last_user_message: 'hello there' does not match regex "
                   "'weather in (?P<city>\\\\w+)'"}]
-    assert {f["condition"] for f in misses[2]["failed"]} == {"model", "stream"}
+    assert {f["condition"] for f in misses[1]["failed"]} == {"model", "stream"}
     message = str(info.value)
     assert "weather (near.yaml:2)" in message and "does not match regex" in message
+
+
+FAR_AND_NEAR = "".join(
+    f"- {{name: far-{i}, when: {{model: other-{i}}}}}\n" for i in range(6)) + """
+- name: near
+  when:
+    model: gpt-4o-mini
+    last_user_message: {contains: refund}
+    tools: lookup_order
+- name: halfway
+  when: {model: gpt-4o-mini, tools: lookup_order}
+- name: two-of-four
+  when: {model: gpt-4o-mini, last_user_message: {contains: refund}, stream: true,
+         tools: lookup_order}
+"""
+
+
+def test_near_misses_are_ranked_by_the_share_of_conditions_that_held() -> None:
+    s = ScenarioSet(load_scenario_data(FAR_AND_NEAR, "near.yaml"), strict=True)
+    with pytest.raises(NoScenarioMatchedError) as info:
+        run_now(s.resolve(ask("I want a refund")))
+    misses = info.value.details["near_misses"]
+    # 2 of 3 held; then 1 of 2 and 2 of 4 (a half each: fewer failures first); then
+    # the six that share nothing with the request, in resolution order
+    assert [m["scenario"] for m in misses] == [
+        "near", "halfway", "two-of-four", *(f"far-{i}" for i in range(6))]
+    assert [f["condition"] for f in misses[0]["failed"]] == ["tools"]
+    message = str(info.value)
+    assert "- near (near.yaml:" in message.splitlines()[1]
+    assert message.index("- near") < message.index("- far-0")
+    assert s.explain(ask("I want a refund")) == misses
 
 
 def test_non_strict_no_match_gives_default_and_keeps_explanation() -> None:

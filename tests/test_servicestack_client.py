@@ -168,3 +168,94 @@ def test_scripted_error_surfaces_its_error_code(mockllm: MockLLM,
     assert info.value.status_code == 429
     assert info.value.response_status.error_code == "TooManyRequests"
     assert info.value.response_status.message == "Rate limit reached"
+
+
+# The Python DTOs "Add ServiceStack Reference" generates use dataclasses_json's camelCase,
+# as servicestack's own types do: the same operation, its keys sent as camelCase.
+_CAMEL = dataclass_json(letter_case=LetterCase.CAMEL, undefined=Undefined.EXCLUDE)
+
+
+@_CAMEL
+@dataclass
+class CamelMessage(Message):
+    """A chat message, camelCase on the wire (``toolCallId``)."""
+
+    tool_call_id: Optional[str] = None
+
+
+@_CAMEL
+@dataclass
+class CamelResponseFormat:
+    """response_format, camelCase on the wire."""
+
+    type: Optional[str] = None
+
+
+@_CAMEL
+@dataclass
+class CamelChatCompletion(IReturn[ChatResponse], IPost):
+    """The request DTO with camelCase keys (``maxCompletionTokens``, ``topLogprobs``...)."""
+
+    model: Optional[str] = None
+    messages: Optional[list[CamelMessage]] = None
+    max_completion_tokens: Optional[int] = None
+    logprobs: Optional[bool] = None
+    top_logprobs: Optional[int] = None
+    response_format: Optional[CamelResponseFormat] = None
+    tool_choice: Optional[str] = None
+    seed: Optional[int] = None
+
+
+CamelChatCompletion.__name__ = "ChatCompletion"  # the operation name in the URL
+
+
+def test_camel_case_dto_keys_bind_as_the_documented_fields(
+        mockllm: MockLLM, client: JsonServiceClient) -> None:
+    mockllm.add({"name": "json-only", "when": {"response_format": "json_object"},
+                 "reply": {"content": '{"ok": true}'}})
+    response = client.post(CamelChatCompletion(
+        model="gpt-4o", seed=1, max_completion_tokens=50, logprobs=True, top_logprobs=2,
+        response_format=CamelResponseFormat(type="json_object"), tool_choice="none",
+        messages=[CamelMessage(role="user", content="Hi")]))
+    assert response.choices[0].message.content == '{"ok": true}'
+    exchange = mockllm.last_request
+    assert exchange.scenario == "json-only"
+    assert exchange.body == {
+        "model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+        "max_completion_tokens": 50, "logprobs": True, "top_logprobs": 2,
+        "response_format": {"type": "json_object"}, "tool_choice": "none", "seed": 1}
+
+
+@pytest.mark.mockllm(fail_on_invalid=False)
+def test_camel_case_dto_errors_name_the_dto_field(mockllm: MockLLM,
+                                                  client: JsonServiceClient) -> None:
+    with pytest.raises(WebServiceException) as info:
+        client.post(CamelChatCompletion(model="gpt-4o", logprobs=True, top_logprobs=50,
+                                        messages=[CamelMessage(role="user", content="Hi")]))
+    assert info.value.status_code == 400
+    [error] = info.value.response_status.errors
+    assert (error.field_name, error.error_code) == ("TopLogprobs", "InclusiveBetween")
+
+
+@pytest.mark.mockllm(fail_on_invalid=False)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/ChatCompletion"])
+def test_pascal_case_keys_over_raw_http(mockllm: MockLLM, path: str) -> None:
+    import requests  # what servicestack's client is built on
+
+    def post(body: dict) -> tuple[int, dict]:
+        answer = requests.post(mockllm.url + path, json=body, timeout=30)
+        return answer.status_code, answer.json()
+
+    status, reply = post({"Model": "gpt-4o", "MaxCompletionTokens": 2, "Seed": 4,
+                          "Messages": [{"Role": "user", "Content": "Go on"}]})
+    assert status == 200, reply
+    assert (reply["choices"][0]["finish_reason"], reply["usage"]["completion_tokens"]) == (
+        "length", 2)
+    assert mockllm.last_request.body == {"model": "gpt-4o", "max_completion_tokens": 2,
+                                         "seed": 4,
+                                         "messages": [{"role": "user", "content": "Go on"}]}
+    status, reply = post({"Model": "gpt-4o", "Messages": [{"Role": "user", "Content": "x"}],
+                          "MaxCompletionTokenz": 2})
+    assert status == 400
+    [error] = reply["responseStatus"]["errors"]
+    assert (error["fieldName"], error["errorCode"]) == ("MaxCompletionTokenz", "UnknownField")

@@ -945,3 +945,101 @@ def test_mockllm_replies_fit_the_response_schema(
     assert strict.validate(request_body) == []
     generated = generator.generate(request_body, reply, seed=3, created=1_700_000_000)
     assert ResponseValidator(schemas).validate(generated) == []
+
+
+# --- ServiceStack binds DTO properties case-insensitively: camelCase and PascalCase keys
+
+SNAKE = {
+    "model": "gpt-4o",
+    "messages": [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y"}}]},
+    ],
+    "max_completion_tokens": 5, "top_logprobs": 2, "logprobs": True,
+    "response_format": {"type": "json_schema", "json_schema": {
+        "name": "out", "schema": {"type": "object", "additionalProperties": False}}},
+    "tool_choice": "auto", "parallel_tool_calls": False,
+    # open objects (a JSON schema, metadata) keep their keys as sent
+    "tools": [{"type": "function", "function": {
+        "name": "get_weather", "parameters": {"type": "object", "properties": {"cityName": {}}}}}],
+    "stream_options": {"include_usage": True}, "stream": True,
+    "metadata": {"traceId": "t"},
+}
+_OPEN = frozenset({"parameters", "schema", "metadata"})
+
+
+def _spelt(node: Any, *, pascal: bool) -> Any:
+    """``node`` with its DTO keys in camelCase (``toolCallId``) or PascalCase (``ToolCallId``)."""
+    if isinstance(node, list):
+        return [_spelt(item, pascal=pascal) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        words = key.split("_")
+        first = words[0].capitalize() if pascal else words[0]
+        out[first + "".join(w.capitalize() for w in words[1:])] = (
+            value if key in _OPEN else _spelt(value, pascal=pascal))
+    return out
+
+
+@pytest.mark.parametrize("mode", list(ValidationMode))
+@pytest.mark.parametrize("spelt", [_spelt(SNAKE, pascal=False), _spelt(SNAKE, pascal=True)],
+                         ids=["camelCase", "PascalCase"])
+def test_other_spellings_bind_to_the_canonical_body(
+    schemas: SchemaSet, mode: ValidationMode, spelt: dict[str, Any]
+) -> None:
+    sent = json.loads(json.dumps(spelt))
+    assert RequestValidator(schemas, mode).validate(sent) == []
+    assert sent == SNAKE
+    assert list(sent) == list(SNAKE)  # renamed in place, in the order sent
+
+
+def test_a_snake_case_body_is_left_alone(strict: RequestValidator) -> None:
+    sent = json.loads(json.dumps(SNAKE))
+    messages = sent["messages"]
+    assert strict.validate(sent) == []
+    assert sent == SNAKE and sent["messages"] is messages
+
+
+@pytest.mark.parametrize(
+    ("request_body", "expected"),
+    [
+        (body(topLogprobs=50, logprobs=True),
+         ("TopLogprobs", "top_logprobs", "InclusiveBetween",
+          "'TopLogprobs' must be between 0 and 20. You entered 50.")),
+        (body(MaxCompletionTokens=0),
+         ("MaxCompletionTokens", "max_completion_tokens", "GreaterThanOrEqual",
+          "'MaxCompletionTokens' must be greater than or equal to 1. You entered 0.")),
+        (body(toolChoice=5),
+         ("ToolChoice", "tool_choice", "InvalidType",
+          "'ToolChoice' must be a string or an object. You entered 5.")),
+        (msgs({"Role": "tool", "Content": "x"}),
+         ("Messages[0].ToolCallId", "messages[0].tool_call_id", "NotNull",
+          "'tool_call_id' is required when 'role' is 'tool'.")),
+        (body(responseFormat={"Type": "json_schema"}),
+         ("ResponseFormat.JsonSchema", "response_format.json_schema", "NotNull",
+          "'ResponseFormat.JsonSchema' is required.")),
+        (body(topLogprobz=2),
+         ("TopLogprobz", "topLogprobz", "UnknownField",
+          "'topLogprobz' is not a known field of ChatCompletion.")),
+        (body(top_logprobs=2, topLogprobs=3, logprobs=True),
+         ("TopLogprobs", "top_logprobs", "DuplicateField",
+          "'TopLogprobs' is sent twice, as 'topLogprobs' and 'top_logprobs'; send it once.")),
+        (msgs(user("a"), {"role": "tool", "tool_call_id": "a", "ToolCallId": "b",
+                          "content": "x"}),
+         ("Messages[1].ToolCallId", "messages[1].tool_call_id", "DuplicateField",
+          "'Messages[1].ToolCallId' is sent twice, as 'ToolCallId' and 'tool_call_id'; "
+          "send it once.")),
+    ],
+    ids=["range", "minimum", "type", "nested-required", "nested-dto", "unknown",
+         "twice", "twice-nested"],
+)
+def test_other_spellings_get_the_same_validation_and_dto_names(
+    strict: RequestValidator, request_body: dict[str, Any], expected: tuple[str, ...]
+) -> None:
+    errors = strict.validate(request_body)
+    assert [(e.field_name, e.param, e.error_code, e.message) for e in errors] == [expected]

@@ -22,6 +22,7 @@ from typing import Any
 
 from jsonschema import validators
 
+from ..errors import Mismatch, NotOffered
 from ..validation import ResponseValidator
 from .client import Answer, Client, ClientError
 from .sse import Rule, StreamAnalysis, StreamReader, analyse, shape, shape_differences
@@ -59,19 +60,6 @@ class Verdict:
     status: Status
     expected: str
     got: str
-
-
-class Mismatch(Exception):
-    """Raised inside a check: the answer is not what the check expects (``fail``)."""
-
-    def __init__(self, expected: str, got: str) -> None:
-        super().__init__(f"expected {expected}; got {got}")
-        self.expected = expected
-        self.got = got
-
-
-class NotOffered(Mismatch):
-    """Raised inside a check: the server declines an optional feature (``unsupported``)."""
 
 
 @dataclass(frozen=True, slots=True)

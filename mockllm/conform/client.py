@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from ..errors import ClientError, ConfigError
 
 __all__ = ["Answer", "Client", "ClientError", "LineSink"]
 
@@ -32,10 +32,6 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # After [DONE], how long to wait for the server to end the response.
 GRACE_SECONDS = 2.0
 USER_AGENT = "mockllm-conform/0.1"
-
-
-class ClientError(Exception):
-    """No usable answer: refused, reset, timed out, or not HTTP."""
 
 
 class LineSink(Protocol):

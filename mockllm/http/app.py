@@ -22,9 +22,10 @@ from ..config import Settings
 from ..ratelimit import RateLimiter
 from ..reply_engine.generate import Generator
 from ..reply_engine.lexicon import Lexicons
-from ..scenario_engine.conditions import MatcherRegistry
+from ..scenario_engine.conditions import MatcherRegistry, default_registry
 from ..scenario_engine.loader import ScenarioLoader, ScenarioWatcher
 from ..scenario_engine.scenarioset import ScenarioSet
+from ..scenario_engine.templating import TemplateEngine
 from ..schemaset import SchemaSet
 from ..state import MemoryStore, StateStore
 from ..validation import RequestValidator, ResponseValidator
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     schemas = parts.schemas
     faker = Faker("en_US")
     store = store if store is not None else MemoryStore(settings.journal_size)
-    loader = ScenarioLoader(registry) if registry is not None else ScenarioLoader()
+    loader = ScenarioLoader(registry or default_registry(),
+                            TemplateEngine(settings.max_reply_chars))
     limiter = RateLimiter(settings.rate_limit_rpm, settings.rate_limit_tpm,
                           settings.rate_limit_per_key, store=store)
     state = ServerState(

@@ -7,14 +7,17 @@ and returns the runner and the bound port; ``serve_forever`` is the CLI's ``serv
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from ..config import Settings
+from ..errors import ConfigError
 from .app import create_app
 
 __all__ = ["Site", "serve_forever", "start_site"]
@@ -36,16 +39,36 @@ class Site:
 
 
 async def start_site(app: web.Application, host: str, port: int) -> Site:
-    """Serve ``app`` on ``host:port`` in the running loop; raises OSError when the
-    port cannot be bound."""
+    """Serve ``app`` on ``host:port`` in the running loop (port 0 picks one).
+
+    A host that does not resolve, a port in use or not allowed is a ConfigError that
+    says which and what to change, not a traceback.
+    """
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {host}:{port}: {_bind_problem(host, exc)}") from None
     except BaseException:
         await runner.cleanup()
         raise
     return Site(app, runner, runner.addresses[0][1])
+
+
+def _bind_problem(host: str, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return (f"the host {host!r} does not resolve ({exc.strerror}); give a name or "
+                "address of this machine, such as 127.0.0.1 or 0.0.0.0 (--host, MOCKLLM_HOST)")
+    if exc.errno == errno.EADDRINUSE:
+        return ("the port is in use (another server?); choose another --port (MOCKLLM_PORT), "
+                "or 0 for a free one")
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges); choose another --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host!r} is not an address of this machine (--host, MOCKLLM_HOST)"
+    return exc.strerror or str(exc)
 
 
 async def serve_forever(settings: Settings, announce: Callable[[str], None], *,

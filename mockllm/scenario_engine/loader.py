@@ -38,6 +38,7 @@ from .conditions import (
     SubjectMatcher,
     default_registry,
 )
+from .sandbox import DEFAULT_MAX_REPLY_CHARS
 from .scenarioset import After, Conversation, Scenario, ScenarioSet
 from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine
 
@@ -389,24 +390,31 @@ def scenario_files(paths: Iterable[Path], *, missing_ok: bool = False) -> list[P
 
 
 def load_scenarios(paths: Sequence[Path] | None = None, *,
-                   registry: MatcherRegistry | None = None) -> list[Scenario]:
-    """Load scenario files or folders; None or empty: the built-in default scenarios."""
-    return _loader(registry).load_paths(paths)
+                   registry: MatcherRegistry | None = None,
+                   max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[Scenario]:
+    """Load scenario files or folders; None or empty: the built-in default scenarios.
+
+    ``max_reply_chars`` bounds what the templates of one reply may render.
+    """
+    return _loader(registry, max_reply_chars).load_paths(paths)
 
 
 def load_scenario_data(data: Any, source: str = "<data>", *,
-                       registry: MatcherRegistry | None = None) -> list[Scenario]:
+                       registry: MatcherRegistry | None = None,
+                       max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[Scenario]:
     """Scenarios from a dict, a list, or a YAML string (the control API, Python tests)."""
-    return _loader(registry).load_data(data, source)
+    return _loader(registry, max_reply_chars).load_data(data, source)
 
 
-def _loader(registry: MatcherRegistry | None) -> ScenarioLoader:
-    return ScenarioLoader(registry) if registry is not None else ScenarioLoader()
+def _loader(registry: MatcherRegistry | None,
+            max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> ScenarioLoader:
+    return ScenarioLoader(registry or default_registry(), TemplateEngine(max_reply_chars))
 
 
-def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = None) -> list[str]:
+def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = None,
+                max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[str]:
     """``mockllm check``: one message per broken file; an empty list means all load."""
-    loader = _loader(registry)
+    loader = _loader(registry, max_reply_chars)
     problems: list[str] = []
     names: dict[str, str] = {}
     for path in paths:
@@ -438,9 +446,10 @@ class ScenarioWatcher:
 
     __slots__ = ("_loader", "_seen", "paths")
 
-    def __init__(self, paths: Sequence[Path], loader: ScenarioLoader | None = None) -> None:
+    def __init__(self, paths: Sequence[Path], loader: ScenarioLoader | None = None, *,
+                 max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> None:
         self.paths = tuple(map(Path, paths))
-        self._loader = loader or ScenarioLoader()
+        self._loader = loader or _loader(None, max_reply_chars)
         self._seen = self._snapshot()
 
     def _snapshot(self) -> dict[Path, tuple[int, int]]:

@@ -237,14 +237,24 @@ def _exhausted_miss(scenario: Scenario, used: int) -> dict[str, Any]:
 
 
 def _rank_near_misses(view: RequestView, pool: Sequence[Scenario]) -> list[dict[str, Any]]:
-    # Count failures cheaply for every scenario, explain only the nearest few.
-    scored = sorted(
-        ((sum(1 for c in s.conditions if c.evaluate(view) is None), i, s)
-         for i, s in enumerate(pool)),
-        key=lambda t: (t[0], t[1]),
-    )[:NEAR_MISS_LIMIT]
+    """The nearest scenarios of ``pool`` (in resolution order) to ``view``, explained.
+
+    Nearest is the largest share of a scenario's conditions that held (2 of 3 before 0
+    of 1), then the fewest failed conditions, then resolution order. A scenario whose
+    conditions all held was skipped for its ``times``: it ranks first. Failures are
+    counted cheaply for every scenario; only the nearest few are explained.
+    """
+    def closeness(entry: tuple[int, Scenario]) -> tuple[float, int, int]:
+        order, scenario = entry
+        total = len(scenario.conditions)
+        failed = sum(1 for c in scenario.conditions if c.evaluate(view) is None)
+        held = (total - failed) / total if total else 1.0
+        return -held, failed, order
+
+    scored = heapq.nsmallest(NEAR_MISS_LIMIT, map(closeness, enumerate(pool)))
     misses = []
-    for count, _, scenario in scored:
+    for _, count, order in scored:
+        scenario = pool[order]
         failed = scenario.failed_conditions(view)
         if count == 0:  # conditions hold: it was skipped for its `times`
             failed = [{"condition": "times", "reason": "times: used up"}]
@@ -466,8 +476,9 @@ class ScenarioSet:
         return Resolution(view, None, None, {}, 0, unmatched_in=index)
 
     def explain(self, view: RequestView) -> list[dict[str, Any]]:
-        """The nearest scenarios to ``view`` among all of them (fewest failed
-        conditions first, then resolution order), each with its failed conditions."""
+        """The nearest scenarios to ``view`` among all of them (the largest share of
+        conditions held first, then fewer failures, then resolution order), each with
+        its failed conditions."""
         return _rank_near_misses(view, self._index.ordered)
 
     async def _take(self, scenario: Scenario, view: RequestView, *,

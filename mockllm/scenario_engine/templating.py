@@ -7,10 +7,14 @@ plain strings stay as they are and never touch Jinja. ``CompiledReply.render``
 walks the compiled tree per request with the variables of ``TEMPLATE_VARIABLES``
 plus the regex groups of the matched conditions.
 
-Templates run in ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``: they
-cannot reach dunder attributes or mutate the request, and a misspelt variable is
-an error rather than an empty string. Inside ``arguments`` (tool call arguments),
-a string that is exactly one ``{{ expression }}`` keeps the expression's type, so
+Templates run in ``sandbox.ReplySandbox`` (Jinja2's immutable sandbox) with
+``StrictUndefined``: they cannot reach dunder attributes or mutate the request, and
+a misspelt variable is an error rather than an empty string. What the sandbox would
+refuse while rendering is refused at load instead (``sandbox.unsafe_construct``),
+and one reply's templates may render at most ``max_chars`` characters.
+
+Inside ``arguments`` (tool call arguments), a string that is exactly one
+``{{ expression }}`` keeps the expression's type, so
 ``days: "{{ faker.random_int(1, 5) }}"`` gives the number 3, not "3".
 """
 
@@ -23,9 +27,9 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import MockLLMError, TemplateProblem
+from ..errors import MockLLMError, TemplateLimitError, TemplateProblem
+from .sandbox import DEFAULT_MAX_REPLY_CHARS, Budget, ReplySandbox, unsafe_construct
 
 __all__ = [
     "CompiledReply",
@@ -56,16 +60,22 @@ class _Expr:
     source: str
 
 
-def _render(node: Any, context: Mapping[str, Any]) -> Any:
+def _render(node: Any, context: Mapping[str, Any], budget: Budget) -> Any:
     kind = type(node)
     if kind is dict:
-        return {k: _render(v, context) for k, v in node.items()}
+        return {k: _render(v, context, budget) for k, v in node.items()}
     if kind is list:
-        return [_render(v, context) for v in node]
+        return [_render(v, context, budget) for v in node]
     if kind is _Text:
-        return node.template.render(context)
+        # What Template.render does, its chunks counted as they come, so a runaway loop
+        # stops at the limit (without render's traceback rewriting, which nothing reads).
+        template = node.template
+        return budget.join(template.root_render_func(template.new_context(dict(context))))
     if kind is _Expr:
-        return node.expression(**context)
+        value = node.expression(**context)
+        if isinstance(value, str):
+            budget.charge(len(value))
+        return value
     return node
 
 
@@ -84,17 +94,23 @@ class CompiledReply:
 
     tree: Any
     static: bool
+    # The characters all templates of one rendering may produce together.
+    max_chars: int = DEFAULT_MAX_REPLY_CHARS
 
     def render(self, context: Mapping[str, Any], *, scenario: str = "") -> Any:
         """A fresh reply spec (callers may change it) with every template rendered.
 
         A template that fails at request time (a faker method that raises, a
-        sandbox violation) is a 500 naming the scenario, not a crash.
+        sandbox violation) is a 500 naming the scenario, not a crash; one that grows
+        past a limit is a TemplateLimitError (422) naming it.
         """
         if self.static:
             return _copy(self.tree)
         try:
-            return _render(self.tree, context)
+            return _render(self.tree, context, Budget(self.max_chars))
+        except TemplateLimitError as exc:
+            raise TemplateLimitError(
+                f"scenario {scenario!r}: the reply template {exc.message}") from None
         except Exception as exc:  # sandbox violations, undefined names, faker's own errors
             raise _render_error(scenario, exc) from exc
 
@@ -109,13 +125,17 @@ def _render_error(scenario: str, exc: Exception) -> MockLLMError:
 
 
 class TemplateEngine:
-    """The sandboxed Jinja2 environment, built once, and a cache of compiled sources."""
+    """The sandboxed Jinja2 environment, built once, and a cache of compiled sources.
+
+    ``max_chars`` bounds what the templates of one reply may render (the
+    ``max_reply_chars`` setting).
+    """
 
     __slots__ = ("_cache", "env")
 
-    def __init__(self) -> None:
-        self.env = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    def __init__(self, max_chars: int = DEFAULT_MAX_REPLY_CHARS) -> None:
+        self.env = ReplySandbox(max_chars, undefined=jinja2.StrictUndefined,
+                                autoescape=False, keep_trailing_newline=True)
         # Identical template sources (common across thousands of generated scenarios)
         # compile once per engine.
         self._cache: dict[tuple[str, bool], _Text | _Expr] = {}
@@ -130,7 +150,7 @@ class TemplateEngine:
         allowed = frozenset(TEMPLATE_VARIABLES) | frozenset(names) | frozenset(self.env.globals)
         found: list[bool] = []
         tree = self._compile(spec, path, allowed, False, found)
-        return CompiledReply(tree, static=not found)
+        return CompiledReply(tree, static=not found, max_chars=self.env.max_chars)
 
     def _compile(self, node: Any, path: tuple[str | int, ...], allowed: frozenset[str],
                  native: bool, found: list[bool]) -> Any:
@@ -150,14 +170,18 @@ class TemplateEngine:
     def _template(self, source: str, path: tuple[str | int, ...], allowed: frozenset[str],
                   native: bool) -> _Text | _Expr:
         try:
-            unknown = meta.find_undeclared_variables(self.env.parse(source)) - allowed
+            parsed = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(
                 f"bad template syntax: {exc.message} (template line {exc.lineno})", path) from None
+        unknown = meta.find_undeclared_variables(parsed) - allowed
         if unknown:
             raise TemplateProblem(
                 f"unknown template variable {', '.join(map(repr, sorted(unknown)))} "
                 f"(available: {', '.join(sorted(allowed - frozenset(self.env.globals)))})", path)
+        unsafe = unsafe_construct(parsed, self.env)
+        if unsafe is not None:
+            raise TemplateProblem(f"the template {unsafe[0]} (template line {unsafe[1]})", path)
         single = _SINGLE_EXPRESSION.match(source) if native else None
         cache_key = (source, single is not None)
         compiled = self._cache.get(cache_key)
