@@ -35,13 +35,15 @@ class Site:
         await self._runner.cleanup()
 
 
-async def start_site(app: web.Application, host: str, port: int) -> Site:
+async def start_site(app: web.Application, host: str, port: int, *,
+                     reuse_port: bool = False) -> Site:
     """Serve ``app`` on ``host:port`` in the running loop; raises OSError when the
-    port cannot be bound."""
+    port cannot be bound. ``reuse_port``: several processes listen on the port and the
+    kernel spreads the connections over them (SO_REUSEPORT)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except BaseException:
         await runner.cleanup()
         raise
@@ -49,8 +51,9 @@ async def start_site(app: web.Application, host: str, port: int) -> Site:
 
 
 async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
-                        app: Any = None) -> None:
-    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``)."""
+                        app: Any = None, reuse_port: bool = False) -> None:
+    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``, and each
+    worker of ``serve --workers``, which share the port with ``reuse_port``)."""
     app = app if app is not None else create_app(settings)
     # Everything built so far (schemas, validators, word pools, scenarios) lives as long
     # as the server: move it out of the collector's sight, so collections stay short.
@@ -63,7 +66,7 @@ async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = await start_site(app, settings.host, settings.port)
+        site = await start_site(app, settings.host, settings.port, reuse_port=reuse_port)
         try:
             announce(f"http://{settings.host}:{site.port}")
             await stop.wait()
