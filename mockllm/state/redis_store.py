@@ -60,6 +60,10 @@ DEFAULT_PREFIX = "mockllm:"
 # Seconds to connect and to wait for an answer: a dead Redis is a quick 503.
 _CONNECT_TIMEOUT = 1.0
 _SOCKET_TIMEOUT = 1.0
+# Seconds a read waits for each other process to write its queued journal entries.
+_SETTLE_TIMEOUT = 0.5
+# The change message that asks every process to write its queue now (then a token).
+_FLUSH = "flush:"
 # Seconds between attempts to listen again after the connection was lost.
 _RELISTEN_DELAY = 0.2
 # Errors that mean "Redis cannot be reached right now" (a restart, a network problem,
@@ -358,7 +362,7 @@ class RedisStore:
 
     async def uses(self) -> Mapping[str, int]:
         """Uses per scenario, summed over conversations."""
-        await self._flush()
+        await self._settle()
         pairs = await self._run(_USES, (self._uses_key, self._conv_names),
                                 (self._conv_prefix,))
         totals: dict[str, int] = {}
@@ -371,7 +375,7 @@ class RedisStore:
         """Drop the counts of these scenarios (one transaction)."""
         if not scenarios:
             return
-        await self._flush()
+        await self._settle()
         async with self._reaching():
             pipe = self._redis().pipeline(transaction=True)
             pipe.hdel(self._uses_key, *scenarios)
@@ -456,24 +460,50 @@ class RedisStore:
                 log.warning("mockllm: journal writes wait for the state store %s",
                             self._description)
 
+    async def _settle(self) -> None:
+        """Write this process's queue, then have every process listening on the store
+        write its own: a read then sees every exchange answered before it began."""
+        await self._flush()
+        token = os.urandom(8).hex()
+        done = f"{self._prefix}flushed:{token}"
+        client = self._redis()
+        async with self._reaching():
+            listeners = int(await client.publish(self._channel, _FLUSH + token))
+            for _ in range(listeners):
+                if await client.blpop([done], timeout=_SETTLE_TIMEOUT) is None:
+                    break  # a process that does not answer (stopped): read anyway
+            if listeners:
+                await client.delete(done)
+
+    async def _flushed(self, token: str) -> None:
+        """Answer a reader's :meth:`_settle`: write the queue, then say so."""
+        with contextlib.suppress(StateUnavailableError):
+            await self._flush(background=True)
+        with contextlib.suppress(*_UNREACHABLE, RedisError):
+            pipe = self._redis().pipeline(transaction=False)
+            done = f"{self._prefix}flushed:{token}"
+            pipe.rpush(done, 1)
+            pipe.expire(done, 10)
+            await pipe.execute()
+
     async def exchanges(self) -> list[Exchange]:
         """Every exchange kept, oldest first, this process's queued ones included."""
         from ..journal import Exchange
 
-        await self._flush()
+        await self._settle()
         async with self._reaching():
             raw = await self._redis().lrange(self._journal_key, 0, -1)
         return [Exchange.from_json(orjson.loads(item)) for item in raw]
 
     async def journal_count(self) -> int:
         """How many exchanges are kept."""
-        await self._flush()
+        await self._settle()
         async with self._reaching():
             return int(await self._redis().llen(self._journal_key))
 
     async def clear_journal(self) -> int:
         """Forget every exchange; how many there were."""
-        await self._flush()
+        await self._settle()
         async with self._reaching():
             pipe = self._redis().pipeline(transaction=True)
             pipe.llen(self._journal_key)
@@ -547,7 +577,15 @@ class RedisStore:
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=1.0)
-                    if message is not None and _text(message["data"]) != self._origin:
+                    if message is None:
+                        continue
+                    data = _text(message["data"])
+                    if data.startswith(_FLUSH):
+                        task = asyncio.get_running_loop().create_task(
+                            self._flushed(data[len(_FLUSH):]))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+                    elif data != self._origin:
                         self._notify()
             except _UNREACHABLE + (RedisError,):
                 if not lost:
@@ -601,7 +639,7 @@ class RedisStore:
 
     async def reset(self) -> int:
         """Counts, budgets and journal back to empty (one script); added scenarios stay."""
-        await self._flush()
+        await self._settle()
         dropped = await self._run(
             _RESET, (self._uses_key, self._conv_names, self._conv_order, self._journal_key),
             (self._conv_prefix, _glob_escape(self._budget_prefix) + "*", self._channel,
