@@ -7,12 +7,11 @@ from collections.abc import Callable, Iterator
 import openai
 import pytest
 from aiohttp import web
+from redis_server import RedisServer, find_redis_server
 
 from mockllm.config import Settings
 from mockllm.http.app import AppParts, create_app
 from mockllm.server import MockLLMServer
-
-from redis_server import RedisServer, find_redis_server
 
 
 @pytest.fixture(scope="session")
