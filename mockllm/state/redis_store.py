@@ -42,7 +42,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import StateUnavailableError
@@ -69,7 +69,7 @@ _RELISTEN_DELAY = 0.2
 # Errors that mean "Redis cannot be reached right now" (a restart, a network problem,
 # a Redis still loading its data).
 _UNREACHABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError,
-                                                 OSError, asyncio.TimeoutError)
+                                                 OSError)
 
 # KEYS: uses, the scenario's conversation hash, conversation names, conversation order.
 # ARGV: scenario, "1" with a conversation, conversation, limit ("" none), bound,
@@ -209,6 +209,22 @@ return dropped
 """
 
 
+# One queued script call: its source, keys then arguments, how many keys, its result.
+_Call = tuple[str, list[Any], int, "asyncio.Future[Any]"]
+
+
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot serve now (down, restarting, still loading)."""
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith(
+        ("LOADING", "MASTERDOWN", "READONLY"))
+
+
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
@@ -255,7 +271,8 @@ class RedisStore:
         self._origin = f"{os.getpid()}-{os.urandom(6).hex()}"
         self._client: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._scripts: dict[str, Any] = {}
+        # Scripts asked for in this loop turn, sent together (see _run).
+        self._calls: list[_Call] = []
         # Journal writes and uncounted uses waiting for the next flush (any thread).
         self._lock = threading.Lock()
         self._pending: list[Exchange] = []
@@ -309,14 +326,7 @@ class RedisStore:
                 retry_on_timeout=False, client_name="mockllm")
             self._loop = loop
             self._flushing = asyncio.Lock()
-            self._scripts = {}
         return self._client
-
-    def _script(self, source: str) -> Any:
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self._redis().register_script(source)
-        return script
 
     def unavailable(self, exc: BaseException) -> StateUnavailableError:
         """The 503 for a Redis that cannot be reached."""
@@ -331,16 +341,57 @@ class RedisStore:
     async def _reaching(self) -> AsyncIterator[None]:
         try:
             yield
-        except _UNREACHABLE as exc:
-            raise self.unavailable(exc) from exc
-        except ResponseError as exc:
-            if str(exc).startswith(("LOADING", "MASTERDOWN", "READONLY")):
+        except (RedisError, OSError) as exc:
+            if _unreachable(exc):
                 raise self.unavailable(exc) from exc
             raise
 
     async def _run(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        async with self._reaching():
-            return await self._script(source)(keys=list(keys), args=list(args))
+        """Run one script. The scripts that concurrent requests of this loop turn ask
+        for go to Redis together, in one pipeline: one round trip and one connection
+        for all of them (each is still atomic on its own)."""
+        loop = asyncio.get_running_loop()
+        self._redis()
+        done: asyncio.Future[Any] = loop.create_future()
+        self._calls.append((source, [*keys, *args], len(keys), done))
+        if len(self._calls) == 1:
+            loop.call_soon(self._send_calls)
+        return await done
+
+    def _send_calls(self) -> None:
+        calls, self._calls = self._calls, []
+        task = asyncio.get_running_loop().create_task(self._execute(calls))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, calls: list[_Call]) -> None:
+        try:
+            async with self._reaching():
+                results = await self._pipeline(calls)
+                if any(isinstance(r, NoScriptError) for r in results):
+                    # Redis restarted and forgot the scripts: load them, then again.
+                    for source in {c[0] for c in calls}:
+                        await self._redis().script_load(source)
+                    results = await self._pipeline(calls)
+        except Exception as exc:  # every waiting caller gets the failure
+            for *_, done in calls:
+                if not done.done():
+                    done.set_exception(self.unavailable(exc.__cause__ or exc)
+                                       if isinstance(exc, StateUnavailableError) else exc)
+            return
+        for (*_, done), result in zip(calls, results, strict=True):
+            if done.done():
+                continue
+            if isinstance(result, Exception):
+                done.set_exception(self.unavailable(result) if _unreachable(result) else result)
+            else:
+                done.set_result(result)
+
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+        pipe = self._redis().pipeline(transaction=False)
+        for source, values, key_count, _ in calls:
+            pipe.evalsha(_sha(source), key_count, *values)
+        return list(await pipe.execute(raise_on_error=False))
 
     # ------------------------------------------------------------ use counters
 
