@@ -11,16 +11,19 @@ port) and, for the Redis ones, a ``redis-server`` this script starts on a free p
 - stateful: a ``sequence`` scenario, so every request takes a use count (one Lua script,
   one round trip) before it is answered.
 
-It prints requests/s and p50 latency per case, 2 workers' throughput against 1 worker
-on the same store, and what Redis costs a request: the difference in CPU-bound time
-per request between the memory and the Redis store with one worker, next to the bare
-round trip of the use-count script measured from this process.
+It prints requests/s, p50 latency and CPU per request (the server's processes and
+redis-server, from /proc: steadier than throughput on a busy machine) per case,
+2 workers' throughput against 1 worker on the same store, and what Redis costs a
+request: the difference in CPU per request between the memory and the Redis store
+with one worker, next to the bare round trip of the use-count script measured from
+this process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -96,6 +99,21 @@ def _start_server(case: _Case, redis_url: str, scenarios: Path) -> tuple[subproc
     return proc, url
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its children so far, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) for child in children)
+
+
+def _cpu_seconds_of(pids: tuple[int, ...]) -> float:
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -154,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 results[case.label] = asyncio.run(run_load(
                     f"{url}/v1/chat/completions", body, concurrency=args.concurrency,
-                    seconds=args.seconds, warmup=args.warmup))
+                    seconds=args.seconds, warmup=args.warmup,
+                    server_cpu=functools.partial(_cpu_seconds_of, (proc.pid, redis.pid))))
             finally:
                 _stop(proc)
         round_trip = asyncio.run(_take_round_trip_us(redis_url))
@@ -167,17 +186,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(results: dict[str, LoadResult], round_trip_us: float, cores: int) -> None:
-    print(f"{'case':<30} {'req/s':>8} {'p50 ms':>7} {'errors':>6}")
+    def cpu_us(result: LoadResult) -> float:
+        return result.server_cpu / result.requests * 1e6 if result.requests else 0.0
+
+    print(f"{'case':<30} {'req/s':>8} {'p50 ms':>7} {'CPU us/req':>10} {'errors':>6}")
     for label, result in results.items():
         p50 = percentile(sorted(result.latencies_ms), 50)
-        print(f"{label:<30} {result.rps:>8,.0f} {p50:>7.2f} {result.errors:>6}")
+        print(f"{label:<30} {result.rps:>8,.0f} {p50:>7.2f} {cpu_us(result):>10,.0f} "
+              f"{result.errors:>6}")
     for kind in ("stateless", "stateful"):
         one, two = results[f"{kind}, 1 worker, Redis"], results[f"{kind}, 2 workers, Redis"]
         memory = results[f"{kind}, 1 worker, memory"]
         ratio = two.rps / one.rps if one.rps else 0.0
-        cost = (1 / one.rps - 1 / memory.rps) * 1e6 if one.rps and memory.rps else 0.0
         print(f"{kind}: 2 workers = {ratio:.2f}x 1 worker (goal for stateless: >= 1.6x); "
-              f"Redis adds {cost:,.0f} us per request on 1 worker")
+              f"Redis adds {cpu_us(one) - cpu_us(memory):,.0f} us of CPU per request "
+              "(mockllm and redis-server) on 1 worker")
     print(f"use-count script round trip, sequential from one client: {round_trip_us:,.0f} us")
     if cores <= 2:
         print(f"note: {cores} cores run the workers, Redis and the load generator together; "
