@@ -48,7 +48,13 @@ _STOP_TIMEOUT = 10.0
 
 def workers_problem(settings: Settings) -> str | None:
     """Why these settings cannot run several workers; None when they can."""
-    if settings.workers <= 1 or settings.state:
+    if settings.workers <= 1:
+        return None
+    if not hasattr(socket, "SO_REUSEPORT") or sys.platform == "win32":
+        return (f"--workers {settings.workers} needs SO_REUSEPORT and fork (Linux, the BSDs); "
+                "run one worker on this system, or several servers behind a proxy sharing "
+                "--state.")
+    if settings.state:
         return None
     return (f"--workers {settings.workers} needs a shared state store: each worker process "
             "would otherwise keep its own scenario use counts, sequence positions, rate "
@@ -160,7 +166,12 @@ class _Supervisor:
 
 def serve_workers(settings: Settings, announce: Callable[[str], None]) -> int:
     """Serve with ``settings.workers`` processes on one port until SIGINT or SIGTERM."""
-    reserved = _reserve(settings.host, settings.port)
+    try:
+        reserved = _reserve(settings.host, settings.port)
+    except OSError as exc:
+        print(f"mockllm: cannot listen on {settings.host}:{settings.port}: {exc}",
+              file=sys.stderr)
+        return 1
     settings = settings.with_overrides(port=reserved.getsockname()[1])
     parts = AppParts.build()
     # What the workers inherit stays shared with this process (no copy on write by
