@@ -152,6 +152,15 @@ end
 return out
 """
 
+# KEYS: journal, uses. ARGV: journal size, the number of exchanges n, n exchanges
+# (JSON), then scenario, count pairs of uncounted uses.
+_APPEND = """
+local n = tonumber(ARGV[2])
+for i = 1, n do redis.call('RPUSH', KEYS[1], ARGV[2 + i]) end
+if n > 0 then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1) end
+for i = 3 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+"""
+
 # KEYS: definitions, order, counter. ARGV: channel, origin, then name, payload pairs.
 _ADD_SCENARIOS = """
 for i = 3, #ARGV, 2 do
@@ -480,8 +489,8 @@ class RedisStore:
         task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, *, background: bool = False) -> None:
-        """Write the queued exchanges and uses in one pipelined round trip."""
-        client = self._redis()
+        """Write the queued exchanges and uses with one script (one round trip)."""
+        self._redis()
         assert self._flushing is not None
         async with self._flushing:
             with self._lock:
@@ -490,16 +499,12 @@ class RedisStore:
                 self._flush_scheduled = False
             if not batch and not uses:
                 return
+            args: list[Any] = [self._journal_size, len(batch)]
+            args.extend(orjson.dumps(e.to_json(), default=str) for e in batch)
+            for name, count in uses.items():
+                args.extend((name, count))
             try:
-                pipe = client.pipeline(transaction=False)
-                if batch:
-                    pipe.rpush(self._journal_key,
-                               *(orjson.dumps(e.to_json(), default=str) for e in batch))
-                    pipe.ltrim(self._journal_key, -self._journal_size, -1)
-                for name, count in uses.items():
-                    pipe.hincrby(self._uses_key, name, count)
-                async with self._reaching():
-                    await pipe.execute()
+                await self._run(_APPEND, (self._journal_key, self._uses_key), args)
             except StateUnavailableError:
                 with self._lock:  # written with the next batch, once Redis is back
                     self._pending[:0] = batch
