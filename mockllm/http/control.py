@@ -2,7 +2,8 @@
 
 Routes (JSON in and out; errors in the app's usual error envelope)::
 
-    GET    /__mockllm/health               {"status": "ok", scenarios, journal counts}
+    GET    /__mockllm/health               {"status": "ok", scenarios, journal counts,
+                                           worker, pid, state}; 503 when the store is down
     GET    /__mockllm/requests             newest first; ?scenario= &model= &path= &status=
                                            &method= &limit=
     DELETE /__mockllm/requests             forget the journal
