@@ -200,8 +200,8 @@ async def test_a_scenario_added_to_one_worker_is_served_by_all_within_100ms(
 
 async def test_a_killed_worker_loses_no_state_and_the_others_keep_serving(
         workers: WorkerServer, fresh: aiohttp.ClientSession) -> None:
-    first = [content((await chat(fresh, workers.url, "survive this"))[2]) for _ in range(3)]
-    assert first == ["survivor 0", "survivor 1", "survivor 2"]
+    before = [await chat(fresh, workers.url, "survive this") for _ in range(3)]
+    assert [content(b) for _, _, b in before] == ["survivor 0", "survivor 1", "survivor 2"]
     victim = await health(fresh, workers.url)
     os.kill(victim["pid"], signal.SIGKILL)
     rest: list[str] = []
@@ -214,6 +214,8 @@ async def test_a_killed_worker_loses_no_state_and_the_others_keep_serving(
         if status != 200:
             break
     assert rest == [f"survivor {i}" for i in range(3, 10)] + ["scenario_exhausted"]
+    kept = {e["request_id"] for e in await journal(fresh, workers.url)}
+    assert {h["x-request-id"] for _, h, _ in before} <= kept
     # The supervisor starts the worker again.
     deadline = time.monotonic() + 20
     pids: dict[int, int] = {}
