@@ -254,6 +254,14 @@ async def test_a_redis_restart_gives_503s_then_service_resumes(
                 break
             await asyncio.sleep(0.1)
         assert statuses == [200] * 8
+        # Both workers listen for changes again: a scenario added now reaches both.
+        await asyncio.sleep(0.5)
+        document = {"name": "after-restart", "reply": {"content": "back"}, "priority": 9}
+        async with fresh.post(f"{server.url}/__mockllm/scenarios", json=document) as response:
+            assert response.status == 201
+        await asyncio.sleep(0.1)
+        answers = await asyncio.gather(*(chat(fresh, server.url, "hi") for _ in range(16)))
+        assert [content(b) for _, _, b in answers] == ["back"] * 16
     finally:
         server.stop()
         redis.stop()
