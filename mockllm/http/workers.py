@@ -8,6 +8,14 @@ over the workers, with no process in the request path. A worker that dies is
 started again; the state lives in the shared store (``--state``), so nothing is lost.
 SIGINT or SIGTERM stops every worker.
 
+Why SO_REUSEPORT processes and not gunicorn's aiohttp worker: a worker here is the
+one-process server (``serve_forever`` with the same startup, shutdown and signal
+handling), so there is one way to run the app, not two; no dependency is added; the
+compiled schemas are built once and shared copy-on-write; ``--port 0`` works (the
+supervisor reserves the port); and the kernel balances connections per listener
+instead of every worker waking for each ``accept`` on one shared socket. The price:
+Linux (or a BSD) is needed, which :func:`workers_problem` says on other systems.
+
 Several workers need a shared state store: each process's own memory would count
 ``times``, sequences and rate budgets once per worker (:func:`workers_problem`).
 """
