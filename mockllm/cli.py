@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ErrorDialect, Settings, ValidationMode, check_range
+from .config import ErrorDialect, Settings, ValidationMode, check_range, parse_value
 from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     option("--admin-token", help="token for the /__mockllm/ control API")
     option("--no-cors", action="store_true", default=None, variable="MOCKLLM_CORS=false",
            help="no CORS headers or preflight answers (on by default)")
+    option("--workers", metavar="N|auto",
+           help="worker processes on the one port (auto: one per core); above 1 needs --state")
+    option("--state", metavar="URL",
+           help="shared state store, redis://HOST:PORT/DB (default: memory)")
+    option("--state-prefix", metavar="PREFIX",
+           help="what every key in the state store starts with (default mockllm:)")
     option("--verbose", "-v", action="store_true", default=None,
            help="log validation details of each request")
 
@@ -113,12 +119,21 @@ def _settings(args: argparse.Namespace) -> Settings:
         admin_token=args.admin_token,
         verbose=args.verbose,
         cors=False if args.no_cors else None,
+        workers=parse_value("workers", args.workers, source="--workers")
+        if args.workers is not None else None,
+        state=parse_value("state", args.state, source="--state")
+        if args.state is not None else None,
+        state_prefix=args.state_prefix,
     )
 
 
 def _serve(settings: Settings) -> int:
     from .http.serving import serve_forever
+    from .http.workers import serve_workers, workers_problem
 
+    problem = workers_problem(settings)
+    if problem is not None:
+        raise ConfigError(problem)
     logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
 
@@ -126,6 +141,10 @@ def _serve(settings: Settings) -> int:
         print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it",
               flush=True)
 
+    if settings.workers > 1:
+        code = serve_workers(settings, announce)
+        print("mockllm stopped", flush=True)
+        return code
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(settings, announce))
     print("mockllm stopped", flush=True)

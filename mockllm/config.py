@@ -17,9 +17,10 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import ConfigError
+from .state import state_url_problem
 
 __all__ = ["DEFAULT_MODELS", "ErrorDialect", "Settings", "ValidationMode", "check_range",
-           "parse_value"]
+           "parse_value", "parse_workers"]
 
 
 class ValidationMode(StrEnum):
@@ -83,6 +84,13 @@ class Settings:
     verbose: bool = False
     # CORS headers and preflight answers, for browser apps on another origin.
     cors: bool = True
+    # Where the shared state lives: None is this process's memory; redis://HOST:PORT/DB
+    # a Redis that several workers (or servers, by prefix) share.
+    state: str | None = None
+    # What every key of a shared state store starts with.
+    state_prefix: str = "mockllm:"
+    # Worker processes serving one port (above 1 needs a shared ``state``).
+    workers: int = 1
 
     def __post_init__(self) -> None:
         for name in _RANGES:
@@ -129,6 +137,29 @@ def _parse_int(raw: str, source: str) -> int:
         raise ConfigError(f"{source}: {raw!r} is not an integer") from None
 
 
+def parse_workers(raw: str, source: str) -> int:
+    """A number of worker processes, or ``auto`` for one per core."""
+    text = raw.strip().lower()
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"{source}: {raw!r} is not a number of workers (1, 2, ... or auto)")
+    return count
+
+
+def _parse_state(raw: str, source: str) -> str | None:
+    if not raw.strip() or raw.strip().lower() == "memory":
+        return None
+    problem = state_url_problem(raw.strip())
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
+    return raw.strip()
+
+
 def _parse_seed(raw: str, source: str) -> int | None:
     """An integer seed, or none ('none', 'off' or empty) for fresh randomness."""
     if raw.strip().lower() in {"", "none", "off"}:
@@ -160,6 +191,9 @@ _PARSERS: Mapping[str, Any] = MappingProxyType({
     "rate_limit_per_key": _parse_bool,
     "verbose": _parse_bool,
     "cors": _parse_bool,
+    "state": _parse_state,
+    "state_prefix": lambda raw, src: raw,
+    "workers": parse_workers,
 })
 
 

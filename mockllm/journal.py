@@ -196,6 +196,22 @@ class Exchange:
             "tags": dict(self.tags),
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Exchange:
+        """The exchange of a :meth:`to_json` view (a journal kept outside the process)."""
+        return cls(
+            seq=data["seq"], request_id=data["request_id"], time=data["time"],
+            method=data["method"], path=data["path"], query=data["query"],
+            headers=data["headers"], body=data["body"], raw_body=data["raw_body"],
+            field_errors=tuple(
+                FieldError(field_name=f["fieldName"], param=f["param"],
+                           error_code=f["errorCode"], code=f["code"], message=f["message"])
+                for f in data["field_errors"]),
+            scenario=data["scenario"], near_misses=tuple(data["near_misses"]),
+            status=data["status"], response=data["response"], error=data["error"],
+            stream=data["stream"], duration_ms=data["duration_ms"], tags=data["tags"],
+            error_code=data["error_code"])
+
 
 @dataclass(frozen=True, slots=True)
 class JournalQuery:

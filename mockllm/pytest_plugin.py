@@ -190,8 +190,13 @@ def mockllm_settings(pytestconfig: pytest.Config) -> Settings:
     port = settings.port + _worker_offset(pytestconfig) if "MOCKLLM_PORT" in os.environ else 0
     options = PluginOptions.from_ini(pytestconfig)
     paths = tuple(Path(p) for p in pytestconfig.getini("mockllm_scenarios"))
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "")
+    # Each xdist worker resets the state before every test: on a shared store each
+    # needs keys of its own.
+    prefix = f"{settings.state_prefix}{worker}:" if settings.state and worker else None
     return dataclasses.replace(settings, port=port, seed=options.seed, strict=options.strict,
-                               scenario_paths=paths or settings.scenario_paths)
+                               scenario_paths=paths or settings.scenario_paths,
+                               state_prefix=prefix or settings.state_prefix)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import openai
 import pytest
 from aiohttp import web
+from redis_server import RedisServer, find_redis_server
 
 from mockllm.config import Settings
 from mockllm.http.app import AppParts, create_app
@@ -33,3 +34,12 @@ def make_app(mockllm_parts: AppParts) -> Callable[..., web.Application]:
         return create_app(settings, parts=mockllm_parts)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port for the whole session (skipped, with a
+    note, where none is installed; CI sets REQUIRE_REDIS=1 to require it)."""
+    server = RedisServer(find_redis_server()).start()
+    yield server
+    server.stop()

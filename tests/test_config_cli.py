@@ -230,3 +230,47 @@ def test_schemas_check_in_a_checkout_compares_that_checkout(
     assert main(["schemas", "--check"]) == 0
     assert (checkout / "schemas" / "ChatCompletion.schema.json").read_bytes() == (
         shipped / "ChatCompletion.schema.json").read_bytes()
+
+
+def test_workers_and_state_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env({"MOCKLLM_WORKERS": "auto",
+                                  "MOCKLLM_STATE": "redis://127.0.0.1:6379/2",
+                                  "MOCKLLM_STATE_PREFIX": "team-a:"})
+    assert settings.workers >= 1 and settings.state == "redis://127.0.0.1:6379/2"
+    assert settings.state_prefix == "team-a:"
+    assert Settings.from_env({"MOCKLLM_STATE": "memory"}).state is None
+    args = _parser().parse_args(["serve", "--workers", "3", "--state", "redis://h:1/0",
+                                 "--state-prefix", "x:"])
+    assert (_settings(args).workers, _settings(args).state_prefix) == (3, "x:")
+
+
+@pytest.mark.parametrize(("name", "value", "needle"), [
+    ("MOCKLLM_WORKERS", "many", "number of workers"),
+    ("MOCKLLM_WORKERS", "0", "number of workers"),
+    ("MOCKLLM_STATE", "postgres://db/1", "redis://HOST:PORT/DB"),
+])
+def test_bad_worker_and_state_values_name_the_variable(name: str, value: str,
+                                                       needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({name: value})
+    assert name in str(info.value) and needle in str(info.value)
+
+
+def test_several_workers_without_a_state_store_refuse_to_start(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2 needs a shared state store" in err
+    assert "--state redis://" in err and "times: 1" in err
+
+
+def test_the_default_server_never_imports_the_redis_client() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from mockllm.http.app import create_app; create_app(); "
+            "print(sorted(m for m in sys.modules if m == 'redis' or m.startswith('redis.')"
+            " or m.endswith('redis_store')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

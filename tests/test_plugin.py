@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer
 
 pytest_plugins = ["pytester"]
 
@@ -392,3 +394,28 @@ def test_ini_wins(mockllm):
     assert mockllm.settings.seed == 5 and mockllm.settings.strict is False
 ''')
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_plugin_works_unchanged_on_a_redis_state(inner: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      redis_server: RedisServer) -> None:
+    # MOCKLLM_STATE puts the session server's state in Redis: the same fixture, the
+    # same assertions, and a `times` counted there.
+    monkeypatch.setenv("MOCKLLM_STATE", redis_server.url)
+    monkeypatch.setenv("MOCKLLM_STATE_PREFIX", f"plugin:{uuid.uuid4().hex}:")
+    inner.makepyfile(test_inner='''
+        from helpers import content
+
+        def test_times_and_the_journal(mockllm):
+            mockllm.add({"name": "twice", "times": 2, "when": {"last_user_message": "x"},
+                         "reply": {"content": "twice"}})
+            answers = [content(mockllm.url, "x") for _ in range(3)]
+            assert answers[:2] == ["twice", "twice"] and answers[2] != "twice"
+            mockllm.assert_called("twice", times=2)
+            assert len(mockllm.requests) == 3
+
+        def test_the_next_test_starts_clean(mockllm):
+            assert mockllm.requests == []
+            assert mockllm.state.store.description.startswith("redis://")
+    ''')
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,13 +18,25 @@ from mockllm.journal import Exchange
 from mockllm.state import BudgetSpend, MemoryStore, RuntimeScenario, StateStore, StoredCompletion
 
 StoreFactory = Callable[[int], Awaitable[StateStore]]
+# A store of one implementation: the journal size, and the test asking (for fixtures).
+Implementation = Callable[[int, pytest.FixtureRequest], Awaitable[StateStore]]
 
 
-async def _memory(journal_size: int) -> StateStore:
+async def _memory(journal_size: int, request: pytest.FixtureRequest) -> StateStore:
     return MemoryStore(journal_size, max_conversations=4)
 
 
-STORES: dict[str, StoreFactory] = {"memory": _memory}
+async def _redis(journal_size: int, request: pytest.FixtureRequest) -> StateStore:
+    """A Redis store on the session's redis-server; its own key prefix keeps every
+    store apart. Budgets use the callers' clock, which these tests move by hand."""
+    from mockllm.state.redis_store import RedisStore
+
+    server = request.getfixturevalue("redis_server")
+    return RedisStore(server.url, prefix=f"contract:{uuid.uuid4().hex}:",
+                      journal_size=journal_size, max_conversations=4, server_clock=False)
+
+
+STORES: dict[str, Implementation] = {"memory": _memory, "redis": _redis}
 
 
 @pytest.fixture(params=sorted(STORES))
@@ -31,7 +44,7 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFacto
     made: list[StateStore] = []
 
     async def make(journal_size: int = 10) -> StateStore:
-        store = await STORES[request.param](journal_size)
+        store = await STORES[request.param](journal_size, request)
         made.append(store)
         return store
 

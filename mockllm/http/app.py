@@ -19,6 +19,7 @@ from aiohttp import web
 from faker import Faker
 
 from ..config import Settings
+from ..errors import StateUnavailableError
 from ..ratelimit import RateLimiter
 from ..reply_engine.generate import Generator
 from ..reply_engine.lexicon import Lexicons
@@ -27,7 +28,7 @@ from ..scenario_engine.loader import ScenarioLoader, ScenarioWatcher
 from ..scenario_engine.scenarioset import ScenarioSet
 from ..scenario_engine.templating import TemplateEngine
 from ..schemaset import SchemaSet
-from ..state import MemoryStore, StateStore
+from ..state import StateStore, open_store
 from ..validation import RequestValidator, ResponseValidator
 from . import chat, models
 from .completions import setup_completions
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     parts = parts or AppParts.build()
     schemas = parts.schemas
     faker = Faker("en_US")
-    store = store if store is not None else MemoryStore(settings.journal_size)
+    store = store if store is not None else open_store(
+        settings.state, prefix=settings.state_prefix, journal_size=settings.journal_size)
     loader = ScenarioLoader(registry or default_registry(),
                             TemplateEngine(settings.max_reply_chars))
     limiter = RateLimiter(settings.rate_limit_rpm, settings.rate_limit_tpm,
@@ -122,12 +124,19 @@ async def _follow_store(app: web.Application) -> Any:
     state = app[STATE]
     tasks: set[asyncio.Task[None]] = set()
 
+    async def refresh() -> None:
+        try:
+            await state.scenarios.refresh()
+        except StateUnavailableError as exc:
+            # The store tells again once it is back; meanwhile the last set serves.
+            log.warning("mockllm: scenarios not refreshed: %s", exc.message)
+
     def changed() -> None:
-        task = asyncio.get_running_loop().create_task(state.scenarios.refresh())
+        task = asyncio.get_running_loop().create_task(refresh())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    await state.scenarios.refresh()
+    await refresh()
     state.store.watch_scenarios(changed)
     yield
     for task in tasks:

@@ -43,6 +43,8 @@ class ServerState:
     store: StateStore
     # None when no rate limit is configured, so the hot path skips it entirely.
     rate_limiter: RateLimiter | None = None
+    # The worker's number under ``serve --workers`` (journaled as the ``worker`` tag).
+    worker: int | None = None
 
     async def reset(self) -> int:
         """Forget the journal and every counter: scenario uses, sequence positions,

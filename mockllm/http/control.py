@@ -2,7 +2,8 @@
 
 Routes (JSON in and out; errors in the app's usual error envelope)::
 
-    GET    /__mockllm/health               {"status": "ok", scenarios, journal counts}
+    GET    /__mockllm/health               {"status": "ok", scenarios, journal counts,
+                                           worker, pid, state}; 503 when the store is down
     GET    /__mockllm/requests             newest first; ?scenario= &model= &path= &status=
                                            &method= &limit=
     DELETE /__mockllm/requests             forget the journal
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -131,10 +133,16 @@ async def _health(request: web.Request) -> web.Response:
     """Liveness, with how many scenarios and journal entries the server holds."""
     state = _state(request)
     store = state.store
-    return _json({"status": "ok", "scenarios": len(state.scenarios.scenarios),
-                  "journal": await store.journal_count(), "journal_size": store.journal_size,
+    health = await store.health()
+    ok = bool(health.get("ok"))
+    # A store that cannot be reached: 503, so a load balancer stops sending requests.
+    return _json({"status": "ok" if ok else "unavailable",
+                  "scenarios": len(state.scenarios.scenarios),
+                  "journal": await store.journal_count() if ok else None,
+                  "journal_size": store.journal_size,
                   "strict": state.scenarios.strict, "seed": state.settings.seed,
-                  "state": await store.health()})
+                  "worker": state.worker, "pid": os.getpid(), "state": health},
+                 status=200 if ok else 503)
 
 
 async def _list_requests(request: web.Request) -> web.Response:

@@ -115,6 +115,8 @@ def record(request: web.Request, state: ServerState, trace: Trace, status: int,
     """Journal the exchange once (the last step of every request) and log its line."""
     trace.recorded = True
     store = state.store
+    if state.worker is not None:
+        trace.tags["worker"] = state.worker
     exchange = Exchange(
         seq=store.next_seq(),
         request_id=trace.request_id,

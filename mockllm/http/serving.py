@@ -20,7 +20,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from .app import create_app
 
-__all__ = ["Site", "serve_forever", "start_site"]
+__all__ = ["Site", "bind_problem", "serve_forever", "start_site"]
 
 
 class Site:
@@ -38,26 +38,29 @@ class Site:
         await self._runner.cleanup()
 
 
-async def start_site(app: web.Application, host: str, port: int) -> Site:
+async def start_site(app: web.Application, host: str, port: int, *,
+                     reuse_port: bool = False) -> Site:
     """Serve ``app`` on ``host:port`` in the running loop (port 0 picks one).
 
-    A host that does not resolve, a port in use or not allowed is a ConfigError that
-    says which and what to change, not a traceback.
+    ``reuse_port``: several processes listen on the port and the kernel spreads the
+    connections over them (SO_REUSEPORT). A host that does not resolve, a port in use
+    or not allowed is a ConfigError that says which and what to change, not a traceback.
     """
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"cannot listen on {host}:{port}: {_bind_problem(host, exc)}") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {bind_problem(host, exc)}") from None
     except BaseException:
         await runner.cleanup()
         raise
     return Site(app, runner, runner.addresses[0][1])
 
 
-def _bind_problem(host: str, exc: OSError) -> str:
+def bind_problem(host: str, exc: OSError) -> str:
+    """Why ``host`` could not be listened on, and what to change, in one phrase."""
     if isinstance(exc, socket.gaierror):
         return (f"the host {host!r} does not resolve ({exc.strerror}); give a name or "
                 "address of this machine, such as 127.0.0.1 or 0.0.0.0 (--host, MOCKLLM_HOST)")
@@ -72,8 +75,9 @@ def _bind_problem(host: str, exc: OSError) -> str:
 
 
 async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
-                        app: Any = None) -> None:
-    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``)."""
+                        app: Any = None, reuse_port: bool = False) -> None:
+    """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``, and each
+    worker of ``serve --workers``, which share the port with ``reuse_port``)."""
     app = app if app is not None else create_app(settings)
     # Everything built so far (schemas, validators, word pools, scenarios) lives as long
     # as the server: move it out of the collector's sight, so collections stay short.
@@ -86,7 +90,7 @@ async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = await start_site(app, settings.host, settings.port)
+        site = await start_site(app, settings.host, settings.port, reuse_port=reuse_port)
         try:
             announce(f"http://{settings.host}:{site.port}")
             await stop.wait()

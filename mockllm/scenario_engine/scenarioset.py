@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, overload
 
@@ -89,6 +89,15 @@ class Scenario:
     # (condition, values): the request's value must be one of these, so the set can
     # index the scenario under them. None: the scenario may match any request.
     index: tuple[str, frozenset[str]] | None = None
+
+    # Whether answering needs the use count now: a ``times``, a ``sequence``,
+    # per-conversation counts or a reply reading ``call`` (computed, not given).
+    counted: bool = field(init=False, compare=False, default=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counted", (
+            self.times is not None or self.sequence or self.conversation is not None
+            or any(r.reads_call for r in self.replies)))
 
     def match(self, view: RequestView) -> Groups | None:
         """The regex groups when every condition holds, else None."""
@@ -463,6 +472,11 @@ class ScenarioSet:
             groups = scenario.match(view)
             if groups is None:
                 continue
+            if not scenario.counted:
+                # Its count only feeds the statistics: no waiting on the store.
+                self._store.count(scenario.name)
+                return Resolution(view, scenario, scenario.replies[0], groups, 0,
+                                  exhausted=exhausted)
             used = await self._take(scenario, view)
             if used is None:
                 exhausted.append((scenario, scenario.times or 0))

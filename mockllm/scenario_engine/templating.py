@@ -96,6 +96,9 @@ class CompiledReply:
     static: bool
     # The characters all templates of one rendering may produce together.
     max_chars: int = DEFAULT_MAX_REPLY_CHARS
+    # Whether a template reads ``call`` (the use count): if none does, and the scenario
+    # has no other counter, resolving it need not wait for the state store.
+    reads_call: bool = False
 
     def render(self, context: Mapping[str, Any], *, scenario: str = "") -> Any:
         """A fresh reply spec (callers may change it) with every template rendered.
@@ -148,12 +151,13 @@ class TemplateEngine:
         the path of its string.
         """
         allowed = frozenset(TEMPLATE_VARIABLES) | frozenset(names) | frozenset(self.env.globals)
-        found: list[bool] = []
+        found: list[frozenset[str]] = []
         tree = self._compile(spec, path, allowed, False, found)
-        return CompiledReply(tree, static=not found, max_chars=self.env.max_chars)
+        return CompiledReply(tree, static=not found, max_chars=self.env.max_chars,
+                             reads_call=any("call" in names for names in found))
 
     def _compile(self, node: Any, path: tuple[str | int, ...], allowed: frozenset[str],
-                 native: bool, found: list[bool]) -> Any:
+                 native: bool, found: list[frozenset[str]]) -> Any:
         if isinstance(node, Mapping):
             return {
                 k: self._compile(v, (*path, k), allowed, native or k == "arguments", found)
@@ -163,18 +167,19 @@ class TemplateEngine:
             return [self._compile(v, (*path, i), allowed, native, found)
                     for i, v in enumerate(node)]
         if isinstance(node, str) and ("{{" in node or "{%" in node or "{#" in node):
-            found.append(True)
-            return self._template(node, path, allowed, native)
+            return self._template(node, path, allowed, native, found)
         return node
 
     def _template(self, source: str, path: tuple[str | int, ...], allowed: frozenset[str],
-                  native: bool) -> _Text | _Expr:
+                  native: bool, found: list[frozenset[str]]) -> _Text | _Expr:
+        """Compile one template; the variables it reads are appended to ``found``."""
         try:
             parsed = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(
                 f"bad template syntax: {exc.message} (template line {exc.lineno})", path) from None
-        unknown = meta.find_undeclared_variables(parsed) - allowed
+        names = frozenset(meta.find_undeclared_variables(parsed))
+        unknown = names - allowed
         if unknown:
             raise TemplateProblem(
                 f"unknown template variable {', '.join(map(repr, sorted(unknown)))} "
@@ -182,6 +187,7 @@ class TemplateEngine:
         unsafe = unsafe_construct(parsed, self.env)
         if unsafe is not None:
             raise TemplateProblem(f"the template {unsafe[0]} (template line {unsafe[1]})", path)
+        found.append(names)
         single = _SINGLE_EXPRESSION.match(source) if native else None
         cache_key = (source, single is not None)
         compiled = self._cache.get(cache_key)

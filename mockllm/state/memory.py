@@ -80,6 +80,11 @@ class MemoryStore:
             table[key] = used + 1
             return used
 
+    def count(self, scenario: str) -> None:
+        """Count one use without a limit."""
+        with self._lock:
+            self._uses[scenario] = self._uses.get(scenario, 0) + 1
+
     async def uses(self) -> Mapping[str, int]:
         """Uses per scenario, summed over conversations."""
         with self._lock:

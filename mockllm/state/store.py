@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from ..journal import Exchange
 
-__all__ = ["BudgetSpend", "RuntimeScenario", "Spent", "StateStore", "StoredCompletion"]
+__all__ = ["BudgetSpend", "RuntimeScenario", "Spent", "StateStore", "StoredCompletion",
+           "redacted_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,12 @@ class StateStore(Protocol):
         ``limit`` uses are already counted. Returns the count before this use, or
         None when used up (nothing counted). Counts without a conversation are never
         forgotten; per-conversation counts may be, oldest first, beyond a bound."""
+        ...
+
+    def count(self, scenario: str) -> None:
+        """Count one use of ``scenario`` that has no limit and whose count nobody reads
+        now (no ``times``, sequence or conversation, replies without ``call``): nothing
+        waits for it, so a networked store may send it with the next journal batch."""
         ...
 
     async def uses(self) -> Mapping[str, int]:
@@ -189,3 +197,15 @@ class StateStore(Protocol):
     async def close(self) -> None:
         """Release connections; the store is not used afterwards."""
         ...
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password, for health output, errors and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
