@@ -28,8 +28,8 @@
   let cap = 1000;           // the server's journal size, from the snapshot
   let pending = [];         // rows received, not yet on the page (oldest first)
   let frame = 0;            // the scheduled animation frame, 0 when none
-  let selected = null;      // request_id of the open row
-  let active = null;        // the row button that takes Tab (roving tabindex)
+  let selected = null;      // the open row's entry
+  let active = null;        // the entry whose row takes Tab (roving tabindex)
   const seen = { scenario: new Set(), model: new Set(), path: new Set(), status: new Set() };
 
   // ------------------------------------------------------------------ helpers
@@ -129,20 +129,21 @@
     return true;
   }
 
+  // The rows the filters let through, newest first: the list shows a window of these.
+  let view = [];
+
   function applyFilters() {
     const f = currentFilter();
-    let shown = 0;
-    for (const entry of entries.values()) {
-      const visible = matches(entry, f);
-      if (entry.el.hidden === visible) entry.el.hidden = !visible;
-      if (visible) shown++;
-    }
-    if (active && active.parentElement.hidden) setActive(list.querySelector("li:not([hidden]) > .row"), false);
-    showCount(shown);
+    view = [];
+    for (const entry of entries.values()) if (matches(entry, f)) view.push(entry);
+    view.reverse();  // the Map is oldest first
+    if (active && !view.includes(active)) active = null;
+    draw();
   }
 
-  function showCount(shown) {
+  function showCount() {
     const total = entries.size;
+    const shown = view.length;
     count.textContent = shown === total ? total + (total === 1 ? " request" : " requests")
       : shown + " of " + total + " requests";
     empty.hidden = total > 0;
@@ -160,13 +161,18 @@
   $("filters").addEventListener("submit", (event) => event.preventDefault());
 
   // ------------------------------------------------------------------ rows
+  //
+  // A virtual list: only the rows in (and near) the scrolled window are in the document,
+  // each at its place in a list as tall as all of them, so a full journal filters,
+  // scrolls and takes a burst without laying out a thousand rows.
+
+  const scroller = $("scroller");
+  const ROW_H = parseFloat(getComputedStyle(list).getPropertyValue("--row-h")) || 30;
+  const SPARE = 10;  // rows drawn beyond each edge of the window
 
   function rowElement(row) {
     const statusClass = "s" + String(row.status)[0];
-    const button = el("button", {
-      type: "button", class: "row", "data-id": row.request_id, tabindex: "-1",
-      "aria-current": row.request_id === selected ? "true" : false,
-    },
+    const button = el("button", { type: "button", class: "row", "data-id": row.request_id, tabindex: "-1" },
       el("span", { class: "mono c-time", text: clock(row.time) }),
       el("span", { class: "c-method", text: row.method }),
       el("span", { class: "mono c-path", text: row.path, title: row.path }),
@@ -179,99 +185,121 @@
     return el("li", null, button);
   }
 
+  // Put the window's rows (and the keyboard's row, wherever it is) in the document.
+  function draw() {
+    const total = view.length;
+    list.style.height = total * ROW_H + "px";
+    const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_H) - SPARE);
+    const last = Math.min(total, Math.ceil((scroller.scrollTop + scroller.clientHeight) / ROW_H) + SPARE);
+    const drawn = [];
+    const place = (entry, index) => {
+      const node = entry.el;
+      node.style.top = index * ROW_H + "px";
+      node.setAttribute("aria-posinset", String(index + 1));
+      node.setAttribute("aria-setsize", String(total));
+      drawn.push(node);
+    };
+    const activeAt = active ? view.indexOf(active) : -1;
+    if (activeAt >= 0 && activeAt < first) place(active, activeAt);
+    for (let i = first; i < last; i++) place(view[i], i);
+    if (activeAt >= last) place(active, activeAt);
+    if (!active && total) setActive(view[0]);
+    list.replaceChildren(...drawn);
+    showCount();
+  }
+
+  let scrollFrame = 0;
+  scroller.addEventListener("scroll", () => {
+    if (!scrollFrame) scrollFrame = requestAnimationFrame(() => { scrollFrame = 0; draw(); });
+  });
+  window.addEventListener("resize", () => draw());
+
   function enqueue(rows) {
     for (const row of rows) pending.push(row);
     if (!frame) frame = requestAnimationFrame(flush);
   }
 
-  // Put every queued row on the page in one go, newest first; drop the oldest past the cap.
+  // Take every queued row in one go; drop the oldest past the cap; draw once.
   function flush() {
     frame = 0;
     const batch = pending.length > cap ? pending.slice(-cap) : pending;
     pending = [];
-    if (!batch.length) return;
     const f = currentFilter();
-    const fragment = document.createDocumentFragment();
-    let added = 0;
-    for (let i = batch.length - 1; i >= 0; i--) {
-      const row = batch[i];
+    const fresh = [];
+    for (const row of batch) {
       if (entries.has(row.request_id)) continue;
-      const node = rowElement(row);
-      const entry = { row, el: node, text: (row.text || "").toLowerCase() };
+      const entry = { row, el: rowElement(row), text: (row.text || "").toLowerCase() };
       entries.set(row.request_id, entry);
-      node.hidden = !matches(entry, f);
       noteOptions(row);
-      fragment.append(node);
-      added++;
+      if (matches(entry, f)) fresh.push(entry);
     }
-    if (!added) return;
-    list.prepend(fragment);
-    // The Map is in arrival order: its first keys are the oldest rows.
-    for (const [id, entry] of entries) {
+    if (!fresh.length && entries.size <= cap) { if (batch.length) showCount(); return; }
+    let dropped = false;
+    for (const [id, entry] of entries) {  // oldest first
       if (entries.size <= cap) break;
-      entry.el.remove();
       entries.delete(id);
+      if (entry === active) active = null;
+      dropped = true;
     }
-    if (!active || !active.isConnected) setActive(list.querySelector("li:not([hidden]) > .row"), false);
-    let shown = 0;
-    for (const entry of entries.values()) if (!entry.el.hidden) shown++;
-    showCount(shown);
+    fresh.reverse();
+    view = dropped ? fresh.concat(view).filter((e) => entries.has(e.row.request_id)) : fresh.concat(view);
+    // Someone reading further down keeps their rows in place as new ones arrive on top.
+    if (scroller.scrollTop > 0) scroller.scrollTop += fresh.length * ROW_H;
+    draw();
     scheduleScenarios();
   }
 
   function clearRows() {
     pending = [];
     entries.clear();
-    list.replaceChildren();
+    view = [];
     active = null;
-    showCount(0);
+    draw();
   }
 
   // ------------------------------------------------------------------ keyboard
 
-  function setActive(button, focus) {
-    if (active && active !== button) active.tabIndex = -1;
-    active = button;
-    if (!button) return;
-    button.tabIndex = 0;
-    if (focus) button.focus();
+  // The row that takes Tab: the list is one tab stop, arrows move within it.
+  function setActive(entry) {
+    if (active && active !== entry) active.el.firstChild.tabIndex = -1;
+    active = entry;
+    if (entry) entry.el.firstChild.tabIndex = 0;
   }
 
-  function visibleRows() {
-    return [...list.querySelectorAll("li:not([hidden]) > .row")];
+  function focusAt(index) {
+    const entry = view[Math.max(0, Math.min(view.length - 1, index))];
+    if (!entry) return;
+    setActive(entry);
+    const at = view.indexOf(entry) * ROW_H;
+    if (at < scroller.scrollTop) scroller.scrollTop = at;
+    else if (at + ROW_H > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = at + ROW_H - scroller.clientHeight;
+    draw();
+    entry.el.firstChild.focus({ preventScroll: true });
   }
 
   list.addEventListener("keydown", (event) => {
-    const current = event.target.closest(".row");
-    if (!current) return;
-    const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: 10, PageUp: -10 };
-    let target = null;
-    if (event.key in moves) {
-      const rows = visibleRows();
-      const at = rows.indexOf(current);
-      target = rows[Math.max(0, Math.min(rows.length - 1, at + moves[event.key]))];
-    } else if (event.key === "Home") {
-      target = list.querySelector("li:not([hidden]) > .row");
-    } else if (event.key === "End") {
-      const rows = visibleRows();
-      target = rows[rows.length - 1];
-    } else {
-      return;  // Enter and Space press the button itself
-    }
+    if (!event.target.closest(".row") || !active) return;
+    const page = Math.max(1, Math.floor(scroller.clientHeight / ROW_H) - 1);
+    const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page };
+    const at = view.indexOf(active);
+    if (event.key in moves) focusAt(at + moves[event.key]);
+    else if (event.key === "Home") focusAt(0);
+    else if (event.key === "End") focusAt(view.length - 1);
+    else return;  // Enter and Space press the button itself
     event.preventDefault();
-    if (target) setActive(target, true);
   });
 
   list.addEventListener("click", (event) => {
     const button = event.target.closest(".row");
     if (!button) return;
-    setActive(button, false);
+    const entry = entries.get(button.dataset.id);
+    if (entry) setActive(entry);
     open(button.dataset.id);
   });
 
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && active && $("detail").contains(document.activeElement)) {
-      active.focus();
+      active.el.firstChild.focus();
     }
   });
 
@@ -287,14 +315,34 @@
       el("tbody", null, ...rows.map((cells) => el("tr", null, ...cells.map((c) => el("td", { text: c }))))));
   }
 
+  // One chunk in a few words: the delta of each choice, its finish, the usage.
+  function deltaText(chunk) {
+    const out = [];
+    for (const choice of chunk.choices || []) {
+      const delta = choice.delta || {};
+      const prefix = (chunk.choices.length > 1 ? "[" + choice.index + "] " : "");
+      for (const [key, value] of Object.entries(delta)) {
+        if (value === null || value === undefined || (key === "content" && value === "" && delta.role)) continue;
+        out.push(prefix + (key === "content" ? JSON.stringify(value) : key + ": " + (typeof value === "string" ? value : JSON.stringify(value))));
+      }
+      if (choice.finish_reason) out.push(prefix + "finish: " + choice.finish_reason);
+    }
+    if (chunk.usage) out.push("usage: " + JSON.stringify(chunk.usage));
+    return out.join("  ") || "(empty delta)";
+  }
+
   function describeMiss(miss) {
     if (typeof miss !== "object" || miss === null) return el("div", { class: "miss", text: String(miss) });
     const failed = miss.failed || [];
     return el("div", { class: "miss" },
       el("strong", { text: miss.scenario || miss.name || "?" }),
       miss.source ? el("span", { class: "none", text: " (" + miss.source + ")" }) : null,
-      el("ul", null, ...failed.map((f) => el("li", null,
-        el("code", { text: f.condition || "" }), document.createTextNode(": " + (f.reason || ""))))));
+      el("ul", null, ...failed.map((f) => {
+        const reason = String(f.reason || "");
+        // Reasons usually start with their condition's name; name it when they do not.
+        return el("li", null, f.condition && !reason.startsWith(f.condition)
+          ? el("code", { text: f.condition + ": " }) : null, document.createTextNode(reason));
+      })));
   }
 
   function render(x) {
@@ -324,11 +372,13 @@
       parts.push(...section("Stream: " + x.chunks.length + " chunks",
         el("ol", { class: "chunks", "data-part": "chunks" }, ...x.chunks.map((c) => {
           const at = c.at_ms === null ? "" : c.at_ms.toFixed(1) + " ms";
-          const gap = c.at_ms === null ? "" : " (+" + (c.at_ms - last).toFixed(1) + ")";
+          const gap = c.at_ms === null ? "" : "+" + (c.at_ms - last).toFixed(1);
           if (c.at_ms !== null) last = c.at_ms;
-          return el("li", null, el("span", { class: "mono at", text: at, title: "since the request arrived" + gap }),
-            el("code", { text: JSON.stringify(c.chunk) }));
-        }))));
+          return el("li", null, el("span", { class: "mono at", text: at }),
+            el("span", { class: "mono gap", text: gap }), el("code", { text: deltaText(c.chunk) }));
+        })),
+        el("details", null, el("summary", { text: "The chunks as sent (JSON)" }),
+          el("pre", { "data-part": "raw-chunks", text: x.chunks.map((c) => JSON.stringify(c.chunk)).join("\n") }))));
     } else if (x.response !== null) {
       parts.push(...section("Reply body", el("pre", { "data-part": "reply", text: pretty(x.response) })));
     } else if (x.stream) {
@@ -349,10 +399,9 @@
 
   let opening = 0;
   function open(id) {
-    selected = id;
-    for (const current of list.querySelectorAll('.row[aria-current="true"]')) current.removeAttribute("aria-current");
-    const entry = entries.get(id);
-    if (entry) entry.el.firstChild.setAttribute("aria-current", "true");
+    if (selected) selected.el.firstChild.removeAttribute("aria-current");
+    selected = entries.get(id) || null;
+    if (selected) selected.el.firstChild.setAttribute("aria-current", "true");
     const ticket = ++opening;
     api("GET", "/requests/" + encodeURIComponent(id)).then((x) => {
       if (ticket === opening) render(x);
@@ -422,7 +471,7 @@
     source.addEventListener("cleared", () => { clearRows(); scheduleScenarios(); });
   }
 
-  showCount(0);
+  draw();
   loadScenarios();
   connect();
 })();
