@@ -73,18 +73,18 @@
     return JSON.stringify(value, null, 2);
   }
 
-  // What a row's notes column says: one badge per thing worth noticing.
+  // What a row's notes column says: one badge per thing worth noticing, most telling first.
   function badges(row) {
     const out = [];
     const tags = row.tags || {};
     if (row.invalid) out.push(["invalid", "invalid ×" + row.invalid]);
     if (row.unmatched) out.push(["unmatched", "no match"]);
-    if (row.stream) out.push(["stream", "stream"]);
     if (tags.fault) out.push(["fault", "fault: " + tags.fault]);
     if (tags.rate_limit || row.status === 429) out.push(["rate", "rate-limited"]);
+    if (tags.disconnected && !tags.fault) out.push(["gone", "disconnected"]);
     if (tags.recorded) out.push(["recorded", "recorded"]);
     if (tags.forwarded) out.push(["recorded", "forwarded"]);
-    if (tags.disconnected) out.push(["gone", "disconnected"]);
+    if (row.stream) out.push(["stream", "stream"]);
     return out;
   }
 
@@ -180,7 +180,8 @@
       el("span", { class: "c-status " + statusClass, text: String(row.status) }),
       el("span", { class: "c-scenario" + (row.scenario ? "" : " none"), text: row.scenario || "(none)" }),
       el("span", { class: "num c-dur", text: ms(row.duration_ms) }),
-      el("span", { class: "c-notes" }, ...badges(row).map(([kind, label]) => el("span", { class: "badge " + kind, text: label }))),
+      el("span", { class: "c-notes", title: badges(row).map((b) => b[1]).join(", ") || null },
+        ...badges(row).map(([kind, label]) => el("span", { class: "badge " + kind, text: label }))),
     );
     return el("li", null, button);
   }
