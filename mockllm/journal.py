@@ -134,9 +134,15 @@ class Exchange:
     @property
     def last_user_message(self) -> str | None:
         """The text of the last user message, exactly as scenario conditions see it."""
+        messages = self._messages
+        return last_user_text(messages) if messages is not None else None
+
+    @property
+    def _messages(self) -> list[Any] | None:
+        """The request's ``messages``, when it sent a list of them."""
         body = self.body
         messages = body.get("messages") if isinstance(body, Mapping) else None
-        return last_user_text(messages) if isinstance(messages, list) else None
+        return messages if isinstance(messages, list) else None
 
     def log_line(self, verbose: bool = False) -> str:
         """The server log's line for this exchange; ``verbose`` adds validation details.
@@ -168,14 +174,15 @@ class Exchange:
         parts.append(self.reply_summary)
         return "  ".join(parts)
 
+    def _head_json(self) -> dict[str, Any]:
+        """What every JSON view of an exchange starts with: which one it is."""
+        return {"seq": self.seq, "request_id": self.request_id, "time": self.time,
+                "method": self.method, "path": self.path}
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view, for the control API and failure messages."""
         return {
-            "seq": self.seq,
-            "request_id": self.request_id,
-            "time": self.time,
-            "method": self.method,
-            "path": self.path,
+            **self._head_json(),
             # str(): aiohttp's header names are istr, which orjson refuses as keys.
             "query": {str(k): v for k, v in self.query.items()},
             "headers": {str(k): v for k, v in self.headers.items()},
@@ -204,9 +211,8 @@ class Exchange:
     @property
     def search_text(self) -> str:
         """The text of every message of the request, one per line (for searching)."""
-        body = self.body
-        messages = body.get("messages") if isinstance(body, Mapping) else None
-        if not isinstance(messages, list):
+        messages = self._messages
+        if messages is None:
             return self.raw_body or ""
         return "\n".join(text for text in map(message_text, messages) if text)
 
@@ -214,11 +220,7 @@ class Exchange:
         """The short JSON view of a list of exchanges (the browser view's rows): what a
         row shows, filters and searches; ``to_json`` has the rest."""
         return {
-            "seq": self.seq,
-            "request_id": self.request_id,
-            "time": self.time,
-            "method": self.method,
-            "path": self.path,
+            **self._head_json(),
             "model": self.model if isinstance(self.model, str) else None,
             "status": self.status,
             "scenario": self.scenario,

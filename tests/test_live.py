@@ -128,6 +128,26 @@ async def test_a_burst_arrives_in_batches(aiohttp_client: Client,
     events.close()
 
 
+async def test_a_stream_that_falls_behind_is_told_so_and_ended(
+        aiohttp_client: Client, make_app: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app()
+    client = await aiohttp_client(app)
+    feed = app[STATE].live
+    small = LiveFeed.subscribe
+    monkeypatch.setattr(LiveFeed, "subscribe", lambda self: small(self, limit=3))
+    events = await client.get(STREAM)
+    await next_event(events)
+    await client.post(CHAT, json=chat("one"))
+    (exchange,) = await app[STATE].store.exchanges()
+    for _ in range(10):  # faster than any stream can be written: no await between them
+        feed.publish("exchange", exchange)
+    name, data = await next_event(events)
+    assert name == "lagged" and data["reconnect_ms"] > 0
+    assert await events.content.read() == b""  # the server ended it; EventSource reconnects
+    assert not feed.listening
+
+
 async def test_a_browser_that_went_away_is_dropped(aiohttp_client: Client,
                                                    make_app: Callable[..., Any]) -> None:
     app = make_app()

@@ -245,6 +245,23 @@ def test_a_strict_miss_shows_the_near_misses_and_what_failed(
         strict.stop()
 
 
+def test_with_an_admin_token_the_page_takes_it_from_its_address(
+        page: Any, mockllm_parts: AppParts) -> None:
+    guarded = _server(mockllm_parts, admin_token="s3cret")
+    try:
+        page.goto(f"{guarded.url}/__mockllm/ui?token=s3cret")
+        page.wait_for_selector("body[data-ready=true]")
+        request_id = ask(guarded, "behind a token")
+        page.wait_for_selector(row(request_id), timeout=LIVE_S * 1000)
+        page.click(row(request_id))  # GET /requests/{id} with the token as a header
+        page.locator("[data-part=body]").wait_for()
+        page.wait_for_selector('#scenarios td:text-is("default")')
+        page.click("#clear")
+        page.wait_for_function("document.body.dataset.rows === '0'")
+    finally:
+        guarded.stop()
+
+
 # --------------------------------------------------------------------------- filters
 
 
