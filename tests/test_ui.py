@@ -32,6 +32,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 # How long a new exchange may take to show up: the "within a second".
 LIVE_S = 1.0
+# Chromium takes a core while it runs: these tests and the wall-clock timing tests share
+# one xdist worker, in turn (tests/test_timing_faults.py).
+pytestmark = pytest.mark.xdist_group("wall-clock")
 
 
 def _missing(message: str) -> None:
