@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chatbody import last_user_text
+from .chatbody import last_user_text, message_text
 from .errors import BadRequestError, FieldError
 
 __all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "select",
@@ -27,6 +27,8 @@ __all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "
 
 # How much of a reply's text the one-line summaries show.
 _SUMMARY_CHARS = 60
+# How much of a request's message text a list row carries for searching.
+_ROW_TEXT_CHARS = 4000
 
 
 def near_miss_json(near_miss: Any) -> Any:
@@ -87,6 +89,8 @@ class Exchange:
     tags: Mapping[str, Any] = field(default_factory=dict)
     # The error's ServiceStack errorCode (``NoScenarioMatched``...), when the app passes it.
     error_code: str | None = None
+    # The reply's headers (the response's own mapping: no copy on the hot path).
+    reply_headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str | None:
@@ -130,9 +134,15 @@ class Exchange:
     @property
     def last_user_message(self) -> str | None:
         """The text of the last user message, exactly as scenario conditions see it."""
+        messages = self._messages
+        return last_user_text(messages) if messages is not None else None
+
+    @property
+    def _messages(self) -> list[Any] | None:
+        """The request's ``messages``, when it sent a list of them."""
         body = self.body
         messages = body.get("messages") if isinstance(body, Mapping) else None
-        return last_user_text(messages) if isinstance(messages, list) else None
+        return messages if isinstance(messages, list) else None
 
     def log_line(self, verbose: bool = False) -> str:
         """The server log's line for this exchange; ``verbose`` adds validation details.
@@ -164,17 +174,19 @@ class Exchange:
         parts.append(self.reply_summary)
         return "  ".join(parts)
 
+    def _head_json(self) -> dict[str, Any]:
+        """What every JSON view of an exchange starts with: which one it is."""
+        return {"seq": self.seq, "request_id": self.request_id, "time": self.time,
+                "method": self.method, "path": self.path}
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view, for the control API and failure messages."""
         return {
-            "seq": self.seq,
-            "request_id": self.request_id,
-            "time": self.time,
-            "method": self.method,
-            "path": self.path,
+            **self._head_json(),
             # str(): aiohttp's header names are istr, which orjson refuses as keys.
             "query": {str(k): v for k, v in self.query.items()},
             "headers": {str(k): v for k, v in self.headers.items()},
+            "reply_headers": {str(k): v for k, v in self.reply_headers.items()},
             "body": self.body,
             "raw_body": self.raw_body,
             "valid": self.valid,
@@ -210,7 +222,33 @@ class Exchange:
             scenario=data["scenario"], near_misses=tuple(data["near_misses"]),
             status=data["status"], response=data["response"], error=data["error"],
             stream=data["stream"], duration_ms=data["duration_ms"], tags=data["tags"],
-            error_code=data["error_code"])
+            error_code=data["error_code"], reply_headers=data.get("reply_headers") or {})
+
+    @property
+    def search_text(self) -> str:
+        """The text of every message of the request, one per line (for searching)."""
+        messages = self._messages
+        if messages is None:
+            return self.raw_body or ""
+        return "\n".join(text for text in map(message_text, messages) if text)
+
+    def row_json(self) -> dict[str, Any]:
+        """The short JSON view of a list of exchanges (the browser view's rows): what a
+        row shows, filters and searches; ``to_json`` has the rest."""
+        return {
+            **self._head_json(),
+            "model": self.model if isinstance(self.model, str) else None,
+            "status": self.status,
+            "scenario": self.scenario,
+            "duration_ms": round(self.duration_ms, 3),
+            "stream": self.stream,
+            "invalid": len(self.field_errors) + (self.raw_body is not None),
+            "unmatched": self.unmatched,
+            # Tag names with a short value (the fault's kind), not their details.
+            "tags": {str(k): v if isinstance(v, (str, int, float, bool)) else True
+                     for k, v in self.tags.items()},
+            "text": self.search_text[:_ROW_TEXT_CHARS],
+        }
 
 
 @dataclass(frozen=True, slots=True)

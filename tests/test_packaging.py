@@ -1,4 +1,5 @@
-"""The built wheel carries schemas/ and scenarios/, and serves from any directory."""
+"""The built wheel carries schemas/, scenarios/ and the browser view, and serves from any
+directory."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ def test_wheel_ships_the_data_folders(installed: Path) -> None:
     assert {"ChatCompletion.schema.json", "ChatResponse.schema.json", "scenario.schema.json",
             "overlay.yaml", "chat-completion-api.md"} <= schemas
     assert any((installed / "mockllm" / "scenarios").glob("*.yaml"))
+    # The browser view's page (GET /__mockllm/ui).
+    ui = {p.name for p in (installed / "mockllm" / "http" / "ui").iterdir()}
+    assert {"index.html", "ui.css", "ui.js"} <= ui
 
 
 def test_installed_package_serves_from_another_directory(installed: Path,

@@ -21,6 +21,10 @@ USER = [{"role": "user", "content": "Count to ten."}]
 # Twelve words: with one token a chunk the stream has a dozen content chunks or so.
 TEXT = "one two three four five six seven eight nine ten eleven twelve"
 LOW, HIGH = 0.5, 3.0
+# Wall-clock measurements: never at the same time as the browser tests (one xdist worker
+# runs the whole group in turn, see --dist loadgroup in setup.cfg), whose chromium would
+# otherwise take the CPU a 25 ms tolerance needs.
+pytestmark = pytest.mark.xdist_group("wall-clock")
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -39,7 +39,7 @@ from .completions import keep
 from .context import STATE, TRACE, ServerState, Trace
 from .middleware import record
 
-__all__ = ["CHAT_PATHS", "chat_completions"]
+__all__ = ["CHAT_PATHS", "chat_completions", "stream_chunks"]
 
 # The OpenAI path and the ServiceStack forms of the same operation (wire-format.md 1.1).
 CHAT_PATHS: tuple[str, ...] = (
@@ -221,6 +221,17 @@ def generate(state: ServerState, trace: Trace, body: dict[str, Any], reply: Mapp
 # --------------------------------------------------------------------------- deliver
 
 
+def stream_chunks(state: ServerState, body: Mapping[str, Any], reply_body: Mapping[str, Any],
+                  chunking: str, chunk_size: int) -> Iterator[dict[str, Any]]:
+    """The ``chat.completion.chunk``s a stream of ``reply_body`` sends, cut by
+    ``chunking`` and ``chunk_size``; the same each time (the browser view re-cuts a
+    journaled reply to show its chunks)."""
+    options = body.get("stream_options") or {}
+    return streaming.iter_chunks(reply_body, include_usage=bool(options.get("include_usage")),
+                                 chunking=chunking, chunk_size=chunk_size,
+                                 tokenizer=state.generator.tokenizer_for(body.get("model")))
+
+
 async def deliver(request: web.Request, state: ServerState, trace: Trace,
                   body: dict[str, Any], reply: Mapping[str, Any], reply_body: dict[str, Any],
                   limits: Mapping[str, str], callback: str | None,
@@ -237,25 +248,19 @@ async def deliver(request: web.Request, state: ServerState, trace: Trace,
 
     if body.get("stream"):
         trace.stream = True
-        options = body.get("stream_options") or {}
-        chunks = streaming.iter_chunks(
-            reply_body,
-            include_usage=bool(options.get("include_usage")),
-            chunking=timing.get("chunk", "tokens"),
-            chunk_size=int(timing.get("chunk_size", 1)),
-            tokenizer=state.generator.tokenizer_for(body.get("model")),
-        )
+        chunks = stream_chunks(state, body, reply_body, timing.get("chunk", "tokens"),
+                               int(timing.get("chunk_size", 1)))
 
-        def on_end(complete: bool) -> None:
+        def on_end(complete: bool, response: web.StreamResponse) -> None:
             # Journal the stream before its last bytes leave, so a client that has read
             # [DONE] always finds it (the middleware would record it only afterwards).
             if not complete:
                 trace.response = None  # cut short by a fault: no whole reply was sent
-            record(request, state, trace, 200, None)
+            record(request, state, trace, response, None)
 
         return await delivery.send_stream(request, chunks, headers=headers, timing=timing,
                                           rng=rng, fault=fault, tags=trace.tags,
-                                          on_end=on_end)
+                                          started=trace.started, on_end=on_end)
     payload, content_type = wire.dumps(reply_body), "application/json"
     if callback is not None:
         payload, content_type = wire.jsonp(callback, payload), "application/javascript"

@@ -22,6 +22,7 @@ from ..scenario_engine.scenarioset import ScenarioSet
 from ..schemaset import SchemaSet
 from ..state import StateStore
 from ..validation import RequestValidator, ResponseValidator
+from .live import LiveFeed
 
 __all__ = ["STATE", "ServerState", "TRACE", "Trace"]
 
@@ -45,12 +46,22 @@ class ServerState:
     rate_limiter: RateLimiter | None = None
     # The worker's number under ``serve --workers`` (journaled as the ``worker`` tag).
     worker: int | None = None
+    # The journal as it happens, for the browser view; idle unless someone listens.
+    live: LiveFeed = field(default_factory=LiveFeed)
 
     async def reset(self) -> int:
         """Forget the journal and every counter: scenario uses, sequence positions,
         conversations and rate budgets (scenarios added at run time stay).
         Returns how many exchanges the journal dropped."""
-        return await self.store.reset()
+        dropped = await self.store.reset()
+        self.live.publish("cleared")
+        return dropped
+
+    async def clear_journal(self) -> int:
+        """Forget every journal entry (counters stay); returns how many there were."""
+        dropped = await self.store.clear_journal()
+        self.live.publish("cleared")
+        return dropped
 
 
 STATE = web.AppKey("mockllm_state", ServerState)

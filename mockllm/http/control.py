@@ -12,6 +12,8 @@ Routes (JSON in and out; errors in the app's usual error envelope)::
     DELETE /__mockllm/scenarios            back to the loaded scenarios (drops added ones)
     DELETE /__mockllm/scenarios/{name}     remove one scenario
     POST   /__mockllm/reset                journal, use counts, sequences, conversations
+    GET    /__mockllm/ui                   the browser view of the journal (:mod:`.browser`,
+                                           with /requests/stream and /requests/{id})
 
 It is an aiohttp sub-app mounted at ``/__mockllm``; its middleware checks who calls.
 Every handler reads and changes the state only through the app's scenario set and
@@ -20,7 +22,8 @@ its state store, so it works the same for one process or several sharing a store
 Who may call it: a server bound to a loopback address serves it to anyone who can
 connect (that is the machine's own user). Bound beyond loopback it is off (404) unless
 ``Settings.admin_token`` is set. With a token set, every call must send
-``Authorization: Bearer <token>`` (else 401), on loopback too.
+``Authorization: Bearer <token>`` (else 401), on loopback too; the browser view's page
+and event stream also take it as ``?token=``, since a browser cannot send the header there.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ..journal import JournalQuery, select
 from ..ratelimit import bearer_token
 from ..scenario_engine.scenarioset import Scenario
 from . import wire
+from .browser import setup_browser, takes_query_token
 from .context import STATE, ServerState
 from .middleware import CONTROL_PREFIX
 
@@ -92,6 +96,7 @@ def setup_control(app: web.Application) -> None:
     control.router.add_delete("/scenarios", _reset_scenarios)
     control.router.add_delete("/scenarios/{name}", _remove_scenario)
     control.router.add_post("/reset", _reset)
+    setup_browser(app, control)
     app.add_subapp(CONTROL_PREFIX, control)
 
 
@@ -117,6 +122,8 @@ def _authorize(request: web.Request, settings: Settings) -> None:
         return
     sent = request.headers.get(hdrs.AUTHORIZATION, "")
     credential = bearer_token(sent) or ""
+    if not sent and request.method == "GET" and takes_query_token(request.path):
+        sent = credential = request.query.get("token", "")
     # compare_digest: the time taken must not reveal how much of the token was right.
     if not hmac.compare_digest(credential.encode(), token.encode()):
         raise UnauthorizedError(
@@ -163,7 +170,7 @@ async def _list_requests(request: web.Request) -> web.Response:
 async def _clear_requests(request: web.Request) -> web.Response:
     """Forget every journal entry."""
     state = _state(request)
-    return _json({"cleared": await state.store.clear_journal()})
+    return _json({"cleared": await state.clear_journal()})
 
 
 async def _list_scenarios(request: web.Request) -> web.Response:

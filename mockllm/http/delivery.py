@@ -108,15 +108,18 @@ async def send_body(request: web.Request, payload: bytes, *, content_type: str,
 async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]], *,
                       headers: Mapping[str, str], timing: Mapping[str, Any],
                       rng: random.Random | None, fault: Fault | None,
-                      tags: dict[str, Any],
-                      on_end: Callable[[bool], None]) -> web.StreamResponse:
+                      tags: dict[str, Any], started: float | None = None,
+                      on_end: Callable[[bool, web.StreamResponse], None],
+                      ) -> web.StreamResponse:
     """The chunks as server-sent events, paced by ``timing``, ending in ``data: [DONE]``.
 
     ``ttft_ms`` (else ``latency_ms``) comes before the first chunk, and the gap between
     chunks keeps ``tokens_per_second`` for chunks of ``chunk_size`` tokens (characters
-    count as a quarter token each). A client that goes away is noted in ``tags``.
-    ``on_end(complete)`` runs just before the last bytes go out (``complete`` False when
-    a fault cuts the stream), so whatever it records is there when the client is done.
+    count as a quarter token each). A client that goes away is noted in ``tags``, and
+    so is when each chunk went out (``tags["chunks"]``, :func:`_note_chunks`).
+    ``on_end(complete, response)`` runs just before the last bytes go out (``complete``
+    False when a fault cuts the stream), so whatever it records is there when the
+    client is done.
     """
     if fault is not None and fault.kind == "close":
         return drop_connection(request)
@@ -128,37 +131,51 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
     gap_ms = 1000.0 * _tokens_per_chunk(timing) / float(tps) if tps else 0.0
     if first_delay:
         await asyncio.sleep(jittered(first_delay, timing, rng))
+    clock = time.perf_counter
+    origin = started if started is not None else clock()
     try:
         await response.prepare(request)
         if not tps and fault is None:
             # Nothing to pace or break: one write (one send) for the whole stream, which
             # triples streaming throughput over a write per chunk.
-            events = b"".join(map(wire.sse_event, chunks)) + wire.SSE_DONE
-            on_end(True)
-            await response.write(events)
+            events = [wire.sse_event(chunk) for chunk in chunks]
+            _note_chunks(tags, timing, (clock() - origin) * 1000.0)
+            on_end(True, response)
+            await response.write(b"".join(events) + wire.SSE_DONE)
             await response.write_eof()
             return response
-        sent = 0
+        offsets: list[float] = []
+        _note_chunks(tags, timing, offsets)
         for chunk in chunks:
-            if fault is not None and sent == fault.after_chunks:
+            if fault is not None and len(offsets) == fault.after_chunks:
                 cut = await _stream_fault(request, response, fault, chunk, on_end)
                 if cut is not None:
                     return cut
-            if gap_ms and sent:
+            if gap_ms and offsets:
                 await asyncio.sleep(jittered(gap_ms, timing, rng))
             await response.write(wire.sse_event(chunk))
-            sent += 1
-        if fault is not None and sent <= fault.after_chunks:
+            offsets.append((clock() - origin) * 1000.0)
+        if fault is not None and len(offsets) <= fault.after_chunks:
             # A fault placed past the last chunk fires just before [DONE].
             cut = await _stream_fault(request, response, fault, None, on_end)
             if cut is not None:
                 return cut
-        on_end(True)
+        on_end(True, response)
         await response.write(wire.SSE_DONE)
         await response.write_eof()
     except ConnectionResetError:
         tags["disconnected"] = "the client went away during the stream"
     return response
+
+
+def _note_chunks(tags: dict[str, Any], timing: Mapping[str, Any],
+                 offsets: list[float] | float) -> None:
+    """Keep in ``tags["chunks"]`` how the stream was cut into chunks (``by``, ``size``:
+    enough to cut the journaled reply the same way again) and when they went out
+    (``at_ms``, milliseconds since the request arrived: one number when every chunk
+    went in one write, else one per chunk sent, filled as they go)."""
+    tags["chunks"] = {"by": timing.get("chunk", "tokens"),
+                      "size": int(timing.get("chunk_size", 1)), "at_ms": offsets}
 
 
 def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
@@ -169,10 +186,11 @@ def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
 
 async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: Fault,
                         chunk: Mapping[str, Any] | None,
-                        on_end: Callable[[bool], None]) -> web.StreamResponse | None:
+                        on_end: Callable[[bool, web.StreamResponse], None],
+                        ) -> web.StreamResponse | None:
     """Inject ``fault`` into a stream; a response returned means the stream ends there."""
     if fault.kind in {"disconnect", "hang", "stream_error"}:
-        on_end(False)
+        on_end(False, response)
     if fault.kind == "disconnect":
         return drop_connection(request, response)
     if fault.kind == "hang":

@@ -68,7 +68,7 @@ async def error_middleware(
     if not response.prepared:
         response.headers["x-request-id"] = trace.request_id
     if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
-        record(request, state, trace, response.status, error)
+        record(request, state, trace, response, error)
     return response
 
 
@@ -110,9 +110,10 @@ def _error_response(request: web.Request, state: ServerState,
                         headers=headers)
 
 
-def record(request: web.Request, state: ServerState, trace: Trace, status: int,
-           error: MockLLMError | None) -> None:
-    """Journal the exchange once (the last step of every request) and log its line."""
+def record(request: web.Request, state: ServerState, trace: Trace,
+           response: web.StreamResponse, error: MockLLMError | None) -> None:
+    """Journal the exchange once (the last step of every request), log its line and
+    tell the live feed, when anyone listens."""
     trace.recorded = True
     store = state.store
     if state.worker is not None:
@@ -131,14 +132,19 @@ def record(request: web.Request, state: ServerState, trace: Trace, status: int,
         field_errors=trace.field_errors,
         scenario=trace.scenario,
         near_misses=trace.near_misses,
-        status=status,
+        status=response.status,
         response=trace.response,
         error=error.message if error is not None else None,
         error_code=error.error_code if error is not None else None,
         stream=trace.stream,
         duration_ms=(time.perf_counter() - trace.started) * 1000.0,
         tags=trace.tags,
+        # The response's own mapping: by the time anyone reads it, it holds what went out.
+        reply_headers=response.headers,
     )
     store.record(exchange)
+    live = state.live
+    if live.listening:
+        live.publish("exchange", exchange)
     if log.isEnabledFor(logging.INFO):
         log.info(exchange.log_line(state.settings.verbose))

@@ -20,6 +20,7 @@ __all__ = [
     "is_safe_callback",
     "jsonp",
     "sse_event",
+    "sse_named",
 ]
 
 # A JavaScript identifier path such as `cb`, `$.handlers.done` or `jQuery123_456`: anything
@@ -47,6 +48,11 @@ def jsonp(callback: str, body: bytes) -> bytes:
 def sse_event(payload: Any) -> bytes:
     """One server-sent event: ``data: <json>`` and a blank line (LF framing, as OpenAI)."""
     return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def sse_named(event: str, payload: Any) -> bytes:
+    """One server-sent event of a type (``event: <name>``), for EventSource listeners."""
+    return b"event: " + event.encode() + b"\n" + sse_event(payload)
 
 
 def error_body(error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
