@@ -1,4 +1,4 @@
-"""The ``mockllm`` command: ``serve``, ``check``, ``schemas`` and ``conform``.
+"""The ``mockllm`` command: ``serve``, ``record``, ``check``, ``schemas`` and ``conform``.
 
 Settings come from defaults, then ``MOCKLLM_*`` environment variables, then flags.
 """
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ErrorDialect, Settings, ValidationMode
+from .config import ErrorDialect, RecordMode, Settings, ValidationMode
 from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
@@ -27,6 +27,34 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
+    _serve_arguments(serve)
+    serve.add_argument("--record", choices=[m.value for m in RecordMode],
+                       help="none (default): never forward; missing: forward and record "
+                            "requests no scenario matches; all: forward and record every one")
+    serve.add_argument("--record-dir", type=Path, metavar="DIR",
+                       help="where recordings go (default: the first --scenarios folder)")
+    record = sub.add_parser("record", help="forward every request to an upstream and record "
+                                           "each exchange as a scenario file")
+    _serve_arguments(record)
+    record.add_argument("--out", type=Path, metavar="DIR", default=Path("recordings"),
+                        help="folder for the recorded scenarios (default: recordings)")
+
+    check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
+    schemas.add_argument("--check", action="store_true",
+                         help="do not write; exit 1 when schemas/ differs from the page")
+    schemas.add_argument("--page", type=Path, help="the API page (default: the shipped copy)")
+    schemas.add_argument("--out", type=Path, help="output folder (default: schemas/)")
+    conform = sub.add_parser("conform", help="check any chat completions server against the "
+                                             "wire format (one line per check)")
+    add_conform_arguments(conform)
+    return parser
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """The options of ``serve``, which ``record`` shares."""
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--seed", type=int, help="server seed: replies become reproducible")
@@ -56,19 +84,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="no CORS headers or preflight answers (on by default)")
     serve.add_argument("--verbose", "-v", action="store_true", default=None,
                        help="log validation details of each request")
-
-    check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-
-    schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
-    schemas.add_argument("--check", action="store_true",
-                         help="do not write; exit 1 when schemas/ differs from the page")
-    schemas.add_argument("--page", type=Path, help="the API page (default: the shipped copy)")
-    schemas.add_argument("--out", type=Path, help="output folder (default: schemas/)")
-    conform = sub.add_parser("conform", help="check any chat completions server against the "
-                                             "wire format (one line per check)")
-    add_conform_arguments(conform)
-    return parser
+    serve.add_argument("--upstream", metavar="BASE_URL",
+                       help="the OpenAI-compatible API to forward to (e.g. "
+                            "https://api.openai.com/v1)")
+    serve.add_argument("--upstream-key", metavar="KEY",
+                       help="API key sent upstream instead of the client's (never recorded)")
+    serve.add_argument("--redact", action="append", metavar="REGEX",
+                       help="scrub matches from recorded files (repeatable)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -92,7 +114,20 @@ def _settings(args: argparse.Namespace) -> Settings:
         admin_token=args.admin_token,
         verbose=args.verbose,
         cors=False if args.no_cors else None,
+        upstream=args.upstream,
+        upstream_key=args.upstream_key,
+        redact=tuple(args.redact) if args.redact else None,
+        **_record_overrides(args),
     )
+
+
+def _record_overrides(args: argparse.Namespace) -> dict[str, object]:
+    if args.command == "record":
+        if not args.upstream:
+            raise ConfigError("mockllm record needs --upstream BASE_URL")
+        return {"record": RecordMode.ALL, "record_dir": args.out}
+    return {"record": RecordMode(args.record) if args.record else None,
+            "record_dir": args.record_dir}
 
 
 def _serve(settings: Settings) -> int:
@@ -128,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mockllm`` command and of ``python -m mockllm``."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
+        if args.command in ("serve", "record"):
             return _serve(_settings(args))
         if args.command == "check":
             return _check(args.paths)

@@ -16,6 +16,7 @@ from faker import Faker
 
 from ..config import Settings
 from ..ratelimit import RateLimiter
+from ..recording import Recording
 from ..reply_engine.generate import Generator
 from ..scenario_engine.loader import ScenarioLoader
 from ..scenario_engine.scenarioset import ScenarioSet
@@ -43,6 +44,9 @@ class ServerState:
     store: StateStore
     # None when no rate limit is configured, so the hot path skips it entirely.
     rate_limiter: RateLimiter | None = None
+    # Forwarding to an upstream and recording what it says (None: never forwards;
+    # the pytest handle sets one per test).
+    recording: Recording | None = None
 
     async def reset(self) -> int:
         """Forget the journal and every counter: scenario uses, sequence positions,
