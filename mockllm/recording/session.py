@@ -53,6 +53,31 @@ class Recording:
                              redactor=Redactor(settings.redact))
         return cls(mode, settings.upstream, settings.upstream_key, book, str(folder))
 
+    @classmethod
+    def for_test(cls, file: Path, mode: RecordMode, upstream: str | None, key: str | None,
+                 redact: Iterable[str] = ()) -> Recording:
+        """One test's recording: every scenario of the test in one file."""
+        book = RecordingBook(file, single_file=True, fresh=mode is RecordMode.ALL,
+                             redactor=Redactor(redact)) if mode is not RecordMode.NONE else None
+        return cls(mode, upstream, key, book, str(file))
+
+    @property
+    def replays(self) -> bool:
+        """Whether recorded scenarios answer (all modes but ``all``)."""
+        return self.mode is not RecordMode.ALL
+
+    def miss_message(self, count: int) -> str:
+        """Why a replayed test fails: requests no recording matched (never forwarded)."""
+        where = Path(self.source)
+        if not where.exists():
+            why = (f"there is no recording {where}: record it with --mockllm-record=missing "
+                   "(and mockllm_upstream)")
+        else:
+            why = (f"the recording {where} has no scenario for them (re-record with "
+                   "--mockllm-record=missing, or edit the file)")
+        return (f"mockllm (replay): {count} request(s) matched no recording and were not "
+                f"sent upstream; {why}:")
+
     def forwards(self, matched: bool) -> bool:
         """Whether a request goes upstream (``matched``: a scenario answers it)."""
         mode = self.mode
