@@ -455,8 +455,10 @@ def test_pytest_records_per_test_and_replays_without_the_upstream(
     scenarios = tmp_path / "up.yaml"
     scenarios.write_text(
         "scenarios:\n"
-        "  - {name: hi, when: {last_user_message: hello}, reply: {content: Hello from upstream}}\n"
-        "  - {name: bye, when: {last_user_message: bye}, reply: {content: Goodbye from upstream}}\n")
+        "  - {name: hi, when: {last_user_message: hello},\n"
+        "     reply: {content: Hello from upstream}}\n"
+        "  - {name: bye, when: {last_user_message: bye},\n"
+        "     reply: {content: Goodbye from upstream}}\n")
     pytester.makepyfile(test_calls=INNER_TESTS.format(client_key=CLIENT_KEY))
     with MockLLMServer(Settings(port=0, scenario_paths=(scenarios,))) as upstream:
         pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"

@@ -11,7 +11,6 @@ a live scenario that answers the same request next time.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -63,8 +62,9 @@ async def forward(request: web.Request, state: ServerState, trace: Trace,
                   body: dict[str, Any], recording: Recording) -> web.StreamResponse:
     """Send the request upstream, relay the answer, record the exchange."""
     client_auth = request.headers.get(hdrs.AUTHORIZATION)
-    headers = {hdrs.CONTENT_TYPE: "application/json", hdrs.ACCEPT_ENCODING: "identity",
-               hdrs.ACCEPT: request.headers.get(hdrs.ACCEPT, "application/json")}
+    headers: dict[str, str] = {
+        hdrs.CONTENT_TYPE: "application/json", hdrs.ACCEPT_ENCODING: "identity",
+        hdrs.ACCEPT: request.headers.get(hdrs.ACCEPT, "application/json")}
     authorization = recording.authorization(client_auth)
     if authorization:
         headers[hdrs.AUTHORIZATION] = authorization
@@ -83,7 +83,7 @@ async def forward(request: web.Request, state: ServerState, trace: Trace,
                 return await _relay(request, state, trace, body, recording, answer, passed,
                                     started, secrets)
             data = await answer.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise MockLLMError(
             f"The upstream {recording.upstream} could not be reached: "
             f"{type(exc).__name__}: {exc}", status=502, error_code="BadGateway",

@@ -100,7 +100,8 @@ class RecordingBook:
         """The file a scenario called ``name`` goes to."""
         return self.target if self.single_file else self.target / f"{name}.yaml"
 
-    def add(self, scenario: Mapping[str, Any], secrets: Iterable[str] = ()) -> tuple[Path, dict[str, Any]]:
+    def add(self, scenario: Mapping[str, Any],
+            secrets: Iterable[str] = ()) -> tuple[Path, dict[str, Any]]:
         """Scrub and write ``scenario``; the file and the scenario as the file now has it
         (with earlier replies of the same conditions in its ``sequence``)."""
         clean: dict[str, Any] = self.redactor.scrub(scenario, secrets)
