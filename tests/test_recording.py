@@ -305,11 +305,20 @@ def test_a_stream_is_relayed_as_it_arrives_byte_for_byte(standin: str, tmp_path:
 def test_replayed_stream_timing_is_within_ten_percent(standin: str, tmp_path: Path) -> None:
     request = ask("weather in Paris?", stream_options={"include_usage": True})
     with recorder(standin, tmp_path) as rec:
-        _, ttft, total = streamed(client(rec), **request)
-    recorded = yaml.safe_load(next(tmp_path.glob("*.yaml")).read_text())
+        api = client(rec)
+        streamed(api, **ask("warm up"))  # first-call costs out of the way, as below
+        _, ttft, total = streamed(api, **request)
+    recorded = yaml.safe_load(next(tmp_path.glob("weather*.yaml")).read_text())
     assert abs(recorded["reply"]["timing"]["ttft_ms"] - TTFT_S * 1000) < 0.1 * TTFT_S * 1000
     with replayer(tmp_path) as rep:
-        _, replay_ttft, replay_total = streamed(client(rep), **request)
+        api = client(rep)
+        streamed(api, **ask("warm up"))
+        runs = sorted(streamed(api, **request)[1:] for _ in range(3))
+    # The median of three replays: a shared machine can stall any one run.
+    replay_ttft = sorted(r[0] for r in runs)[1]
+    replay_total = sorted(r[1] for r in runs)[1]
+    print(f"timing: recorded ttft {ttft * 1000:.0f} ms, total {total * 1000:.0f} ms; "
+          f"replayed ttft {replay_ttft * 1000:.0f} ms, total {replay_total * 1000:.0f} ms")
     assert abs(replay_ttft - ttft) <= 0.1 * ttft, (ttft, replay_ttft)
     assert abs(replay_total - total) <= 0.1 * total, (total, replay_total)
 
@@ -485,3 +494,46 @@ def test_pytest_records_per_test_and_replays_without_the_upstream(
     assert failures and all("test_farewell" in line for line in failures), failures
     assert "there is no recording" in output and "test_farewell.yaml" in output
     assert "user='bye'" in output  # the request that found no recording
+
+
+RICH_SCENARIOS = """\
+scenarios:
+  - name: refuse
+    when: {last_user_message: {contains: forbidden}}
+    reply: {refusal: "I can't help with that."}
+  - name: cite
+    when: {last_user_message: {contains: cite}}
+    reply:
+      content: "Paris is the capital of France."
+      annotations: [{url: "https://example.org/paris", title: Paris, text: Paris}]
+      logprobs: {top: 2}
+      reasoning: "The user wants a source."
+"""
+
+
+def test_refusal_reasoning_annotations_and_logprobs_replay_as_recorded(tmp_path: Path) -> None:
+    upstream_file = tmp_path / "rich.yaml"
+    upstream_file.write_text(RICH_SCENARIOS)
+    requests = [ask("forbidden thing"), ask("cite it", logprobs=True, top_logprobs=2)]
+    out = tmp_path / "rec"
+    with MockLLMServer(Settings(port=0, seed=3, scenario_paths=(upstream_file,))) as upstream, \
+            recorder(f"{upstream.url}/v1", out) as rec:
+        recorded = [plain(client(rec), **r)["choices"][0] for r in requests]
+    assert recorded[0]["message"]["refusal"] == "I can't help with that."
+    with replayer(out) as rep:
+        replayed = [plain(client(rep), **r)["choices"][0] for r in requests]
+    for before, after in zip(recorded, replayed, strict=True):
+        for key in ("content", "refusal", "annotations"):
+            assert after["message"][key] == before["message"][key], key
+        assert after["finish_reason"] == before["finish_reason"]
+        assert after["logprobs"] == before["logprobs"]
+    assert replayed[1]["message"]["reasoning"] == "The user wants a source."
+
+
+def test_the_documented_recording_is_a_valid_scenario_file() -> None:
+    from mockllm import load_scenario_data
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "recording.md").read_text()
+    block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (scenario,) = load_scenario_data(block)
+    assert scenario.name == "weather-in-paris-1c9e0f3a"

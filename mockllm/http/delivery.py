@@ -139,13 +139,20 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
             await response.write_eof()
             return response
         sent = 0
+        # Each chunk is due a gap after the one before, on one clock: sleeps that
+        # overshoot a little do not add up over a long stream.
+        clock = asyncio.get_running_loop().time
+        due = clock()
         for chunk in chunks:
             if fault is not None and sent == fault.after_chunks:
                 cut = await _stream_fault(request, response, fault, chunk, on_end)
                 if cut is not None:
                     return cut
             if gap_ms and sent:
-                await asyncio.sleep(jittered(gap_ms, timing, rng))
+                due += jittered(gap_ms, timing, rng)
+                delay = due - clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             await response.write(wire.sse_event(chunk))
             sent += 1
         if fault is not None and sent <= fault.after_chunks:
