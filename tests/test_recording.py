@@ -415,6 +415,10 @@ def test_serve_record_missing_forwards_only_misses_and_marks_the_journal(
         assert one["choices"][0]["message"] == two["choices"][0]["message"]
         with urllib.request.urlopen(f"{rec.url}/__mockllm/requests") as response:
             journal = json.loads(response.read())["requests"]
+        with urllib.request.urlopen(f"{rec.url}/__mockllm/health") as response:
+            health = json.loads(response.read())
+    assert health["recording"] == {"mode": "missing", "upstream": f"{mockllm_upstream.url}/v1",
+                                   "to": str(tmp_path / "unused")}
     tags = [entry["tags"] for entry in reversed(journal)]  # oldest first
     assert tags[0]["forwarded"] == f"{mockllm_upstream.url}/v1"
     assert tags[0]["recorded"].endswith(".yaml")
@@ -537,3 +541,33 @@ def test_the_documented_recording_is_a_valid_scenario_file() -> None:
     block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     (scenario,) = load_scenario_data(block)
     assert scenario.name == "weather-in-paris-1c9e0f3a"
+
+
+def test_the_record_command_as_a_process(mockllm_upstream: MockLLMServer,
+                                         tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockllm", "record", "--upstream", f"{mockllm_upstream.url}/v1",
+         "--out", str(out), "--port", "0", "--upstream-key", KEY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = re.search(r"http://[\d.]+:\d+", line)
+        assert url, line
+        api = openai.OpenAI(base_url=f"{url.group(0)}/v1", api_key=CLIENT_KEY, max_retries=0)
+        reply = plain(api, **ask("hello", messages=[
+            {"role": "system", "content": "You are a pirate."},
+            {"role": "user", "content": "hello"}]))
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert reply["choices"][0]["message"]["content"] == "Arr, hello!"
+    (file,) = out.glob("hello-*.yaml")
+    text = file.read_text()
+    assert "Arr, hello!" in text and KEY not in text and CLIENT_KEY not in text
+    assert KEY not in err

@@ -2,7 +2,7 @@
 
 Routes (JSON in and out; errors in the app's usual error envelope)::
 
-    GET    /__mockllm/health               {"status": "ok", scenarios, journal counts}
+    GET    /__mockllm/health               {"status": "ok", scenarios, journal counts, recording}
     GET    /__mockllm/requests             newest first; ?scenario= &model= &path= &status=
                                            &method= &limit=
     DELETE /__mockllm/requests             forget the journal
@@ -134,6 +134,7 @@ async def _health(request: web.Request) -> web.Response:
     return _json({"status": "ok", "scenarios": len(state.scenarios.scenarios),
                   "journal": await store.journal_count(), "journal_size": store.journal_size,
                   "strict": state.scenarios.strict, "seed": state.settings.seed,
+                  "recording": state.recording.describe() if state.recording else None,
                   "state": await store.health()})
 
 

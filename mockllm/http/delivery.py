@@ -140,7 +140,8 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
             return response
         sent = 0
         # Each chunk is due a gap after the one before, on one clock: sleeps that
-        # overshoot a little do not add up over a long stream.
+        # overshoot a little do not add up over a long stream (a long stall is not
+        # made up for).
         clock = asyncio.get_running_loop().time
         due = clock()
         for chunk in chunks:
@@ -149,10 +150,13 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
                 if cut is not None:
                     return cut
             if gap_ms and sent:
-                due += jittered(gap_ms, timing, rng)
+                gap = jittered(gap_ms, timing, rng)
+                due += gap
                 delay = due - clock()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                elif delay < -gap:  # a stall, not drift: no burst of chunks to catch up
+                    due = clock()
             await response.write(wire.sse_event(chunk))
             sent += 1
         if fault is not None and sent <= fault.after_chunks:

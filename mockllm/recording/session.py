@@ -78,6 +78,10 @@ class Recording:
         return (f"mockllm (replay): {count} request(s) matched no recording and were not "
                 f"sent upstream; {why}:")
 
+    def describe(self) -> dict[str, Any]:
+        """The mode, upstream and where recordings go, for the control API (no key)."""
+        return {"mode": self.mode.value, "upstream": self.upstream, "to": self.source}
+
     def forwards(self, matched: bool) -> bool:
         """Whether a request goes upstream (``matched``: a scenario answers it)."""
         mode = self.mode
