@@ -139,10 +139,12 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
             await response.write_eof()
             return response
         sent = 0
-        # Each chunk is due a gap after the one before, on one clock: sleeps that
-        # overshoot a little do not add up over a long stream (a long stall is not
-        # made up for).
+        # Without jitter each chunk is due a gap after the one before on one clock, so
+        # sleeps that overshoot a little do not add up over a long stream (a recorded
+        # stream replays as long as it took); a long stall is not made up for. Jittered
+        # gaps are each their own seeded draw, slept as drawn.
         clock = asyncio.get_running_loop().time
+        steady = not timing.get("jitter")
         due = clock()
         for chunk in chunks:
             if fault is not None and sent == fault.after_chunks:
@@ -151,7 +153,7 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
                     return cut
             if gap_ms and sent:
                 gap = jittered(gap_ms, timing, rng)
-                due += gap
+                due = due + gap if steady else clock() + gap
                 delay = due - clock()
                 if delay > 0:
                     await asyncio.sleep(delay)
