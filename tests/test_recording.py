@@ -9,6 +9,7 @@ alone, and the openai SDK must see the same replies.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -22,7 +23,7 @@ import openai
 import pytest
 import yaml
 
-from mockllm import MockLLMServer, Settings
+from mockllm import AppParts, MockLLMServer, Settings
 from mockllm.cli import main
 from mockllm.config import RecordMode
 from mockllm.conform.sse import analyse
@@ -174,15 +175,26 @@ def standin() -> Iterator[str]:
 # --------------------------------------------------------------------------- helpers
 
 
+@functools.cache
+def _parts() -> AppParts:
+    """One set of compiled schemas and tokenizer for every server of this module (each
+    build costs a second of CPU that timing tests elsewhere would feel)."""
+    return AppParts.build()
+
+
+def server(settings: Settings) -> MockLLMServer:
+    return MockLLMServer(settings, parts=_parts())
+
+
 def recorder(upstream: str, out: Path, mode: RecordMode = RecordMode.ALL,
              **extra: Any) -> MockLLMServer:
     settings = Settings(port=0, record=mode, upstream=upstream, record_dir=out,
                         upstream_key=KEY, **extra)
-    return MockLLMServer(settings)
+    return server(settings)
 
 
 def replayer(folder: Path) -> MockLLMServer:
-    return MockLLMServer(Settings(port=0, scenario_paths=(folder,), strict=True))
+    return server(Settings(port=0, scenario_paths=(folder,), strict=True))
 
 
 def client(server: MockLLMServer) -> openai.OpenAI:
@@ -357,8 +369,8 @@ def mockllm_upstream(tmp_path: Path) -> Iterator[MockLLMServer]:
     folder = tmp_path / "upstream"
     folder.mkdir()
     (folder / "scenarios.yaml").write_text(UPSTREAM_SCENARIOS)
-    with MockLLMServer(Settings(port=0, seed=5, scenario_paths=(folder,))) as server:
-        yield server
+    with server(Settings(port=0, seed=5, scenario_paths=(folder,))) as upstream:
+        yield upstream
 
 
 def _tool_loop(api: openai.OpenAI) -> list[list[dict[str, Any]]]:
@@ -428,7 +440,7 @@ def test_serve_record_missing_forwards_only_misses_and_marks_the_journal(
 
 def test_serve_without_record_never_forwards(mockllm_upstream: MockLLMServer,
                                              tmp_path: Path) -> None:
-    with MockLLMServer(Settings(port=0, scenario_paths=(tmp_path,), strict=True,
+    with server(Settings(port=0, scenario_paths=(tmp_path,), strict=True,
                                 upstream=f"{mockllm_upstream.url}/v1")) as rep:
         with pytest.raises(openai.NotFoundError) as missed:
             plain(client(rep), **ask("hello"))
@@ -473,7 +485,7 @@ def test_pytest_records_per_test_and_replays_without_the_upstream(
         "  - {name: bye, when: {last_user_message: bye},\n"
         "     reply: {content: Goodbye from upstream}}\n")
     pytester.makepyfile(test_calls=INNER_TESTS.format(client_key=CLIENT_KEY))
-    with MockLLMServer(Settings(port=0, scenario_paths=(scenarios,))) as upstream:
+    with server(Settings(port=0, scenario_paths=(scenarios,))) as upstream:
         pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
                          f"mockllm_upstream = {upstream.url}/v1\n")
         first = pytester.runpytest_subprocess("--mockllm-record=missing")
@@ -520,7 +532,7 @@ def test_refusal_reasoning_annotations_and_logprobs_replay_as_recorded(tmp_path:
     upstream_file.write_text(RICH_SCENARIOS)
     requests = [ask("forbidden thing"), ask("cite it", logprobs=True, top_logprobs=2)]
     out = tmp_path / "rec"
-    with MockLLMServer(Settings(port=0, seed=3, scenario_paths=(upstream_file,))) as upstream, \
+    with server(Settings(port=0, seed=3, scenario_paths=(upstream_file,))) as upstream, \
             recorder(f"{upstream.url}/v1", out) as rec:
         recorded = [plain(client(rec), **r)["choices"][0] for r in requests]
     assert recorded[0]["message"]["refusal"] == "I can't help with that."
