@@ -583,3 +583,18 @@ def test_the_record_command_as_a_process(mockllm_upstream: MockLLMServer,
     text = file.read_text()
     assert "Arr, hello!" in text and KEY not in text and CLIENT_KEY not in text
     assert KEY not in err
+
+
+def test_serve_and_record_flags_reach_the_settings(tmp_path: Path) -> None:
+    from mockllm.cli import _parser, _settings
+
+    serve = _settings(_parser().parse_args([
+        "serve", "--scenarios", str(tmp_path), "--record", "missing", "--upstream",
+        "http://up/v1", "--upstream-key", KEY, "--redact", "x+", "--redact", "y+"]))
+    assert (serve.record, serve.upstream, serve.redact) == (
+        RecordMode.MISSING, "http://up/v1", ("x+", "y+"))
+    assert KEY not in repr(serve)
+    record = _settings(_parser().parse_args(["record", "--upstream", "http://up/v1"]))
+    assert (record.record, record.record_dir) == (RecordMode.ALL, Path("recordings"))
+    plain_serve = _settings(_parser().parse_args(["serve", "--upstream", "http://up/v1"]))
+    assert plain_serve.record is RecordMode.NONE  # an upstream alone never forwards
