@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["last_user_text", "message_text", "role", "tool_name"]
+__all__ = ["last_user_text", "message_text", "role", "system_text", "tool_name"]
 
 
 def role(message: Any) -> Any:
@@ -40,6 +40,16 @@ def last_user_text(messages: Sequence[Any]) -> str | None:
         if role(m) == "user":
             return message_text(m)
     return None
+
+
+def system_text(messages: Sequence[Any]) -> str | None:
+    """The text of the ``system`` and ``developer`` messages joined by newlines (None
+    when there are none)."""
+    texts = [
+        t for m in messages
+        if role(m) in ("system", "developer") and (t := message_text(m)) is not None
+    ]
+    return "\n".join(texts) if texts else None
 
 
 def tool_name(holder: Any) -> str | None:

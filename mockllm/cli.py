@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ErrorDialect, Settings, ValidationMode, check_range, parse_value
+from .config import ErrorDialect, RecordMode, Settings, ValidationMode, check_range, parse_value
 from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
@@ -29,12 +29,53 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
 
+    _serve_arguments(serve)
+    option = _help_naming_variable(serve)
+    option("--record", choices=[m.value for m in RecordMode],
+           help="none (default): never forward; missing: forward and record requests no "
+                "scenario matches; all: forward and record every one")
+    option("--record-dir", type=Path, metavar="DIR",
+           help="where recordings go (default: the first --scenarios folder)")
+    record = sub.add_parser("record", help="forward every request to an upstream and record "
+                                           "each exchange as a scenario file")
+    _serve_arguments(record)
+    record.add_argument("--out", type=Path, metavar="DIR", default=Path("recordings"),
+                        help="folder for the recorded scenarios (default: recordings)")
+
+    check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
+    schemas.add_argument("--check", action="store_true",
+                         help="do not write; exit 1 when schemas/ differs from the page")
+    schemas.add_argument("--page", type=Path,
+                         help="the API page (default: schemas/ of the checkout you are in, "
+                              "else the shipped copy)")
+    schemas.add_argument("--overlay", type=Path,
+                         help="the overlay (default: beside the default page)")
+    schemas.add_argument("--out", type=Path,
+                         help="folder to write or --check (default: where the page is read)")
+    conform = sub.add_parser("conform", help="check any chat completions server against the "
+                                             "wire format (one line per check)")
+    add_conform_arguments(conform)
+    return parser
+
+
+def _help_naming_variable(parser: argparse.ArgumentParser) -> Callable[..., None]:
+    """``add_argument`` for a serve flag whose help names its MOCKLLM_* variable (the
+    flag wins over it)."""
+
     def option(*flags: str, variable: str | None = None, **kwargs: Any) -> None:
-        """A serve flag whose help names its MOCKLLM_* variable (the flag wins over it)."""
         name = variable or "MOCKLLM_" + flags[0].lstrip("-").replace("-", "_").upper()
         kwargs["help"] = f"{kwargs['help']} [{name}]"
-        serve.add_argument(*flags, **kwargs)
+        parser.add_argument(*flags, **kwargs)
 
+    return option
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """The options of ``serve``, which ``record`` shares."""
+    option = _help_naming_variable(serve)
     option("--host", help="address to bind (default 127.0.0.1)")
     option("--port", type=int, help="port (default 8000; 0 picks a free one)")
     option("--seed", type=int, help="server seed: replies become reproducible")
@@ -75,24 +116,12 @@ def _parser() -> argparse.ArgumentParser:
            help="what every key in the state store starts with (default mockllm:)")
     option("--verbose", "-v", action="store_true", default=None,
            help="log validation details of each request")
-
-    check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-
-    schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
-    schemas.add_argument("--check", action="store_true",
-                         help="do not write; exit 1 when schemas/ differs from the page")
-    schemas.add_argument("--page", type=Path,
-                         help="the API page (default: schemas/ of the checkout you are in, "
-                              "else the shipped copy)")
-    schemas.add_argument("--overlay", type=Path,
-                         help="the overlay (default: beside the default page)")
-    schemas.add_argument("--out", type=Path,
-                         help="folder to write or --check (default: where the page is read)")
-    conform = sub.add_parser("conform", help="check any chat completions server against the "
-                                             "wire format (one line per check)")
-    add_conform_arguments(conform)
-    return parser
+    option("--upstream", metavar="BASE_URL",
+           help="the OpenAI-compatible API to forward to (e.g. https://api.openai.com/v1)")
+    option("--upstream-key", metavar="KEY",
+           help="API key sent upstream instead of the client's (never recorded)")
+    option("--redact", action="append", metavar="REGEX",
+           help="scrub matches from recorded files (repeatable)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -124,7 +153,20 @@ def _settings(args: argparse.Namespace) -> Settings:
         state=parse_value("state", args.state, source="--state")
         if args.state is not None else None,
         state_prefix=args.state_prefix,
+        upstream=args.upstream,
+        upstream_key=args.upstream_key,
+        redact=tuple(args.redact) if args.redact else None,
+        **_record_overrides(args),
     )
+
+
+def _record_overrides(args: argparse.Namespace) -> dict[str, object]:
+    if args.command == "record":
+        if not args.upstream:
+            raise ConfigError("mockllm record needs --upstream BASE_URL")
+        return {"record": RecordMode.ALL, "record_dir": args.out}
+    return {"record": RecordMode(args.record) if args.record else None,
+            "record_dir": args.record_dir}
 
 
 def _serve(settings: Settings) -> int:
@@ -168,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mockllm`` command and of ``python -m mockllm``."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
+        if args.command in ("serve", "record"):
             return _serve(_settings(args))
         if args.command == "check":
             return _check(args.paths)

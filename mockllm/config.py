@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -19,8 +19,8 @@ from typing import Any
 from .errors import ConfigError
 from .state import state_url_problem
 
-__all__ = ["DEFAULT_MODELS", "ErrorDialect", "Settings", "ValidationMode", "check_range",
-           "parse_value", "parse_workers"]
+__all__ = ["DEFAULT_MODELS", "ErrorDialect", "RecordMode", "Settings", "ValidationMode",
+           "check_range", "parse_value", "parse_workers"]
 
 
 class ValidationMode(StrEnum):
@@ -37,6 +37,14 @@ class ErrorDialect(StrEnum):
     BOTH = "both"  # {"responseStatus": ..., "error": ...}: every client finds its own
     OPENAI = "openai"  # {"error": {message, type, param, code}}
     SERVICESTACK = "servicestack"  # {"responseStatus": {errorCode, message, errors}}
+
+
+class RecordMode(StrEnum):
+    """What a server does with an upstream (``--record``)."""
+
+    NONE = "none"  # never forward: recorded scenarios answer, a miss is a miss
+    MISSING = "missing"  # recorded scenarios answer; a request none matches is forwarded
+    ALL = "all"  # forward every request and record it (the ``record`` command)
 
 
 DEFAULT_MODELS: tuple[str, ...] = (
@@ -91,6 +99,14 @@ class Settings:
     state_prefix: str = "mockllm:"
     # Worker processes serving one port (above 1 needs a shared ``state``).
     workers: int = 1
+    # Recording (docs/recording.md): the upstream to forward to, the key sent there
+    # (never written anywhere, not even in this object's repr), where recordings go
+    # (default: the first scenario folder) and regexes scrubbed from recorded bodies.
+    record: RecordMode = RecordMode.NONE
+    upstream: str | None = None
+    upstream_key: str | None = field(default=None, repr=False)
+    record_dir: Path | None = None
+    redact: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in _RANGES:
@@ -194,6 +210,11 @@ _PARSERS: Mapping[str, Any] = MappingProxyType({
     "state": _parse_state,
     "state_prefix": lambda raw, src: raw,
     "workers": parse_workers,
+    "record": lambda raw, src: _parse_enum(RecordMode, raw, src),
+    "upstream": lambda raw, src: raw.strip() or None,
+    "upstream_key": lambda raw, src: raw.strip() or None,
+    "record_dir": lambda raw, src: Path(raw) if raw.strip() else None,
+    "redact": lambda raw, src: tuple(p for p in raw.split("\n") if p.strip()),
 })
 
 

@@ -28,6 +28,15 @@ strict=..., fail_on_invalid=...)`` on a test, then the ini options ``mockllm_sce
 ``MOCKLLM_HOST`` / ``MOCKLLM_PORT`` pin the session server's address (under
 pytest-xdist, worker N adds N to a pinned port).
 
+Record and replay (docs/recording.md): ``--mockllm-record=none|missing|all`` (ini
+``mockllm_record``, default none) with ``mockllm_upstream`` (or
+``--mockllm-upstream``; the key comes from ``MOCKLLM_UPSTREAM_KEY`` or the client's
+own) records each test's exchanges into ``recordings/<module>/<test>.yaml`` next to
+the test module (ini ``mockllm_recordings`` names another folder), and replays them:
+a test with a recording, or any test while an upstream is configured, is strict, and a
+request no recording matches fails it with the request and its near misses, without
+reaching the upstream. ``mockllm_redact`` lists regexes scrubbed from the files.
+
 At teardown a test fails, even if the code under test swallowed the HTTP error, when a
 request failed validation (unless ``fail_on_invalid`` is off) or, in strict mode, when a
 request matched no scenario (with the near misses). In strict mode without
@@ -39,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +63,7 @@ from .testing import DEFAULT_SEED, MockLLM, ScenarioSource, TestOptions, run_her
 # pytest loads this plugin in every run of every project that installed mockllm.
 if TYPE_CHECKING:
     from .http.app import AppParts
+    from .recording import Recording
     from .scenario_engine.conditions import MatcherRegistry
     from .server import MockLLMServer
 
@@ -72,6 +83,7 @@ __all__ = [
     "mockllm_settings",
     "pytest_addoption",
     "pytest_configure",
+    "recording_file",
 ]
 
 
@@ -79,7 +91,23 @@ __all__ = [
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """The ini options (``[pytest]`` / ``[tool:pytest]`` / ``[tool.pytest.ini_options]``)."""
+    """The ini options (``[pytest]`` / ``[tool:pytest]`` / ``[tool.pytest.ini_options]``)
+    and the record/replay command-line options."""
+    group = parser.getgroup("mockllm")
+    group.addoption("--mockllm-record", choices=("none", "missing", "all"), default=None,
+                    help="mockllm recordings: none replays only (default), missing records "
+                         "requests no recording matches, all re-records every test")
+    group.addoption("--mockllm-upstream", default=None, metavar="BASE_URL",
+                    help="the upstream to record from (overrides mockllm_upstream)")
+    parser.addini("mockllm_record", default="none",
+                  help="mockllm record mode: none, missing or all (--mockllm-record wins)")
+    parser.addini("mockllm_upstream", default="",
+                  help="OpenAI-compatible base URL mockllm records from")
+    parser.addini("mockllm_recordings", default="",
+                  help="folder of per-test recordings, <module>/<test>.yaml inside "
+                       "(default: recordings/ next to each test module)")
+    parser.addini("mockllm_redact", type="linelist", default=[],
+                  help="regexes scrubbed from recorded files")
     parser.addini("mockllm_scenarios", type="paths", default=[],
                   help="mockllm scenario files or folders for the session server "
                        "(default: the built-in scenarios)")
@@ -156,7 +184,44 @@ class PluginOptions:
             for flag in ("strict", "fail_on_invalid"):
                 if flag in mark.kwargs:
                     changes[flag] = bool(mark.kwargs[flag])
+        changes["recording"] = _recording_for(item)
         return dataclasses.replace(options, scenarios=tuple(scenarios), **changes)
+
+
+def recording_file(item: pytest.Item) -> Path:
+    """Where a test's recording lives: ``<folder>/<module>/<test>.yaml``."""
+    configured = str(item.config.getini("mockllm_recordings") or "")
+    module = Path(str(item.path))
+    folder = (Path(str(item.config.rootpath)) / configured if configured
+              else module.parent / "recordings")
+    test = ".".join(item.nodeid.split("::")[1:]) or item.name
+    safe = re.sub(r"[^A-Za-z0-9_.\-]+", "_", test).strip("_") or "test"
+    return folder / module.stem / f"{safe}.yaml"
+
+
+def _recording_for(item: pytest.Item) -> Recording | None:
+    """The test's recording: on when recording, when an upstream is configured, or when
+    the test has a recording file; None otherwise (the plugin as without recordings)."""
+    from .config import RecordMode
+    from .recording import Recording
+
+    config = item.config
+    raw = config.getoption("--mockllm-record") or config.getini("mockllm_record") or "none"
+    try:
+        mode = RecordMode(str(raw).strip().lower())
+    except ValueError:
+        raise pytest.UsageError(f"mockllm_record: {raw!r} is not one of none, missing, "
+                                "all") from None
+    upstream = config.getoption("--mockllm-upstream") or config.getini("mockllm_upstream")
+    file = recording_file(item)
+    if mode is RecordMode.NONE and not upstream and not file.is_file():
+        return None
+    if mode is not RecordMode.NONE and not upstream:
+        raise pytest.UsageError(f"--mockllm-record={mode.value} needs an upstream: the ini "
+                                "option mockllm_upstream or --mockllm-upstream")
+    return Recording.for_test(file, mode, str(upstream) or None,
+                              Settings.from_env().upstream_key,
+                              config.getini("mockllm_redact"))
 
 
 def _as_sources(value: Any) -> list[ScenarioSource]:

@@ -22,6 +22,7 @@ from .state import run_now
 
 if TYPE_CHECKING:
     from .http.context import ServerState
+    from .recording import Recording
     from .scenario_engine.scenarioset import Scenario
 
 __all__ = ["DEFAULT_SEED", "MockLLM", "ScenarioSource", "TestOptions", "run_here"]
@@ -46,6 +47,9 @@ class TestOptions:
     fail_on_invalid: bool = True
     # The test file's folder: relative scenario paths start there.
     base_dir: Path | None = None
+    # Record/replay for this test (its recording file, mode and upstream); replaying
+    # is strict: a request no recording matches fails the test.
+    recording: Recording | None = None
 
 
 class MockLLM:
@@ -198,13 +202,17 @@ class MockLLM:
     def begin(self, options: TestOptions) -> Callable[[], None]:
         """Prepare the server for a test; returns what undoes it (seed, strictness)."""
         state = self._state
-        before = (state.settings, state.scenarios.strict, state.scenarios.loaded)
+        before = (state.settings, state.scenarios.strict, state.scenarios.loaded,
+                  state.recording)
+        recording = options.recording
+        strict = options.strict or recording is not None
 
         async def run() -> None:
             state.settings = dataclasses.replace(state.settings, seed=options.seed,
-                                                 strict=options.strict)
-            state.scenarios.strict = options.strict
-            if options.strict and not state.settings.scenario_paths:
+                                                 strict=strict)
+            state.scenarios.strict = strict
+            state.recording = recording
+            if strict and not state.settings.scenario_paths:
                 # The built-in scenarios answer everything (a catch-all default), which
                 # would make strict mode a no-op: only the test's own scenarios count,
                 # also after a mockllm.reset() inside the test.
@@ -213,12 +221,14 @@ class MockLLM:
             await state.reset()  # journal, counters, rate budgets
 
         self._call(run)
+        if recording is not None and recording.replays and Path(recording.source).is_file():
+            self.add_file(recording.source)
         for source in options.scenarios:
             self.add_source(source)
 
         def undo() -> None:
             async def restore() -> None:
-                state.settings, state.scenarios.strict, loaded = before
+                state.settings, state.scenarios.strict, loaded, state.recording = before
                 await state.scenarios.replace(loaded)
                 await state.scenarios.reset()
 
@@ -242,9 +252,14 @@ class MockLLM:
                     found.append(f"    body is not a JSON object: {exchange.error}")
             found.append("  (tests that send bad requests on purpose: "
                          "@pytest.mark.mockllm(fail_on_invalid=False))")
-        unmatched = [e for e in entries if e.unmatched] if options.strict else []
-        if unmatched:
+        recording = options.recording
+        strict = options.strict or recording is not None
+        unmatched = [e for e in entries if e.unmatched] if strict else []
+        if unmatched and recording is not None:
+            found.append(recording.miss_message(len(unmatched)))
+        elif unmatched:
             found.append(f"mockllm (strict): {len(unmatched)} request(s) matched no scenario:")
+        if unmatched:
             for exchange in unmatched:
                 found.append(f"  {exchange.describe()}")
                 found.extend(f"    near miss {describe_near_miss(n)}"

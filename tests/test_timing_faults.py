@@ -104,11 +104,17 @@ def _gaps(client: openai.OpenAI, seed: int) -> list[float]:
 def test_seeded_jitter_repeats_its_schedule(mockllm: MockLLM, client: openai.OpenAI) -> None:
     # 20 tokens a second +-90 %: gaps between 5 and 95 ms, from the seeded generator.
     _reply(mockllm, timing={"latency_ms": 50, "tokens_per_second": 20, "jitter": 0.9})
-    first, second = _gaps(client, seed=5), _gaps(client, seed=5)
-    assert len(first) == len(second)
-    assert max(first[1:]) - min(first[1:]) > 0.03  # the jitter is there...
-    pairs = zip(first, second, strict=True)
-    assert all(abs(a - b) < 0.025 for a, b in pairs), (first, second)  # ...twice
+    # A loaded machine can hold one delivery up; unseeded jitter would differ by up to
+    # 90 ms in most gaps of every attempt, so a second or third attempt proves nothing less.
+    for _ in range(3):
+        first, second = _gaps(client, seed=5), _gaps(client, seed=5)
+        assert len(first) == len(second)
+        assert max(first[1:]) - min(first[1:]) > 0.03  # the jitter is there...
+        pairs = zip(first, second, strict=True)
+        if all(abs(a - b) < 0.025 for a, b in pairs):  # ...twice
+            break
+    else:
+        pytest.fail(f"seeded jitter gave two schedules: {first} vs {second}")
 
 
 # --------------------------------------------------------------------------- faults

@@ -21,6 +21,7 @@ from faker import Faker
 from ..config import Settings
 from ..errors import StateUnavailableError
 from ..ratelimit import RateLimiter
+from ..recording import Recording
 from ..reply_engine.generate import Generator
 from ..reply_engine.lexicon import Lexicons
 from ..scenario_engine.conditions import MatcherRegistry, default_registry
@@ -36,6 +37,7 @@ from .context import STATE, ServerState
 from .control import setup_control
 from .cors import setup_cors
 from .middleware import CONTROL_PREFIX, error_middleware
+from .upstream import UPSTREAM, Upstream
 
 __all__ = ["AppParts", "create_app"]
 
@@ -89,10 +91,12 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
                               store=store, compile=loader.load_runtime),
         store=store,
         rate_limiter=limiter if limiter.enabled else None,
+        recording=Recording.from_settings(settings),
     )
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=settings.max_body_bytes)
     app[STATE] = state
+    app[UPSTREAM] = Upstream()
     for path in chat.CHAT_PATHS:
         app.router.add_post(path, chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
@@ -141,6 +145,7 @@ async def _follow_store(app: web.Application) -> Any:
     yield
     for task in tasks:
         task.cancel()
+    await app[UPSTREAM].close()
     await state.store.close()
 
 

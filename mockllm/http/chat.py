@@ -1,6 +1,7 @@
 """``POST /v1/chat/completions``: one request through the pipeline, step by step.
 
     read -> validate -> admit -> resolve -> generate -> (keep) -> deliver -> record
+                                    `-> forward (recording: upstream.py) -> record
 
 Each step is one function below; the handler runs them in order. Every decision
 about a body is delegated to the plain-Python layers (validation, the scenario
@@ -23,6 +24,7 @@ from ..errors import (
     BadRequestError,
     InvalidBodyError,
     MockLLMError,
+    NoScenarioMatchedError,
     NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
@@ -34,7 +36,7 @@ from ..reply_engine import streaming
 from ..reply_engine.seeding import LazySeededFaker, request_seed
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.scenarioset import Resolution
-from . import delivery, wire
+from . import delivery, upstream, wire
 from .completions import keep
 from .context import STATE, TRACE, ServerState, Trace
 from .middleware import record
@@ -67,6 +69,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     validate(state, trace, body, callback)
     limits = await admit(request, state, body)
     resolution, seed = await resolve(request, state, trace, body)
+    if resolution is None:
+        return await forward(request, state, trace, body)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
     reply_body = generate(state, trace, body, reply, seed.seed, seed.created)
     if body.get("store"):
@@ -188,15 +192,34 @@ async def admit(request: web.Request, state: ServerState,
 
 
 async def resolve(request: web.Request, state: ServerState, trace: Trace,
-                  body: dict[str, Any]) -> tuple[Resolution, Any]:
-    """Which scenario answers (``Prefer: scenario=`` may force one) and the seed."""
+                  body: dict[str, Any]) -> tuple[Resolution | None, Any]:
+    """Which scenario answers (``Prefer: scenario=`` may force one) and the seed; no
+    resolution when the request goes upstream instead (a recording server's miss)."""
+    recording = state.recording
+    if recording is not None and recording.forwards(matched=True):
+        return None, None  # record all: everything goes upstream
+    forward_miss = recording is not None and recording.forwards(matched=False)
     overrides = parse_overrides(request.headers, request.query)
     view = RequestView(body, request.headers, request.path)
-    resolution = await state.scenarios.resolve(view, force=overrides.scenario)
+    try:
+        resolution = await state.scenarios.resolve(view, force=overrides.scenario)
+    except NoScenarioMatchedError:
+        if not forward_miss:
+            raise
+        return None, None  # record missing: a miss goes upstream
+    if forward_miss and resolution.scenario is None:
+        return None, None
     trace.scenario = resolution.scenario_name
     trace.near_misses = resolution.deferred_near_misses()
     seed = request_seed(body, override=overrides.seed, server_seed=state.settings.seed)
     return resolution, seed
+
+
+async def forward(request: web.Request, state: ServerState, trace: Trace,
+                  body: dict[str, Any]) -> web.StreamResponse:
+    """The upstream's answer, relayed unchanged and recorded (``http/upstream.py``)."""
+    assert state.recording is not None  # resolve() forwards only for a recording server
+    return await upstream.forward(request, state, trace, body, state.recording)
 
 
 # --------------------------------------------------------------------------- generate

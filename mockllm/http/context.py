@@ -16,6 +16,7 @@ from faker import Faker
 
 from ..config import Settings
 from ..ratelimit import RateLimiter
+from ..recording import Recording
 from ..reply_engine.generate import Generator
 from ..scenario_engine.loader import ScenarioLoader
 from ..scenario_engine.scenarioset import ScenarioSet
@@ -48,6 +49,9 @@ class ServerState:
     worker: int | None = None
     # The journal as it happens, for the browser view; idle unless someone listens.
     live: LiveFeed = field(default_factory=LiveFeed)
+    # Forwarding to an upstream and recording what it says (None: never forwards;
+    # the pytest handle sets one per test).
+    recording: Recording | None = None
 
     async def reset(self) -> int:
         """Forget the journal and every counter: scenario uses, sequence positions,

@@ -3,7 +3,8 @@
 Routes (JSON in and out; errors in the app's usual error envelope)::
 
     GET    /__mockllm/health               {"status": "ok", scenarios, journal counts,
-                                           worker, pid, state}; 503 when the store is down
+                                           worker, pid, state, recording}; 503 when the
+                                           store is down
     GET    /__mockllm/requests             newest first; ?scenario= &model= &path= &status=
                                            &method= &limit=
     DELETE /__mockllm/requests             forget the journal
@@ -148,7 +149,8 @@ async def _health(request: web.Request) -> web.Response:
                   "journal": await store.journal_count() if ok else None,
                   "journal_size": store.journal_size,
                   "strict": state.scenarios.strict, "seed": state.settings.seed,
-                  "worker": state.worker, "pid": os.getpid(), "state": health},
+                  "worker": state.worker, "pid": os.getpid(), "state": health,
+                  "recording": state.recording.describe() if state.recording else None},
                  status=200 if ok else 503)
 
 

@@ -146,13 +146,26 @@ async def send_stream(request: web.Request, chunks: Iterable[Mapping[str, Any]],
             return response
         offsets: list[float] = []
         _note_chunks(tags, timing, offsets)
+        # Without jitter each chunk is due a gap after the one before on one clock, so
+        # sleeps that overshoot a little do not add up over a long stream (a recorded
+        # stream replays as long as it took); a long stall is not made up for. Jittered
+        # gaps are each their own seeded draw, slept as drawn.
+        loop_time = asyncio.get_running_loop().time
+        steady = not timing.get("jitter")
+        due = loop_time()
         for chunk in chunks:
             if fault is not None and len(offsets) == fault.after_chunks:
                 cut = await _stream_fault(request, response, fault, chunk, on_end)
                 if cut is not None:
                     return cut
             if gap_ms and offsets:
-                await asyncio.sleep(jittered(gap_ms, timing, rng))
+                gap = jittered(gap_ms, timing, rng)
+                due = due + gap if steady else loop_time() + gap
+                delay = due - loop_time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -gap:  # a stall, not drift: no burst of chunks to catch up
+                    due = loop_time()
             await response.write(wire.sse_event(chunk))
             offsets.append((clock() - origin) * 1000.0)
         if fault is not None and len(offsets) <= fault.after_chunks:

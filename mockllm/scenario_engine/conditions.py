@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..chatbody import last_user_text, message_text, role, tool_name
+from ..chatbody import last_user_text, message_text, role, system_text, tool_name
 from ..errors import BadRequestError, ConditionError
 
 __all__ = [
@@ -144,11 +144,7 @@ def _any_message(view: RequestView) -> list[str]:
 
 
 def _system_message(view: RequestView) -> str | None:
-    texts = [
-        t for m in view.messages
-        if role(m) in ("system", "developer") and (t := message_text(m)) is not None
-    ]
-    return "\n".join(texts) if texts else None
+    return system_text(view.messages)
 
 
 def _last_role(view: RequestView) -> Any:

@@ -1,0 +1,117 @@
+"""``Recording``: what one server (or one test) does with an upstream.
+
+The mode says when a request goes upstream (``all``: always; ``missing``: when no
+scenario matches; ``none``: never), the book where its scenario is written. The key
+sent upstream lives only here and in the outgoing request: it is scrubbed from every
+recorded string and kept out of ``repr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import RecordMode, Settings
+from ..errors import ConfigError
+from .book import RecordingBook, Redactor
+from .scenario import error_reply, reply_from_completion, scenario_for
+
+__all__ = ["Recording"]
+
+
+@dataclass(slots=True)
+class Recording:
+    """The recording setup of a server or a test."""
+
+    mode: RecordMode
+    upstream: str | None = None
+    key: str | None = field(default=None, repr=False)
+    book: RecordingBook | None = None
+    # What a replay miss names: the file or folder the recordings come from.
+    source: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Recording | None:
+        """The server's recording, from ``--record``/``--upstream``/``--record-dir``
+        (None when it neither records nor forwards)."""
+        mode = settings.record
+        if mode is RecordMode.NONE:
+            return None
+        if not settings.upstream:
+            raise ConfigError(f"--record {mode.value} needs --upstream BASE_URL "
+                              "(MOCKLLM_UPSTREAM)")
+        folder = settings.record_dir
+        if folder is None:
+            folders = [p for p in settings.scenario_paths if not p.suffix]
+            if not folders:
+                raise ConfigError(f"--record {mode.value} needs a folder to write to: "
+                                  "--record-dir DIR, or a --scenarios folder")
+            folder = folders[0]
+        book = RecordingBook(folder, single_file=False, fresh=mode is RecordMode.ALL,
+                             redactor=Redactor(settings.redact))
+        return cls(mode, settings.upstream, settings.upstream_key, book, str(folder))
+
+    @classmethod
+    def for_test(cls, file: Path, mode: RecordMode, upstream: str | None, key: str | None,
+                 redact: Iterable[str] = ()) -> Recording:
+        """One test's recording: every scenario of the test in one file."""
+        book = RecordingBook(file, single_file=True, fresh=mode is RecordMode.ALL,
+                             redactor=Redactor(redact)) if mode is not RecordMode.NONE else None
+        return cls(mode, upstream, key, book, str(file))
+
+    @property
+    def replays(self) -> bool:
+        """Whether recorded scenarios answer (all modes but ``all``)."""
+        return self.mode is not RecordMode.ALL
+
+    def miss_message(self, count: int) -> str:
+        """Why a replayed test fails: requests no recording matched (never forwarded)."""
+        where = Path(self.source)
+        if not where.exists():
+            why = (f"there is no recording {where}: record it with --mockllm-record=missing "
+                   "(and mockllm_upstream)")
+        else:
+            why = (f"the recording {where} has no scenario for them (re-record with "
+                   "--mockllm-record=missing, or edit the file)")
+        return (f"mockllm (replay): {count} request(s) matched no recording and were not "
+                f"sent upstream; {why}:")
+
+    def describe(self) -> dict[str, Any]:
+        """The mode, upstream and where recordings go, for the control API (no key)."""
+        return {"mode": self.mode.value, "upstream": self.upstream, "to": self.source}
+
+    def forwards(self, matched: bool) -> bool:
+        """Whether a request goes upstream (``matched``: a scenario answers it)."""
+        mode = self.mode
+        return mode is RecordMode.ALL or (mode is RecordMode.MISSING and not matched)
+
+    @property
+    def endpoint(self) -> str:
+        """The upstream's chat completions URL (the base URL, as an SDK takes it)."""
+        return f"{(self.upstream or '').rstrip('/')}/chat/completions"
+
+    def authorization(self, client: str | None) -> str | None:
+        """The Authorization header sent upstream: ``--upstream-key`` when given, else
+        the client's own."""
+        return f"Bearer {self.key}" if self.key else client
+
+    def save(self, request: Mapping[str, Any], reply: Mapping[str, Any],
+             secrets: Iterable[str | None] = ()) -> tuple[Path, dict[str, Any]] | None:
+        """Write the scenario of one exchange; its file and the scenario as written."""
+        if self.book is None:
+            return None
+        scrub = [s for s in (self.key, *secrets) if s]
+        return self.book.add(scenario_for(request, reply), scrub)
+
+    @staticmethod
+    def reply_for(request: Mapping[str, Any], status: int, body: Any, raw: bytes,
+                  headers: Mapping[str, str]) -> dict[str, Any] | None:
+        """The reply spec of an upstream answer: the completion (a parsed ``body``), or
+        a scripted error for a status of 400 and up; None for anything else."""
+        if status >= 400:
+            return error_reply(status, raw, headers)
+        if isinstance(body, Mapping) and isinstance(body.get("choices"), list):
+            return reply_from_completion(request, body)
+        return None
