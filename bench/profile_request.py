@@ -26,19 +26,31 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from mockllm import render, streaming
-from mockllm.app import STATE, create_app
-from mockllm.config import Settings
-from mockllm.matching import RequestView, parse_overrides
-from mockllm.seeding import request_seed
-
-from .loadbench import PATH, REQUEST
+from .fixtures import request_body, write_mockllm_scenarios
+from .mockllm_api import (
+    STATE,
+    RequestView,
+    make_app,
+    parse_overrides,
+    render,
+    request_seed,
+    streaming,
+)
 from .scenariogen import write_scenarios
 from .serve import bare_app
 
 __all__ = ["Timing", "main", "pipeline_timings", "request_timings", "time_call"]
 
 _HEADERS = {"Content-Type": "application/json"}
+PATH = "/v1/chat/completions"
+REQUEST = request_body()  # no fixture marker: mockllm's generated default reply
+# The load benchmark's requests (bench/fixtures.py), by the name --case takes.
+CASES: dict[str, dict[str, Any]] = {
+    "default": REQUEST,
+    "default-stream": request_body(stream=True),
+    "canned": request_body("canned"),
+    "stream": request_body("stream", stream=True),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +134,12 @@ async def request_timings(apps: Sequence[tuple[str, web.Application, dict[str, A
     return timings
 
 
-def _cprofile(app: web.Application, number: int, top: int) -> str:
+def _cprofile(app: web.Application, body: dict[str, Any], number: int, top: int) -> str:
     profiler = cProfile.Profile()
 
     async def load() -> None:
         async with TestClient(TestServer(app)) as client:
-            payload = orjson.dumps(REQUEST)
+            payload = orjson.dumps(body)
             profiler.enable()
             for _ in range(number):
                 async with client.post(PATH, data=payload, headers=_HEADERS) as response:
@@ -156,28 +168,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="profile N whole requests and list the top functions")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--case", choices=sorted(CASES), default="default",
+                        help="the request --cprofile sends (canned and stream: the load "
+                             "benchmark's fixture scenarios; default: the generated reply)")
     args = parser.parse_args(argv)
-    app = create_app(Settings(port=0))
+    app = make_app()
     with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
+        fixtures = write_mockllm_scenarios(Path(tmp) / "bench-fixtures.yaml")
+        canned_app = make_app([fixtures])
         scenario_app = None
         if args.scenarios:
-            write_scenarios(Path(tmp), args.scenarios)
-            scenario_app = create_app(Settings(port=0, scenario_paths=(Path(tmp),)))
+            write_scenarios(Path(tmp) / "many", args.scenarios)
+            scenario_app = make_app([Path(tmp) / "many"])
         pieces = pipeline_timings(app, args.number, scenario_app)
-        apps = [("bare aiohttp endpoint", bare_app(), REQUEST),
+        apps = [("bare aiohttp endpoint", bare_app(), CASES["canned"]),
                 ("mockllm, default reply", app, REQUEST),
-                ("mockllm, streaming", app, dict(REQUEST, stream=True))]
+                ("mockllm, canned 1 KB scenario reply", canned_app, CASES["canned"]),
+                ("bare aiohttp endpoint, SSE stream", bare_app(), CASES["stream"]),
+                ("mockllm, default reply, SSE stream", app, CASES["default-stream"]),
+                ("mockllm, scenario SSE stream", canned_app, CASES["stream"])]
         if scenario_app is not None:
             apps.append((f"mockllm, {args.scenarios:,} scenarios", scenario_app, REQUEST))
         whole = asyncio.run(request_timings(apps, max(1, args.number // 4)))
+        # A fresh app: one that served requests is bound to that loop.
+        profiled = make_app([fixtures] if args.case in ("canned", "stream") else [])
+        listing = _cprofile(profiled, CASES[args.case], args.cprofile, args.top) \
+            if args.cprofile else ""
     print(_table("pipeline piece", pieces))
     print()
     print(_table("whole request via aiohttp test client", whole))
-    own = whole[1].micros - whole[0].micros
-    print(f"\nmockllm's own cost per request (mockllm - bare): {own:,.1f} µs")
-    if args.cprofile:
-        print()
-        print(_cprofile(create_app(Settings(port=0)), args.cprofile, args.top))
+    micros = {t.name: t.micros for t in whole}
+    print("\nmockllm's own cost per request (mockllm - bare, same content):")
+    for name, base in (("mockllm, canned 1 KB scenario reply", "bare aiohttp endpoint"),
+                       ("mockllm, scenario SSE stream", "bare aiohttp endpoint, SSE stream")):
+        print(f"- {name}: {micros[name] - micros[base]:,.1f} µs")
+    if listing:
+        print(f"\ncProfile of {args.cprofile:,} requests ({args.case}):\n")
+        print(listing)
     return 0
 
 
