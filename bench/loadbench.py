@@ -89,6 +89,7 @@ class CaseResult:
     server: str
     stream: bool
     rps: float
+    cpu_rps: float  # requests per CPU second of the server: steadier than req/s on a busy host
     vs_aimock: float | None
     vs_bare: float | None
     p50_ms: float
@@ -230,6 +231,7 @@ async def _run_case(case: Case, generator: Generate, files: _Files,
         window = load.seconds or 1.0
         return CaseResult(
             name=case.name, server=case.server, stream=case.stream, rps=load.rps,
+            cpu_rps=load.requests / load.server_cpu if load.server_cpu > 0 else 0.0,
             vs_aimock=None, vs_bare=None,  # set once every round is in
             p50_ms=load.p50_ms, p99_ms=load.p99_ms, max_ms=load.max_ms,
             errors=load.errors, requests=load.requests, mean_bytes=load.mean_bytes,
@@ -348,15 +350,16 @@ def markdown_table(report: Report) -> str:
         f"{platform.machine()}, {os.cpu_count()} cores; {pinned}. Load average before / "
         f"after: {_loadavg(report.load_before)} / {_loadavg(report.load_after)}.",
         "",
-        "| case | req/s | vs aimock | vs bare | p50 ms | p99 ms | max ms | chunks "
+        "| case | req/s | vs aimock | vs bare | req/CPU-s | p50 ms | p99 ms | max ms | chunks "
         "| bytes/answer | server CPU | generator CPU | other CPU | first 200 s "
         "| RSS idle / after MiB | req/s per round |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in report.results:
         errors = f" ({r.errors} errors)" if r.errors else ""
         lines.append(
             f"| {r.name}{errors} | {r.rps:,.0f} | {_ratio(r.vs_aimock)} | {_ratio(r.vs_bare)} "
+            f"| {r.cpu_rps:,.0f} "
             f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} "
             f"| {r.chunks if r.chunks is not None else '-'} | {r.mean_bytes:,.0f} "
             f"| {r.server_cpu_pct:.0f} % | {r.client_cpu_pct:.0f} % | {r.other_cpu_pct:.0f} % "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
+import os
 import pstats
 import sys
 import tempfile
@@ -38,6 +38,7 @@ from .mockllm_api import (
 )
 from .scenariogen import write_scenarios
 from .serve import bare_app
+from .wrk import find_wrk, run_wrk
 
 __all__ = ["Timing", "main", "pipeline_timings", "request_timings", "time_call"]
 
@@ -61,14 +62,19 @@ class Timing:
     micros: float
 
 
+# CPU time of this process, not wall time: other load on a shared machine takes the
+# core away now and then, which would count in wall time but not here.
+CLOCK = time.process_time
+
+
 def time_call(fn: Callable[[], Any], *, number: int, repeat: int = 5) -> float:
-    """Microseconds per call: the best of ``repeat`` runs of ``number`` calls (as timeit)."""
+    """CPU microseconds per call: the best of ``repeat`` runs of ``number`` calls."""
     best = float("inf")
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = CLOCK()
         for _ in range(number):
             fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, CLOCK() - started)
     return best / number * 1e6
 
 
@@ -127,15 +133,15 @@ async def request_timings(apps: Sequence[tuple[str, web.Application, dict[str, A
 
             for _ in range(min(50, number)):  # warm up connection and caches
                 await once()
-            started = time.perf_counter()
+            started = CLOCK()
             for _ in range(number):
                 await once()
-            timings.append(Timing(name, (time.perf_counter() - started) / number * 1e6))
+            timings.append(Timing(name, (CLOCK() - started) / number * 1e6))
     return timings
 
 
 def _cprofile(app: web.Application, body: dict[str, Any], number: int, top: int) -> str:
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(CLOCK)
 
     async def load() -> None:
         async with TestClient(TestServer(app)) as client:
@@ -147,9 +153,64 @@ def _cprofile(app: web.Application, body: dict[str, Any], number: int, top: int)
             profiler.disable()
 
     asyncio.run(load())
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    return _per_request(profiler, number, top)
+
+
+async def _profile_under_wrk(app: web.Application, body: dict[str, Any], seconds: float,
+                             top: int) -> str:
+    """The app served in this process, profiled while wrk loads it from another core."""
+    wrk, _ = find_wrk()
+    if wrk is None:
+        return "wrk is not installed: no profile under load"
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    load_cpu = cores[0] if len(cores) > 1 else None
+    if load_cpu is not None:
+        os.sched_setaffinity(0, {cores[-1]})
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    profiler = cProfile.Profile(CLOCK)
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}"
+        payload = orjson.dumps(body)
+        with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
+            await run_wrk(wrk, url, payload, connections=32, seconds=1, warmup=0,
+                          script_dir=Path(tmp), cpu=load_cpu)
+            profiler.enable()
+            result = await run_wrk(wrk, url, payload, connections=32, seconds=seconds,
+                                   warmup=0, script_dir=Path(tmp), cpu=load_cpu)
+            profiler.disable()
+    finally:
+        await runner.cleanup()
+    if result.errors:
+        raise RuntimeError(f"{result.errors} errors under wrk")
+    return (f"{result.requests:,} requests in {result.seconds:.1f} s ({result.rps:,.0f} req/s "
+            f"with the profiler on)\n\n" + _per_request(profiler, result.requests, top))
+
+
+def _per_request(profiler: cProfile.Profile, requests: int, top: int) -> str:
+    """The top functions by own CPU time, in µs and calls per request."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(tt for _, _, tt, _, _ in stats.values())
+    rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    lines = [f"CPU per request under the profiler: {total / requests * 1e6:,.1f} µs", "",
+             "| function | calls/request | own µs/request | with callees µs/request |",
+             "|---|---:|---:|---:|"]
+    for (file, line, func), (_, calls, own, cumulative, _) in rows:
+        where = f"{_short(file)}:{line}({func})" if line else func
+        lines.append(f"| {where} | {calls / requests:,.1f} | {own / requests * 1e6:,.1f} "
+                     f"| {cumulative / requests * 1e6:,.1f} |")
+    return "\n".join(lines)
+
+
+def _short(file: str) -> str:
+    """A source path from its package on (mockllm/app.py, aiohttp/web_protocol.py)."""
+    parts = Path(file).parts
+    for anchor in ("mockllm", "aiohttp", "asyncio", "multidict", "yarl", "bench"):
+        if anchor in parts:
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(anchor):])
+    return Path(file).name
 
 
 def _table(title: str, timings: Sequence[Timing]) -> str:
@@ -168,9 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="profile N whole requests and list the top functions")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--wrk-profile", type=float, default=0, metavar="SECONDS",
+                        help="profile the server alone, served in this process, while wrk "
+                             "loads it for SECONDS from another core (needs wrk)")
     parser.add_argument("--case", choices=sorted(CASES), default="default",
-                        help="the request --cprofile sends (canned and stream: the load "
-                             "benchmark's fixture scenarios; default: the generated reply)")
+                        help="the request --cprofile and --wrk-profile send (canned and "
+                             "stream: the load benchmark's fixture scenarios; default: the "
+                             "generated reply)")
     args = parser.parse_args(argv)
     app = make_app()
     with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
@@ -194,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiled = make_app([fixtures] if args.case in ("canned", "stream") else [])
         listing = _cprofile(profiled, CASES[args.case], args.cprofile, args.top) \
             if args.cprofile else ""
+        if args.wrk_profile:
+            under_load = asyncio.run(_profile_under_wrk(
+                make_app([fixtures] if args.case in ("canned", "stream") else []),
+                CASES[args.case], args.wrk_profile, args.top))
     print(_table("pipeline piece", pieces))
     print()
     print(_table("whole request via aiohttp test client", whole))
@@ -203,8 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                        ("mockllm, scenario SSE stream", "bare aiohttp endpoint, SSE stream")):
         print(f"- {name}: {micros[name] - micros[base]:,.1f} µs")
     if listing:
-        print(f"\ncProfile of {args.cprofile:,} requests ({args.case}):\n")
+        print(f"\ncProfile of {args.cprofile:,} requests ({args.case}, test client included):\n")
         print(listing)
+    if args.wrk_profile:
+        print(f"\ncProfile of the server alone under wrk ({args.case}):\n")
+        print(under_load)
     return 0
 
 

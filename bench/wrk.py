@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .load import LoadResult
+from .process import pinned_command
 
 __all__ = ["WrkSummary", "find_wrk", "lua_script", "lua_string", "parse_output", "run_wrk",
            "wrk_seconds"]
@@ -107,11 +108,12 @@ def wrk_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds - 1e-9))
 
 
-async def _wrk(wrk: str, url: str, script: Path, connections: int,
-               seconds: float) -> WrkSummary:
+async def _wrk(wrk: str, url: str, script: Path, connections: int, seconds: float,
+               cpu: int | None) -> WrkSummary:
     proc = await asyncio.create_subprocess_exec(
-        wrk, f"-t{THREADS}", f"-c{connections}", f"-d{wrk_seconds(seconds)}s", "--timeout", "10s",
-        "-s", str(script), url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *pinned_command([wrk], cpu), f"-t{THREADS}", f"-c{connections}",
+        f"-d{wrk_seconds(seconds)}s", "--timeout", "10s", "-s", str(script), url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {err.decode(errors='replace')}")
@@ -126,20 +128,22 @@ def _children_cpu() -> float:
 async def run_wrk(wrk: str, url: str, body: bytes, *, connections: int, seconds: float,
                   warmup: float, script_dir: Path,
                   headers: Mapping[str, str] | None = None,
-                  server_cpu: Callable[[], float] | None = None) -> LoadResult:
+                  server_cpu: Callable[[], float] | None = None,
+                  cpu: int | None = None) -> LoadResult:
     """A warm-up wrk run (not counted), then the measured one, as a :class:`LoadResult`.
 
     ``server_cpu`` reads the server's CPU seconds; it is sampled around the measured
-    run. The load generator's CPU is wrk's, from the rusage of reaped children.
+    run. The load generator's CPU is wrk's, from the rusage of reaped children. ``cpu``
+    pins wrk to that core (else it runs where this process may).
     """
     probe = server_cpu or (lambda: 0.0)
     script = script_dir / "post.lua"
     script.write_text(lua_script(body, {"Content-Type": "application/json", **(headers or {})}),
                       encoding="utf-8")
     if warmup > 0:
-        await _wrk(wrk, url, script, connections, warmup)
+        await _wrk(wrk, url, script, connections, warmup, cpu)
     cpu0, server0 = _children_cpu(), probe()
-    summary = await _wrk(wrk, url, script, connections, seconds)
+    summary = await _wrk(wrk, url, script, connections, seconds, cpu)
     cpu1, server1 = _children_cpu(), probe()
     window = summary.duration_us / 1e6
     return LoadResult(
