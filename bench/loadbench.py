@@ -37,7 +37,7 @@ from .fixtures import (
     write_mockllm_scenarios,
 )
 from .load import LoadResult, run_load
-from .process import Answer, ServerProcess, free_port
+from .process import Answer, ServerProcess, free_port, machine_busy_seconds, split_cores
 from .scenariogen import write_scenarios
 from .wrk import find_wrk, run_wrk, wrk_seconds
 
@@ -79,6 +79,7 @@ class RunConfig:
     client: str = "raw"  # the Python generator's client: "raw" or "aiohttp" (load.run_load)
     repeat: int = 3  # interleaved rounds over all cases; figures are medians of the rounds
     aimock: bool = True  # install (if needed) and measure aimock
+    quiet_wait: float = 0.0  # before each case, wait up to this long for a quiet machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ class CaseResult:
     cpu_rps: float  # requests per CPU second of the server: steadier than req/s on a busy host
     vs_aimock: float | None
     vs_bare: float | None
+    cpu_vs_aimock: float | None  # the same ratios of req/CPU-s
+    cpu_vs_bare: float | None
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -196,20 +199,22 @@ class _Files:
 def _cpu_now(server: ServerProcess) -> tuple[float, float, float, float]:
     """(wall s, machine busy CPU s, server CPU s, this process and children CPU s)."""
     times = os.times()
-    return (time.perf_counter(), _machine_busy(), server.cpu_seconds(),
+    return (time.perf_counter(), machine_busy_seconds(), server.cpu_seconds(),
             times.user + times.system + times.children_user + times.children_system)
 
 
-def _machine_busy() -> float:
-    """CPU seconds all cores spent not idle since boot (from /proc/stat; 0 elsewhere)."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf")
-                                       else 100)
+QUIET_PCT = 25.0  # --quiet-wait: at most this busy (% of one core) counts as quiet
+
+
+async def _wait_quiet(limit: float) -> float:
+    """Wait until the machine is quiet for half a second, up to ``limit`` s; the time waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        busy0, wall0 = machine_busy_seconds(), time.perf_counter()
+        await asyncio.sleep(0.5)
+        if 100.0 * (machine_busy_seconds() - busy0) / (time.perf_counter() - wall0) <= QUIET_PCT:
+            break
+    return time.perf_counter() - started
 
 
 async def _run_case(case: Case, generator: Generate, files: _Files,
@@ -232,7 +237,7 @@ async def _run_case(case: Case, generator: Generate, files: _Files,
         return CaseResult(
             name=case.name, server=case.server, stream=case.stream, rps=load.rps,
             cpu_rps=load.requests / load.server_cpu if load.server_cpu > 0 else 0.0,
-            vs_aimock=None, vs_bare=None,  # set once every round is in
+            vs_aimock=None, vs_bare=None, cpu_vs_aimock=None, cpu_vs_bare=None,  # set later
             p50_ms=load.p50_ms, p99_ms=load.p99_ms, max_ms=load.max_ms,
             errors=load.errors, requests=load.requests, mean_bytes=load.mean_bytes,
             chunks=chunks,
@@ -285,7 +290,7 @@ def _available(cases: Sequence[Case], config: RunConfig
 
 async def run(cases: Sequence[Case], config: RunConfig) -> Report:
     """Run ``config.repeat`` interleaved rounds over the cases; figures are round medians."""
-    server_cpu, client_cpu = _cores(config.pin)
+    server_cpu, client_cpu = split_cores(config.pin)
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
     cases, found, notes = _available(cases, config)
@@ -294,9 +299,17 @@ async def run(cases: Sequence[Case], config: RunConfig) -> Report:
     with tempfile.TemporaryDirectory(prefix="mockllm-bench-") as tmp:
         generator, described = _generator(config, Path(tmp))
         files = _Files(Path(tmp), found)
+        waited = 0.0
         for _ in range(max(1, config.repeat)):
-            rounds.append({case: await _run_case(case, generator, files, server_cpu)
-                           for case in cases})
+            measured = {}
+            for case in cases:
+                waited += await _wait_quiet(config.quiet_wait)
+                measured[case] = await _run_case(case, generator, files, server_cpu)
+            rounds.append(measured)
+        if config.quiet_wait:
+            notes.append(f"Waited {waited:.0f} s in all for other load to pass (--quiet-wait "
+                         f"{config.quiet_wait:g}: up to that long before each case, until the "
+                         f"machine was {QUIET_PCT:g} % of a core busy at most).")
     results = [_median(case, cases, rounds) for case in cases]
     return Report(results, described, config, notes, load_before, os.getloadavg(),
                   f"aimock {found.version} on Node {found.node_version}" if found else "")
@@ -312,26 +325,18 @@ def _median(case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseR
     mine = [r[case] for r in rounds]
     middle = sorted(mine, key=lambda r: r.rps)[(len(mine) - 1) // 2]
 
-    def ratio(server: str) -> float | None:
+    def ratio(server: str, figure: str = "rps") -> float | None:
         base = _baseline(case, cases, server)
         if base is None:
             return None
-        return statistics.median(r[case].rps / r[base].rps if r[base].rps else 0.0
-                                 for r in rounds)
+        return statistics.median(
+            getattr(r[case], figure) / getattr(r[base], figure) if getattr(r[base], figure)
+            else 0.0 for r in rounds)
 
     return replace(middle, vs_aimock=ratio("aimock"), vs_bare=ratio("bare"),
+                   cpu_vs_aimock=ratio("aimock", "cpu_rps"), cpu_vs_bare=ratio("bare", "cpu_rps"),
                    startup_s=statistics.median(r.startup_s for r in mine),
                    rounds_rps=tuple(r.rps for r in mine))
-
-
-def _cores(pin: bool) -> tuple[int | None, int | None]:
-    """(server core, load generator core), or no pinning on one core or off."""
-    if not pin or not hasattr(os, "sched_getaffinity"):
-        return None, None
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        return None, None
-    return cores[-1], cores[0]
 
 
 def markdown_table(report: Report) -> str:
@@ -350,16 +355,17 @@ def markdown_table(report: Report) -> str:
         f"{platform.machine()}, {os.cpu_count()} cores; {pinned}. Load average before / "
         f"after: {_loadavg(report.load_before)} / {_loadavg(report.load_after)}.",
         "",
-        "| case | req/s | vs aimock | vs bare | req/CPU-s | p50 ms | p99 ms | max ms | chunks "
+        "| case | req/s | vs aimock | vs bare | req/CPU-s | CPU vs aimock | CPU vs bare "
+        "| p50 ms | p99 ms | max ms | chunks "
         "| bytes/answer | server CPU | generator CPU | other CPU | first 200 s "
         "| RSS idle / after MiB | req/s per round |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in report.results:
         errors = f" ({r.errors} errors)" if r.errors else ""
         lines.append(
             f"| {r.name}{errors} | {r.rps:,.0f} | {_ratio(r.vs_aimock)} | {_ratio(r.vs_bare)} "
-            f"| {r.cpu_rps:,.0f} "
+            f"| {r.cpu_rps:,.0f} | {_ratio(r.cpu_vs_aimock)} | {_ratio(r.cpu_vs_bare)} "
             f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} "
             f"| {r.chunks if r.chunks is not None else '-'} | {r.mean_bytes:,.0f} "
             f"| {r.server_cpu_pct:.0f} % | {r.client_cpu_pct:.0f} % | {r.other_cpu_pct:.0f} % "
@@ -432,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default 3, --quick 1)")
     parser.add_argument("--no-aimock", action="store_true",
                         help="neither install nor measure aimock")
+    parser.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
+                        help="before each case, wait up to SECONDS for the machine to be "
+                             "quiet (for a shared machine; default 0: no wait)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -444,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client=args.client,
         repeat=args.repeat if args.repeat is not None else (1 if args.quick else 3),
         aimock=not args.no_aimock,
+        quiet_wait=args.quiet_wait,
     )
     counts = [int(n) for n in args.scenario_counts.split(",") if n.strip()]
     cases = select_cases(default_cases(counts),

@@ -17,11 +17,13 @@ import socket
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-__all__ = ["Answer", "ServerProcess", "free_port", "pinned_command"]
+__all__ = ["Answer", "ServerProcess", "free_port", "machine_busy_seconds", "pinned_command",
+           "split_cores"]
 
 _REPO = Path(__file__).resolve().parents[1]
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -34,6 +36,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def split_cores(pin: bool = True) -> tuple[int | None, int | None]:
+    """(server core, load generator core): the last and the first this process may use;
+    (None, None) with fewer than two cores or ``pin`` off."""
+    if not pin or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None, None
+    return cores[-1], cores[0]
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (from /proc/stat; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICKS
+
+
 def pinned_command(command: Sequence[str], cpu: int | None) -> list[str]:
     """``command`` run on core ``cpu`` (``taskset -c``); unchanged without taskset or core."""
     taskset = shutil.which("taskset")
@@ -42,12 +66,12 @@ def pinned_command(command: Sequence[str], cpu: int | None) -> list[str]:
     return [taskset, "-c", str(cpu), *command]
 
 
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The first 200 answer of a server: content type and body."""
 
-    def __init__(self, content_type: str, body: bytes) -> None:
-        self.content_type = content_type
-        self.body = body
+    content_type: str
+    body: bytes
 
 
 class ServerProcess:

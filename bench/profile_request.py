@@ -36,6 +36,7 @@ from .mockllm_api import (
     request_seed,
     streaming,
 )
+from .process import split_cores
 from .scenariogen import write_scenarios
 from .serve import bare_app
 from .wrk import find_wrk, run_wrk
@@ -162,10 +163,9 @@ async def _profile_under_wrk(app: web.Application, body: dict[str, Any], seconds
     wrk, _ = find_wrk()
     if wrk is None:
         return "wrk is not installed: no profile under load"
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    load_cpu = cores[0] if len(cores) > 1 else None
-    if load_cpu is not None:
-        os.sched_setaffinity(0, {cores[-1]})
+    server_cpu, load_cpu = split_cores()
+    if server_cpu is not None:
+        os.sched_setaffinity(0, {server_cpu})
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     profiler = cProfile.Profile(CLOCK)
