@@ -289,7 +289,11 @@ def _available(cases: Sequence[Case], config: RunConfig
 
 
 async def run(cases: Sequence[Case], config: RunConfig) -> Report:
-    """Run ``config.repeat`` interleaved rounds over the cases; figures are round medians."""
+    """Run ``config.repeat`` interleaved rounds over the cases; figures are round medians.
+
+    Each round runs every case once (every other round in reverse order), so a drift of
+    the machine's load hits all servers alike rather than every round of one.
+    """
     server_cpu, client_cpu = split_cores(config.pin)
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
@@ -300,9 +304,10 @@ async def run(cases: Sequence[Case], config: RunConfig) -> Report:
         generator, described = _generator(config, Path(tmp))
         files = _Files(Path(tmp), found)
         waited = 0.0
-        for _ in range(max(1, config.repeat)):
+        for number in range(max(1, config.repeat)):
             measured = {}
-            for case in cases:
+            # Every other round runs backwards, so no case always follows the same one.
+            for case in cases if number % 2 == 0 else cases[::-1]:
                 waited += await _wait_quiet(config.quiet_wait)
                 measured[case] = await _run_case(case, generator, files, server_cpu)
             rounds.append(measured)
