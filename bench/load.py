@@ -24,13 +24,15 @@ __all__ = ["LoadResult", "percentile", "run_load"]
 
 @dataclass(frozen=True, slots=True)
 class LoadResult:
-    """What one load run measured."""
+    """What one load run measured (by this generator or by wrk, bench/wrk.py)."""
 
     requests: int  # answered with the expected status, in the measured window
     errors: int  # other statuses or failed connections
     seconds: float  # length of the measured window
-    latencies_ms: tuple[float, ...]
-    response_bytes: int  # total body bytes of the counted answers
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    response_bytes: int  # total bytes of the counted answers (wrk: headers included)
     client_cpu: float  # CPU seconds the load generator used in the window
     server_cpu: float  # CPU seconds the server used in the window (0.0 when not probed)
 
@@ -39,13 +41,9 @@ class LoadResult:
         """Answered requests per second."""
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
-    def latency_ms(self, q: float) -> float:
-        """The ``q``-quantile (0..1) of the latencies, in milliseconds."""
-        return percentile(sorted(self.latencies_ms), q)
-
     @property
     def mean_bytes(self) -> float:
-        """Average body size of an answer."""
+        """Average size of an answer."""
         return self.response_bytes / self.requests if self.requests else 0.0
 
 
@@ -147,7 +145,9 @@ async def run_load(url: str, body: bytes, *, concurrency: int, seconds: float, w
         finally:
             for task in tasks:
                 task.cancel()
-    return LoadResult(tally.requests, tally.errors, wall1 - wall0, tuple(tally.latencies or ()),
+    ordered = sorted(tally.latencies or ())
+    return LoadResult(tally.requests, tally.errors, wall1 - wall0, percentile(ordered, 0.50),
+                      percentile(ordered, 0.99), percentile(ordered, 1.0),
                       tally.response_bytes, cpu1 - cpu0, server1 - server0)
 
 

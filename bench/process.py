@@ -1,41 +1,97 @@
-"""A benchmark server subprocess: start it, learn its port, read its CPU and memory, stop it.
+"""A benchmark server subprocess: start it pinned to a core, wait for its first 200, stop it.
 
-CPU time and resident memory come from ``/proc/<pid>`` (Linux); elsewhere they read
-as 0, and the benchmark still reports throughput and latency.
+Any server goes: the bare endpoint (``python -m bench.serve``), ``mockllm serve`` and
+aimock each get a command line that binds the port chosen here on 127.0.0.1. The
+startup time is from spawning the process to the first 200 answer to the case's
+own request, which is also checked (a server that answers an error is not
+benchmarked). CPU time and resident memory come from ``/proc/<pid>`` (Linux);
+elsewhere they read as 0, and the benchmark still reports throughput and latency.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
+import shutil
+import socket
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ServerProcess"]
+import aiohttp
+
+__all__ = ["Answer", "ServerProcess", "free_port", "machine_busy_seconds", "pinned_command",
+           "split_cores"]
 
 _REPO = Path(__file__).resolve().parents[1]
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-class ServerProcess:
-    """``python -m bench.serve ...`` as an async context manager."""
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    def __init__(self, kind: str, *, scenarios: Path | None = None, cpu: int | None = None,
+
+def split_cores(pin: bool = True) -> tuple[int | None, int | None]:
+    """(server core, load generator core): the last and the first this process may use;
+    (None, None) with fewer than two cores or ``pin`` off."""
+    if not pin or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None, None
+    return cores[-1], cores[0]
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (from /proc/stat; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICKS
+
+
+def pinned_command(command: Sequence[str], cpu: int | None) -> list[str]:
+    """``command`` run on core ``cpu`` (``taskset -c``); unchanged without taskset or core."""
+    taskset = shutil.which("taskset")
+    if cpu is None or taskset is None:
+        return list(command)
+    return [taskset, "-c", str(cpu), *command]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The first 200 answer of a server: content type and body."""
+
+    content_type: str
+    body: bytes
+
+
+class ServerProcess:
+    """A server command as an async context manager, up once it answered 200."""
+
+    def __init__(self, command: Sequence[str], port: int, *, body: bytes,
+                 path: str = "/v1/chat/completions", cpu: int | None = None,
                  start_timeout: float = 120.0) -> None:
-        self.args = ["-m", "bench.serve", kind]
-        if scenarios is not None:
-            self.args += ["--scenarios", str(scenarios)]
-        if cpu is not None:
-            self.args += ["--cpu", str(cpu)]
+        self.command = list(command)
+        self.port = port
+        self.cpu = cpu
+        self.path = path
+        self.body = body
         self.start_timeout = start_timeout
-        self.port = 0
         self.startup_seconds = 0.0
         self.idle_rss_mib = 0.0
+        self.answer: Answer | None = None
         self._proc: asyncio.subprocess.Process | None = None
         # A file, not a pipe: a chatty server must never block on a full pipe.
-        self._stderr = tempfile.TemporaryFile()
+        self._output = tempfile.TemporaryFile()
 
     @property
     def url(self) -> str:
@@ -45,30 +101,58 @@ class ServerProcess:
     async def __aenter__(self) -> ServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO), env.get("PYTHONPATH")]))
-        started = time.perf_counter()
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, *self.args, cwd=_REPO, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=self._stderr)
-        assert self._proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), self.start_timeout)
-        except TimeoutError:
-            line = b""
-        if not line.startswith(b"PORT "):
-            await self._stop()
-            self._stderr.seek(0)
-            err = self._stderr.read()
-            self._stderr.close()
-            raise RuntimeError(f"benchmark server {' '.join(self.args)} did not start:\n"
-                               + err.decode("utf-8", "replace")[-4000:])
-        self.port = int(line.split()[1])
-        self.startup_seconds = time.perf_counter() - started
-        self.idle_rss_mib = self._status_mib("VmRSS")
+        preexec = None
+        if self.cpu is not None and shutil.which("taskset") is None \
+                and hasattr(os, "sched_setaffinity"):
+            cpu = self.cpu
+
+            def preexec() -> None:
+                os.sched_setaffinity(0, {cpu})
+
+        async with aiohttp.ClientSession() as session:
+            started = time.perf_counter()
+            self._proc = await asyncio.create_subprocess_exec(
+                *pinned_command(self.command, self.cpu), cwd=_REPO, env=env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=self._output, stderr=self._output,
+                preexec_fn=preexec)
+            try:
+                self.answer = await self._first_200(session, started)
+            except BaseException:
+                await self._stop()
+                self._output.close()
+                raise
+            self.startup_seconds = time.perf_counter() - started
+        self.idle_rss_mib = self.rss_mib()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stop()
-        self._stderr.close()
+        self._output.close()
+
+    async def _first_200(self, session: aiohttp.ClientSession, started: float) -> Answer:
+        assert self._proc is not None
+        while True:
+            try:
+                async with session.post(self.url + self.path, data=self.body,
+                                        headers={"Content-Type": "application/json"}) as reply:
+                    data = await reply.read()
+                    if reply.status == 200:
+                        return Answer(reply.headers.get("Content-Type", ""), data)
+                    raise RuntimeError(f"{' '.join(self.command)} answered {reply.status}: "
+                                       f"{data[:2000].decode(errors='replace')}")
+            except (aiohttp.ClientConnectionError, OSError):
+                if self._proc.returncode is not None:
+                    raise RuntimeError(f"{' '.join(self.command)} exited "
+                                       f"({self._proc.returncode}):\n{self.output()}") from None
+                if time.perf_counter() - started > self.start_timeout:
+                    raise RuntimeError(f"{' '.join(self.command)} did not answer within "
+                                       f"{self.start_timeout:g} s:\n{self.output()}") from None
+                await asyncio.sleep(0.005)
+
+    def output(self) -> str:
+        """What the server wrote to stdout and stderr so far (the last 4,000 characters)."""
+        self._output.seek(0)
+        return self._output.read().decode("utf-8", "replace")[-4000:]
 
     def cpu_seconds(self) -> float:
         """User plus system CPU seconds the server has used so far."""
@@ -80,13 +164,17 @@ class ServerProcess:
         fields = stat.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _TICKS
 
+    def rss_mib(self) -> float:
+        """The server's resident memory now, in MiB."""
+        return self._status_mib("VmRSS")
+
     def peak_rss_mib(self) -> float:
         """The server's peak resident memory so far, in MiB."""
         return self._status_mib("VmHWM")
 
     @property
     def pid(self) -> int:
-        """Process id of the server."""
+        """Process id of the server (taskset execs it, so the same process)."""
         assert self._proc is not None
         return self._proc.pid
 

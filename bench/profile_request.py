@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
+import gc
+import os
 import pstats
 import sys
 import tempfile
@@ -26,22 +27,37 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from mockllm.config import Settings
-from mockllm.http import wire as render
-from mockllm.http.app import create_app
-from mockllm.http.context import STATE
-from mockllm.reply_engine import streaming
-from mockllm.reply_engine.seeding import request_seed
-from mockllm.scenario_engine.conditions import RequestView, parse_overrides
-from mockllm.state import run_now
-
-from .loadbench import PATH, REQUEST
+from .fixtures import request_body, write_mockllm_scenarios
+from .mockllm_api import (
+    STATE,
+    RequestView,
+    make_app,
+    parse_overrides,
+    render,
+    request_seed,
+    run_now,
+    streaming,
+)
+from .process import split_cores
 from .scenariogen import write_scenarios
 from .serve import bare_app
+from .wrk import find_wrk, run_wrk
 
 __all__ = ["Timing", "main", "pipeline_timings", "request_timings", "time_call"]
 
 _HEADERS = {"Content-Type": "application/json"}
+PATH = "/v1/chat/completions"
+REQUEST = request_body()  # no fixture marker: mockllm's generated default reply
+# The load benchmark's requests (bench/fixtures.py), by the name --case takes.
+CASES: dict[str, dict[str, Any]] = {
+    "default": REQUEST,
+    "default-stream": request_body(stream=True),
+    "canned": request_body("canned"),
+    "stream": request_body("stream", stream=True),
+    "bare": request_body("canned"),  # the bare endpoint (bench/serve.py), for comparison
+}
+# The cases answered from the load benchmark's fixture scenario file.
+_FIXTURE_CASES = ("canned", "stream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +68,19 @@ class Timing:
     micros: float
 
 
+# CPU time of this process, not wall time: other load on a shared machine takes the
+# core away now and then, which would count in wall time but not here.
+CLOCK = time.process_time
+
+
 def time_call(fn: Callable[[], Any], *, number: int, repeat: int = 5) -> float:
-    """Microseconds per call: the best of ``repeat`` runs of ``number`` calls (as timeit)."""
+    """CPU microseconds per call: the best of ``repeat`` runs of ``number`` calls."""
     best = float("inf")
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = CLOCK()
         for _ in range(number):
             fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, CLOCK() - started)
     return best / number * 1e6
 
 
@@ -118,19 +139,19 @@ async def request_timings(apps: Sequence[tuple[str, web.Application, dict[str, A
 
             for _ in range(min(50, number)):  # warm up connection and caches
                 await once()
-            started = time.perf_counter()
+            started = CLOCK()
             for _ in range(number):
                 await once()
-            timings.append(Timing(name, (time.perf_counter() - started) / number * 1e6))
+            timings.append(Timing(name, (CLOCK() - started) / number * 1e6))
     return timings
 
 
-def _cprofile(app: web.Application, number: int, top: int) -> str:
-    profiler = cProfile.Profile()
+def _cprofile(app: web.Application, body: dict[str, Any], number: int, top: int) -> str:
+    profiler = cProfile.Profile(CLOCK)
 
     async def load() -> None:
         async with TestClient(TestServer(app)) as client:
-            payload = orjson.dumps(REQUEST)
+            payload = orjson.dumps(body)
             profiler.enable()
             for _ in range(number):
                 async with client.post(PATH, data=payload, headers=_HEADERS) as response:
@@ -138,9 +159,65 @@ def _cprofile(app: web.Application, number: int, top: int) -> str:
             profiler.disable()
 
     asyncio.run(load())
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    return _per_request(profiler, number, top)
+
+
+async def _profile_under_wrk(app: web.Application, body: dict[str, Any], seconds: float,
+                             top: int) -> str:
+    """The app served in this process, profiled while wrk loads it from another core."""
+    wrk, _ = find_wrk()
+    if wrk is None:
+        return "wrk is not installed: no profile under load"
+    server_cpu, load_cpu = split_cores()
+    if server_cpu is not None:
+        os.sched_setaffinity(0, {server_cpu})
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    profiler = cProfile.Profile(CLOCK)
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}"
+        payload = orjson.dumps(body)
+        with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
+            await run_wrk(wrk, url, payload, connections=32, seconds=1, warmup=0,
+                          script_dir=Path(tmp), cpu=load_cpu)
+            profiler.enable()
+            result = await run_wrk(wrk, url, payload, connections=32, seconds=seconds,
+                                   warmup=0, script_dir=Path(tmp), cpu=load_cpu)
+            profiler.disable()
+    finally:
+        await runner.cleanup()
+    if result.errors:
+        raise RuntimeError(f"{result.errors} errors under wrk")
+    return (f"{result.requests:,} requests in {result.seconds:.1f} s ({result.rps:,.0f} req/s "
+            f"with the profiler on)\n\n" + _per_request(profiler, result.requests, top))
+
+
+def _per_request(profiler: cProfile.Profile, requests: int, top: int) -> str:
+    """The top functions by own CPU time, in µs and calls per request."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(tt for _, _, tt, _, _ in stats.values())
+    rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    lines = [f"CPU per request under the profiler: {total / requests * 1e6:,.1f} µs", "",
+             "| function | calls/request | own µs/request | with callees µs/request |",
+             "|---|---:|---:|---:|"]
+    for (file, line, func), (_, calls, own, cumulative, _) in rows:
+        where = f"{_short(file)}:{line}({func})" if line else func
+        lines.append(f"| {where} | {calls / requests:,.1f} | {own / requests * 1e6:,.1f} "
+                     f"| {cumulative / requests * 1e6:,.1f} |")
+    return "\n".join(lines)
+
+
+def _short(file: str) -> str:
+    """A source path from its package on (mockllm/app.py, aiohttp/web_protocol.py)."""
+    parts = Path(file).parts
+    if "site-packages" in parts:
+        return "/".join(parts[len(parts) - parts[::-1].index("site-packages"):])
+    for anchor in ("mockllm", "bench", "asyncio"):
+        if anchor in parts:
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(anchor):])
+    return Path(file).name
 
 
 def _table(title: str, timings: Sequence[Timing]) -> str:
@@ -159,28 +236,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="profile N whole requests and list the top functions")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--wrk-profile", type=float, default=0, metavar="SECONDS",
+                        help="profile the server alone, served in this process, while wrk "
+                             "loads it for SECONDS from another core (needs wrk)")
+    parser.add_argument("--case", choices=sorted(CASES), default="default",
+                        help="the request --cprofile and --wrk-profile send (canned and "
+                             "stream: the load benchmark's fixture scenarios; default: the "
+                             "generated reply)")
     args = parser.parse_args(argv)
-    app = create_app(Settings(port=0))
+    app = make_app()
     with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
+        fixtures = write_mockllm_scenarios(Path(tmp) / "bench-fixtures.yaml")
+        canned_app = make_app([fixtures])
         scenario_app = None
         if args.scenarios:
-            write_scenarios(Path(tmp), args.scenarios)
-            scenario_app = create_app(Settings(port=0, scenario_paths=(Path(tmp),)))
+            write_scenarios(Path(tmp) / "many", args.scenarios)
+            scenario_app = make_app([Path(tmp) / "many"])
+        # As `mockllm serve` does: what lives as long as the server leaves the collector's
+        # sight, so a full collection over a large heap does not land in one timing.
+        gc.collect()
+        gc.freeze()
         pieces = pipeline_timings(app, args.number, scenario_app)
-        apps = [("bare aiohttp endpoint", bare_app(), REQUEST),
+        apps = [("bare aiohttp endpoint", bare_app(), CASES["canned"]),
                 ("mockllm, default reply", app, REQUEST),
-                ("mockllm, streaming", app, dict(REQUEST, stream=True))]
+                ("mockllm, canned 1 KB scenario reply", canned_app, CASES["canned"]),
+                ("bare aiohttp endpoint, SSE stream", bare_app(), CASES["stream"]),
+                ("mockllm, default reply, SSE stream", app, CASES["default-stream"]),
+                ("mockllm, scenario SSE stream", canned_app, CASES["stream"])]
         if scenario_app is not None:
             apps.append((f"mockllm, {args.scenarios:,} scenarios", scenario_app, REQUEST))
         whole = asyncio.run(request_timings(apps, max(1, args.number // 4)))
+        def fresh_app() -> web.Application:  # one that served requests is bound to that loop
+            if args.case == "bare":
+                return bare_app()
+            return make_app([fixtures] if args.case in _FIXTURE_CASES else [])
+
+        listing = _cprofile(fresh_app(), CASES[args.case], args.cprofile, args.top) \
+            if args.cprofile else ""
+        if args.wrk_profile:
+            under_load = asyncio.run(_profile_under_wrk(fresh_app(), CASES[args.case],
+                                                        args.wrk_profile, args.top))
     print(_table("pipeline piece", pieces))
     print()
     print(_table("whole request via aiohttp test client", whole))
-    own = whole[1].micros - whole[0].micros
-    print(f"\nmockllm's own cost per request (mockllm - bare): {own:,.1f} µs")
-    if args.cprofile:
-        print()
-        print(_cprofile(create_app(Settings(port=0)), args.cprofile, args.top))
+    micros = {t.name: t.micros for t in whole}
+    print("\nmockllm's own cost per request (mockllm - bare, same content):")
+    for name, base in (("mockllm, canned 1 KB scenario reply", "bare aiohttp endpoint"),
+                       ("mockllm, scenario SSE stream", "bare aiohttp endpoint, SSE stream")):
+        print(f"- {name}: {micros[name] - micros[base]:,.1f} µs")
+    if listing:
+        print(f"\ncProfile of {args.cprofile:,} requests ({args.case}, test client included):\n")
+        print(listing)
+    if args.wrk_profile:
+        print(f"\ncProfile of the server alone under wrk ({args.case}):\n")
+        print(under_load)
     return 0
 
 
