@@ -207,3 +207,24 @@ def test_the_examples_use_only_public_names() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mockllm"):
                 assert node.module == "mockllm", f"{path.name} imports {node.module}"
                 assert all(a.name in mockllm.__all__ for a in node.names), path.name
+
+
+def test_every_error_class_lives_in_the_errors_module() -> None:
+    import mockllm.errors as errors
+
+    known = {name for name, value in vars(errors).items()
+             if isinstance(value, type) and issubclass(value, BaseException)}
+    elsewhere = []
+    for path in MODULE_FILES:
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    ast.unparse(base).split(".")[-1] in known | {"Exception", "BaseException",
+                                                                   "ValueError", "AssertionError"}
+                    for base in node.bases):
+                elsewhere.append(f"{_module_name(path)}.{node.name}")
+    assert elsewhere == []
+    # One tree: every error mockllm defines descends from the one root.
+    assert sorted(n for n in known
+                  if not issubclass(getattr(errors, n), errors.MockLLMException)) == []
