@@ -196,9 +196,10 @@ def _command(case: Case, port: int, files: _Files) -> list[str]:
     paths = [files.scenarios(case.scenarios)] if case.scenarios else []
     if case.reply != "default":
         paths.append(files.mockllm_scenarios)
-    # -P: another interpreter imports its own installed mockllm, not this checkout's
-    # (the server runs in this repository's root, which -m would put first on sys.path).
-    python = [case.python, "-P"] if case.python else [sys.executable]
+    # -E -P: another interpreter imports its own installed mockllm, not this checkout's
+    # (the server runs in this repository's root with it on PYTHONPATH, which both would
+    # put first on sys.path).
+    python = [case.python, "-E", "-P"] if case.python else [sys.executable]
     command = [*python, "-m", "mockllm", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return command + (["--scenarios", *map(str, paths)] if paths else [])
 
