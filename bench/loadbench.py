@@ -42,7 +42,7 @@ from .scenariogen import write_scenarios
 from .wrk import find_wrk, run_wrk, wrk_seconds
 
 __all__ = ["Case", "CaseResult", "Report", "RunConfig", "answer_content", "default_cases",
-           "main", "markdown_table", "run", "select_cases"]
+           "main", "markdown_table", "parse_python", "run", "select_cases", "with_pythons"]
 
 PATH = "/v1/chat/completions"
 REQUEST = request_body()  # the default request: no fixture marker, mockllm's generated reply
@@ -61,6 +61,7 @@ class Case:
     reply: str = "default"  # "canned" / "stream": the bench fixtures; "default": generated
     stream: bool = False
     scenarios: int = 0  # mockllm: this many generated scenarios instead of the built-in ones
+    python: str = ""  # mockllm: the interpreter (another checkout's venv); "" for this one
 
     def body(self) -> bytes:
         """The request this case sends."""
@@ -145,6 +146,26 @@ def default_cases(scenario_counts: Sequence[int] = (10, 1000, 10_000)) -> list[C
     return cases
 
 
+def with_pythons(cases: Sequence[Case], pythons: Sequence[tuple[str, str]]) -> list[Case]:
+    """Each mockllm case once more per (label, interpreter), named "... [label]", right after it.
+
+    For comparing two checkouts of mockllm (each in its own virtualenv) in one interleaved run.
+    """
+    out = []
+    for case in cases:
+        out.append(case)
+        if case.server == "mockllm":
+            out += [replace(case, name=f"{case.name} [{label}]", python=python)
+                    for label, python in pythons]
+    return out
+
+
+def parse_python(text: str) -> tuple[str, str]:
+    """``LABEL=PATH`` (or just ``PATH``, labelled by its path) for ``--mockllm-python``."""
+    label, _, path = text.rpartition("=")
+    return (label or path, path)
+
+
 def select_cases(cases: Sequence[Case], words: Sequence[str]) -> list[Case]:
     """The cases whose name holds one of ``words``, and the baselines (all without words)."""
     lowered = [w.lower() for w in words]
@@ -175,8 +196,11 @@ def _command(case: Case, port: int, files: _Files) -> list[str]:
     paths = [files.scenarios(case.scenarios)] if case.scenarios else []
     if case.reply != "default":
         paths.append(files.mockllm_scenarios)
-    command = [sys.executable, "-m", "mockllm", "serve", "--host", "127.0.0.1",
-               "--port", str(port)]
+    # -E -P: another interpreter imports its own installed mockllm, not this checkout's
+    # (the server runs in this repository's root with it on PYTHONPATH, which both would
+    # put first on sys.path).
+    python = [case.python, "-E", "-P"] if case.python else [sys.executable]
+    command = [*python, "-m", "mockllm", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return command + (["--scenarios", *map(str, paths)] if paths else [])
 
 
@@ -446,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
                         help="before each case, wait up to SECONDS for the machine to be "
                              "quiet (for a shared machine; default 0: no wait)")
+    parser.add_argument("--mockllm-python", action="append", default=[], metavar="LABEL=PATH",
+                        help="also run every mockllm case with this interpreter (e.g. another "
+                             "checkout's .venv/bin/python), labelled; repeatable")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -463,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = [int(n) for n in args.scenario_counts.split(",") if n.strip()]
     cases = select_cases(default_cases(counts),
                          [w.strip() for w in args.only.split(",") if w.strip()])
+    cases = with_pythons(cases, [parse_python(p) for p in args.mockllm_python])
     report = asyncio.run(run(cases, config))
     print(markdown_table(report))
     if args.json is not None:

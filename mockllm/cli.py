@@ -6,7 +6,6 @@ Settings come from defaults, then ``MOCKLLM_*`` environment variables, then flag
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import sys
@@ -170,14 +169,14 @@ def _record_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(settings: Settings) -> int:
-    from .http.serving import serve_forever
+    from .http.serving import LineBatchHandler, run, serve_forever
     from .http.workers import serve_workers, workers_problem
 
     problem = workers_problem(settings)
     if problem is not None:
         raise ConfigError(problem)
     logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
+                        format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
 
     def announce(url: str) -> None:
         print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it",
@@ -188,7 +187,7 @@ def _serve(settings: Settings) -> int:
         print("mockllm stopped", flush=True)
         return code
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(settings, announce))
+        run(serve_forever(settings, announce))
     print("mockllm stopped", flush=True)
     return 0
 

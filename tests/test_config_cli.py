@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 import re
 import socket
 import subprocess
@@ -14,6 +17,7 @@ import pytest
 from mockllm.cli import _parser, _settings, main
 from mockllm.config import ErrorDialect, Settings, ValidationMode
 from mockllm.errors import ConfigError
+from mockllm.http.serving import LineBatchHandler
 from mockllm.resources import data_dir
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -274,3 +278,26 @@ def test_the_default_server_never_imports_the_redis_client() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_access_log_writes_the_lines_of_one_loop_turn_at_once() -> None:
+    stream = io.StringIO()
+    handler = LineBatchHandler(stream)
+    logger = logging.Logger("mockllm-test-batch")
+    logger.addHandler(handler)
+
+    def line(n: int) -> str:
+        return f"POST /v1/chat/completions 200 scenario=s{n} 100%"
+
+    async def serve() -> list[str]:
+        logger.info(line(1))
+        logger.info(line(2))
+        held = stream.getvalue()  # nothing written before the loop turns
+        await asyncio.sleep(0)
+        return [held, stream.getvalue()]
+
+    held, written = asyncio.run(serve())
+    assert held == ""
+    assert written == f"{line(1)}\n{line(2)}\n"
+    logger.info(line(3))  # outside a loop: written at once
+    assert stream.getvalue().endswith(f"{line(3)}\n")

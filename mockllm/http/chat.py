@@ -263,8 +263,9 @@ async def deliver(request: web.Request, state: ServerState, trace: Trace,
     headers = {**limits, **{str(k): str(v) for k, v in (reply.get("headers") or {}).items()}}
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
-    # Timing jitter and fault dice have their own generator, made only when needed.
-    rng = random.Random(seed ^ 0x5EED) if timing or reply.get("fault") else None
+    # Timing jitter and fault dice have their own generator, made only when one of them
+    # draws (delivery.jittered and pick_fault); seeding one costs more than a chunk.
+    rng = random.Random(seed ^ 0x5EED) if timing.get("jitter") or reply.get("fault") else None
     fault = delivery.pick_fault(reply.get("fault"), rng) if rng is not None else None
     if fault is not None:
         trace.tags["fault"] = fault.kind

@@ -55,7 +55,7 @@ def pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> Fault | No
 
 def jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random | None) -> float:
     """``value_ms`` moved by up to ``timing.jitter`` (a fraction) either way, in seconds
-    (``rng`` is None only for a reply without timing, which has no jitter)."""
+    (``rng`` is None only for a reply without jitter or fault, which draws nothing)."""
     jitter = float(timing.get("jitter") or 0.0)
     if jitter and rng is not None:
         value_ms = max(0.0, float(value_ms) * (1.0 + rng.uniform(-jitter, jitter)))

@@ -147,4 +147,6 @@ def record(request: web.Request, state: ServerState, trace: Trace,
     if live.listening:
         live.publish("exchange", exchange)
     if log.isEnabledFor(logging.INFO):
-        log.info(exchange.log_line(state.settings.verbose))
+        # The record made directly: log.info() would walk the stack to find the caller.
+        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0,
+                                  exchange.log_line(state.settings.verbose), (), None))

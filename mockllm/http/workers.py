@@ -22,7 +22,6 @@ Several workers need a shared state store: each process's own memory would count
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -41,7 +40,7 @@ from ..errors import ConfigError
 from ..state import redacted_url
 from .app import AppParts, create_app
 from .context import STATE
-from .serving import bind_problem, serve_forever
+from .serving import bind_problem, run, serve_forever
 
 __all__ = ["serve_workers", "workers_problem"]
 
@@ -97,7 +96,7 @@ def _worker(index: int, settings: Settings, parts: AppParts, ready: Connection) 
         ready.close()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(settings, announce, app=app, reuse_port=True))
+        run(serve_forever(settings, announce, app=app, reuse_port=True))
 
 
 class _Supervisor:

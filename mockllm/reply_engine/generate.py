@@ -117,7 +117,9 @@ class _Request:
         self.seed = seed
         self.created = created
         self.lexicon = lexicon
-        self.tokenizer = lexicon.tokenizer
+        # Counts through the lexicon's memo: a canned reply's text is counted once, not
+        # on every request (tiktoken takes ~40 us per KB); splitting passes through.
+        self.tokenizer: Tokenizer = lexicon.counter
         # The app's Faker, seeded with this request's seed before its first use here.
         self.faker: Any = LazySeededFaker(faker, seed)
         self.tools = _offered_tools(request)

@@ -134,6 +134,10 @@ def _choice_deltas(choice: Mapping[str, Any], split: Any, chunking: str,
 def _pieces(text: str, entries: Sequence[Mapping[str, Any]] | None, split: Any, chunking: str,
             size: int) -> Iterator[tuple[str, list[Any]]]:
     """(piece of ``text``, logprobs entries of the tokens that end inside it)."""
+    if chunking == "chars" and not entries:  # no tokens to place: cut the text alone
+        for start in range(0, len(text), size):
+            yield text[start:start + size], []
+        return
     tokens = [e["token"] for e in entries] if entries else None
     if tokens is None or "".join(tokens) != text:
         tokens = split(text)

@@ -212,9 +212,12 @@ def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
 
         spec = _ENCODINGS[encoding]
         ranks = _read_ranks(encoding, spec.sha256)
-        return BpeTokenizer(tiktoken.Encoding(encoding, pat_str=spec.pattern,
-                                              mergeable_ranks=ranks,
-                                              special_tokens=dict(spec.special_tokens)))
+        bpe = tiktoken.Encoding(encoding, pat_str=spec.pattern, mergeable_ranks=ranks,
+                                special_tokens=dict(spec.special_tokens))
+        # The Rust core holds its own copy of the ranks; tiktoken keeps the Python dict
+        # only for pickling, which mockllm never does: ~27 MiB for o200k_base.
+        bpe._mergeable_ranks = {}
+        return BpeTokenizer(bpe)
     except Exception:  # noqa: BLE001 - missing package or data, unknown encoding: fall back
         return ApproxTokenizer()
 
