@@ -39,7 +39,7 @@ from pathlib import Path
 
 import orjson
 
-from .load import LoadResult, percentile, run_load
+from .load import LoadResult, run_load
 
 __all__ = ["main"]
 
@@ -191,8 +191,7 @@ def _report(results: dict[str, LoadResult], round_trip_us: float, cores: int) ->
 
     print(f"{'case':<30} {'req/s':>8} {'p50 ms':>7} {'CPU us/req':>10} {'errors':>6}")
     for label, result in results.items():
-        p50 = percentile(sorted(result.latencies_ms), 50)
-        print(f"{label:<30} {result.rps:>8,.0f} {p50:>7.2f} {cpu_us(result):>10,.0f} "
+        print(f"{label:<30} {result.rps:>8,.0f} {result.p50_ms:>7.2f} {cpu_us(result):>10,.0f} "
               f"{result.errors:>6}")
     for kind in ("stateless", "stateful"):
         one, two = results[f"{kind}, 1 worker, Redis"], results[f"{kind}, 2 workers, Redis"]

@@ -151,3 +151,15 @@ def test_profile_times_every_piece() -> None:
                   "mockllm, canned 1 KB scenario reply", "mockllm, scenario SSE stream"):
         assert float(timed[piece].replace(",", "")) > 0, piece
     assert "mockllm's own cost per request" in out
+
+
+def test_the_workers_benchmark_runs_end_to_end() -> None:
+    from redis_server import find_redis_server
+
+    find_redis_server()  # skips (or fails in CI) without one
+    result = subprocess.run([sys.executable, "-m", "bench.workers", "--quick"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if re.match(r"^state(less|ful), ", line)]
+    assert len(rows) == 6 and all(line.split()[-1] == "0" for line in rows), result.stdout
+    assert "use-count script round trip" in result.stdout
