@@ -18,6 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The name on PyPI: "mockllm" there is another project's.
 DISTRIBUTION = "mockllm-server"
+# One worker builds the wheel: two builds at once in one checkout share its build/ folder
+# and can leave a wheel without the package.
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")

@@ -81,3 +81,24 @@ def test_exchanges_round_trip_through_json() -> None:
     again = Exchange.from_json(original.to_json())
     assert again.to_json() == original.to_json()
     assert again.field_errors == original.field_errors and not again.valid
+
+
+async def test_a_batch_that_meets_a_missing_script_runs_each_call_once(
+        store: RedisStore) -> None:
+    # A worker's first batch can meet Redis with one script loaded and another not (a
+    # fresh or restarted Redis, or another worker loading it meanwhile): only the calls
+    # Redis refused may run again, or a use count or a budget is spent twice.
+    import asyncio
+
+    from mockllm.state import redis_store
+
+    client = store._redis()
+    await client.script_flush()
+    await client.script_load(redis_store._TAKE)
+    took, spent = await asyncio.gather(
+        store.take("once", None, None),
+        store.spend("key", [BudgetSpend(10, 6.0, 1)], 0.0))
+    assert took == 0 and spent.allowed
+    assert (await store.uses())["once"] == 1
+    again = await store.spend("key", [BudgetSpend(10, 6.0, 1)], 0.0)
+    assert again.used[0] == pytest.approx(1.0, abs=0.01)  # one spend so far, not two

@@ -377,11 +377,15 @@ class RedisStore:
         try:
             async with self._reaching():
                 results = await self._pipeline(calls)
-                if any(isinstance(r, NoScriptError) for r in results):
-                    # Redis restarted and forgot the scripts: load them, then again.
-                    for source in {c[0] for c in calls}:
+                missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+                if missing:
+                    # Redis (re)started without these scripts: load them and run again only
+                    # the calls it refused; the others ran already and must not run twice.
+                    for source in {calls[i][0] for i in missing}:
                         await self._redis().script_load(source)
-                    results = await self._pipeline(calls)
+                    again = await self._pipeline([calls[i] for i in missing])
+                    for i, result in zip(missing, again, strict=True):
+                        results[i] = result
         except Exception as exc:  # every waiting caller gets the failure
             for *_, done in calls:
                 if not done.done():
