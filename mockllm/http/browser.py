@@ -32,8 +32,8 @@ from ..errors import NotFoundError
 from ..journal import Exchange
 from . import wire
 from .chat import stream_chunks
-from .context import STATE, ServerState
-from .middleware import CONTROL_PREFIX
+from .context import STATE, ServerState, state_of
+from .middleware import CONTROL_PREFIX, json_response
 
 __all__ = ["chunks_of", "setup_browser", "takes_query_token"]
 
@@ -61,10 +61,6 @@ def setup_browser(app: web.Application, control: web.Application) -> None:
     control.router.add_get("/requests/stream", _stream)
     control.router.add_get("/requests/{request_id}", _one_request)
     app.on_shutdown.append(_close_feed)
-
-
-def _state(request: web.Request) -> ServerState:
-    return request.config_dict[STATE]
 
 
 def _csp_hash(text: str) -> str:
@@ -107,7 +103,7 @@ def _batch(events: Iterable[tuple[str, Any]]) -> bytes:
 
 async def _stream(request: web.Request) -> web.StreamResponse:
     """The journal live: a snapshot, then every change as it happens."""
-    state = _state(request)
+    state = state_of(request)
     feed = state.live
     # Listen before reading the snapshot, so nothing falls between the two (the page
     # ignores a row it already has).
@@ -161,13 +157,13 @@ def chunks_of(state: ServerState, exchange: Exchange) -> list[dict[str, Any]] | 
 
 async def _one_request(request: web.Request) -> web.Response:
     """One exchange in full, by its request id (``x-request-id``)."""
-    state = _state(request)
+    state = state_of(request)
     wanted = request.match_info["request_id"]
     for exchange in reversed(await state.store.exchanges()):
         if exchange.request_id == wanted:
             data = exchange.to_json()
             data["chunks"] = chunks_of(state, exchange)
-            return web.Response(body=wire.dumps(data), content_type="application/json")
+            return json_response(data)
     raise NotFoundError(f"No journaled request with id {wanted!r} (the journal keeps the "
                         f"last {state.store.journal_size}).", error_code="RequestNotFound")
 

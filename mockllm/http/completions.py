@@ -23,8 +23,8 @@ from aiohttp import web
 
 from ..errors import BadRequestError, NotFoundError
 from ..state import StoredCompletion
-from . import wire
-from .context import STATE, ServerState
+from .context import ServerState, state_of
+from .middleware import json_response
 
 __all__ = ["keep", "setup_completions"]
 
@@ -57,9 +57,6 @@ def setup_completions(app: web.Application) -> None:
     app.router.add_get(_PATH + "/{id}/messages", _messages)
 
 
-def _json(data: Any) -> web.Response:
-    return web.Response(body=wire.dumps(data), content_type="application/json")
-
 
 def _view(completion: StoredCompletion) -> dict[str, Any]:
     """The completion as the API lists it: the reply, with the request's metadata."""
@@ -68,7 +65,7 @@ def _view(completion: StoredCompletion) -> dict[str, Any]:
 
 async def _find(request: web.Request) -> StoredCompletion:
     wanted = request.match_info["id"]
-    for completion in await request.app[STATE].store.completions():
+    for completion in await state_of(request).store.completions():
         if completion.id == wanted:
             return completion
     raise NotFoundError(
@@ -107,15 +104,15 @@ async def _list(request: web.Request) -> web.Response:
     wanted = {m.group(1): value for name, value in request.query.items()
               if (m := _METADATA_PARAM.match(name))}
     model = request.query.get("model")
-    found = [c for c in await request.app[STATE].store.completions()
+    found = [c for c in await state_of(request).store.completions()
              if (model is None or c.model == model)
              and all(c.metadata.get(k) == v for k, v in wanted.items())]
-    return _json(_page(found, request.query, lambda c: c.id, _view))
+    return json_response(_page(found, request.query, lambda c: c.id, _view))
 
 
 async def _get(request: web.Request) -> web.Response:
     """One stored completion."""
-    return _json(_view(await _find(request)))
+    return json_response(_view(await _find(request)))
 
 
 async def _update(request: web.Request) -> web.Response:
@@ -127,11 +124,11 @@ async def _update(request: web.Request) -> web.Response:
         raise BadRequestError(f"The request body is not valid JSON: {exc}.") from None
     metadata = body.get("metadata") if isinstance(body, dict) else None
     _check_metadata(metadata)
-    updated = await request.app[STATE].store.update_completion(completion.id, metadata or {})
+    updated = await state_of(request).store.update_completion(completion.id, metadata or {})
     if updated is None:  # deleted meanwhile
         raise NotFoundError(f"No chat completion found with id '{completion.id}'.",
                             param="completion_id", openai_code="not_found")
-    return _json(_view(updated))
+    return json_response(_view(updated))
 
 
 def _check_metadata(metadata: Any) -> None:
@@ -152,8 +149,9 @@ def _check_metadata(metadata: Any) -> None:
 async def _delete(request: web.Request) -> web.Response:
     """Forget a stored completion."""
     completion = await _find(request)
-    deleted = await request.app[STATE].store.delete_completion(completion.id)
-    return _json({"id": completion.id, "object": "chat.completion.deleted", "deleted": deleted})
+    deleted = await state_of(request).store.delete_completion(completion.id)
+    return json_response({"id": completion.id, "object": "chat.completion.deleted",
+                          "deleted": deleted})
 
 
 async def _messages(request: web.Request) -> web.Response:
@@ -161,7 +159,7 @@ async def _messages(request: web.Request) -> web.Response:
     completion = await _find(request)
     messages = [_store_message(completion.id, i, m)
                 for i, m in enumerate(completion.request_messages)]
-    return _json(_page(messages, request.query, lambda m: m["id"], lambda m: m))
+    return json_response(_page(messages, request.query, lambda m: m["id"], lambda m: m))
 
 
 def _store_message(completion_id: str, position: int, message: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ..state import StateStore
 from ..validation import RequestValidator, ResponseValidator
 from .live import LiveFeed
 
-__all__ = ["STATE", "ServerState", "TRACE", "Trace"]
+__all__ = ["STATE", "ServerState", "TRACE", "Trace", "state_of"]
 
 
 @dataclass(slots=True)
@@ -69,6 +69,11 @@ class ServerState:
 
 
 STATE = web.AppKey("mockllm_state", ServerState)
+
+
+def state_of(request: web.Request) -> ServerState:
+    """The state of the app a request reached (also from the control sub-app)."""
+    return request.config_dict[STATE]
 
 
 @dataclass(slots=True)

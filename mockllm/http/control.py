@@ -43,10 +43,9 @@ from ..errors import BadRequestError, ConfigError, NotFoundError, UnauthorizedEr
 from ..journal import JournalQuery, select
 from ..ratelimit import bearer_token
 from ..scenario_engine.scenarioset import Scenario
-from . import wire
 from .browser import setup_browser, takes_query_token
-from .context import STATE, ServerState
-from .middleware import CONTROL_PREFIX
+from .context import state_of
+from .middleware import CONTROL_PREFIX, json_response
 
 __all__ = ["admin_enabled", "is_loopback", "scenario_summary", "setup_control"]
 
@@ -101,13 +100,9 @@ def setup_control(app: web.Application) -> None:
     app.add_subapp(CONTROL_PREFIX, control)
 
 
-def _state(request: web.Request) -> ServerState:
-    return request.config_dict[STATE]
-
-
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    _authorize(request, _state(request).settings)
+    _authorize(request, state_of(request).settings)
     return await handler(request)
 
 
@@ -133,18 +128,15 @@ def _authorize(request: web.Request, settings: Settings) -> None:
             headers={"WWW-Authenticate": 'Bearer realm="mockllm"'})
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=wire.dumps(data), status=status, content_type="application/json")
-
 
 async def _health(request: web.Request) -> web.Response:
     """Liveness, with how many scenarios and journal entries the server holds."""
-    state = _state(request)
+    state = state_of(request)
     store = state.store
     health = await store.health()
     ok = bool(health.get("ok"))
     # A store that cannot be reached: 503, so a load balancer stops sending requests.
-    return _json({"status": "ok" if ok else "unavailable",
+    return json_response({"status": "ok" if ok else "unavailable",
                   "scenarios": len(state.scenarios.scenarios),
                   "journal": await store.journal_count() if ok else None,
                   "journal_size": store.journal_size,
@@ -156,7 +148,7 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _list_requests(request: web.Request) -> web.Response:
     """The journal, newest first, filtered by the query parameters."""
-    state = _state(request)
+    state = state_of(request)
     query = JournalQuery.from_params(request.query)
     limit_text = request.query.get("limit")
     if limit_text is not None and not limit_text.isdigit():
@@ -165,27 +157,27 @@ async def _list_requests(request: web.Request) -> web.Response:
     entries = await state.store.exchanges()
     found = select(entries, query, newest_first=True,
                    limit=int(limit_text) if limit_text is not None else None)
-    return _json({"requests": [e.to_json() for e in found], "count": len(found),
+    return json_response({"requests": [e.to_json() for e in found], "count": len(found),
                   "total": len(entries)})
 
 
 async def _clear_requests(request: web.Request) -> web.Response:
     """Forget every journal entry."""
-    state = _state(request)
-    return _json({"cleared": await state.clear_journal()})
+    state = state_of(request)
+    return json_response({"cleared": await state.clear_journal()})
 
 
 async def _list_scenarios(request: web.Request) -> web.Response:
     """The scenarios in resolution order."""
-    state = _state(request)
+    state = state_of(request)
     uses = await state.scenarios.uses()
-    return _json({"scenarios": [scenario_summary(s, uses.get(s.name, 0))
+    return json_response({"scenarios": [scenario_summary(s, uses.get(s.name, 0))
                                 for s in state.scenarios.scenarios]})
 
 
 async def _add_scenarios(request: web.Request) -> web.Response:
     """Add the scenarios of a JSON or YAML document (validated like a scenario file)."""
-    state = _state(request)
+    state = state_of(request)
     raw = await request.read()
     if not raw.strip():
         raise BadRequestError("Send a scenario document (JSON or YAML) in the body.")
@@ -204,28 +196,28 @@ async def _add_scenarios(request: web.Request) -> web.Response:
     except ConfigError as exc:
         raise BadRequestError(f"Invalid scenario: {exc}", error_code="InvalidScenario") from None
     await state.scenarios.add(loaded)
-    return _json({"added": [s.name for s in loaded]}, status=201)
+    return json_response({"added": [s.name for s in loaded]}, status=201)
 
 
 async def _reset_scenarios(request: web.Request) -> web.Response:
     """Back to the loaded scenarios, every count at zero."""
-    state = _state(request)
+    state = state_of(request)
     await state.scenarios.reset()
-    return _json({"scenarios": len(state.scenarios.scenarios)})
+    return json_response({"scenarios": len(state.scenarios.scenarios)})
 
 
 async def _remove_scenario(request: web.Request) -> web.Response:
     """Remove one scenario by name."""
-    state = _state(request)
+    state = state_of(request)
     name = request.match_info["name"]
     if not await state.scenarios.remove(name):
         known = ", ".join(s.name for s in state.scenarios.scenarios[:20]) or "none"
         raise NotFoundError(f"No scenario named {name!r} (known: {known}).",
                             error_code="ScenarioNotFound")
-    return _json({"removed": name})
+    return json_response({"removed": name})
 
 
 async def _reset(request: web.Request) -> web.Response:
     """Forget the journal and every use count, sequence position and conversation."""
-    state = _state(request)
-    return _json({"reset": True, "cleared": await state.reset()})
+    state = state_of(request)
+    return json_response({"reset": True, "cleared": await state.reset()})

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -23,9 +24,9 @@ from ..errors import (
 )
 from ..journal import Exchange
 from . import delivery, wire
-from .context import STATE, TRACE, ServerState, Trace
+from .context import TRACE, ServerState, Trace, state_of
 
-__all__ = ["CONTROL_PREFIX", "error_middleware", "record"]
+__all__ = ["CONTROL_PREFIX", "error_middleware", "json_response", "record"]
 
 log = logging.getLogger("mockllm")
 
@@ -38,7 +39,7 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Turn every failure into an error body in the configured dialect, and journal it."""
-    state = request.config_dict[STATE]
+    state = state_of(request)
     trace = Trace(request_id="req_" + os.urandom(12).hex(), started=time.perf_counter())
     request[TRACE] = trace
     error: MockLLMError | None = None
@@ -91,7 +92,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> MockLL
     if exc.status == 413:
         return PayloadTooLargeError(
             f"The request body is larger than the limit of "
-            f"{request.config_dict[STATE].settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
+            f"{state_of(request).settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
         )
     return MockLLMError(exc.reason or "HTTP error", status=exc.status,
                         error_code=exc.reason.replace(" ", "") if exc.reason else None)
@@ -108,6 +109,11 @@ def _error_response(request: web.Request, state: ServerState,
                             content_type="application/javascript", headers=headers)
     return web.Response(body=body, status=error.status, content_type="application/json",
                         headers=headers)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer of the models, stored-completion and control routes."""
+    return web.Response(body=wire.dumps(data), status=status, content_type="application/json")
 
 
 def record(request: web.Request, state: ServerState, trace: Trace,

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import NotFoundError
-from . import wire
-from .context import STATE
+from .context import state_of
+from .middleware import json_response
 
 __all__ = ["get_model", "index", "list_models"]
 
@@ -17,29 +17,26 @@ def _model_object(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "mockllm"}
 
 
-def _json(data: Any) -> web.Response:
-    return web.Response(body=wire.dumps(data), content_type="application/json")
-
 
 async def list_models(request: web.Request) -> web.Response:
     """The configured models."""
-    models = request.app[STATE].settings.models
-    return _json({"object": "list", "data": [_model_object(m) for m in models]})
+    models = state_of(request).settings.models
+    return json_response({"object": "list", "data": [_model_object(m) for m in models]})
 
 
 async def get_model(request: web.Request) -> web.Response:
     """One model; 404 for a model the server does not serve."""
-    settings = request.app[STATE].settings
+    settings = state_of(request).settings
     model = request.match_info["model"]
     if model not in settings.models and not settings.any_model:
         raise NotFoundError(f"The model `{model}` does not exist or you do not have access to it.",
                             openai_code="model_not_found", param="model")
-    return _json(_model_object(model))
+    return json_response(_model_object(model))
 
 
 async def index(request: web.Request) -> web.Response:
     """What this server is and where its API lives."""
-    return _json({
+    return json_response({
         "name": "mockllm",
         "chat_completions": "POST /v1/chat/completions",
         "models": "GET /v1/models",
