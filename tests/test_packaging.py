@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The name on PyPI: "mockllm" there is another project's.
 DISTRIBUTION = "mockllm-server"
-# One worker builds the wheel: two builds at once in one checkout share its build/ folder
-# and can leave a wheel without the package.
+# One worker builds the wheel, once a run.
 pytestmark = pytest.mark.xdist_group("wheel")
 
 
@@ -27,8 +27,14 @@ pytestmark = pytest.mark.xdist_group("wheel")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The wheel of this checkout, unpacked into a folder used as the only mockllm."""
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: a build in the checkout itself shares its build/ and egg-info
+    # folders with anything else running there, and other tests write files beside it.
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "node_modules", "test-artifacts",
+        "__pycache__", ".aimock"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
-                    str(ROOT)], check=True, timeout=300)
+                    str(source)], check=True, timeout=300)
     wheel = next(out.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl"))
     site = out / "site"
     with zipfile.ZipFile(wheel) as archive:
