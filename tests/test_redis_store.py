@@ -102,3 +102,34 @@ async def test_a_batch_that_meets_a_missing_script_runs_each_call_once(
     assert (await store.uses())["once"] == 1
     again = await store.spend("key", [BudgetSpend(10, 6.0, 1)], 0.0)
     assert again.used[0] == pytest.approx(1.0, abs=0.01)  # one spend so far, not two
+
+
+async def test_a_call_that_times_out_is_not_sent_again(
+        redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Redis busy longer than the read timeout (a starved server looks the same): the
+    # spend times out but still runs once Redis is free; sending it again would spend twice.
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from mockllm.state import redis_store
+
+    monkeypatch.setattr(redis_store, "_SOCKET_TIMEOUT", 0.5)
+    store = RedisStore(redis_server.url, prefix=f"busy:{uuid.uuid4().hex}:")
+    other = aioredis.Redis.from_url(redis_server.url)
+    budget = [BudgetSpend(10, 6.0, 1)]
+    try:
+        await store.spend("warm", budget, 0.0)  # connected, scripts loaded
+        busy = asyncio.create_task(other.eval(
+            "local s = redis.call('TIME') local t = s "
+            "while (t[1] - s[1]) * 1e6 + (t[2] - s[2]) < 900000 do t = redis.call('TIME') end "
+            "return 1", 0))
+        await asyncio.sleep(0.05)
+        with pytest.raises(StateUnavailableError):
+            await store.spend("key", budget, 0.0)
+        await busy
+        after = await store.spend("key", budget, 0.0)
+        assert after.used[0] == pytest.approx(1.0, abs=0.05)  # the timed-out spend, once
+    finally:
+        await other.aclose()
+        await store.close()

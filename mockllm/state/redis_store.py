@@ -57,9 +57,10 @@ __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 log = logging.getLogger("mockllm")
 
 DEFAULT_PREFIX = "mockllm:"
-# Seconds to connect and to wait for an answer: a dead Redis is a quick 503.
+# Seconds to connect (a dead Redis is a quick 503) and to wait for an answer (a Redis
+# that accepts but does not answer, or a server starved of CPU, is a 503 after this).
 _CONNECT_TIMEOUT = 1.0
-_SOCKET_TIMEOUT = 1.0
+_SOCKET_TIMEOUT = 3.0
 # Seconds a read waits for each other process to write its queued journal entries.
 _SETTLE_TIMEOUT = 0.5
 # The change message that asks every process to write its queue now (then a token).
@@ -331,7 +332,11 @@ class RedisStore:
         if self._client is None or self._loop is not loop:
             self._client = aioredis.Redis.from_url(
                 self._url, socket_connect_timeout=_CONNECT_TIMEOUT,
-                socket_timeout=_SOCKET_TIMEOUT, retry=Retry(NoBackoff(), 1),
+                socket_timeout=_SOCKET_TIMEOUT,
+                # Once more on a broken connection (a restarted Redis never got the
+                # call), never after a timeout: the scripts count and spend, and a call
+                # that timed out may still run, so sending it again would count twice.
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
                 retry_on_timeout=False, client_name="mockllm")
             self._loop = loop
             self._flushing = asyncio.Lock()
