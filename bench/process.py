@@ -101,6 +101,10 @@ class ServerProcess:
     async def __aenter__(self) -> ServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO), env.get("PYTHONPATH")]))
+        # mockllm without its access-log line per request, as aimock runs with
+        # --log-level warn (an environment variable, so an older checkout's server
+        # started with --mockllm-python ignores it instead of refusing an option).
+        env["MOCKLLM_QUIET"] = "1"
         preexec = None
         if self.cpu is not None and shutil.which("taskset") is None \
                 and hasattr(os, "sched_setaffinity"):

@@ -115,6 +115,9 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
            help="what every key in the state store starts with (default mockllm:)")
     option("--verbose", "-v", action="store_true", default=None,
            help="log validation details of each request")
+    option("--quiet", "-q", action="store_true", default=None,
+           help="no access-log line per request (warnings and errors still print), "
+                "as for a load test")
     option("--upstream", metavar="BASE_URL",
            help="the OpenAI-compatible API to forward to (e.g. https://api.openai.com/v1)")
     option("--upstream-key", metavar="KEY",
@@ -146,6 +149,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         rate_limit_per_key=False if args.rate_limit_global else None,
         admin_token=args.admin_token,
         verbose=args.verbose,
+        quiet=args.quiet,
         cors=False if args.no_cors else None,
         workers=parse_value("workers", args.workers, source="--workers")
         if args.workers is not None else None,
@@ -175,7 +179,10 @@ def _serve(settings: Settings) -> int:
     problem = workers_problem(settings)
     if problem is not None:
         raise ConfigError(problem)
-    logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
+    level = logging.DEBUG if settings.verbose else logging.INFO
+    if settings.quiet and not settings.verbose:
+        level = logging.WARNING
+    logging.basicConfig(level=level,
                         format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
 
     def announce(url: str) -> None:

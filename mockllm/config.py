@@ -90,6 +90,8 @@ class Settings:
     # One budget per API key (the Authorization: Bearer value) instead of one for the server.
     rate_limit_per_key: bool = True
     verbose: bool = False
+    # No access-log line per request (``serve --quiet``); --verbose wins over it.
+    quiet: bool = False
     # CORS headers and preflight answers, for browser apps on another origin.
     cors: bool = True
     # Where the shared state lives: None is this process's memory; redis://HOST:PORT/DB
@@ -206,6 +208,7 @@ _PARSERS: Mapping[str, Any] = MappingProxyType({
     "rate_limit_tpm": lambda raw, src: _parse_int(raw, src) if raw.strip() else None,
     "rate_limit_per_key": _parse_bool,
     "verbose": _parse_bool,
+    "quiet": _parse_bool,
     "cors": _parse_bool,
     "state": _parse_state,
     "state_prefix": lambda raw, src: raw,

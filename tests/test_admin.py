@@ -238,19 +238,34 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 # --------------------------------------------------------------------------- another process
 
 
-def test_a_server_in_another_process_driven_over_http() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MOCKLLM_PORT", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mockllm", "serve", "--port", "0", "--seed", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
+class _Served:
+    """``mockllm serve`` in another process; ``out``/``err`` once it stopped (SIGINT)."""
+
+    def __init__(self, *options: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("MOCKLLM_PORT", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mockllm", "serve", "--port", "0", *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.out = self.err = ""
+
+    def __enter__(self) -> Api:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
         assert line.startswith("mockllm serving on http://127.0.0.1:"), line
+        return Api(line.split()[3])
 
-        api = Api(line.split()[3])
+    def __exit__(self, *exc: object) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.out, self.err = self.proc.communicate(timeout=15)
+        assert self.proc.returncode == 0, self.err
+        assert "mockllm stopped" in self.out
+        assert "Traceback" not in self.err
 
+
+def test_a_server_in_another_process_driven_over_http() -> None:
+    served = _Served("--seed", "5")
+    with served as api:
         status, added = api.call("POST", f"{ADMIN}/scenarios", WEATHER)
         assert (status, added["added"]) == (201, ["weather"])
         assert api.content("weather please") == "Sunny."
@@ -259,12 +274,14 @@ def test_a_server_in_another_process_driven_over_http() -> None:
         assert api.call("POST", f"{ADMIN}/reset")[0] == 200
         assert api.get(f"{ADMIN}/health")["journal"] == 0
         assert api.content("weather again") == "Sunny."  # the sequence restarted
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert "mockllm stopped" in out
-    assert "Traceback" not in err
     # One log line per request; the control API's own calls are not logged.
-    assert "POST /v1/chat/completions 200 scenario=weather " in err
-    assert "/__mockllm/" not in err
+    assert "POST /v1/chat/completions 200 scenario=weather " in served.err
+    assert "/__mockllm/" not in served.err
+
+
+def test_a_quiet_server_answers_without_an_access_line() -> None:
+    served = _Served("--quiet")
+    with served as api:
+        assert api.content("hello there")  # answered as usual
+        assert api.get(f"{ADMIN}/health")["journal"] == 1  # and journaled
+    assert "POST /v1/chat/completions" not in served.err

@@ -699,3 +699,23 @@ def test_a_token_limit_cuts_a_refusal(gen: Generator,
     assert refusal.startswith(cut) and cut != refusal and cut
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 3
+
+
+@pytest.mark.parametrize("request_fields", [
+    {}, {"n": 3}, {"tools": TOOLS}, {"seed": 9, "service_tier": "flex"},
+])
+def test_a_canned_reply_takes_the_short_way_to_the_same_body(
+        gen: Generator, response_validator: ResponseValidator,
+        request_fields: dict[str, Any]) -> None:
+    """A reply of only canned content skips the per-choice machinery; a spec with a key
+    that changes nothing (finish_reason: stop) goes the long way: the bodies are equal."""
+    request = ask(**request_fields)
+    text = "Sunny all week. Bring a hat!"
+    for extra in ({}, {"headers": {"x-a": "1"}, "timing": {"latency_ms": 0}}):
+        short = build(gen, response_validator, request, {"content": text, **extra}, seed=4)
+        long = build(gen, response_validator, request,
+                     {"content": text, "finish_reason": "stop"}, seed=4)
+        assert short == long
+        assert [c["message"]["content"] for c in short["choices"]] == \
+            [text] * (request.get("n") or 1)
+        assert short["usage"]["completion_tokens"] == text_tokens(gen, short)

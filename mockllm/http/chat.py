@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..ratelimit import bearer_token
 from ..reply_engine import streaming
-from ..reply_engine.seeding import LazySeededFaker, request_seed
+from ..reply_engine.seeding import LazySeededFaker, RequestSeed, request_seed
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.scenarioset import Resolution
 from . import delivery, upstream, wire
@@ -72,7 +72,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if resolution is None:
         return await forward(request, state, trace, body)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
-    reply_body = generate(state, trace, body, reply, seed.seed, seed.created)
+    reply_body = generate(state, trace, body, reply, seed)
     if body.get("store"):
         await keep(state, body, reply_body)
     return await deliver(request, state, trace, body, reply, reply_body, limits,
@@ -117,15 +117,17 @@ def _accepts_json(accept: str) -> bool:
 
 async def read(request: web.Request, trace: Trace, max_bytes: int) -> dict[str, Any]:
     """Content type, size limit and JSON parse: the body as a dict."""
-    if hdrs.CONTENT_TYPE in request.headers:
+    sent_type = request.headers.get(hdrs.CONTENT_TYPE)
+    if sent_type is not None and sent_type != "application/json":  # what SDKs send
         ctype = request.content_type
         if ctype not in _JSON_TYPES and not ctype.endswith("+json"):
             raise UnsupportedMediaTypeError(
                 f"Content-Type {ctype} is not supported; send the ChatCompletion as JSON with "
                 "Content-Type: application/json (with curl: -H 'Content-Type: application/json').")
-    if request.content_length is not None and request.content_length > max_bytes:
+    length = request.content_length
+    if length is not None and length > max_bytes:
         raise PayloadTooLargeError(
-            f"The request body is {request.content_length} bytes; the limit is {max_bytes} "
+            f"The request body is {length} bytes; the limit is {max_bytes} "
             "bytes (MOCKLLM_MAX_BODY_BYTES).")
     raw = await request.read()
     if not raw.strip():
@@ -226,10 +228,11 @@ async def forward(request: web.Request, state: ServerState, trace: Trace,
 
 
 def generate(state: ServerState, trace: Trace, body: dict[str, Any], reply: Mapping[str, Any],
-             seed: int, created: int) -> dict[str, Any]:
+             seed: RequestSeed) -> dict[str, Any]:
     """The ChatResponse for the rendered reply spec (checked against the schema when
     ``check_replies`` is on)."""
-    reply_body = state.generator.generate(body, reply, seed=seed, created=created)
+    reply_body = state.generator.generate(body, reply, seed=seed.seed, created=seed.created,
+                                          seeded=seed.seeded)
     if state.settings.check_replies:
         problems = state.response_validator.validate(reply_body)
         if problems:
@@ -260,7 +263,8 @@ async def deliver(request: web.Request, state: ServerState, trace: Trace,
                   limits: Mapping[str, str], callback: str | None,
                   seed: int) -> web.StreamResponse:
     """JSON, JSONP or SSE, with the reply's timing and faults."""
-    headers = {**limits, **{str(k): str(v) for k, v in (reply.get("headers") or {}).items()}}
+    extra = reply.get("headers")
+    headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..journal import Exchange
 from . import delivery, wire
-from .context import TRACE, ServerState, Trace, state_of
+from .context import STATE, TRACE, ServerState, Trace, state_of
 
 __all__ = ["CONTROL_PREFIX", "error_middleware", "json_response", "record"]
 
@@ -39,7 +39,9 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Turn every failure into an error body in the configured dialect, and journal it."""
-    state = state_of(request)
+    # This middleware belongs to the main app, which aiohttp makes request.app here
+    # (also for the control sub-app's routes): no ChainMap of every app's keys needed.
+    state = request.app[STATE]
     trace = Trace(request_id="req_" + os.urandom(12).hex(), started=time.perf_counter())
     request[TRACE] = trace
     error: MockLLMError | None = None

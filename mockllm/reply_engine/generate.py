@@ -132,6 +132,10 @@ class Generator:
         self.faker = faker
         # Tokenizers and sentence pools by encoding, loaded when a model first needs one.
         self.lexicons = lexicons or Lexicons()
+        # What unseeded replies draw from (seeded once, from the OS).
+        self._running = random.Random()
+        # system_fingerprint by model name (one model keeps one, as on OpenAI).
+        self._fingerprints: dict[str, str] = {}
 
     def tokenizer_for(self, model: Any) -> Tokenizer:
         """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default)."""
@@ -143,12 +147,24 @@ class Generator:
         share the work."""
         return count_prompt_tokens(request, self._lexicon(request).counter)
 
+    def _fingerprint(self, model: str) -> str:
+        found = self._fingerprints.get(model)
+        if found is None:
+            if len(self._fingerprints) >= 1024:  # clients may send any model name
+                self._fingerprints.clear()
+            found = self._fingerprints[model] = _fingerprint(model)
+        return found
+
     def _lexicon(self, request: Mapping[str, Any]) -> Lexicon:
         return self.lexicons.for_model(str(request.get("model") or _DEFAULT_MODEL))
 
     def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
-                 seed: int, created: int) -> dict[str, Any]:
+                 seed: int, created: int, seeded: bool = True) -> dict[str, Any]:
         """The ChatResponse body for ``request`` as ``reply`` scripts it.
+
+        ``seeded`` False: nobody can ask for these bytes again (the request had no seed),
+        so the reply draws from the generator's running stream instead of a
+        ``Random(seed)`` of its own, which costs more to set up than the reply to build.
 
         Raises ``ScriptedError`` when the reply scripts an error and
         ``BadRequestError`` when it calls a tool the request did not offer.
@@ -156,9 +172,8 @@ class Generator:
         reply = reply or {}
         if reply.get("error"):
             raise scripted_error(reply["error"])
-        rng = random.Random(seed)
+        rng = random.Random(seed) if seeded else self._running
         lexicon = self._lexicon(request)
-        ctx = _Request(request, rng, seed, created, self.faker, lexicon)
         model = str(reply.get("model") or request.get("model") or _DEFAULT_MODEL)
         body: dict[str, Any] = {
             "id": "chatcmpl-" + _random_id(rng, 29),
@@ -168,7 +183,7 @@ class Generator:
             "choices": [],
             "usage": None,
             "service_tier": reply.get("service_tier") or _service_tier(request),
-            "system_fingerprint": reply.get("system_fingerprint") or _fingerprint(model),
+            "system_fingerprint": reply.get("system_fingerprint") or self._fingerprint(model),
         }
         if reply.get("provider") is not None:
             body["provider"] = reply["provider"]
@@ -176,20 +191,28 @@ class Generator:
         n = request.get("n") or 1
         completion = reasoning = audio = 0
         choices = body["choices"]
-        if not reply and _PLAIN_BLOCKERS.isdisjoint(request):
-            # The common case, kept cheap: plain text that nothing in the request shapes.
+        if _PLAIN_BLOCKERS.isdisjoint(request) and (not reply or _canned(reply)):
+            # The common cases, kept cheap: plain text that nothing in the request shapes,
+            # generated or a scenario's canned `content` (counted once, by the memo).
+            canned = reply.get("content")
             for index in range(n):
-                text = lexicon.text.paragraph(rng)
+                if canned is None:
+                    text = lexicon.text.paragraph(rng)
+                    content, count = text.text, text.count
+                else:
+                    content, count = canned, lexicon.counter.count(canned)
                 choices.append({
                     "index": index,
-                    "message": {"role": "assistant", "content": text.text, "refusal": None,
+                    "message": {"role": "assistant", "content": content, "refusal": None,
                                 "annotations": []},
                     "logprobs": None,
                     "finish_reason": "stop",
                 })
-                completion += text.count
+                completion += count
             n = 0
+        ctx = _Request(request, rng, seed, created, self.faker, lexicon) if n else None
         for index in range(n):
+            assert ctx is not None
             spec = reply
             if per_choice:
                 spec = {k: v for k, v in reply.items() if k != "choices"}
@@ -559,6 +582,16 @@ def scripted_error(spec: Mapping[str, Any]) -> ScriptedError:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+# Reply keys that shape only how the body is sent, not what it says.
+_DELIVERY_KEYS = frozenset({"headers", "timing", "fault"})
+
+
+def _canned(reply: Mapping[str, Any]) -> bool:
+    """A reply that is only a canned text ``content`` (plus how to send it)."""
+    return isinstance(reply.get("content"), str) and all(
+        key == "content" or key in _DELIVERY_KEYS for key in reply)
 
 
 def _random_id(rng: random.Random, length: int) -> str:

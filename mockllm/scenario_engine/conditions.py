@@ -772,6 +772,9 @@ class Overrides:
     seed: int | None = None
 
 
+_NO_OVERRIDES = Overrides()
+
+
 def _preferences(header: str) -> Iterator[tuple[str, str]]:
     """``token=value`` pairs of a Prefer header (RFC 7240), parameters after ``;`` ignored."""
     for item in header.split(","):
@@ -796,8 +799,10 @@ def parse_overrides(headers: Mapping[str, str], query: Mapping[str, str]) -> Ove
     The header wins over the query. A seed that is not an integer, or an empty
     scenario name, is a BadRequestError naming where it came from.
     """
-    found: dict[str, tuple[str, str]] = {}
     prefer = _header(headers, "Prefer")
+    if not prefer and not query:
+        return _NO_OVERRIDES  # what nearly every request sends: nothing to read
+    found: dict[str, tuple[str, str]] = {}
     if prefer:
         for token, value in _preferences(prefer):
             if token in ("scenario", "seed"):
