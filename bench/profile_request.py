@@ -107,6 +107,13 @@ def pipeline_timings(app: web.Application, number: int,
         return render.sse_stream(streaming.chunk_json(
             reply, include_usage=False, tokenizer=tokenizer))
 
+    streamed = {**body, "stream": True}
+
+    def generate_and_sse() -> bytes:  # a streamed default reply: its tokens handed over
+        generated = state.generator.generate(streamed, {}, seed=seed.seed, created=seed.created)
+        return render.sse_stream(streaming.chunk_json(
+            generated, include_usage=False, tokenizer=tokenizer))
+
     def sse_chars() -> bytes:
         return render.sse_stream(streaming.chunk_json(
             canned, include_usage=False, chunking="chars", chunk_size=CHUNK_CHARS,
@@ -133,6 +140,7 @@ def pipeline_timings(app: web.Application, number: int,
         ("encode reply (render.dumps)", lambda: render.dumps(reply)),
         ("stream: chunks + SSE framing", sse),
         (f"stream: chunks + SSE framing ({STREAM_CHUNKS}-chunk scenario)", sse_chars),
+        ("generate default reply + stream it", generate_and_sse),
     ]
     return [Timing(name, time_call(fn, number=number)) for name, fn in pieces]
 

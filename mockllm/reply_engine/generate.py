@@ -134,8 +134,9 @@ class Generator:
         self.lexicons = lexicons or Lexicons()
 
     def tokenizer_for(self, model: Any) -> Tokenizer:
-        """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default)."""
-        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).tokenizer
+        """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default),
+        through its memo: a stream of a generated reply splits it without tokenising."""
+        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).counter
 
     def count_prompt(self, request: Mapping[str, Any]) -> PromptCount:
         """The prompt tokens of ``request`` in its model's encoding, with the memo of texts
@@ -178,8 +179,11 @@ class Generator:
         choices = body["choices"]
         if not reply and _PLAIN_BLOCKERS.isdisjoint(request):
             # The common case, kept cheap: plain text that nothing in the request shapes.
+            streamed = request.get("stream")
             for index in range(n):
                 text = lexicon.text.paragraph(rng)
+                if streamed:  # the stream cuts it into these tokens next
+                    lexicon.counter.remember(text.text, text.parts)
                 choices.append({
                     "index": index,
                     "message": {"role": "assistant", "content": text.text, "refusal": None,

@@ -36,6 +36,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from itertools import chain
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -237,22 +238,41 @@ def _read_ranks(encoding: str, sha256: str) -> dict[bytes, int]:
 
 
 class MemoTokenizer:
-    """A tokenizer that remembers the counts of short texts it has seen.
+    """A tokenizer that remembers the counts of short texts it has seen, and the tokens
+    of texts it is handed.
 
     Clients resend the same system prompt and history on every turn, so prompt
     counting mostly meets texts it has counted before. The memo belongs to one
     instance (one app) and is emptied when it reaches ``size`` entries.
+
+    Generated text comes with its tokens already split (``textgen.Text``); a stream of
+    it cuts the same text into the same tokens again. :meth:`remember` keeps them for
+    the next :meth:`split` of that text (at most ``splits`` texts at a time).
     """
 
-    def __init__(self, inner: Tokenizer, *, size: int = 4096, longest: int = 4096) -> None:
+    def __init__(self, inner: Tokenizer, *, size: int = 4096, longest: int = 4096,
+                 splits: int = 64) -> None:
         self.inner = inner
         self.name: str = inner.name
         self._counts: dict[str, int] = {}
         self._size = size
         self._longest = longest
+        self._splits: dict[str, tuple[tuple[str, ...], ...]] = {}
+        self._max_splits = splits
+
+    def remember(self, text: str, parts: tuple[tuple[str, ...], ...]) -> None:
+        """Hand over the tokens of ``text`` (in runs: ``parts``), exactly what the inner
+        ``split`` gives for it, for the next :meth:`split` of ``text``."""
+        if len(self._splits) >= self._max_splits:
+            self._splits.clear()
+        self._splits[text] = parts
 
     def split(self, text: str) -> list[str]:
-        """The inner tokenizer's tokens (not memoised: callers keep what they need)."""
+        """The inner tokenizer's tokens: those :meth:`remember` was handed (once), else
+        split now (not memoised: callers keep what they need)."""
+        parts = self._splits.pop(text, None)
+        if parts is not None:
+            return list(chain.from_iterable(parts))
         return self.inner.split(text)
 
     def count(self, text: str) -> int:
