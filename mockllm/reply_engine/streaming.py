@@ -57,7 +57,7 @@ def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str =
     (``chunk_size`` characters). ``tokenizer`` splits text that has no logprobs tokens;
     pass the model's (``Generator.tokenizer_for(model)``) so chunks match the usage counts.
     """
-    parts = _parts(body, chunking, chunk_size, tokenizer)
+    parts = _parts(body, chunking, chunk_size, tokenizer, encoded=False)
     envelope = _envelope(body, include_usage)
     for part in parts:
         yield {**envelope, "choices": [part]}
@@ -93,15 +93,15 @@ def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = 
                chunk_size: int = 1, tokenizer: Tokenizer | None = None) -> ChunkJson:
     """The chunks of :func:`iter_chunks` (same arguments), encoded: what a stream sends,
     with the envelope encoded once rather than in every chunk."""
-    parts = _parts(body, chunking, chunk_size, tokenizer)
+    parts = _parts(body, chunking, chunk_size, tokenizer, encoded=True)
     envelope = _envelope(body, include_usage)
     dumps = orjson.dumps
-    # Compact JSON is the same text wherever a value sits, so a choice dumped alone
+    # Compact JSON is the same text wherever a value sits, so a choice encoded alone
     # is the bytes it has inside its chunk.
     head = dumps({**envelope, "choices": []})[:-2]
     last = dumps({**envelope, "choices": [], "usage": body.get("usage")}) \
         if include_usage else None
-    return ChunkJson(head, list(map(dumps, parts)), b"]}", last)
+    return ChunkJson(head, parts, b"]}", last)
 
 
 def _envelope(body: Mapping[str, Any], include_usage: bool) -> dict[str, Any]:
@@ -116,28 +116,33 @@ def _envelope(body: Mapping[str, Any], include_usage: bool) -> dict[str, Any]:
 
 
 def _parts(body: Mapping[str, Any], chunking: str, chunk_size: int,
-           tokenizer: Tokenizer | None) -> list[dict[str, Any]]:
+           tokenizer: Tokenizer | None, *, encoded: bool) -> list[Any]:
     """Each chunk's one choice (``{index, delta, logprobs, finish_reason}``), in order:
-    one part of each choice in turn, as OpenAI interleaves them (n > 1)."""
+    one part of each choice in turn, as OpenAI interleaves them (n > 1). ``encoded``:
+    each part as its JSON bytes, else as a dict."""
     if chunking not in ("tokens", "chars"):
         raise ValueError(f"chunking must be 'tokens' or 'chars', not {chunking!r}")
     split = (tokenizer or ApproxTokenizer()).split
     size = max(int(chunk_size), 1)
-    lists = [_choice_parts(choice, split, chunking, size) for choice in body["choices"]]
+    lists = [_choice_parts(choice, split, chunking, size, encoded)
+             for choice in body["choices"]]
     if len(lists) == 1:
         return lists[0]
     return [parts[turn] for turn in range(max(map(len, lists), default=0))
             for parts in lists if turn < len(parts)]
 
 
-def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str,
-                  size: int) -> list[dict[str, Any]]:
+def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: int,
+                  encoded: bool) -> list[Any]:
     index = choice["index"]
     message = choice["message"]
     logprobs = choice.get("logprobs")
+    encode = orjson.dumps if encoded else _as_is
+    text_parts = _text_parts_json if encoded else _text_parts
 
-    def part(delta: dict[str, Any], probs: Any = None) -> dict[str, Any]:
-        return {"index": index, "delta": delta, "logprobs": probs, "finish_reason": None}
+    def part(delta: dict[str, Any], probs: Any = None) -> Any:
+        return encode({"index": index, "delta": delta, "logprobs": probs,
+                       "finish_reason": None})
 
     content = message.get("content")
     refusal = message.get("refusal")
@@ -153,7 +158,7 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str,
 
     reasoning = message.get("reasoning")
     if reasoning:
-        parts += _text_parts(index, "reasoning", _texts(reasoning, split, chunking, size))
+        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size))
 
     for key in ("content", "refusal"):
         text = message.get(key)
@@ -161,7 +166,7 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str,
             continue
         entries = (logprobs or {}).get(key)
         if entries is None:
-            parts += _text_parts(index, key, _texts(text, split, chunking, size))
+            parts += text_parts(index, key, _texts(text, split, chunking, size))
         else:  # {"content": ..., "refusal": ...}, this key's entries in its place
             parts += [part({key: piece}, {"content": None, "refusal": None, key: probs})
                       for piece, probs in _pieces(text, entries, split, chunking, size)]
@@ -182,15 +187,28 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str,
         parts += [part({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
                   for piece in _texts(function.get("arguments") or "", split, chunking, size)]
 
-    parts.append({"index": index, "delta": {}, "logprobs": None,
-                  "finish_reason": choice.get("finish_reason") or "stop"})
+    parts.append(encode({"index": index, "delta": {}, "logprobs": None,
+                         "finish_reason": choice.get("finish_reason") or "stop"}))
     return parts
+
+
+def _as_is(part: dict[str, Any]) -> dict[str, Any]:
+    return part
 
 
 def _text_parts(index: int, key: str, pieces: Sequence[str]) -> list[dict[str, Any]]:
     """The parts of a text without logprobs: one ``{key: piece}`` delta a piece."""
     return [{"index": index, "delta": {key: piece}, "logprobs": None, "finish_reason": None}
             for piece in pieces]
+
+
+def _text_parts_json(index: int, key: str, pieces: Sequence[str]) -> list[bytes]:
+    """:func:`_text_parts` encoded: only each piece is encoded, between the bytes
+    around it, which are the same in every one of them."""
+    dumps = orjson.dumps
+    before = b'{"index":' + dumps(index) + b',"delta":{' + dumps(key) + b":"
+    after = b'},"logprobs":null,"finish_reason":null}'
+    return [before + dumps(piece) + after for piece in pieces]
 
 
 def _texts(text: str, split: Any, chunking: str, size: int) -> Sequence[str]:
