@@ -279,7 +279,7 @@ async def deliver(request: web.Request, state: ServerState, trace: Trace,
 
     if body.get("stream"):
         trace.stream = True
-        # The chunks' bytes, as stream_chunks' dicts would encode, without the dicts.
+        # The bytes stream_chunks' dicts encode to, with the envelope encoded once.
         chunks = streaming.chunk_json(reply_body, **_cut(
             state, body, timing.get("chunk", "tokens"), int(timing.get("chunk_size", 1))))
 
