@@ -27,7 +27,13 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from .fixtures import request_body, write_mockllm_scenarios
+from .fixtures import (
+    CHUNK_CHARS,
+    STREAM_CHUNKS,
+    STREAM_TEXT,
+    request_body,
+    write_mockllm_scenarios,
+)
 from .mockllm_api import (
     STATE,
     RequestView,
@@ -93,10 +99,25 @@ def pipeline_timings(app: web.Application, number: int,
     seed = request_seed(body, override=None, server_seed=None)
     reply = state.generator.generate(body, {}, seed=seed.seed, created=seed.created)
     tokenizer = state.generator.tokenizer_for(body.get("model"))
+    # The load benchmark's stream: its text in 20-character chunks (bench/fixtures.py).
+    canned = state.generator.generate(body, {"content": STREAM_TEXT}, seed=seed.seed,
+                                      created=seed.created)
 
-    def sse() -> list[bytes]:
-        return [render.sse_event(chunk) for chunk in streaming.iter_chunks(
-            reply, include_usage=False, tokenizer=tokenizer)]
+    def sse() -> bytes:  # what the server writes for an unpaced stream
+        return render.sse_stream(streaming.chunk_json(
+            reply, include_usage=False, tokenizer=tokenizer))
+
+    streamed = {**body, "stream": True}
+
+    def generate_and_sse() -> bytes:  # a streamed default reply: its tokens handed over
+        generated = state.generator.generate(streamed, {}, seed=seed.seed, created=seed.created)
+        return render.sse_stream(streaming.chunk_json(
+            generated, include_usage=False, tokenizer=tokenizer))
+
+    def sse_chars() -> bytes:
+        return render.sse_stream(streaming.chunk_json(
+            canned, include_usage=False, chunking="chars", chunk_size=CHUNK_CHARS,
+            tokenizer=tokenizer))
 
     pieces: list[tuple[str, Callable[[], Any]]] = [
         ("parse body (orjson.loads)", lambda: orjson.loads(raw)),
@@ -118,6 +139,8 @@ def pipeline_timings(app: web.Application, number: int,
          lambda: state.generator.generate(body, {}, seed=seed.seed, created=seed.created)),
         ("encode reply (render.dumps)", lambda: render.dumps(reply)),
         ("stream: chunks + SSE framing", sse),
+        (f"stream: chunks + SSE framing ({STREAM_CHUNKS}-chunk scenario)", sse_chars),
+        ("generate default reply + stream it", generate_and_sse),
     ]
     return [Timing(name, time_call(fn, number=number)) for name, fn in pieces]
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pytest
 from faker import Faker
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from mockllm.conform.sse import analyse
+from mockllm.http import wire
 from mockllm.reply_engine.generate import Generator
-from mockllm.reply_engine.streaming import iter_chunks
+from mockllm.reply_engine.streaming import chunk_json, iter_chunks
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -143,6 +145,31 @@ def test_chunk_shapes(gen: Generator, name: str, request_body: dict[str, Any],
             assert sum("id" in a for a in audio) == 1
             assert sum("expires_at" in a for a in audio) == 1
             assert sum("data" in a for a in audio) >= 1
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+@pytest.mark.parametrize("chunking, size", [("tokens", 1), ("tokens", 3), ("chars", 5)])
+@pytest.mark.parametrize("name, request_body, reply",
+                         [*CASES, ("n=3 tools", ask(n=3, tools=TOOLS), None),
+                          ("provider", ask(), {"provider": "acme", "service_tier": "flex",
+                                               "system_fingerprint": "fp_x"}),
+                          ("unicode", ask(), {"content": 'Ünï 日本 🎉 "q" \\ </b>\u2028'})],
+                         ids=[c[0] for c in CASES] + ["n=3 tools", "provider", "unicode"])
+def test_encoded_chunks_are_the_chunk_dicts_bytes(gen: Generator, name: str,
+                                                  request_body: dict[str, Any],
+                                                  reply: dict[str, Any] | None,
+                                                  include_usage: bool, chunking: str,
+                                                  size: int) -> None:
+    """What a stream writes (chunk_json, one write or a chunk at a time) is byte for byte
+    the SSE framing of iter_chunks' dicts, which the browser view shows."""
+    body = gen.generate(request_body, reply, seed=3, created=1_750_000_000)
+    cut = {"include_usage": include_usage, "chunking": chunking, "chunk_size": size,
+           "tokenizer": gen.tokenizer_for(MODEL)}
+    dicts = list(iter_chunks(body, **cut))
+    encoded = chunk_json(body, **cut)
+    assert list(encoded) == [orjson.dumps(chunk) for chunk in dicts]
+    assert wire.sse_stream(encoded) == \
+        b"".join(wire.sse_event(chunk) for chunk in dicts) + wire.SSE_DONE
 
 
 def _check_tool_deltas(deltas: list[Mapping[str, Any]], message: Mapping[str, Any]) -> None:

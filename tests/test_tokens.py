@@ -187,6 +187,57 @@ def test_memo_counts_like_its_inner_tokenizer() -> None:
     assert memo.split("one two") == inner.split("one two")
 
 
+class _CountingSplits(ApproxTokenizer):
+    """The approximation, counting the texts it splits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.splits: list[str] = []
+
+    def split(self, text: str) -> list[str]:
+        self.splits.append(text)
+        return super().split(text)
+
+
+def test_memo_hands_over_the_tokens_it_was_given_once() -> None:
+    inner = _CountingSplits()
+    memo = MemoTokenizer(inner, splits=2)
+    memo.remember("one two", (("one",), (" two",)))
+    assert memo.split("one two") == ["one", " two"] and inner.splits == []
+    assert memo.split("one two") == inner.split("one two")  # once: then split again
+    for text in ("a", "b", "c"):  # full at two texts: emptied, so "a" is split
+        memo.remember(text, ((text,),))
+    assert memo.split("c") == ["c"] and memo.split("a") == ["a"]
+    assert inner.splits == ["one two", "one two", "a"]
+
+
+def test_memo_splits_a_repeated_text_once() -> None:
+    inner = _CountingSplits()
+    memo = MemoTokenizer(inner, splits=2)
+    first = memo.split("canned reply text")
+    first.append("changed by the caller")  # each call gets its own list
+    assert memo.split("canned reply text") == inner.split("canned reply text")
+    assert inner.splits == ["canned reply text"] * 2  # the memo's one split, and ours
+    for text in ("a", "b", "c"):  # full at two texts: emptied, then split again
+        memo.split(text)
+    memo.split("canned reply text")
+    assert inner.splits[-1] == "canned reply text"
+
+
+def test_a_stream_of_a_generated_reply_is_not_tokenised_again() -> None:
+    gen = Generator(Faker(), lexicons=Lexicons(lambda encoding: _CountingSplits()))
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+               "stream": True, "n": 2}
+    body = gen.generate(request, None, seed=9, created=0)
+    tokenizer = gen.tokenizer_for("gpt-4o")
+    inner = tokenizer.inner  # type: ignore[attr-defined]
+    already = len(inner.splits)  # the sentence pool, split once at start-up
+    texts = [choice["message"]["content"] for choice in body["choices"]]
+    assert [tokenizer.split(text) for text in texts] == \
+        [ApproxTokenizer().split(text) for text in texts]
+    assert len(inner.splits) == already
+
+
 def _messages(*contents: object) -> dict[str, object]:
     return {"model": "m", "messages": [{"role": "user", "content": c} for c in contents]}
 

@@ -252,10 +252,17 @@ def stream_chunks(state: ServerState, body: Mapping[str, Any], reply_body: Mappi
     """The ``chat.completion.chunk``s a stream of ``reply_body`` sends, cut by
     ``chunking`` and ``chunk_size``; the same each time (the browser view re-cuts a
     journaled reply to show its chunks)."""
+    return streaming.iter_chunks(reply_body, **_cut(state, body, chunking, chunk_size))
+
+
+def _cut(state: ServerState, body: Mapping[str, Any], chunking: str,
+         chunk_size: int) -> dict[str, Any]:
+    """How a stream of the reply to ``body`` is cut: the arguments of
+    ``streaming.iter_chunks`` and ``streaming.chunk_json`` besides the reply."""
     options = body.get("stream_options") or {}
-    return streaming.iter_chunks(reply_body, include_usage=bool(options.get("include_usage")),
-                                 chunking=chunking, chunk_size=chunk_size,
-                                 tokenizer=state.generator.tokenizer_for(body.get("model")))
+    return {"include_usage": bool(options.get("include_usage")), "chunking": chunking,
+            "chunk_size": chunk_size,
+            "tokenizer": state.generator.tokenizer_for(body.get("model"))}
 
 
 async def deliver(request: web.Request, state: ServerState, trace: Trace,
@@ -276,8 +283,9 @@ async def deliver(request: web.Request, state: ServerState, trace: Trace,
 
     if body.get("stream"):
         trace.stream = True
-        chunks = stream_chunks(state, body, reply_body, timing.get("chunk", "tokens"),
-                               int(timing.get("chunk_size", 1)))
+        # The bytes stream_chunks' dicts encode to, with the envelope encoded once.
+        chunks = streaming.chunk_json(reply_body, **_cut(
+            state, body, timing.get("chunk", "tokens"), int(timing.get("chunk_size", 1))))
 
         def on_end(complete: bool, response: web.StreamResponse) -> None:
             # Journal the stream before its last bytes leave, so a client that has read

@@ -12,6 +12,7 @@ import orjson
 
 from ..config import ErrorDialect
 from ..errors import MockLLMError
+from ..reply_engine.streaming import ChunkJson
 
 __all__ = [
     "SSE_DONE",
@@ -19,8 +20,10 @@ __all__ = [
     "error_body",
     "is_safe_callback",
     "jsonp",
+    "sse_data",
     "sse_event",
     "sse_named",
+    "sse_stream",
 ]
 
 # A JavaScript identifier path such as `cb`, `$.handlers.done` or `jQuery123_456`: anything
@@ -45,9 +48,29 @@ def jsonp(callback: str, body: bytes) -> bytes:
     return callback.encode() + b"(" + body + b")"
 
 
+def sse_data(data: bytes) -> bytes:
+    """One server-sent event of encoded JSON: ``data: <json>`` and a blank line (LF
+    framing, as OpenAI)."""
+    return b"data: " + data + b"\n\n"
+
+
 def sse_event(payload: Any) -> bytes:
-    """One server-sent event: ``data: <json>`` and a blank line (LF framing, as OpenAI)."""
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
+    """One server-sent event of ``payload`` (:func:`sse_data` of its JSON)."""
+    return sse_data(orjson.dumps(payload))
+
+
+def sse_stream(chunks: ChunkJson) -> bytes:
+    """A whole stream in one piece: an event per chunk, then ``data: [DONE]`` (the bytes
+    of :func:`sse_data` of each chunk in turn, with the envelope spliced in once per
+    chunk rather than encoded again)."""
+    out = []
+    if chunks.parts:
+        between = chunks.tail + b"\n\ndata: " + chunks.head
+        out += [b"data: ", chunks.head, between.join(chunks.parts), chunks.tail, b"\n\n"]
+    if chunks.last is not None:
+        out.append(sse_data(chunks.last))
+    out.append(SSE_DONE)
+    return b"".join(out)
 
 
 def sse_named(event: str, payload: Any) -> bytes:

@@ -138,8 +138,9 @@ class Generator:
         self._fingerprints: dict[str, str] = {}
 
     def tokenizer_for(self, model: Any) -> Tokenizer:
-        """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default)."""
-        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).tokenizer
+        """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default),
+        through its memo: a stream of a generated reply splits it without tokenising."""
+        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).counter
 
     def count_prompt(self, request: Mapping[str, Any]) -> PromptCount:
         """The prompt tokens of ``request`` in its model's encoding, with the memo of texts
@@ -195,9 +196,12 @@ class Generator:
             # The common cases, kept cheap: plain text that nothing in the request shapes,
             # generated or a scenario's canned `content` (counted once, by the memo).
             canned = reply.get("content")
+            streamed = request.get("stream")
             for index in range(n):
                 if canned is None:
                     text = lexicon.text.paragraph(rng)
+                    if streamed:  # the stream cuts it into these tokens next
+                        lexicon.counter.remember(text.text, text.parts)
                     content, count = text.text, text.count
                 else:
                     content, count = canned, lexicon.counter.count(canned)

@@ -23,17 +23,25 @@ grow is sent exactly once:
 
 A choice whose non-streaming ``annotations`` is ``[]`` sends none, so the
 accumulated message has no annotations key there (as OpenAI's streams do).
-The ``data:`` / ``[DONE]`` framing is :mod:`mockllm.http.wire`'s job.
+
+:func:`iter_chunks` gives the chunks as dicts (the browser view shows them);
+:func:`chunk_json` gives the same chunks as the bytes a stream sends, with the
+envelope every chunk repeats encoded once and each chunk's choice spliced in, so a
+stream neither copies nor encodes the envelope again for every chunk. The
+``data:`` / ``[DONE]`` framing is :mod:`mockllm.http.wire`'s job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from .tokens import ApproxTokenizer, Tokenizer
 
-__all__ = ["iter_chunks"]
+__all__ = ["ChunkJson", "chunk_json", "iter_chunks"]
 
 _ENVELOPE_KEYS = ("id", "created", "model", "system_fingerprint", "service_tier", "provider")
 # Base64 audio is sent in pieces of this many characters (a multiple of 4).
@@ -49,38 +57,92 @@ def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str =
     (``chunk_size`` characters). ``tokenizer`` splits text that has no logprobs tokens;
     pass the model's (``Generator.tokenizer_for(model)``) so chunks match the usage counts.
     """
-    if chunking not in ("tokens", "chars"):
-        raise ValueError(f"chunking must be 'tokens' or 'chars', not {chunking!r}")
-    split = (tokenizer or ApproxTokenizer()).split
-    size = max(int(chunk_size), 1)
+    parts = _parts(body, chunking, chunk_size, tokenizer, encoded=False)
+    envelope = _envelope(body, include_usage)
+    for part in parts:
+        yield {**envelope, "choices": [part]}
+    if include_usage:
+        yield {**envelope, "choices": [], "usage": body.get("usage")}
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkJson:
+    """The chunks of one stream as compact JSON, the envelope encoded once.
+
+    Chunk ``i`` is ``head + parts[i] + tail``: ``head`` is the envelope up to and
+    including ``"choices":[``, each part one choice's JSON, ``tail`` closes the list
+    and the object. ``last`` is the usage chunk (``include_usage``), else None.
+    Iterating gives each chunk's bytes in order: byte for byte ``orjson.dumps`` of
+    what :func:`iter_chunks` yields for the same arguments.
+    """
+
+    head: bytes
+    parts: list[bytes]
+    tail: bytes
+    last: bytes | None
+
+    def __iter__(self) -> Iterator[bytes]:
+        head, tail = self.head, self.tail
+        for part in self.parts:
+            yield head + part + tail
+        if self.last is not None:
+            yield self.last
+
+
+def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
+               chunk_size: int = 1, tokenizer: Tokenizer | None = None) -> ChunkJson:
+    """The chunks of :func:`iter_chunks` (same arguments), encoded: what a stream sends,
+    with the envelope encoded once rather than in every chunk."""
+    parts = _parts(body, chunking, chunk_size, tokenizer, encoded=True)
+    envelope = _envelope(body, include_usage)
+    dumps = orjson.dumps
+    # Compact JSON is the same text wherever a value sits, so a choice encoded alone
+    # is the bytes it has inside its chunk.
+    head = dumps({**envelope, "choices": []})[:-2]
+    last = dumps({**envelope, "choices": [], "usage": body.get("usage")}) \
+        if include_usage else None
+    return ChunkJson(head, parts, b"]}", last)
+
+
+def _envelope(body: Mapping[str, Any], include_usage: bool) -> dict[str, Any]:
+    """The keys every chunk of ``body``'s stream carries before ``choices``."""
     envelope: dict[str, Any] = {"object": "chat.completion.chunk"}
     for key in _ENVELOPE_KEYS:
         if body.get(key) is not None:
             envelope[key] = body[key]
     if include_usage:
         envelope["usage"] = None
-    streams = [_choice_deltas(choice, split, chunking, size) for choice in body["choices"]]
-    # Round-robin over the choices, as OpenAI interleaves them.
-    while streams:
-        alive = []
-        for stream in streams:
-            part = next(stream, None)
-            if part is not None:
-                alive.append(stream)
-                yield {**envelope, "choices": [part]}
-        streams = alive
-    if include_usage:
-        yield {**envelope, "choices": [], "usage": body.get("usage")}
+    return envelope
 
 
-def _choice_deltas(choice: Mapping[str, Any], split: Any, chunking: str,
-                   size: int) -> Iterator[dict[str, Any]]:
+def _parts(body: Mapping[str, Any], chunking: str, chunk_size: int,
+           tokenizer: Tokenizer | None, *, encoded: bool) -> list[Any]:
+    """Each chunk's one choice (``{index, delta, logprobs, finish_reason}``), in order:
+    one part of each choice in turn, as OpenAI interleaves them (n > 1). ``encoded``:
+    each part as its JSON bytes, else as a dict."""
+    if chunking not in ("tokens", "chars"):
+        raise ValueError(f"chunking must be 'tokens' or 'chars', not {chunking!r}")
+    split = (tokenizer or ApproxTokenizer()).split
+    size = max(int(chunk_size), 1)
+    lists = [_choice_parts(choice, split, chunking, size, encoded)
+             for choice in body["choices"]]
+    if len(lists) == 1:
+        return lists[0]
+    return [parts[turn] for turn in range(max(map(len, lists), default=0))
+            for parts in lists if turn < len(parts)]
+
+
+def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: int,
+                  encoded: bool) -> list[Any]:
     index = choice["index"]
     message = choice["message"]
     logprobs = choice.get("logprobs")
+    encode = orjson.dumps if encoded else _as_is
+    text_parts = _text_parts_json if encoded else _text_parts
 
-    def part(delta: dict[str, Any], probs: Any = None) -> dict[str, Any]:
-        return {"index": index, "delta": delta, "logprobs": probs, "finish_reason": None}
+    def part(delta: dict[str, Any], probs: Any = None) -> Any:
+        return encode({"index": index, "delta": delta, "logprobs": probs,
+                       "finish_reason": None})
 
     content = message.get("content")
     refusal = message.get("refusal")
@@ -92,51 +154,79 @@ def _choice_deltas(choice: Mapping[str, Any], split: Any, chunking: str,
         # An empty list opens the accumulator's lists, so later chunks extend them.
         opening_probs = {key: ([] if logprobs.get(key) is not None else None)
                          for key in ("content", "refusal")}
-    yield part(opening, opening_probs)
+    parts = [part(opening, opening_probs)]
 
     reasoning = message.get("reasoning")
     if reasoning:
-        for piece, _ in _pieces(reasoning, None, split, chunking, size):
-            yield part({"reasoning": piece})
+        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size))
 
-    if content:
-        entries = (logprobs or {}).get("content")
-        for piece, probs in _pieces(content, entries, split, chunking, size):
-            yield part({"content": piece},
-                       {"content": probs, "refusal": None} if entries is not None else None)
-
-    if refusal:
-        entries = (logprobs or {}).get("refusal")
-        for piece, probs in _pieces(refusal, entries, split, chunking, size):
-            yield part({"refusal": piece},
-                       {"content": None, "refusal": probs} if entries is not None else None)
+    for key in ("content", "refusal"):
+        text = message.get(key)
+        if not text:
+            continue
+        entries = (logprobs or {}).get(key)
+        if entries is None:
+            parts += text_parts(index, key, _texts(text, split, chunking, size))
+        else:  # {"content": ..., "refusal": ...}, this key's entries in its place
+            parts += [part({key: piece}, {"content": None, "refusal": None, key: probs})
+                      for piece, probs in _pieces(text, entries, split, chunking, size)]
 
     if message.get("annotations"):
-        yield part({"annotations": message["annotations"]})
+        parts.append(part({"annotations": message["annotations"]}))
 
     audio = message.get("audio")
     if audio:
-        yield from (part({"audio": piece}) for piece in _audio_pieces(audio, split, size))
+        parts += [part({"audio": piece}) for piece in _audio_pieces(audio, split, size)]
 
     for position, call in enumerate(message.get("tool_calls") or ()):
         function = call["function"]
-        yield part({"tool_calls": [{
+        parts.append(part({"tool_calls": [{
             "index": position, "id": call["id"], "type": call.get("type", "function"),
             "function": {"name": function["name"], "arguments": ""},
-        }]})
-        for piece, _ in _pieces(function.get("arguments") or "", None, split, chunking, size):
-            yield part({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
+        }]}))
+        parts += [part({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
+                  for piece in _texts(function.get("arguments") or "", split, chunking, size)]
 
-    yield {"index": index, "delta": {}, "logprobs": None,
-           "finish_reason": choice.get("finish_reason") or "stop"}
+    parts.append(encode({"index": index, "delta": {}, "logprobs": None,
+                         "finish_reason": choice.get("finish_reason") or "stop"}))
+    return parts
+
+
+def _as_is(part: dict[str, Any]) -> dict[str, Any]:
+    return part
+
+
+def _text_parts(index: int, key: str, pieces: Sequence[str]) -> list[dict[str, Any]]:
+    """The parts of a text without logprobs: one ``{key: piece}`` delta a piece."""
+    return [{"index": index, "delta": {key: piece}, "logprobs": None, "finish_reason": None}
+            for piece in pieces]
+
+
+def _text_parts_json(index: int, key: str, pieces: Sequence[str]) -> list[bytes]:
+    """:func:`_text_parts` encoded: only each piece is encoded, between the bytes
+    around it, which are the same in every one of them."""
+    dumps = orjson.dumps
+    before = b'{"index":' + dumps(index) + b',"delta":{' + dumps(key) + b":"
+    after = b'},"logprobs":null,"finish_reason":null}'
+    return [before + dumps(piece) + after for piece in pieces]
+
+
+def _texts(text: str, split: Any, chunking: str, size: int) -> Sequence[str]:
+    """``text`` cut into pieces of ``size`` characters or tokens."""
+    if chunking == "chars":
+        return [text[start:start + size] for start in range(0, len(text), size)]
+    tokens: Sequence[str] = split(text)
+    if size == 1:
+        return tokens
+    return ["".join(tokens[start:start + size]) for start in range(0, len(tokens), size)]
 
 
 def _pieces(text: str, entries: Sequence[Mapping[str, Any]] | None, split: Any, chunking: str,
             size: int) -> Iterator[tuple[str, list[Any]]]:
     """(piece of ``text``, logprobs entries of the tokens that end inside it)."""
-    if chunking == "chars" and not entries:  # no tokens to place: cut the text alone
-        for start in range(0, len(text), size):
-            yield text[start:start + size], []
+    if not entries:  # no tokens to place: cut the text alone
+        for piece in _texts(text, split, chunking, size):
+            yield piece, []
         return
     tokens = [e["token"] for e in entries] if entries else None
     if tokens is None or "".join(tokens) != text:
@@ -164,15 +254,10 @@ def _pieces(text: str, entries: Sequence[Mapping[str, Any]] | None, split: Any, 
 def _audio_pieces(audio: Mapping[str, Any], split: Any, size: int) -> Iterator[dict[str, Any]]:
     transcript = audio.get("transcript") or ""
     yield {"id": audio["id"], "transcript": ""}
-    for piece in _groups(split(transcript), size):
+    for piece in _texts(transcript, split, "tokens", size):
         yield {"transcript": piece}
     data = audio.get("data") or ""
     for start in range(0, len(data), _AUDIO_PIECE):
         yield {"data": data[start:start + _AUDIO_PIECE]}
     if audio.get("expires_at") is not None:
         yield {"expires_at": audio["expires_at"]}
-
-
-def _groups(tokens: Sequence[str], size: int) -> Iterator[str]:
-    for start in range(0, len(tokens), size):
-        yield "".join(tokens[start:start + size])

@@ -36,6 +36,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from itertools import chain
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -237,23 +238,52 @@ def _read_ranks(encoding: str, sha256: str) -> dict[bytes, int]:
 
 
 class MemoTokenizer:
-    """A tokenizer that remembers the counts of short texts it has seen.
+    """A tokenizer that remembers the counts of short texts it has seen, and the tokens
+    of texts it is handed.
 
     Clients resend the same system prompt and history on every turn, so prompt
     counting mostly meets texts it has counted before. The memo belongs to one
     instance (one app) and is emptied when it reaches ``size`` entries.
+
+    Generated text comes with its tokens already split (``textgen.Text``); a stream of
+    it cuts the same text into the same tokens again. :meth:`remember` keeps them for
+    the next :meth:`split` of that text (at most ``splits`` texts at a time). Other
+    texts a stream splits (a scenario's canned content, streamed on every request) keep
+    their tokens in a memo of ``splits`` entries too.
     """
 
-    def __init__(self, inner: Tokenizer, *, size: int = 4096, longest: int = 4096) -> None:
+    def __init__(self, inner: Tokenizer, *, size: int = 4096, longest: int = 4096,
+                 splits: int = 64) -> None:
         self.inner = inner
         self.name: str = inner.name
         self._counts: dict[str, int] = {}
         self._size = size
         self._longest = longest
+        self._splits: dict[str, tuple[tuple[str, ...], ...]] = {}
+        self._max_splits = splits
+        self._tokens: dict[str, tuple[str, ...]] = {}
+
+    def remember(self, text: str, parts: tuple[tuple[str, ...], ...]) -> None:
+        """Hand over the tokens of ``text`` (in runs: ``parts``), exactly what the inner
+        ``split`` gives for it, for the next :meth:`split` of ``text``."""
+        if len(self._splits) >= self._max_splits:
+            self._splits.clear()
+        self._splits[text] = parts
 
     def split(self, text: str) -> list[str]:
-        """The inner tokenizer's tokens (not memoised: callers keep what they need)."""
-        return self.inner.split(text)
+        """The inner tokenizer's tokens: those :meth:`remember` was handed (once), else
+        from the memo, else split now (a fresh list each time: callers may keep it)."""
+        parts = self._splits.pop(text, None)
+        if parts is not None:
+            return list(chain.from_iterable(parts))
+        known = self._tokens.get(text)
+        if known is None:
+            known = tuple(self.inner.split(text))
+            if len(text) <= self._longest:
+                if len(self._tokens) >= self._max_splits:
+                    self._tokens.clear()
+                self._tokens[text] = known
+        return list(known)
 
     def count(self, text: str) -> int:
         """The inner count, from the memo when ``text`` was counted before."""
