@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .config import ErrorDialect, RecordMode, Settings, ValidationMode, check_range, parse_value
-from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``conform``'s options only when ``argv`` asks for it
+    (they import the whole checker, which ``serve`` would wait for)."""
     parser = argparse.ArgumentParser(
         prog="mockllm",
         description="A validating mock of the chat completions API, for tests and local dev.")
@@ -56,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder to write or --check (default: where the page is read)")
     conform = sub.add_parser("conform", help="check any chat completions server against the "
                                              "wire format (one line per check)")
-    add_conform_arguments(conform)
+    words = sys.argv[1:] if argv is None else argv
+    if "conform" in words:
+        from .conform.command import add_arguments
+
+        add_arguments(conform)
     return parser
 
 
@@ -207,7 +212,7 @@ def _check(paths: Sequence[Path]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mockllm`` command and of ``python -m mockllm``."""
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     try:
         if args.command in ("serve", "record"):
             return _serve(_settings(args))

@@ -2,10 +2,11 @@
 
 A Faker paragraph costs about 35 µs, too slow for every request. A
 :class:`TextGenerator` builds once, at start-up, a pool of sentences from a word list
-(Faker's en_US lorem words by default) with a fixed seed, and stores each sentence's
-text and tokens. A paragraph is then a handful of sentences picked by one batch of
-random bytes from the request's seeded ``random.Random``: a few table lookups and a
-string join. With 8,192 sentences a four-sentence paragraph has 4.5e15 variants.
+(Faker's en_US lorem words by default, kept in the user cache so that later runs need
+not import Faker) with a fixed seed, and stores each sentence's text and tokens. A
+paragraph is then a handful of sentences picked by one batch of random bytes from the
+request's seeded ``random.Random``: a few table lookups and a string join. With 8,192
+sentences a four-sentence paragraph has 4.5e15 variants.
 
 Tokenizers cut text at word and punctuation boundaries before any BPE merge (see
 :mod:`mockllm.reply_engine.tokens`), so the tokens of a sentence are the tokens of its words, its
@@ -16,21 +17,28 @@ tokens without running the tokenizer per request:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import random
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
+from typing import TypeVar
 
+from ..diskcache import read_cached, write_cached
 from .tokens import Tokenizer
 
-__all__ = ["Text", "TextGenerator"]
+__all__ = ["Text", "TextGenerator", "english_words"]
 
 # Sentence picks are 16-bit random numbers; the pool is repeated to fill all 65,536
 # slots so a pick needs no modulo (one C-level itemgetter call per paragraph).
 _SLOTS = 1 << 16
 _POOL_SEED = 20240501
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,27 +76,26 @@ class TextGenerator:
         self._comma = tuple(split(","))
         self._break = tuple(split(".\n\n"))
         builder = random.Random(_POOL_SEED)
+        below = _draws(builder)
         # Each sentence twice: opening the text ("Word ...") and following another
         # sentence (" Word ...").
         opening: list[tuple[str, ...]] = []
         following: list[tuple[str, ...]] = []
         for _ in range(pool):
-            first, rest = self._build_sentence(builder, builder.randint(lo, hi))
+            first, rest = self._build_sentence(builder, below, lo + below(hi - lo + 1))
             opening.append(self._initial[first] + rest)
             following.append(self._start[first] + rest)
-        slots = [i % pool for i in range(_SLOTS)]
-        self._open_tokens = tuple(opening[i] for i in slots)
-        self._follow_tokens = tuple(following[i] for i in slots)
-        self._open_text = tuple("".join(t) for t in self._open_tokens)
-        self._follow_text = tuple("".join(t) for t in self._follow_tokens)
-        self._follow_count = tuple(len(t) for t in self._follow_tokens)
+        # Slot i holds sentence i % pool; every copy is the same object.
+        self._open_tokens = _fill_slots(opening)
+        self._follow_tokens = _fill_slots(following)
+        self._open_text = _fill_slots(["".join(t) for t in opening])
+        self._follow_text = _fill_slots(["".join(t) for t in following])
+        self._follow_count = _fill_slots([len(t) for t in following])
 
     @classmethod
     def english(cls, tokenizer: Tokenizer) -> TextGenerator:
         """A generator over Faker's en_US lorem word list (about 1,000 common words)."""
-        from faker.providers.lorem.en_US import Provider
-
-        return cls(Provider.word_list, tokenizer)
+        return cls(english_words(), tokenizer)
 
     def paragraph(self, rng: random.Random, sentences: tuple[int, int] = (2, 5)) -> Text:
         """One paragraph of ``sentences[0]`` to ``sentences[1]`` sentences."""
@@ -138,10 +145,11 @@ class TextGenerator:
             "".join(self._initial[p] if i == 0 else self._mid[p]) for i, p in enumerate(picks)
         )
 
-    def _build_sentence(self, rng: random.Random, length: int) -> tuple[int, tuple[str, ...]]:
+    def _build_sentence(self, rng: random.Random, below: Callable[[int], int],
+                        length: int) -> tuple[int, tuple[str, ...]]:
         """(index of the first word, tokens of the rest) of one sentence."""
         n = len(self._words)
-        picks = [rng.randrange(n) for _ in range(length)]
+        picks = [below(n) for _ in range(length)]
         rest: list[str] = []
         comma = length >= 8 and rng.random() < 0.5
         for pos, p in enumerate(picks[1:], start=1):
@@ -150,3 +158,60 @@ class TextGenerator:
             rest.extend(self._mid[p])
         rest.extend(self._period)
         return picks[0], tuple(rest)
+
+
+def _fill_slots(pool: list[_T]) -> tuple[_T, ...]:
+    """``_SLOTS`` items, item ``i`` being ``pool[i % len(pool)]``."""
+    return tuple((pool * -(-_SLOTS // len(pool)))[:_SLOTS])
+
+
+def _draws(rng: random.Random) -> Callable[[int], int]:
+    """``rng.randrange`` of one argument, drawing exactly what it draws (the pool's text
+    must not change) without its three Python-level calls per number; ``randrange``
+    itself on a Python whose ``Random`` draws otherwise."""
+    probe, fast = random.Random(_POOL_SEED), _below(random.Random(_POOL_SEED))
+    if all(probe.randrange(n) == fast(n) for n in (1000, 7, 10, 1 << 20, 999, 3, 65, 1)):
+        return _below(rng)
+    return rng.randrange
+
+
+def _below(rng: random.Random) -> Callable[[int], int]:
+    getrandbits = rng.getrandbits
+
+    def below(n: int) -> int:
+        # CPython's Random._randbelow_with_getrandbits: k bits until one is below n.
+        k = n.bit_length()
+        found = getrandbits(k)
+        while found >= n:
+            found = getrandbits(k)
+        return found
+
+    return below
+
+
+def english_words() -> tuple[str, ...]:
+    """Faker's en_US lorem words; from the user cache when this Faker's list was read
+    before (the cache file is named by a hash of the module that defines it)."""
+    spec = importlib.util.find_spec("faker")
+    folders = spec.submodule_search_locations if spec is not None else None
+    name = None
+    if folders:
+        source = Path(list(folders)[0]) / "providers" / "lorem" / "en_US" / "__init__.py"
+        try:
+            name = f"faker-en_US-words-{hashlib.sha256(source.read_bytes()).hexdigest()[:24]}.json"
+        except OSError:
+            pass
+    cached = read_cached(name) if name else None
+    if cached is not None:
+        try:
+            words = json.loads(cached)
+        except ValueError:
+            words = None
+        if isinstance(words, list) and words and all(isinstance(w, str) for w in words):
+            return tuple(words)
+    from faker.providers.lorem.en_US import Provider
+
+    found = tuple(Provider.word_list)
+    if name:
+        write_cached(name, json.dumps(found).encode())
+    return found

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import jsonschema
 import yaml
 
 from ..errors import ConditionError, ScenarioLoadError, TemplateProblem, YamlProblem
 from ..resources import data_dir
+from ..schemaset import compile_fast
 from ..state import RuntimeScenario
 from .conditions import (
     INDEXABLE,
@@ -52,8 +52,6 @@ __all__ = [
 ]
 
 _SCHEMA_FILE = "scenario.schema.json"
-# Batches of this many scenarios or more are schema-checked with fastjsonschema first.
-_FAST_CHECK_FROM = 50
 _DEFAULT_REPLY = CompiledReply(None, True)
 
 
@@ -206,19 +204,18 @@ class ScenarioLoader:
     registry: MatcherRegistry = field(default_factory=default_registry)
     engine: TemplateEngine = field(default_factory=TemplateEngine)
     _schema: dict[str, Any] = field(init=False, repr=False)
-    _validator: Any = field(init=False, repr=False)
+    _validator: Any = field(init=False, default=None, repr=False)
     _fast: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         schema = json.loads((data_dir("schemas") / _SCHEMA_FILE).read_text(encoding="utf-8"))
         self._schema = {"$defs": schema["$defs"], "$ref": "#/$defs/scenario"}
-        self._validator = jsonschema.Draft202012Validator(self._schema)
 
     def _fast_check(self) -> Any:
-        """fastjsonschema's compiled check (about 100x faster than jsonschema per
-        scenario, but 0.1 s to build): worth it for large batches only."""
+        """fastjsonschema's compiled check, about 100x faster than jsonschema per
+        scenario; its code comes from the user cache after the first run."""
         if self._fast is None:
-            self._fast = fastjsonschema.compile(self._schema)
+            self._fast = compile_fast(self._schema)
         return self._fast
 
     def load_paths(self, paths: Sequence[Path] | None) -> list[Scenario]:
@@ -274,7 +271,7 @@ class ScenarioLoader:
     def _build(self, located: Sequence[_Located]) -> list[Scenario]:
         scenarios: list[Scenario] = []
         seen: dict[str, str] = {}
-        fast = self._fast_check() if len(located) >= _FAST_CHECK_FROM else None
+        fast = self._fast_check() if located else None
         for item in located:
             scenario = self._scenario(item, fast)
             if scenario.name in seen:
@@ -349,6 +346,10 @@ class ScenarioLoader:
         )
 
     def _check_schema(self, item: _Located) -> None:
+        import jsonschema  # only for a scenario the fast check refused: to word the error
+
+        if self._validator is None:
+            self._validator = jsonschema.Draft202012Validator(self._schema)
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(item.data))
         if error is None:
             return
