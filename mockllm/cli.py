@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -174,6 +175,16 @@ def _record_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(settings: Settings) -> int:
+    # Start-up builds long-lived objects and next to no garbage: no collections until
+    # the app is built (serve_forever freezes it and turns them back on).
+    gc.disable()
+    try:
+        return _serve_without_collections_at_first(settings)
+    finally:
+        gc.enable()
+
+
+def _serve_without_collections_at_first(settings: Settings) -> int:
     from .http.serving import LineBatchHandler, run, serve_forever
     from .http.workers import serve_workers, workers_problem
 
@@ -188,6 +199,7 @@ def _serve(settings: Settings) -> int:
               flush=True)
 
     if settings.workers > 1:
+        gc.enable()
         code = serve_workers(settings, announce)
         print("mockllm stopped", flush=True)
         return code

@@ -49,8 +49,6 @@ from typing import TYPE_CHECKING, Any
 from ..chatbody import tool_name
 from ..errors import BadRequestError, FieldError, ScriptedError
 from ..naming import to_snake
-from . import audio as audio_files
-from . import instances
 from .lexicon import Lexicon, Lexicons
 from .seeding import DeferredFaker, LazySeededFaker
 from .tokens import PromptCount, Tokenizer, count_prompt_tokens
@@ -314,7 +312,9 @@ class Generator:
         return _Body(text.text, text.count, text.tokens)
 
     def _instance(self, ctx: _Request, schema: Mapping[str, Any]) -> Any:
-        return instances.generate_instance(schema, ctx.rng, ctx.faker)
+        from .instances import generate_instance  # loaded with the first generated value
+
+        return generate_instance(schema, ctx.rng, ctx.faker)
 
     # ----------------------------------------------------------------- reasoning
 
@@ -413,6 +413,8 @@ class Generator:
             transcript = content.text if content is not None and content.text else \
                 ctx.lexicon.text.paragraph(ctx.rng, (1, 3)).text
         transcript = str(transcript)
+        from . import audio as audio_files  # loaded with the first audio reply
+
         duration = audio_files.duration_for_text(transcript)
         data = audio_files.encode_audio(fmt, duration, ctx.rng)
         obj = {

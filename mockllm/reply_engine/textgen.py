@@ -3,7 +3,8 @@
 A Faker paragraph costs about 35 µs, too slow for every request. A
 :class:`TextGenerator` builds once, at start-up, a pool of sentences from a word list
 (Faker's en_US lorem words by default, kept in the user cache so that later runs need
-not import Faker) with a fixed seed, and stores each sentence's text and tokens. A
+not import Faker) with a fixed seed, and stores each sentence's text and tokens; the
+pool is kept in the user cache too, named by a hash of all it follows from. A
 paragraph is then a handful of sentences picked by one batch of random bytes from the
 request's seeded ``random.Random``: a few table lookups and a string join. With 8,192
 sentences a four-sentence paragraph has 4.5e15 variants.
@@ -20,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import marshal
 import random
+import sys
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +42,8 @@ __all__ = ["Text", "TextGenerator", "english_words"]
 _SLOTS = 1 << 16
 _POOL_SEED = 20240501
 _T = TypeVar("_T")
+# Changes whenever the pool is drawn differently.
+_POOL_FORMAT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +80,37 @@ class TextGenerator:
         self._period = tuple(split("."))
         self._comma = tuple(split(","))
         self._break = tuple(split(".\n\n"))
-        builder = random.Random(_POOL_SEED)
-        below = _draws(builder)
-        # Each sentence twice: opening the text ("Word ...") and following another
-        # sentence (" Word ...").
-        opening: list[tuple[str, ...]] = []
-        following: list[tuple[str, ...]] = []
-        for _ in range(pool):
-            first, rest = self._build_sentence(builder, below, lo + below(hi - lo + 1))
-            opening.append(self._initial[first] + rest)
-            following.append(self._start[first] + rest)
+        # The pool follows from the word list, their tokens and the sizes alone: kept in
+        # the user cache, it loads in a few milliseconds instead of being drawn again.
+        name = "sentences-" + hashlib.sha256(json.dumps(
+            [_POOL_FORMAT, sys.version, _POOL_SEED, pool, lo, hi, self._words, self._mid,
+             self._start, self._initial, self._period, self._comma]).encode()).hexdigest()[:32]
+        cached = _cached_pool(name, pool)
+        if cached is None:
+            opening, following = self._build_pool(pool, lo, hi)
+            write_cached(name, marshal.dumps((opening, following)))
+        else:
+            opening, following = cached
         # Slot i holds sentence i % pool; every copy is the same object.
         self._open_tokens = _fill_slots(opening)
         self._follow_tokens = _fill_slots(following)
         self._open_text = _fill_slots(["".join(t) for t in opening])
         self._follow_text = _fill_slots(["".join(t) for t in following])
         self._follow_count = _fill_slots([len(t) for t in following])
+
+    def _build_pool(self, pool: int, lo: int, hi: int) -> tuple[list[tuple[str, ...]],
+                                                                 list[tuple[str, ...]]]:
+        """Each sentence twice: opening the text ("Word ...") and following another
+        sentence (" Word ...")."""
+        builder = random.Random(_POOL_SEED)
+        below = _draws(builder)
+        opening: list[tuple[str, ...]] = []
+        following: list[tuple[str, ...]] = []
+        for _ in range(pool):
+            first, rest = self._build_sentence(builder, below, lo + below(hi - lo + 1))
+            opening.append(self._initial[first] + rest)
+            following.append(self._start[first] + rest)
+        return opening, following
 
     @classmethod
     def english(cls, tokenizer: Tokenizer) -> TextGenerator:
@@ -158,6 +178,23 @@ class TextGenerator:
             rest.extend(self._mid[p])
         rest.extend(self._period)
         return picks[0], tuple(rest)
+
+
+def _cached_pool(name: str, pool: int) -> tuple[list[tuple[str, ...]],
+                                                list[tuple[str, ...]]] | None:
+    """The (opening, following) sentences kept as ``name``, when the file holds them."""
+    data = read_cached(name)
+    if data is None:
+        return None
+    try:
+        found = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if not (isinstance(found, tuple) and len(found) == 2
+            and all(isinstance(side, list) and len(side) == pool
+                    and all(type(sentence) is tuple for sentence in side) for side in found)):
+        return None
+    return found[0], found[1]
 
 
 def _fill_slots(pool: list[_T]) -> tuple[_T, ...]:
