@@ -13,11 +13,13 @@ processes starting together never read half a file.
 
 from __future__ import annotations
 
+import marshal
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cache_dir", "read_cached", "write_cached"]
+__all__ = ["cache_dir", "read_cached", "read_marshalled", "write_cached"]
 
 _OFF = frozenset({"off", "0", "false", "no", "none"})
 
@@ -41,6 +43,18 @@ def read_cached(name: str) -> bytes | None:
     try:
         return (folder / name).read_bytes()
     except OSError:
+        return None
+
+
+def read_marshalled(name: str) -> Any:
+    """The value kept as ``name`` with ``marshal``, or ``None`` when there is none or
+    the file is damaged; callers check that it has the shape they wrote."""
+    data = read_cached(name)
+    if data is None:
+        return None
+    try:
+        return marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
         return None
 
 

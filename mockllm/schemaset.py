@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
-from .diskcache import read_cached, write_cached
+from .diskcache import read_marshalled, write_cached
 from .naming import SUFFIX
 from .resources import data_dir
 
@@ -89,14 +89,8 @@ _CODE_VERSION = 1
 
 
 def _cached_code(name: str) -> CodeType | None:
-    data = read_cached(name)
-    if data is None:
-        return None
-    try:
-        code = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        return None  # damaged: compile again
-    return code if isinstance(code, CodeType) else None
+    code = read_marshalled(name)
+    return code if isinstance(code, CodeType) else None  # else damaged: compile again
 
 
 def without_unknown_check(schema: Mapping[str, Any]) -> dict[str, Any]:

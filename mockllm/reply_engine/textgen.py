@@ -32,7 +32,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
 
-from ..diskcache import read_cached, write_cached
+from ..diskcache import read_cached, read_marshalled, write_cached
 from .tokens import Tokenizer
 
 __all__ = ["Text", "TextGenerator", "english_words"]
@@ -183,13 +183,7 @@ class TextGenerator:
 def _cached_pool(name: str, pool: int) -> tuple[list[tuple[str, ...]],
                                                 list[tuple[str, ...]]] | None:
     """The (opening, following) sentences kept as ``name``, when the file holds them."""
-    data = read_cached(name)
-    if data is None:
-        return None
-    try:
-        found = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        return None
+    found = read_marshalled(name)
     if not (isinstance(found, tuple) and len(found) == 2
             and all(isinstance(side, list) and len(side) == pool
                     and all(type(sentence) is tuple for sentence in side) for side in found)):
