@@ -6,17 +6,24 @@ import random
 from pathlib import Path
 
 import pytest
+from faker import Faker
 from faker.providers.lorem.en_US import Provider
 
+from mockllm.errors import ScenarioLoadError
 from mockllm.reply_engine import textgen
 from mockllm.reply_engine.tokens import ApproxTokenizer
+from mockllm.scenario_engine.conditions import MatcherRegistry, RequestView, default_registry
+from mockllm.scenario_engine.loader import ScenarioLoader
+from mockllm.scenario_engine.scenarioset import Scenario, ScenarioSet
 from mockllm.schemaset import REQUEST_SCHEMA, SchemaSet, bundle, compile_fast
+from mockllm.state import run_now
 
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MOCKLLM_CACHE_DIR", str(tmp_path))
-    return tmp_path
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MOCKLLM_CACHE_DIR", str(folder))
+    return folder
 
 
 def test_the_pool_draws_what_randrange_draws() -> None:
@@ -56,7 +63,69 @@ def test_a_validator_compiles_once_into_the_cache(cache: Path) -> None:
 
 def test_validators_compile_on_first_use(cache: Path) -> None:
     schemas = SchemaSet.load()
-    assert list(cache.iterdir()) == []
+    assert not cache.exists()
     strict = schemas.fast_request_strict
     assert schemas.fast_request_strict is strict
     assert len(list(cache.iterdir())) == 1
+
+
+_FILE = """\
+scenarios:
+  - name: ticket
+    when:
+      model: gpt-4o
+      last_user_message: {regex: '^ticket (?P<number>\\d+)$'}
+    reply: {content: "Ticket {{ number }}"}
+
+  - name: plain
+    when: {last_user_message: {contains: hello}}
+    reply: {content: hi}
+"""
+
+
+def _ask(text: str) -> RequestView:
+    return RequestView({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
+
+
+def _load(path: Path) -> list[Scenario]:
+    return ScenarioLoader().load_paths([path])
+
+
+def test_a_file_loaded_again_from_the_cache_is_the_same(cache: Path, tmp_path: Path) -> None:
+    path = tmp_path / "files" / "s.yaml"
+    path.parent.mkdir()
+    path.write_text(_FILE)
+    first = _load(path)
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["regexes", "validator",
+                                                                      "yaml"]
+    again = _load(path)  # the parse and the regex's group names from the cache
+    assert [(s.name, s.source, s.fingerprint, s.group_names, s.index) for s in again] \
+        == [(s.name, s.source, s.fingerprint, s.group_names, s.index) for s in first]
+    assert [s.source.rsplit(":", 1)[1] for s in again] == ["2", "8"]
+    matched = run_now(ScenarioSet(again).resolve(_ask("ticket 42")))
+    assert matched.scenario.name == "ticket"
+    assert matched.render(Faker()) == {"content": "Ticket 42"}
+
+
+def test_an_error_in_a_file_parsed_before_names_its_line(cache: Path, tmp_path: Path) -> None:
+    path = tmp_path / "files" / "s.yaml"
+    path.parent.mkdir()
+    path.write_text(_FILE)
+    _load(path)
+    # The same text, loaded with a registry that lacks a condition it uses.
+    matcher = default_registry().matcher("last_user_message")
+    assert matcher is not None
+    with pytest.raises(ScenarioLoadError) as caught:
+        ScenarioLoader(MatcherRegistry({"last_user_message": matcher})).load_paths([path])
+    assert caught.value.line == 4  # the `model:` key, inside the scenario
+
+
+def test_a_bad_regex_is_still_a_load_error_after_a_good_load(cache: Path,
+                                                              tmp_path: Path) -> None:
+    path = tmp_path / "files" / "s.yaml"
+    path.parent.mkdir()
+    path.write_text(_FILE)
+    _load(path)
+    path.write_text(_FILE.replace("(?P<number>", "(?P<number"))
+    with pytest.raises(ScenarioLoadError, match="bad regex"):
+        _load(path)
