@@ -10,10 +10,9 @@ stay cheap for a test run that never starts a server.
 
 from __future__ import annotations
 
+import importlib
 from types import MappingProxyType
-from typing import TYPE_CHECKING
-
-from .lazy import lazy_attributes
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import ErrorDialect, Settings, ValidationMode
@@ -114,4 +113,12 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, __all__)
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mockllm' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
