@@ -32,10 +32,12 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import yaml
+
+if TYPE_CHECKING:
+    import yaml
 
 from ..diskcache import read_cached, read_marshalled, write_cached
 from ..errors import ConditionError, ScenarioLoadError, TemplateProblem, YamlProblem
@@ -87,11 +89,16 @@ class _LineList(list):  # type: ignore[type-arg]
     item_lines: list[int]
 
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _line_loader() -> Any:
+    """PyYAML's safe loader (no Python objects), building line-aware containers; made
+    when a file is parsed (a file parsed before comes from the cache without PyYAML)."""
+    import yaml
 
-
-class _LineLoader(_BaseLoader):  # type: ignore[misc]
-    """PyYAML's safe loader (no Python objects), building line-aware containers."""
+    base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader: Any = type("_LineLoader", (base,), {})
+    loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+    return loader
 
 
 def _construct_mapping(loader: Any, node: yaml.MappingNode) -> _LineDict:
@@ -121,15 +128,15 @@ def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> _LineList:
     return data
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_line_loader())  # noqa: S506 - a SafeLoader subclass
     except YamlProblem as exc:
         raise ScenarioLoadError(exc.message, path=source, line=exc.line,
                                 key=str(exc.key)) from None
