@@ -11,7 +11,7 @@ from faker.providers.lorem.en_US import Provider
 
 from mockllm.errors import ScenarioLoadError
 from mockllm.reply_engine import textgen
-from mockllm.reply_engine.tokens import ApproxTokenizer
+from mockllm.reply_engine.tokens import ApproxTokenizer, ModelEncodings
 from mockllm.scenario_engine.conditions import MatcherRegistry, RequestView, default_registry
 from mockllm.scenario_engine.loader import ScenarioLoader
 from mockllm.scenario_engine.scenarioset import Scenario, ScenarioSet
@@ -129,3 +129,17 @@ def test_a_bad_regex_is_still_a_load_error_after_a_good_load(cache: Path,
     path.write_text(_FILE.replace("(?P<number>", "(?P<number"))
     with pytest.raises(ScenarioLoadError, match="bad regex"):
         _load(path)
+
+
+def test_tiktokens_model_tables_come_from_the_cache_alike(cache: Path) -> None:
+    from tiktoken.model import encoding_name_for_model
+
+    models = ["gpt-4o", "gpt-4o-mini-2024", "gpt-4", "gpt-3.5-turbo-16k", "o3-mini", "gpt-5"]
+    first = [ModelEncodings().encoding(m) for m in models]  # read from tiktoken, cached
+    [cached] = cache.iterdir()
+    assert [ModelEncodings().encoding(m) for m in models] == first  # from the cache
+    assert first == [encoding_name_for_model(m).replace("o200k_harmony", "o200k_base")
+                     for m in models]
+    cached.write_text("{damaged")
+    assert [ModelEncodings().encoding(m) for m in models] == first
+    assert ModelEncodings().encoding("mock-model") == "cl100k_base"

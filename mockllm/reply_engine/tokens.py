@@ -30,13 +30,17 @@ length.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from ..diskcache import read_cached, write_cached
 from .bpe import PythonBpe, RankTable, load_ranks
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "BpeTokenizer",
     "DEFAULT_ENCODING",
     "MemoTokenizer",
+    "ModelEncodings",
     "PromptCount",
     "Tokenizer",
     "count_prompt_tokens",
@@ -182,15 +187,61 @@ def encoding_for_model(model: str) -> str:
     """The encoding ``model`` uses, by tiktoken's table of names and prefixes (``gpt-4o``,
     ``gpt-4.1``, ``gpt-5``, ``o1``/``o3``/``o4``, ``chatgpt-4o`` -> ``o200k_base``;
     ``gpt-4``, ``gpt-3.5`` -> ``cl100k_base``); ``DEFAULT_ENCODING`` for a model it does
-    not know or an encoding mockllm does not ship."""
-    try:
-        from tiktoken.model import encoding_name_for_model
+    not know or an encoding mockllm does not ship. (:class:`ModelEncodings` reads the
+    tables once for many models.)"""
+    return ModelEncodings().encoding(model)
 
-        name = encoding_name_for_model(model)
-    except (ImportError, KeyError):
-        return DEFAULT_ENCODING
-    name = _SAME_RANKS.get(name, name)
-    return name if name in _ENCODINGS else DEFAULT_ENCODING
+
+class ModelEncodings:
+    """:func:`encoding_for_model` with tiktoken's tables read once: its model names, then
+    its name prefixes in order. Importing tiktoken for them takes about 15 ms, so they
+    are kept in the user cache (:mod:`mockllm.diskcache`), named by a hash of tiktoken's
+    ``model.py``; without tiktoken every model gets ``DEFAULT_ENCODING``."""
+
+    __slots__ = ("_tables",)
+
+    def __init__(self) -> None:
+        self._tables: tuple[Mapping[str, str], tuple[tuple[str, str], ...]] | None = None
+
+    def encoding(self, model: str) -> str:
+        """The encoding of ``model`` (:func:`encoding_for_model`)."""
+        if self._tables is None:
+            self._tables = _tiktoken_tables()
+        names, prefixes = self._tables
+        name = names.get(model)
+        if name is None:
+            name = next((found for prefix, found in prefixes if model.startswith(prefix)),
+                        DEFAULT_ENCODING)
+        name = _SAME_RANKS.get(name, name)
+        return name if name in _ENCODINGS else DEFAULT_ENCODING
+
+
+def _tiktoken_tables() -> tuple[Mapping[str, str], tuple[tuple[str, str], ...]]:
+    """tiktoken's model -> encoding and prefix -> encoding tables (:class:`ModelEncodings`)."""
+    spec = importlib.util.find_spec("tiktoken")
+    if spec is None or not spec.submodule_search_locations:
+        return {}, ()
+    name = None
+    try:
+        source = Path(list(spec.submodule_search_locations)[0]) / "model.py"
+        name = f"tiktoken-models-{hashlib.sha256(source.read_bytes()).hexdigest()[:24]}.json"
+    except OSError:
+        pass
+    cached = read_cached(name) if name else None
+    try:
+        names, prefixes = json.loads(cached) if cached is not None else (None, None)
+        if isinstance(names, dict) and isinstance(prefixes, list):
+            return names, tuple((str(p), str(e)) for p, e in prefixes)
+    except (ValueError, TypeError):
+        pass  # damaged: read tiktoken's own
+    try:
+        from tiktoken.model import MODEL_PREFIX_TO_ENCODING, MODEL_TO_ENCODING
+    except ImportError:
+        return {}, ()
+    tables = dict(MODEL_TO_ENCODING), tuple(MODEL_PREFIX_TO_ENCODING.items())
+    if name:
+        write_cached(name, json.dumps([tables[0], tables[1]]).encode())
+    return tables
 
 
 def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
