@@ -143,3 +143,26 @@ def test_tiktokens_model_tables_come_from_the_cache_alike(cache: Path) -> None:
     cached.write_text("{damaged")
     assert [ModelEncodings().encoding(m) for m in models] == first
     assert ModelEncodings().encoding("mock-model") == "cl100k_base"
+
+
+def test_a_pool_from_the_cache_is_the_pool_drawn_afresh(cache: Path) -> None:
+    class Plain:  # a tokenizer without an identity: its tokens name the cached pool
+        name = "plain"
+
+        def __init__(self) -> None:
+            self._inner = ApproxTokenizer()
+
+        def split(self, text: str) -> list[str]:
+            return self._inner.split(text)
+
+        def count(self, text: str) -> int:
+            return self._inner.count(text)
+
+    words = textgen.english_words()
+    texts = []
+    for tokenizer in (ApproxTokenizer(), ApproxTokenizer(), Plain(), Plain()):
+        rng = random.Random(8)
+        texts.append([textgen.TextGenerator(words, tokenizer, pool=256).paragraphs(rng, 2).text
+                      for _ in range(20)])
+    assert texts[0] == texts[1] == texts[2] == texts[3]
+    assert len([p for p in cache.iterdir() if p.name.startswith("sentences-")]) == 2

@@ -33,7 +33,11 @@ from typing import Any
 
 from ..diskcache import read_cached, write_cached
 
-__all__ = ["PythonBpe", "RankTable", "load_ranks"]
+__all__ = ["BPE_FORMAT", "PythonBpe", "RankTable", "load_ranks"]
+
+# Changes whenever PythonBpe would cut some text differently (results kept in the user
+# cache name it).
+BPE_FORMAT = 1
 
 _MAGIC = b"mockllm-bpe-ranks-1\n"
 # Unicode categories a newer Unicode version may have given a letter, digit or space.

