@@ -170,7 +170,7 @@ class PythonBpe:
     """
 
     def __init__(self, name: str, table: RankTable, pieces: Callable[[str], list[str]],
-                 fallback: Callable[[RankTable], Any], *, remember: int = 1 << 16) -> None:
+                 fallback: Callable[[RankTable], Any], *, remember: int = 1 << 14) -> None:
         self.name = name
         self._table = table
         self._pieces = pieces
