@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -14,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from .config import ErrorDialect, RecordMode, Settings, ValidationMode, check_range, parse_value
-from .conform.command import add_arguments as add_conform_arguments
 from .errors import ConfigError
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``conform``'s options only when ``argv`` asks for it
+    (they import the whole checker, which ``serve`` would wait for)."""
     parser = argparse.ArgumentParser(
         prog="mockllm",
         description="A validating mock of the chat completions API, for tests and local dev.")
@@ -56,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder to write or --check (default: where the page is read)")
     conform = sub.add_parser("conform", help="check any chat completions server against the "
                                              "wire format (one line per check)")
-    add_conform_arguments(conform)
+    words = sys.argv[1:] if argv is None else argv
+    if "conform" in words:
+        from .conform.command import add_arguments
+
+        add_arguments(conform)
     return parser
 
 
@@ -173,12 +179,24 @@ def _record_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(settings: Settings) -> int:
-    from .http.serving import LineBatchHandler, run, serve_forever
-    from .http.workers import serve_workers, workers_problem
+    # Start-up builds long-lived objects and next to no garbage: no collections until
+    # the app is built (serve_forever freezes it and turns them back on).
+    gc.disable()
+    try:
+        return _serve_without_collections_at_first(settings)
+    finally:
+        gc.enable()
 
-    problem = workers_problem(settings)
-    if problem is not None:
-        raise ConfigError(problem)
+
+def _serve_without_collections_at_first(settings: Settings) -> int:
+    from .http.serving import LineBatchHandler, run, serve_forever
+
+    if settings.workers > 1:  # (multiprocessing and the supervisor only then)
+        from .http.workers import workers_problem
+
+        problem = workers_problem(settings)
+        if problem is not None:
+            raise ConfigError(problem)
     level = logging.DEBUG if settings.verbose else logging.INFO
     if settings.quiet and not settings.verbose:
         level = logging.WARNING
@@ -190,6 +208,9 @@ def _serve(settings: Settings) -> int:
               flush=True)
 
     if settings.workers > 1:
+        from .http.workers import serve_workers
+
+        gc.enable()
         code = serve_workers(settings, announce)
         print("mockllm stopped", flush=True)
         return code
@@ -214,7 +235,7 @@ def _check(paths: Sequence[Path]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mockllm`` command and of ``python -m mockllm``."""
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     try:
         if args.command in ("serve", "record"):
             return _serve(_settings(args))

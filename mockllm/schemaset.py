@@ -1,32 +1,42 @@
 """The shipped JSON Schemas, loaded once, with a detailed and a compiled fast validator.
 
 ``SchemaSet.load()`` reads every ``*.schema.json`` of the schemas folder a single time
-(at app start) and builds:
+(at app start). What it builds from them, each the first time it is needed (a server
+in strict mode never compiles the lenient validator, and one that is never sent an
+invalid body never imports ``jsonschema``):
 
 * a ``referencing`` registry, so ``jsonschema`` follows the cross-file ``$ref``s
   (``{"$ref": "AiMessage.schema.json"}``) without any network;
 * compiled ``fastjsonschema`` validators for the request (strict and lenient) and the
   response. fastjsonschema cannot follow file refs, so each is compiled from a bundle:
   the root schema plus every file as ``definitions``, refs rewritten to
-  ``#/definitions/<Name>``. Same rules, no network, microseconds per body.
+  ``#/definitions/<Name>``. Same rules, no network, microseconds per body. Generating
+  and compiling a validator's code takes about 0.1 s, so the compiled code is kept in
+  the user cache (:mod:`mockllm.diskcache`), named by a hash of the bundle and of the
+  fastjsonschema and Python versions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
+from types import CodeType, MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
 
+from .diskcache import read_marshalled, write_cached
 from .naming import SUFFIX
 from .resources import data_dir
+
+if TYPE_CHECKING:
+    from referencing import Registry
 
 __all__ = [
     "REQUEST_SCHEMA",
@@ -57,14 +67,30 @@ def _named_format(match: re.Match[str]) -> str:
 
 
 def compile_fast(schema: Mapping[str, Any]) -> FastValidator:
-    """``fastjsonschema.compile`` with its per-item ``locals()`` snapshot taken out."""
-    code = _LOCALS_FORMAT.sub(_named_format, fastjsonschema.compile_to_code(dict(schema)))
+    """``fastjsonschema.compile`` with its per-item ``locals()`` snapshot taken out; the
+    compiled code comes from the user cache when it is there (module docstring)."""
+    key = hashlib.sha256(json.dumps(
+        [_CODE_VERSION, fastjsonschema.VERSION, sys.version, schema], sort_keys=True,
+        separators=(",", ":")).encode()).hexdigest()[:32]
+    name = f"validator-{key}.marshal"
+    code = _cached_code(name)
+    if code is None:
+        source = _LOCALS_FORMAT.sub(_named_format, fastjsonschema.compile_to_code(dict(schema)))
+        code = compile(source, "<mockllm fast validator>", "exec")
+        write_cached(name, marshal.dumps(code))
     namespace: dict[str, Any] = {}
-    exec(
-        compile(code, "<mockllm fast validator>", "exec"), namespace
-    )  # as fastjsonschema.compile does
+    exec(code, namespace)  # as fastjsonschema.compile does
     validator: FastValidator = namespace["validate"]
     return validator
+
+
+# Changes whenever compile_fast rewrites fastjsonschema's code differently.
+_CODE_VERSION = 1
+
+
+def _cached_code(name: str) -> CodeType | None:
+    code = read_marshalled(name)
+    return code if isinstance(code, CodeType) else None  # else damaged: compile again
 
 
 def without_unknown_check(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,20 +148,21 @@ def bundle(root: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]) ->
     return out
 
 
-@dataclass(frozen=True, slots=True)
 class SchemaSet:
-    """Every schema of a folder by name, the registry for jsonschema, and fast validators."""
+    """Every schema of a folder by name; the registry for jsonschema and the fast
+    validators, each built on first use and then kept (module docstring). Thread-safe."""
 
-    folder: Path
-    schemas: Mapping[str, Mapping[str, Any]]
-    registry: Registry
-    fast_request_strict: FastValidator
-    fast_request_lenient: FastValidator
-    fast_response: FastValidator
+    __slots__ = ("_built", "_lock", "folder", "schemas")
+
+    def __init__(self, folder: Path, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        self.folder = folder
+        self.schemas = schemas
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, folder: Path | None = None) -> SchemaSet:
-        """Read ``folder`` (default: the shipped schemas) and compile the validators."""
+        """Read ``folder`` (default: the shipped schemas)."""
         folder = folder or data_dir("schemas")
         schemas: dict[str, Mapping[str, Any]] = {}
         for path in sorted(folder.glob(f"*{SUFFIX}")):
@@ -145,18 +172,50 @@ class SchemaSet:
                 raise FileNotFoundError(
                     f"{folder}: {needed}{SUFFIX} is missing (run `mockllm schemas`)"
                 )
-        registry: Registry = Registry().with_resources(
+        return cls(folder, MappingProxyType(schemas))
+
+    @property
+    def registry(self) -> Registry:
+        """Every schema by file name, for jsonschema to follow file refs."""
+        registry: Registry = self._once("registry", self._registry)
+        return registry
+
+    @property
+    def fast_request_strict(self) -> FastValidator:
+        """The compiled validator of a request in strict mode."""
+        return self._fast("strict", self.schemas[REQUEST_SCHEMA])
+
+    @property
+    def fast_request_lenient(self) -> FastValidator:
+        """The compiled validator of a request in lenient mode (unknown fields pass)."""
+        return self._fast("lenient", without_unknown_check(self.schemas[REQUEST_SCHEMA]))
+
+    @property
+    def fast_response(self) -> FastValidator:
+        """The compiled validator of a ChatResponse."""
+        return self._fast("response", self.schemas[RESPONSE_SCHEMA])
+
+    def _fast(self, what: str, root: Mapping[str, Any]) -> FastValidator:
+        validator: FastValidator = self._once(
+            what, lambda: compile_fast(bundle(root, self.schemas)))
+        return validator
+
+    def _once(self, what: str, build: Callable[[], Any]) -> Any:
+        found = self._built.get(what)
+        if found is None:
+            with self._lock:
+                found = self._built.get(what)
+                if found is None:
+                    found = self._built[what] = build()
+        return found
+
+    def _registry(self) -> Registry:
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT7
+
+        return Registry().with_resources(
             (f"{name}{SUFFIX}", Resource.from_contents(schema, default_specification=DRAFT7))
-            for name, schema in schemas.items()
-        )
-        request = schemas[REQUEST_SCHEMA]
-        return cls(
-            folder=folder,
-            schemas=MappingProxyType(schemas),
-            registry=registry,
-            fast_request_strict=compile_fast(bundle(request, schemas)),
-            fast_request_lenient=compile_fast(bundle(without_unknown_check(request), schemas)),
-            fast_response=compile_fast(bundle(schemas[RESPONSE_SCHEMA], schemas)),
+            for name, schema in self.schemas.items()
         )
 
     def schema(self, name: str) -> Mapping[str, Any]:

@@ -20,22 +20,23 @@ per validator.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastjsonschema import JsonSchemaValueException
-from jsonschema import Draft7Validator, Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-from jsonschema.validators import validator_for
 
 from .casing import KeyBinder, KeyClash
 from .config import ValidationMode
 from .errors import FieldError
 from .naming import to_pascal
 from .schemaset import REQUEST_SCHEMA, RESPONSE_SCHEMA, FastValidator, SchemaSet
+
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["RequestValidator", "ResponseValidator", "validate_response"]
 
@@ -350,12 +351,24 @@ class _Reporter:
 
 
 class _Checker:
-    """A fast validator backed by a detailed one for the report."""
+    """A fast validator backed by a detailed one for the report; each is built the
+    first time it is needed (``jsonschema`` is imported with the first invalid body)."""
 
-    def __init__(self, schemas: SchemaSet, fast: FastValidator, root: Mapping[str, Any], dto: str):
-        self._fast = fast
-        self._detail = Draft7Validator(root, registry=schemas.registry)
+    def __init__(self, schemas: SchemaSet, fast: Callable[[], FastValidator],
+                 root: Mapping[str, Any], dto: str):
+        self._schemas = schemas
+        self._get_fast = fast
+        self._fast: FastValidator | None = None
+        self._root = root
+        self._detail: Draft7Validator | None = None
         self._reporter = _Reporter(schemas, root, dto)
+
+    def _detailed(self) -> Draft7Validator:
+        if self._detail is None:
+            from jsonschema import Draft7Validator
+
+            self._detail = Draft7Validator(self._root, registry=self._schemas.registry)
+        return self._detail
 
     def clash_error(self, body: Any, clash: KeyClash) -> FieldError:
         """The error for a property sent under two spellings."""
@@ -363,12 +376,15 @@ class _Checker:
 
     def check(self, body: Any) -> list[FieldError]:
         """[] when ``body`` is valid, else every problem found."""
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = self._get_fast()
         try:
-            self._fast(body)
+            fast(body)
             return []
         except JsonSchemaValueException as exc:
             fast_message = exc.message
-        problems = self._reporter.report(body, self._detail.iter_errors(body))
+        problems = self._reporter.report(body, self._detailed().iter_errors(body))
         if problems:
             return problems
         # The two validators disagree (a bug in one of them): still refuse, and say so.
@@ -413,6 +429,10 @@ class _OutputSchemaChecker:
 
 def _schema_problem(schema: dict[str, Any]) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (where and what), or None when it is."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as error:
@@ -435,9 +455,10 @@ class RequestValidator:
         self._output_schemas: _OutputSchemaChecker | None = None
         if mode is not ValidationMode.OFF:
             lenient = mode is ValidationMode.LENIENT
-            fast = schemas.fast_request_lenient if lenient else schemas.fast_request_strict
             root = schemas.request_schema(lenient=lenient)
-            self._checker = _Checker(schemas, fast, root, REQUEST_SCHEMA)
+            self._checker = _Checker(
+                schemas, (lambda: schemas.fast_request_lenient) if lenient
+                else (lambda: schemas.fast_request_strict), root, REQUEST_SCHEMA)
             self._output_schemas = _OutputSchemaChecker(_Namer(schemas, root))
 
     def validate(self, body: Any) -> list[FieldError]:
@@ -459,7 +480,7 @@ class ResponseValidator:
 
     def __init__(self, schemas: SchemaSet) -> None:
         root = dict(schemas.schema(RESPONSE_SCHEMA))
-        self._checker = _Checker(schemas, schemas.fast_response, root, RESPONSE_SCHEMA)
+        self._checker = _Checker(schemas, lambda: schemas.fast_response, root, RESPONSE_SCHEMA)
 
     def validate(self, reply: Any) -> list[FieldError]:
         """Every way ``reply`` breaks the ChatResponse schema (empty when it conforms)."""

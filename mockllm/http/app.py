@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from faker import Faker
 
 from ..config import Settings
 from ..errors import StateUnavailableError
@@ -24,6 +23,7 @@ from ..ratelimit import RateLimiter
 from ..recording import Recording
 from ..reply_engine.generate import Generator
 from ..reply_engine.lexicon import Lexicons
+from ..reply_engine.seeding import DeferredFaker
 from ..scenario_engine.conditions import MatcherRegistry, default_registry
 from ..scenario_engine.loader import ScenarioLoader, ScenarioWatcher
 from ..scenario_engine.scenarioset import ScenarioSet
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     settings = settings or Settings()
     parts = parts or AppParts.build()
     schemas = parts.schemas
-    faker = Faker("en_US")
+    faker = DeferredFaker("en_US")
     store = store if store is not None else open_store(
         settings.state, prefix=settings.state_prefix, journal_size=settings.journal_size)
     loader = ScenarioLoader(registry or default_registry(),

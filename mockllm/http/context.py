@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from faker import Faker
 
 from ..config import Settings
 from ..ratelimit import RateLimiter
 from ..recording import Recording
 from ..reply_engine.generate import Generator
+from ..reply_engine.seeding import DeferredFaker
 from ..scenario_engine.loader import ScenarioLoader
 from ..scenario_engine.scenarioset import ScenarioSet
 from ..schemaset import SchemaSet
@@ -37,7 +37,7 @@ class ServerState:
     validator: RequestValidator
     response_validator: ResponseValidator
     generator: Generator
-    faker: Faker
+    faker: DeferredFaker
     # The one loader (and condition registry) of the app: startup, reload, the
     # control API and the pytest handle all compile scenarios with it.
     loader: ScenarioLoader

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import RecordMode, Settings
 from ..errors import ConfigError
-from .book import RecordingBook, Redactor
-from .scenario import error_reply, reply_from_completion, scenario_for
+
+if TYPE_CHECKING:  # the book and the scenario writer load when something records
+    from .book import RecordingBook
 
 __all__ = ["Recording"]
 
@@ -49,6 +50,8 @@ class Recording:
                 raise ConfigError(f"--record {mode.value} needs a folder to write to: "
                                   "--record-dir DIR, or a --scenarios folder")
             folder = folders[0]
+        from .book import RecordingBook, Redactor
+
         book = RecordingBook(folder, single_file=False, fresh=mode is RecordMode.ALL,
                              redactor=Redactor(settings.redact))
         return cls(mode, settings.upstream, settings.upstream_key, book, str(folder))
@@ -57,6 +60,8 @@ class Recording:
     def for_test(cls, file: Path, mode: RecordMode, upstream: str | None, key: str | None,
                  redact: Iterable[str] = ()) -> Recording:
         """One test's recording: every scenario of the test in one file."""
+        from .book import RecordingBook, Redactor
+
         book = RecordingBook(file, single_file=True, fresh=mode is RecordMode.ALL,
                              redactor=Redactor(redact)) if mode is not RecordMode.NONE else None
         return cls(mode, upstream, key, book, str(file))
@@ -102,6 +107,8 @@ class Recording:
         """Write the scenario of one exchange; its file and the scenario as written."""
         if self.book is None:
             return None
+        from .scenario import scenario_for
+
         scrub = [s for s in (self.key, *secrets) if s]
         return self.book.add(scenario_for(request, reply), scrub)
 
@@ -110,6 +117,8 @@ class Recording:
                   headers: Mapping[str, str]) -> dict[str, Any] | None:
         """The reply spec of an upstream answer: the completion (a parsed ``body``), or
         a scripted error for a status of 400 and up; None for anything else."""
+        from .scenario import error_reply, reply_from_completion
+
         if status >= 400:
             return error_reply(status, raw, headers)
         if isinstance(body, Mapping) and isinstance(body.get("choices"), list):

@@ -44,18 +44,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import expm1, floor, log
 from types import MappingProxyType
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from ..chatbody import tool_name
 from ..errors import BadRequestError, FieldError, ScriptedError
 from ..naming import to_snake
-from . import audio as audio_files
-from . import instances
 from .lexicon import Lexicon, Lexicons
-from .seeding import LazySeededFaker
+from .seeding import DeferredFaker, LazySeededFaker
 from .tokens import PromptCount, Tokenizer, count_prompt_tokens
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 __all__ = ["Generator", "scripted_error"]
 
@@ -111,7 +110,7 @@ class _Request:
                  "tokenizer")
 
     def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
-                 created: int, faker: Faker, lexicon: Lexicon) -> None:
+                 created: int, faker: Faker | DeferredFaker, lexicon: Lexicon) -> None:
         self.request = request
         self.rng = rng
         self.seed = seed
@@ -128,7 +127,8 @@ class _Request:
 class Generator:
     """Builds ChatResponse dicts; one per app (see the module docstring)."""
 
-    def __init__(self, faker: Faker, *, lexicons: Lexicons | None = None) -> None:
+    def __init__(self, faker: Faker | DeferredFaker, *,
+                 lexicons: Lexicons | None = None) -> None:
         self.faker = faker
         # Tokenizers and sentence pools by encoding, loaded when a model first needs one.
         self.lexicons = lexicons or Lexicons()
@@ -339,7 +339,9 @@ class Generator:
         return _Body(text.text, text.count, text.tokens)
 
     def _instance(self, ctx: _Request, schema: Mapping[str, Any]) -> Any:
-        return instances.generate_instance(schema, ctx.rng, ctx.faker)
+        from .instances import generate_instance  # loaded with the first generated value
+
+        return generate_instance(schema, ctx.rng, ctx.faker)
 
     # ----------------------------------------------------------------- reasoning
 
@@ -438,6 +440,8 @@ class Generator:
             transcript = content.text if content is not None and content.text else \
                 ctx.lexicon.text.paragraph(ctx.rng, (1, 3)).text
         transcript = str(transcript)
+        from . import audio as audio_files  # loaded with the first audio reply
+
         duration = audio_files.duration_for_text(transcript)
         data = audio_files.encode_audio(fmt, duration, ctx.rng)
         obj = {

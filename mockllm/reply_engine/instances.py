@@ -51,12 +51,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from faker import Faker
-
 from ..errors import UnsupportedPattern
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 __all__ = ["generate_instance"]
 
@@ -612,7 +613,7 @@ def _tokens(name: str) -> frozenset[str]:
 
 # --- realistic values ---------------------------------------------------------------
 
-_Maker = Callable[[Faker, random.Random], str]
+_Maker = Callable[["Faker", random.Random], str]
 
 
 def _location(faker: Faker, rng: random.Random) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .textgen import TextGenerator
-from .tokens import MemoTokenizer, Tokenizer, encoding_for_model, load_tokenizer
+from .tokens import MemoTokenizer, ModelEncodings, Tokenizer, load_tokenizer
 
 __all__ = ["Lexicon", "Lexicons"]
 
@@ -52,13 +52,14 @@ class Lexicons:
         self._lock = threading.Lock()
         self._by_encoding: dict[str, Lexicon] = {}
         self._by_model: dict[str, Lexicon] = {}
+        self._encodings = ModelEncodings()
         self._models = models
 
     def for_model(self, model: str) -> Lexicon:
         """The lexicon of ``model``'s encoding."""
         found = self._by_model.get(model)
         if found is None:
-            found = self.for_encoding(encoding_for_model(model))
+            found = self.for_encoding(self._encodings.encoding(model))
             if len(self._by_model) >= self._models:  # clients may send any model name
                 self._by_model.clear()
             self._by_model[model] = found

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["LazySeededFaker", "RequestSeed", "request_seed"]
+__all__ = ["DeferredFaker", "LazySeededFaker", "RequestSeed", "request_seed"]
 
 # Fields that change how a reply is delivered or cut, not what the model "writes": they stay
 # out of the hash, so a stream, a stop sequence, a token limit or logprobs give the same text
@@ -78,3 +79,32 @@ class LazySeededFaker:
             self._faker.seed_instance(self._seed)
             self._seeded = True
         return getattr(self._faker, name)
+
+
+class DeferredFaker:
+    """An app's ``Faker(locale)``, built the first time a reply reaches for it.
+
+    Importing Faker and building an instance takes about 0.1 s, and most servers
+    answer their first requests (or all of them) without it. Thread-safe: the
+    pytest plugin's background server and its tests may reach for it at once.
+    """
+
+    __slots__ = ("_faker", "_lock", "_locale")
+
+    def __init__(self, locale: str = "en_US") -> None:
+        self._locale = locale
+        self._faker: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """The Faker instance, built now if this is its first use."""
+        if self._faker is None:
+            with self._lock:
+                if self._faker is None:
+                    from faker import Faker
+
+                    self._faker = Faker(self._locale)
+        return self._faker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)

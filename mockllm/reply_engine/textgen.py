@@ -2,10 +2,12 @@
 
 A Faker paragraph costs about 35 µs, too slow for every request. A
 :class:`TextGenerator` builds once, at start-up, a pool of sentences from a word list
-(Faker's en_US lorem words by default) with a fixed seed, and stores each sentence's
-text and tokens. A paragraph is then a handful of sentences picked by one batch of
-random bytes from the request's seeded ``random.Random``: a few table lookups and a
-string join. With 8,192 sentences a four-sentence paragraph has 4.5e15 variants.
+(Faker's en_US lorem words by default, kept in the user cache so that later runs need
+not import Faker) with a fixed seed, and stores each sentence's text and tokens; the
+pool is kept in the user cache too, named by a hash of all it follows from. A
+paragraph is then a handful of sentences picked by one batch of random bytes from the
+request's seeded ``random.Random``: a few table lookups and a string join. With 8,192
+sentences a four-sentence paragraph has 4.5e15 variants.
 
 Tokenizers cut text at word and punctuation boundaries before any BPE merge (see
 :mod:`mockllm.reply_engine.tokens`), so the tokens of a sentence are the tokens of its words, its
@@ -16,21 +18,35 @@ tokens without running the tokenizer per request:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
+import marshal
 import random
+import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
+from typing import TypeVar
 
+from ..diskcache import read_cached, read_marshalled, write_cached
 from .tokens import Tokenizer
 
-__all__ = ["Text", "TextGenerator"]
+__all__ = ["Text", "TextGenerator", "english_words"]
 
 # Sentence picks are 16-bit random numbers; the pool is repeated to fill all 65,536
 # slots so a pick needs no modulo (one C-level itemgetter call per paragraph).
 _SLOTS = 1 << 16
 _POOL_SEED = 20240501
+_T = TypeVar("_T")
+# Changes whenever the pool is drawn or kept differently.
+_POOL_FORMAT = 2
+# The tokens of the words (three ways each) and of ".", "," and ".\n\n".
+_Splits = tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...],
+                tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,38 +73,59 @@ class TextGenerator:
         lo, hi = sentence_words
         if lo < 1 or hi < lo:
             raise ValueError("sentence_words must be (lo, hi) with 1 <= lo <= hi")
-        split = tokenizer.split
         self.tokenizer = tokenizer
         self.vocabulary: tuple[str, ...] = tuple(words)
         self._words = self.vocabulary
-        self._mid = tuple(tuple(split(" " + w)) for w in words)
-        self._start = tuple(tuple(split(" " + w.capitalize())) for w in words)
-        self._initial = tuple(tuple(split(w.capitalize())) for w in words)
-        self._period = tuple(split("."))
-        self._comma = tuple(split(","))
-        self._break = tuple(split(".\n\n"))
+        # The pool follows from the word list, their tokens and the sizes alone: kept in
+        # the user cache with the words' tokens, it loads in a few milliseconds instead
+        # of being drawn again. A tokenizer with an ``identity`` (mockllm's own) names
+        # its tokens by it; any other is asked for them, and they name the file.
+        identity = getattr(tokenizer, "identity", None)
+        splits = None if isinstance(identity, str) else _split_words(self._words, tokenizer)
+        name = "sentences-" + hashlib.sha256(json.dumps(
+            [_POOL_FORMAT, sys.version, _POOL_SEED, pool, lo, hi, self._words,
+             identity if splits is None else splits]).encode()).hexdigest()[:32]
+        cached = _cached_pool(name, pool, len(self._words))
+        if cached is None:
+            self._take_splits(splits or _split_words(self._words, tokenizer))
+            opening, following = self._build_pool(pool, lo, hi)
+            write_cached(name, marshal.dumps((self._splits(), opening, following)))
+        else:
+            self._take_splits(cached[0])
+            opening, following = cached[1], cached[2]
+        # Slot i holds sentence i % pool; every copy is the same object.
+        self._open_tokens = _fill_slots(opening)
+        self._follow_tokens = _fill_slots(following)
+        self._open_text = _fill_slots(["".join(t) for t in opening])
+        self._follow_text = _fill_slots(["".join(t) for t in following])
+        self._follow_count = _fill_slots([len(t) for t in following])
+
+    def _take_splits(self, splits: _Splits) -> None:
+        (self._mid, self._start, self._initial, self._period, self._comma,
+         self._break) = splits
+
+    def _splits(self) -> _Splits:
+        return (self._mid, self._start, self._initial, self._period, self._comma,
+                self._break)
+
+    def _build_pool(self, pool: int, lo: int, hi: int) -> tuple[list[tuple[str, ...]],
+                                                                 list[tuple[str, ...]]]:
+        """Each sentence twice: opening the text ("Word ...") and following another
+        sentence (" Word ...")."""
         builder = random.Random(_POOL_SEED)
-        # Each sentence twice: opening the text ("Word ...") and following another
-        # sentence (" Word ...").
+        below = _draws(builder)
         opening: list[tuple[str, ...]] = []
         following: list[tuple[str, ...]] = []
         for _ in range(pool):
-            first, rest = self._build_sentence(builder, builder.randint(lo, hi))
+            first, rest = self._build_sentence(builder, below, lo + below(hi - lo + 1))
             opening.append(self._initial[first] + rest)
             following.append(self._start[first] + rest)
-        slots = [i % pool for i in range(_SLOTS)]
-        self._open_tokens = tuple(opening[i] for i in slots)
-        self._follow_tokens = tuple(following[i] for i in slots)
-        self._open_text = tuple("".join(t) for t in self._open_tokens)
-        self._follow_text = tuple("".join(t) for t in self._follow_tokens)
-        self._follow_count = tuple(len(t) for t in self._follow_tokens)
+        return opening, following
 
     @classmethod
     def english(cls, tokenizer: Tokenizer) -> TextGenerator:
         """A generator over Faker's en_US lorem word list (about 1,000 common words)."""
-        from faker.providers.lorem.en_US import Provider
-
-        return cls(Provider.word_list, tokenizer)
+        return cls(english_words(), tokenizer)
 
     def paragraph(self, rng: random.Random, sentences: tuple[int, int] = (2, 5)) -> Text:
         """One paragraph of ``sentences[0]`` to ``sentences[1]`` sentences."""
@@ -138,10 +175,11 @@ class TextGenerator:
             "".join(self._initial[p] if i == 0 else self._mid[p]) for i, p in enumerate(picks)
         )
 
-    def _build_sentence(self, rng: random.Random, length: int) -> tuple[int, tuple[str, ...]]:
+    def _build_sentence(self, rng: random.Random, below: Callable[[int], int],
+                        length: int) -> tuple[int, tuple[str, ...]]:
         """(index of the first word, tokens of the rest) of one sentence."""
         n = len(self._words)
-        picks = [rng.randrange(n) for _ in range(length)]
+        picks = [below(n) for _ in range(length)]
         rest: list[str] = []
         comma = length >= 8 and rng.random() < 0.5
         for pos, p in enumerate(picks[1:], start=1):
@@ -150,3 +188,88 @@ class TextGenerator:
             rest.extend(self._mid[p])
         rest.extend(self._period)
         return picks[0], tuple(rest)
+
+
+def _split_words(words: Sequence[str], tokenizer: Tokenizer) -> _Splits:
+    """The tokens of each word in the middle of a sentence, starting one after another,
+    and opening the text; then of a full stop, a comma and a paragraph break."""
+    split = tokenizer.split
+    return (tuple(tuple(split(" " + w)) for w in words),
+            tuple(tuple(split(" " + w.capitalize())) for w in words),
+            tuple(tuple(split(w.capitalize())) for w in words),
+            tuple(split(".")), tuple(split(",")), tuple(split(".\n\n")))
+
+
+def _cached_pool(name: str, pool: int, words: int) -> tuple[
+        _Splits, list[tuple[str, ...]], list[tuple[str, ...]]] | None:
+    """(the words' tokens, opening sentences, following sentences) kept as ``name``, when
+    the file holds them."""
+    found = read_marshalled(name)
+    if not (isinstance(found, tuple) and len(found) == 3):
+        return None
+    splits, opening, following = found
+    if not (isinstance(splits, tuple) and len(splits) == 6
+            and all(type(part) is tuple for part in splits)
+            and all(len(part) == words for part in splits[:3])
+            and all(isinstance(side, list) and len(side) == pool
+                    and all(type(sentence) is tuple for sentence in side)
+                    for side in (opening, following))):
+        return None
+    return splits, opening, following
+
+
+def _fill_slots(pool: list[_T]) -> tuple[_T, ...]:
+    """``_SLOTS`` items, item ``i`` being ``pool[i % len(pool)]``."""
+    return tuple((pool * -(-_SLOTS // len(pool)))[:_SLOTS])
+
+
+def _draws(rng: random.Random) -> Callable[[int], int]:
+    """``rng.randrange`` of one argument, drawing exactly what it draws (the pool's text
+    must not change) without its three Python-level calls per number; ``randrange``
+    itself on a Python whose ``Random`` draws otherwise."""
+    probe, fast = random.Random(_POOL_SEED), _below(random.Random(_POOL_SEED))
+    if all(probe.randrange(n) == fast(n) for n in (1000, 7, 10, 1 << 20, 999, 3, 65, 1)):
+        return _below(rng)
+    return rng.randrange
+
+
+def _below(rng: random.Random) -> Callable[[int], int]:
+    getrandbits = rng.getrandbits
+
+    def below(n: int) -> int:
+        # CPython's Random._randbelow_with_getrandbits: k bits until one is below n.
+        k = n.bit_length()
+        found = getrandbits(k)
+        while found >= n:
+            found = getrandbits(k)
+        return found
+
+    return below
+
+
+def english_words() -> tuple[str, ...]:
+    """Faker's en_US lorem words; from the user cache when this Faker's list was read
+    before (the cache file is named by a hash of the module that defines it)."""
+    spec = importlib.util.find_spec("faker")
+    folders = spec.submodule_search_locations if spec is not None else None
+    name = None
+    if folders:
+        source = Path(list(folders)[0]) / "providers" / "lorem" / "en_US" / "__init__.py"
+        try:
+            name = f"faker-en_US-words-{hashlib.sha256(source.read_bytes()).hexdigest()[:24]}.json"
+        except OSError:
+            pass
+    cached = read_cached(name) if name else None
+    if cached is not None:
+        try:
+            words = json.loads(cached)
+        except ValueError:
+            words = None
+        if isinstance(words, list) and words and all(isinstance(w, str) for w in words):
+            return tuple(words)
+    from faker.providers.lorem.en_US import Provider
+
+    found = tuple(Provider.word_list)
+    if name:
+        write_cached(name, json.dumps(found).encode())
+    return found

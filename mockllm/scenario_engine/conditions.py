@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, cast
@@ -39,6 +41,7 @@ __all__ = [
     "Matcher",
     "MatcherRegistry",
     "Overrides",
+    "RegexBook",
     "RequestView",
     "SubjectCondition",
     "SubjectMatcher",
@@ -325,10 +328,19 @@ def _contains(operand: Any) -> Lookup:
 
 def _regex(operand: Any) -> Lookup:
     _need(isinstance(operand, str), "regex", "a string", operand)
-    try:
-        pattern = re.compile(operand)
-    except re.error as exc:
-        raise ConditionError(f"bad regex {operand!r}: {exc}") from None
+    book = _REGEX_BOOK.get()
+    names = book.known.get(operand) if book is not None else None
+    if names is not None:
+        pattern: re.Pattern[str] | _LaterPattern = _LaterPattern(operand)
+    else:
+        try:
+            compiled = re.compile(operand)
+        except re.error as exc:
+            raise ConditionError(f"bad regex {operand!r}: {exc}") from None
+        pattern = compiled
+        names = tuple(compiled.groupindex)
+        if book is not None:
+            book.compiled[operand] = names
 
     def pred(s: Any) -> Groups | None:
         if not isinstance(s, str):
@@ -336,10 +348,57 @@ def _regex(operand: Any) -> Lookup:
         found = pattern.search(s)
         if found is None:
             return None
-        return found.groupdict(default="") if pattern.groupindex else _PASS
+        return found.groupdict(default="") if names else _PASS
 
-    return Lookup("regex", operand, _any_element(pred), "matches regex",
-                  frozenset(pattern.groupindex))
+    return Lookup("regex", operand, _any_element(pred), "matches regex", frozenset(names))
+
+
+class _LaterPattern:
+    """A regex known to compile (:class:`RegexBook`), compiled when first searched."""
+
+    __slots__ = ("_compiled", "_source")
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._compiled: re.Pattern[str] | None = None
+
+    def search(self, text: str) -> re.Match[str] | None:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(self._source)
+        return compiled.search(text)
+
+
+class RegexBook:
+    """The group names of regexes that compiled before, so a load may skip compiling them.
+
+    Compiling a regex is what a scenario's load mostly costs (about 70 µs each, so
+    0.7 s for 10,000 scenarios). A regex that compiled once compiles again with the same
+    Python, so the loader keeps, per scenario file, the group names of the regexes the
+    file's last load compiled (``known``), and gives them to :meth:`use` while it
+    compiles that file again: those regexes compile on their first search instead; any
+    other is compiled at once (a bad one is still a load error) and noted in
+    ``compiled``.
+    """
+
+    __slots__ = ("compiled", "known")
+
+    def __init__(self, known: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        self.known: Mapping[str, tuple[str, ...]] = known or {}
+        self.compiled: dict[str, tuple[str, ...]] = {}
+
+    @contextmanager
+    def use(self) -> Iterator[RegexBook]:
+        """Regex lookups compiled inside the ``with`` block consult this book."""
+        token = _REGEX_BOOK.set(self)
+        try:
+            yield self
+        finally:
+            _REGEX_BOOK.reset(token)
+
+
+# The book of the load running in this context (RegexBook.use), if any.
+_REGEX_BOOK: ContextVar[RegexBook | None] = ContextVar("mockllm_regex_book", default=None)
 
 
 def _in(operand: Any) -> Lookup:

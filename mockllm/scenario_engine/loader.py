@@ -9,32 +9,47 @@ Three steps, all at load time so a broken file never fails a request:
    bad regexes) and reply templates compiled by the template engine.
 
 A file holds one scenario, a list of them, or ``{scenarios: [...]}``. Folders
-give their ``*.yaml``/``*.yml`` files in name order. ``ScenarioWatcher`` polls
-file times so a server can reload changed files (keeping the last good set when
-a file breaks).
+give their ``*.yaml``/``*.yml`` files in name order.
+
+Building the YAML and compiling regexes are most of what a large file costs (about
+0.1 s per 1,000 scenarios), and both give the same result for the same text, so the
+user cache (:mod:`mockllm.diskcache`) keeps, per file text, the parsed YAML and the
+group names of the regexes that compiled; a file loaded before skips both (its regexes
+compile on first use). Every step after the parse runs on every load, and a load that
+fails is done again from the YAML, so errors name the same line either way.
+
+``ScenarioWatcher`` polls file times so a server can reload changed files (keeping
+the last good set when a file breaks).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import marshal
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
-import yaml
 
+if TYPE_CHECKING:
+    import yaml
+
+from ..diskcache import read_cached, read_marshalled, write_cached
 from ..errors import ConditionError, ScenarioLoadError, TemplateProblem, YamlProblem
 from ..resources import data_dir
+from ..schemaset import compile_fast
 from ..state import RuntimeScenario
 from .conditions import (
     INDEXABLE,
     Condition,
     KeyPath,
     MatcherRegistry,
+    RegexBook,
     SubjectMatcher,
     default_registry,
 )
@@ -52,8 +67,6 @@ __all__ = [
 ]
 
 _SCHEMA_FILE = "scenario.schema.json"
-# Batches of this many scenarios or more are schema-checked with fastjsonschema first.
-_FAST_CHECK_FROM = 50
 _DEFAULT_REPLY = CompiledReply(None, True)
 
 
@@ -76,11 +89,16 @@ class _LineList(list):  # type: ignore[type-arg]
     item_lines: list[int]
 
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _line_loader() -> Any:
+    """PyYAML's safe loader (no Python objects), building line-aware containers; made
+    when a file is parsed (a file parsed before comes from the cache without PyYAML)."""
+    import yaml
 
-
-class _LineLoader(_BaseLoader):  # type: ignore[misc]
-    """PyYAML's safe loader (no Python objects), building line-aware containers."""
+    base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader: Any = type("_LineLoader", (base,), {})
+    loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+    return loader
 
 
 def _construct_mapping(loader: Any, node: yaml.MappingNode) -> _LineDict:
@@ -110,15 +128,15 @@ def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> _LineList:
     return data
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_line_loader())  # noqa: S506 - a SafeLoader subclass
     except YamlProblem as exc:
         raise ScenarioLoadError(exc.message, path=source, line=exc.line,
                                 key=str(exc.key)) from None
@@ -129,6 +147,71 @@ def _parse_yaml(text: str, source: str) -> Any:
         message = f"bad YAML: {problem}" + (f" ({context})" if context else "")
         raise ScenarioLoadError(message, path=source,
                                 line=mark.line + 1 if mark is not None else None) from None
+
+
+def _parse_file(text: str, source: str, *, parsed_before: bool) -> Any:
+    """The YAML of a scenario file. Constructing it is most of what loading a large file
+    costs, so the parse is kept in the user cache (named by a hash of the text): with
+    ``parsed_before``, a file parsed on an earlier run comes back from there, with the
+    lines of the file and of its scenarios but not of the keys inside them."""
+    name = "yaml-" + hashlib.sha256(
+        f"{_PARSE_FORMAT}\n{sys.version}\n{text}".encode()).hexdigest()[:32] + ".marshal"
+    if parsed_before:
+        found = read_marshalled(name)
+        if isinstance(found, tuple) and len(found) == 2:
+            return _with_lines(*found)
+    root = _parse_yaml(text, source)
+    try:
+        kept = marshal.dumps((_plain(root), _lines(root)))
+    except ValueError:
+        pass  # a value marshal cannot keep (a YAML timestamp): parse it every time
+    else:
+        write_cached(name, kept)
+    return root
+
+
+# Changes whenever what _parse_file keeps changes.
+_PARSE_FORMAT = 1
+
+
+def _plain(node: Any) -> Any:
+    """``node`` with plain dicts and lists for the line-aware ones (what marshal keeps)."""
+    if isinstance(node, dict):
+        return {key: _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    return node
+
+
+def _lines(root: Any) -> Any:
+    """The lines of ``root`` and of the list of its scenarios: (line, key or item lines,
+    lines of the ``scenarios`` list or None)."""
+    if isinstance(root, _LineList):
+        return (root.line, root.item_lines, None)
+    if isinstance(root, _LineDict):
+        items = root.get("scenarios")
+        inner = (items.line, items.item_lines, None) if isinstance(items, _LineList) else None
+        return (root.line, root.key_lines, inner)
+    return None
+
+
+def _with_lines(data: Any, lines: Any) -> Any:
+    """``data`` with the lines ``_lines`` kept (the inverse, as deep as it went)."""
+    if not (isinstance(lines, tuple) and len(lines) == 3):
+        return data
+    line, where, inner = lines
+    if isinstance(data, list) and isinstance(where, list):
+        out: Any = _LineList(data)
+        out.item_lines = where
+    elif isinstance(data, dict) and isinstance(where, dict):
+        out = _LineDict(data)
+        out.key_lines = where
+        if inner is not None and "scenarios" in out:
+            out["scenarios"] = _with_lines(out["scenarios"], inner)
+    else:
+        return data
+    out.line = line
+    return out
 
 
 def _line_of(root: Any, path: Sequence[str | int]) -> int | None:
@@ -206,32 +289,49 @@ class ScenarioLoader:
     registry: MatcherRegistry = field(default_factory=default_registry)
     engine: TemplateEngine = field(default_factory=TemplateEngine)
     _schema: dict[str, Any] = field(init=False, repr=False)
-    _validator: Any = field(init=False, repr=False)
+    _validator: Any = field(init=False, default=None, repr=False)
     _fast: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         schema = json.loads((data_dir("schemas") / _SCHEMA_FILE).read_text(encoding="utf-8"))
         self._schema = {"$defs": schema["$defs"], "$ref": "#/$defs/scenario"}
-        self._validator = jsonschema.Draft202012Validator(self._schema)
 
     def _fast_check(self) -> Any:
-        """fastjsonschema's compiled check (about 100x faster than jsonschema per
-        scenario, but 0.1 s to build): worth it for large batches only."""
+        """fastjsonschema's compiled check, about 100x faster than jsonschema per
+        scenario; its code comes from the user cache after the first run."""
         if self._fast is None:
-            self._fast = fastjsonschema.compile(self._schema)
+            self._fast = compile_fast(self._schema)
         return self._fast
 
     def load_paths(self, paths: Sequence[Path] | None) -> list[Scenario]:
         """Every scenario of ``paths`` (files or folders); None/empty: the built-in ones."""
         files = scenario_files(paths or [data_dir("scenarios")])
-        located: list[_Located] = []
+        texts: list[tuple[Path, str]] = []
         for file in files:
             try:
-                text = file.read_text(encoding="utf-8")
+                texts.append((file, file.read_text(encoding="utf-8")))
             except OSError as exc:
                 raise ScenarioLoadError(f"cannot read: {exc.strerror}", path=str(file)) from None
-            located.extend(self._split(_parse_yaml(text, str(file)), str(file)))
-        return self._build(located)
+        try:
+            return self._load_texts(texts, parsed_before=True)
+        except ScenarioLoadError:
+            # A file parsed on an earlier run carries the lines of its scenarios only:
+            # parse them all again, so the error names the exact line.
+            return self._load_texts(texts, parsed_before=False)
+
+    def _load_texts(self, texts: Sequence[tuple[Path, str]], *,
+                    parsed_before: bool) -> list[Scenario]:
+        located: list[_Located] = []
+        books: dict[str, tuple[str, RegexBook]] = {}
+        for file, text in texts:
+            root = _parse_file(text, str(file), parsed_before=parsed_before)
+            located.extend(self._split(root, str(file)))
+            books[str(file)] = _regex_book(text)
+        scenarios = self._build(located, {source: book for source, (_, book) in books.items()})
+        for name, book in books.values():
+            if book.compiled:
+                write_cached(name, json.dumps({**book.known, **book.compiled}).encode())
+        return scenarios
 
     def load_data(self, data: Any, source: str = "<data>") -> list[Scenario]:
         """Scenarios from a YAML string or already-parsed data (a dict or a list)."""
@@ -271,12 +371,19 @@ class ScenarioLoader:
         return ScenarioLoadError(message, path=source, line=_line_of(root, path),
                                  key=_format_path(path))
 
-    def _build(self, located: Sequence[_Located]) -> list[Scenario]:
+    def _build(self, located: Sequence[_Located],
+               books: Mapping[str, RegexBook] | None = None) -> list[Scenario]:
         scenarios: list[Scenario] = []
         seen: dict[str, str] = {}
-        fast = self._fast_check() if len(located) >= _FAST_CHECK_FROM else None
+        fast = self._fast_check() if located else None
+        books = books or {}
         for item in located:
-            scenario = self._scenario(item, fast)
+            book = books.get(item.source)
+            if book is None:
+                scenario = self._scenario(item, fast)
+            else:
+                with book.use():
+                    scenario = self._scenario(item, fast)
             if scenario.name in seen:
                 raise self._error(
                     f"duplicate scenario name {scenario.name!r} (also at {seen[scenario.name]})",
@@ -349,6 +456,10 @@ class ScenarioLoader:
         )
 
     def _check_schema(self, item: _Located) -> None:
+        import jsonschema  # only for a scenario the fast check refused: to word the error
+
+        if self._validator is None:
+            self._validator = jsonschema.Draft202012Validator(self._schema)
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(item.data))
         if error is None:
             return
@@ -364,6 +475,24 @@ class ScenarioLoader:
         elif error.validator == "required":
             message = error.message.replace("is a required property", "is required")
         raise self._error(message, item.source, item.root, (*item.path, *where))
+
+
+def _regex_book(text: str) -> tuple[str, RegexBook]:
+    """The cache file of the regexes a scenario file's last load compiled (named by a
+    hash of the file and of this Python), and a book of what it holds."""
+    name = "regexes-" + hashlib.sha256(
+        f"{sys.version}\n{text}".encode()).hexdigest()[:32] + ".json"
+    known: dict[str, tuple[str, ...]] = {}
+    data = read_cached(name)
+    if data is not None:
+        try:
+            found = json.loads(data)
+        except ValueError:
+            found = None
+        if isinstance(found, dict):
+            known = {pattern: tuple(names) for pattern, names in found.items()
+                     if isinstance(names, list) and all(isinstance(n, str) for n in names)}
+    return name, RegexBook(known)
 
 
 def scenario_files(paths: Iterable[Path], *, missing_ok: bool = False) -> list[Path]:

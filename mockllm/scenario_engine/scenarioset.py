@@ -22,6 +22,7 @@ and survive ``replace()`` for scenarios whose definition did not change.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -377,8 +378,7 @@ class ScenarioSet:
 
     def _set_base(self, scenarios: Iterable[Scenario]) -> None:
         new = list(scenarios)
-        names = [s.name for s in new]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(name for name, seen in Counter(s.name for s in new).items() if seen > 1)
         if dupes:
             raise ConfigError(f"duplicate scenario names: {', '.join(dupes)}")
         self._base = tuple(new)
