@@ -446,10 +446,18 @@ class RequestValidator:
     Before any check, keys ServiceStack would bind to a DTO property under another
     spelling (``topLogprobs``, ``ToolChoice``) are renamed in place to the documented
     JSON name (``casing.KeyBinder``), so the body that goes on is the canonical one.
+
+    Whether a body is valid depends on its bytes alone, so the bytes of up to
+    ``remember`` valid bodies are remembered: a request sent again (a retry, a suite run
+    again, a load test) is not checked again.
     """
 
-    def __init__(self, schemas: SchemaSet, mode: ValidationMode) -> None:
+    def __init__(self, schemas: SchemaSet, mode: ValidationMode, *,
+                 remember: int = 1024, longest: int = 16384) -> None:
         self.mode = mode
+        self._valid: set[bytes] = set()
+        self._remember = remember
+        self._longest = longest
         self._binder = KeyBinder(schemas)
         self._checker: _Checker | None = None
         self._output_schemas: _OutputSchemaChecker | None = None
@@ -461,9 +469,10 @@ class RequestValidator:
                 else (lambda: schemas.fast_request_strict), root, REQUEST_SCHEMA)
             self._output_schemas = _OutputSchemaChecker(_Namer(schemas, root))
 
-    def validate(self, body: Any) -> list[FieldError]:
+    def validate(self, body: Any, raw: bytes | None = None) -> list[FieldError]:
         """Every problem with ``body`` (empty when valid, or when validation is off);
-        its keys are first renamed to the DTOs' JSON names, in place."""
+        its keys are first renamed to the DTOs' JSON names, in place. ``raw``: the
+        bytes ``body`` was parsed from, when known (see the class docstring)."""
         checker = self._checker
         try:
             self._binder.bind(body)
@@ -472,7 +481,16 @@ class RequestValidator:
                 return [checker.clash_error(body, clash)]
         if checker is None or self._output_schemas is None:
             return []
-        return checker.check(body) or self._output_schemas.check(body)
+        if raw is not None and len(raw) > self._longest:
+            raw = None  # hashing it would cost more than remembering saves
+        if raw is not None and raw in self._valid:
+            return []
+        problems = checker.check(body) or self._output_schemas.check(body)
+        if not problems and raw is not None:
+            if len(self._valid) >= self._remember:
+                self._valid.clear()
+            self._valid.add(raw)
+        return problems
 
 
 class ResponseValidator:

@@ -1043,3 +1043,31 @@ def test_other_spellings_get_the_same_validation_and_dto_names(
 ) -> None:
     errors = strict.validate(request_body)
     assert [(e.field_name, e.param, e.error_code, e.message) for e in errors] == [expected]
+
+
+def test_a_valid_body_sent_again_is_not_checked_again(schemas: SchemaSet) -> None:
+    validator = RequestValidator(schemas, ValidationMode.STRICT, remember=2)
+    checked: list[Any] = []
+    real = validator._checker.check  # type: ignore[union-attr]
+    validator._checker.check = lambda body: checked.append(body) or real(body)  # type: ignore
+
+    def send(body: dict[str, Any]) -> list[Any]:
+        raw = json.dumps(body).encode()
+        return validator.validate(json.loads(raw), raw)
+
+    good = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    camel = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+             "topLogprobs": 2, "logprobs": True}
+    bad = {"model": "gpt-4o", "messages": [{"role": "robot", "content": "hi"}]}
+    assert send(good) == [] and send(good) == []
+    assert len(checked) == 1  # the second time, from the memo
+    again = json.dumps(camel).encode()
+    for _ in range(2):  # remembered or not, the keys are renamed each time
+        parsed = json.loads(again)
+        assert validator.validate(parsed, again) == [] and "top_logprobs" in parsed
+    assert len(checked) == 2
+    assert send(bad) and send(bad)  # an invalid body is checked (and refused) each time
+    assert len(checked) == 4
+    for n in range(3):  # beyond `remember` bodies the memo starts again
+        send({**good, "seed": n})
+    assert send(good) == [] and len(checked) == 8

@@ -65,8 +65,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     trace: Trace = request[TRACE]
     callback = negotiate(request)
-    body = await read(request, trace, state.settings.max_body_bytes)
-    validate(state, trace, body, callback)
+    raw, body = await read(request, trace, state.settings.max_body_bytes)
+    validate(state, trace, raw, body, callback)
     limits = await admit(request, state, body)
     resolution, seed = await resolve(request, state, trace, body)
     if resolution is None:
@@ -115,8 +115,9 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
-async def read(request: web.Request, trace: Trace, max_bytes: int) -> dict[str, Any]:
-    """Content type, size limit and JSON parse: the body as a dict."""
+async def read(request: web.Request, trace: Trace,
+               max_bytes: int) -> tuple[bytes, dict[str, Any]]:
+    """Content type, size limit and JSON parse: the body's bytes, and as a dict."""
     sent_type = request.headers.get(hdrs.CONTENT_TYPE)
     if sent_type is not None and sent_type != "application/json":  # what SDKs send
         ctype = request.content_type
@@ -143,7 +144,7 @@ async def read(request: web.Request, trace: Trace, max_bytes: int) -> dict[str, 
             f"The request body must be a JSON object (a ChatCompletion), not "
             f"{_json_kind(body)}.")
     trace.body = body
-    return body
+    return raw, body
 
 
 def _json_kind(value: Any) -> str:
@@ -154,11 +155,11 @@ def _json_kind(value: Any) -> str:
 # --------------------------------------------------------------------------- validate
 
 
-def validate(state: ServerState, trace: Trace, body: dict[str, Any],
+def validate(state: ServerState, trace: Trace, raw: bytes, body: dict[str, Any],
              callback: str | None) -> None:
     """The body against the ChatCompletion schema (every problem at once), then the
     checks the schema cannot say: JSONP streams and unknown models."""
-    field_errors = state.validator.validate(body)
+    field_errors = state.validator.validate(body, raw)
     if field_errors:
         trace.field_errors = tuple(field_errors)
         raise RequestValidationError(field_errors)
