@@ -105,6 +105,10 @@ class ServerProcess:
         # --log-level warn (an environment variable, so an older checkout's server
         # started with --mockllm-python ignores it instead of refusing an option).
         env["MOCKLLM_QUIET"] = "1"
+        # Start from compiled bytecode, as an installed package does (pip compiles it);
+        # a shell that turns bytecode files off would otherwise have every mockllm
+        # module compiled from source at each start of the startup rows.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         preexec = None
         if self.cpu is not None and shutil.which("taskset") is None \
                 and hasattr(os, "sched_setaffinity"):

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..diskcache import read_cached, write_cached
 
-__all__ = ["BPE_FORMAT", "SWITCH_AFTER_MERGES", "PythonBpe", "RankTable", "load_ranks"]
+__all__ = ["BPE_FORMAT", "PythonBpe", "RankTable", "SWITCH_AFTER_MERGES", "load_ranks"]
 
 # Changes whenever PythonBpe would cut some text differently (results kept in the user
 # cache name it).

@@ -189,7 +189,11 @@ class Resolution:
 
     def deferred_near_misses(self) -> Sequence[dict[str, Any]]:
         """``near_misses`` as a sequence ranked on first read, not now: the journal keeps
-        it for every request, but only a failure message or a reader ever looks."""
+        it for every request, but only a failure message or a reader ever looks. A
+        matched request's (the scenarios it found used up) are known already: no need
+        to keep the whole resolution alive for them."""
+        if self._near is not None:
+            return tuple(self._near)
         return _DeferredMisses(self)
 
     def render(self, faker: Any) -> dict[str, Any] | None:
