@@ -65,9 +65,10 @@ def _clip(text: str, limit: int = _SUMMARY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
-    """One request and its answer."""
+    """One request and its answer; read-only by convention (not ``frozen``: every request
+    builds one, and a frozen dataclass sets each of its fields through a call)."""
 
     seq: int
     request_id: str

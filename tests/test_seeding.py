@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -67,3 +68,13 @@ def test_lazy_faker_seeds_on_first_use_only() -> None:
 
     assert draw(42) == draw(42)
     assert draw(42) != draw(43)
+
+
+def test_an_unseeded_request_draws_its_seed_from_the_given_generator() -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    drawn = request_seed(body, override=None, server_seed=None, rng=random.Random(3))
+    assert drawn.seed == random.Random(3).getrandbits(64) and not drawn.seeded
+    # A seeded request ignores the generator: its seed follows from the body alone.
+    seeded = [request_seed(body, override=7, server_seed=None, rng=random.Random(n))
+              for n in (1, 2)]
+    assert seeded[0] == seeded[1] and seeded[0].seeded

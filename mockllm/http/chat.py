@@ -214,7 +214,8 @@ async def resolve(request: web.Request, state: ServerState, trace: Trace,
         return None, None
     trace.scenario = resolution.scenario_name
     trace.near_misses = resolution.deferred_near_misses()
-    seed = request_seed(body, override=overrides.seed, server_seed=state.settings.seed)
+    seed = request_seed(body, override=overrides.seed, server_seed=state.settings.seed,
+                        rng=state.rng)
     return resolution, seed
 
 

@@ -7,6 +7,7 @@ request, for the journal. Both are reached through aiohttp's typed keys.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,9 @@ class ServerState:
     # Forwarding to an upstream and recording what it says (None: never forwards;
     # the pytest handle sets one per test).
     recording: Recording | None = None
+    # Request ids and the seeds of unseeded requests: random, but no system call each
+    # (seeded from the OS once, in the process that serves).
+    rng: random.Random = field(default_factory=random.Random)
 
     async def reset(self) -> int:
         """Forget the journal and every counter: scenario uses, sequence positions,

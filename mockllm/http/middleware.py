@@ -9,7 +9,6 @@ failure. The control API's own calls are not journaled.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -42,7 +41,8 @@ async def error_middleware(
     # This middleware belongs to the main app, which aiohttp makes request.app here
     # (also for the control sub-app's routes): no ChainMap of every app's keys needed.
     state = request.app[STATE]
-    trace = Trace(request_id="req_" + os.urandom(12).hex(), started=time.perf_counter())
+    trace = Trace(request_id=f"req_{state.rng.getrandbits(96):024x}",
+                  started=time.perf_counter())
     request[TRACE] = trace
     error: MockLLMError | None = None
     try:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -36,23 +36,26 @@ _DELIVERY_FIELDS = frozenset({
 _SEEDED_EPOCH = 1_750_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class RequestSeed:
-    """The seed of one request and the ``created`` time that goes with it."""
+class RequestSeed(NamedTuple):
+    """The seed of one request and the ``created`` time that goes with it (a named
+    tuple: every request makes one, and a frozen dataclass costs more to build)."""
 
     seed: int
     created: int
     seeded: bool
 
 
-def request_seed(body: Any, *, override: int | None, server_seed: int | None) -> RequestSeed:
-    """Pick the seed of a request (see the module docstring for the order)."""
+def request_seed(body: Any, *, override: int | None, server_seed: int | None,
+                 rng: random.Random | None = None) -> RequestSeed:
+    """Pick the seed of a request (see the module docstring for the order); ``rng``
+    draws the fresh seed of an unseeded request (default: the OS)."""
     body_seed = body.get("seed") if isinstance(body, dict) else None
     base = override if override is not None else body_seed
     if base is None:
         base = server_seed
     if base is None:
-        return RequestSeed(int.from_bytes(os.urandom(8), "big"), int(time.time()), False)
+        fresh = rng.getrandbits(64) if rng is not None else int.from_bytes(os.urandom(8), "big")
+        return RequestSeed(fresh, int(time.time()), False)
     content = {k: v for k, v in body.items() if k not in _DELIVERY_FIELDS}
     canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.blake2b(canonical, digest_size=8, key=str(base).encode()[:64]).digest()

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..diskcache import read_cached, write_cached
 from .bpe import BPE_FORMAT, SWITCH_AFTER_MERGES, PythonBpe, RankTable, load_ranks
@@ -346,8 +346,7 @@ class MemoTokenizer:
         return found
 
 
-@dataclass(frozen=True, slots=True)
-class PromptCount:
+class PromptCount(NamedTuple):
     """The prompt tokens of a request: ``total`` includes the ``audio`` tokens."""
 
     total: int
