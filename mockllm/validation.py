@@ -31,6 +31,7 @@ from fastjsonschema import JsonSchemaValueException
 from .casing import KeyBinder, KeyClash
 from .config import ValidationMode
 from .errors import FieldError
+from .memo import keep
 from .naming import to_pascal
 from .schemaset import REQUEST_SCHEMA, RESPONSE_SCHEMA, FastValidator, SchemaSet
 
@@ -413,11 +414,10 @@ class _OutputSchemaChecker:
         if not isinstance(spec, dict) or not isinstance(schema, dict):
             return []  # absent, or already refused by the request schema
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
-        if key not in self._verdicts:
-            if len(self._verdicts) >= self._size:
-                self._verdicts.clear()
-            self._verdicts[key] = _schema_problem(schema)
-        problem = self._verdicts[key]
+        if key in self._verdicts:
+            problem = self._verdicts[key]
+        else:
+            problem = keep(self._verdicts, key, _schema_problem(schema), self._size)
         if problem is None:
             return []
         place = self._namer.place(body, _OUTPUT_SCHEMA_PATH)
@@ -455,7 +455,7 @@ class RequestValidator:
     def __init__(self, schemas: SchemaSet, mode: ValidationMode, *,
                  remember: int = 1024, longest: int = 16384) -> None:
         self.mode = mode
-        self._valid: set[bytes] = set()
+        self._valid: dict[bytes, bool] = {}
         self._remember = remember
         self._longest = longest
         self._binder = KeyBinder(schemas)
@@ -487,9 +487,7 @@ class RequestValidator:
             return []
         problems = checker.check(body) or self._output_schemas.check(body)
         if not problems and raw is not None:
-            if len(self._valid) >= self._remember:
-                self._valid.clear()
-            self._valid.add(raw)
+            keep(self._valid, raw, True, self._remember)
         return problems
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..diskcache import read_cached, write_cached
+from ..memo import keep
 
 __all__ = ["BPE_FORMAT", "PythonBpe", "RankTable", "SWITCH_AFTER_MERGES", "load_ranks"]
 
@@ -228,10 +229,7 @@ class PythonBpe:
                 if self._merges_left == 0:
                     threading.Thread(target=self._switch, name=f"mockllm-{self.name}",
                                      daemon=True).start()
-        if len(self._known) >= self._remember:
-            self._known.clear()
-        self._known[piece] = found
-        return found
+        return keep(self._known, piece, found, self._remember)
 
     def _merge(self, data: bytes) -> list[int]:
         """Where the tokens of ``data`` start (and the end): tiktoken's merge order."""

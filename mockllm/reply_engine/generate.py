@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..chatbody import tool_name
 from ..errors import BadRequestError, FieldError, ScriptedError
+from ..memo import keep
 from ..naming import to_snake
 from .lexicon import Lexicon, Lexicons
 from .seeding import DeferredFaker, LazySeededFaker
@@ -150,10 +151,8 @@ class Generator:
 
     def _fingerprint(self, model: str) -> str:
         found = self._fingerprints.get(model)
-        if found is None:
-            if len(self._fingerprints) >= 1024:  # clients may send any model name
-                self._fingerprints.clear()
-            found = self._fingerprints[model] = _fingerprint(model)
+        if found is None:  # clients may send any model name: the table is bounded
+            found = keep(self._fingerprints, model, _fingerprint(model), _MODELS_REMEMBERED)
         return found
 
     def _lexicon(self, request: Mapping[str, Any]) -> Lexicon:
@@ -592,6 +591,8 @@ def scripted_error(spec: Mapping[str, Any]) -> ScriptedError:
 # --------------------------------------------------------------------------- helpers
 
 
+# Model names whose system_fingerprint is remembered.
+_MODELS_REMEMBERED = 1024
 # Reply keys that shape only how the body is sent, not what it says.
 _DELIVERY_KEYS = frozenset({"headers", "timing", "fault"})
 

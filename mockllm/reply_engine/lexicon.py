@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..memo import keep
 from .textgen import TextGenerator
 from .tokens import MemoTokenizer, ModelEncodings, Tokenizer, load_tokenizer
 
@@ -59,10 +60,9 @@ class Lexicons:
         """The lexicon of ``model``'s encoding."""
         found = self._by_model.get(model)
         if found is None:
-            found = self.for_encoding(self._encodings.encoding(model))
-            if len(self._by_model) >= self._models:  # clients may send any model name
-                self._by_model.clear()
-            self._by_model[model] = found
+            # Clients may send any model name: the table is bounded.
+            found = keep(self._by_model, model,
+                         self.for_encoding(self._encodings.encoding(model)), self._models)
         return found
 
     def for_encoding(self, encoding: str) -> Lexicon:

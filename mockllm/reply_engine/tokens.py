@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from ..diskcache import read_cached, write_cached
+from ..memo import keep
 from .bpe import BPE_FORMAT, SWITCH_AFTER_MERGES, PythonBpe, RankTable, load_ranks
 
 __all__ = [
@@ -314,9 +315,7 @@ class MemoTokenizer:
     def remember(self, text: str, parts: tuple[tuple[str, ...], ...]) -> None:
         """Hand over the tokens of ``text`` (in runs: ``parts``), exactly what the inner
         ``split`` gives for it, for the next :meth:`split` of ``text``."""
-        if len(self._splits) >= self._max_splits:
-            self._splits.clear()
-        self._splits[text] = parts
+        keep(self._splits, text, parts, self._max_splits)
 
     def split(self, text: str) -> list[str]:
         """The inner tokenizer's tokens: those :meth:`remember` was handed (once), else
@@ -328,9 +327,7 @@ class MemoTokenizer:
         if known is None:
             known = tuple(self.inner.split(text))
             if len(text) <= self._longest:
-                if len(self._tokens) >= self._max_splits:
-                    self._tokens.clear()
-                self._tokens[text] = known
+                keep(self._tokens, text, known, self._max_splits)
         return list(known)
 
     def count(self, text: str) -> int:
@@ -340,9 +337,7 @@ class MemoTokenizer:
             return known
         found = self.inner.count(text)
         if len(text) <= self._longest:
-            if len(self._counts) >= self._size:
-                self._counts.clear()
-            self._counts[text] = found
+            keep(self._counts, text, found, self._size)
         return found
 
 
