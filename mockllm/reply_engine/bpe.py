@@ -30,6 +30,7 @@ import unicodedata
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Any
 
 from ..diskcache import read_cached, write_cached
@@ -267,18 +268,8 @@ class PythonBpe:
 
     def _tiktoken_split(self, text: str) -> list[str]:
         encoding = self._tiktoken_encoding()
-        out: list[str] = []
-        pending = b""
-        for raw in encoding.decode_tokens_bytes(encoding.encode_ordinary(text)):
-            pending += raw
-            try:
-                out.append(pending.decode("utf-8"))
-            except UnicodeDecodeError:
-                continue  # part of a multi-byte character: wait for the rest
-            pending = b""
-        if pending:  # cannot happen for valid text; keep the join exact anyway
-            out.append(pending.decode("utf-8", errors="replace"))
-        return out
+        tokens = encoding.decode_tokens_bytes(encoding.encode_ordinary(text))
+        return _whole_characters(b"".join(tokens), list(accumulate(map(len, tokens), initial=0)))
 
 
 def _whole_characters(data: bytes, bounds: list[int]) -> list[str]:
@@ -291,6 +282,8 @@ def _whole_characters(data: bytes, bounds: list[int]) -> list[str]:
         except UnicodeDecodeError:
             continue  # part of a multi-byte character: wait for the rest
         start = end
+    if start < len(data):  # cannot happen for valid text; keep the join exact anyway
+        out.append(data[start:].decode("utf-8", errors="replace"))
     return out
 
 
