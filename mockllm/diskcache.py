@@ -13,13 +13,17 @@ processes starting together never read half a file.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import marshal
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "read_cached", "read_marshalled", "write_cached"]
+__all__ = ["cache_dir", "package_json", "read_cached", "read_marshalled", "write_cached"]
 
 _OFF = frozenset({"off", "0", "false", "no", "none"})
 
@@ -75,3 +79,32 @@ def write_cached(name: str, data: bytes) -> None:
             raise
     except OSError:
         pass
+
+
+def package_json(package: str, path: str, label: str, build: Callable[[], Any],
+                 valid: Callable[[Any], bool]) -> Any:
+    """A JSON value read from an installed ``package`` (its file ``path`` says what it
+    is), kept as ``<label>-<hash of that file>.json``: the cached value when ``valid``
+    says it is one, else ``build()`` (which imports the package), kept unless it is
+    None. Without the package (or its file) nothing is kept and ``build()`` decides."""
+    name = None
+    spec = importlib.util.find_spec(package)
+    folders = spec.submodule_search_locations if spec is not None else None
+    if folders:
+        try:
+            source = (Path(list(folders)[0]) / path).read_bytes()
+            name = f"{label}-{hashlib.sha256(source).hexdigest()[:24]}.json"
+        except OSError:
+            pass
+    cached = read_cached(name) if name else None
+    if cached is not None:
+        try:
+            value = json.loads(cached)
+        except ValueError:
+            value = None  # damaged: build it again
+        if value is not None and valid(value):
+            return value
+    value = build()
+    if value is not None and name:
+        write_cached(name, json.dumps(value).encode())
+    return value

@@ -19,7 +19,6 @@ tokens without running the tokenizer per request:
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import marshal
 import random
@@ -29,10 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from pathlib import Path
 from typing import TypeVar
 
-from ..diskcache import read_cached, read_marshalled, write_cached
+from ..diskcache import package_json, read_marshalled, write_cached
 from .tokens import Tokenizer
 
 __all__ = ["Text", "TextGenerator", "english_words"]
@@ -250,26 +248,13 @@ def _below(rng: random.Random) -> Callable[[int], int]:
 def english_words() -> tuple[str, ...]:
     """Faker's en_US lorem words; from the user cache when this Faker's list was read
     before (the cache file is named by a hash of the module that defines it)."""
-    spec = importlib.util.find_spec("faker")
-    folders = spec.submodule_search_locations if spec is not None else None
-    name = None
-    if folders:
-        source = Path(list(folders)[0]) / "providers" / "lorem" / "en_US" / "__init__.py"
-        try:
-            name = f"faker-en_US-words-{hashlib.sha256(source.read_bytes()).hexdigest()[:24]}.json"
-        except OSError:
-            pass
-    cached = read_cached(name) if name else None
-    if cached is not None:
-        try:
-            words = json.loads(cached)
-        except ValueError:
-            words = None
-        if isinstance(words, list) and words and all(isinstance(w, str) for w in words):
-            return tuple(words)
-    from faker.providers.lorem.en_US import Provider
 
-    found = tuple(Provider.word_list)
-    if name:
-        write_cached(name, json.dumps(found).encode())
-    return found
+    def read() -> list[str]:
+        from faker.providers.lorem.en_US import Provider
+
+        return list(Provider.word_list)
+
+    return tuple(package_json(
+        "faker", "providers/lorem/en_US/__init__.py", "faker-en_US-words", read,
+        lambda words: isinstance(words, list) and bool(words)
+        and all(isinstance(w, str) for w in words)))

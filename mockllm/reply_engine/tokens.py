@@ -30,18 +30,15 @@ length.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
-from ..diskcache import read_cached, write_cached
+from ..diskcache import package_json
 from ..memo import keep
 from .bpe import BPE_FORMAT, SWITCH_AFTER_MERGES, PythonBpe, RankTable, load_ranks
 
@@ -225,30 +222,23 @@ class ModelEncodings:
 
 def _tiktoken_tables() -> tuple[Mapping[str, str], tuple[tuple[str, str], ...]]:
     """tiktoken's model -> encoding and prefix -> encoding tables (:class:`ModelEncodings`)."""
-    spec = importlib.util.find_spec("tiktoken")
-    if spec is None or not spec.submodule_search_locations:
+
+    def read() -> list[Any] | None:
+        try:
+            from tiktoken.model import MODEL_PREFIX_TO_ENCODING, MODEL_TO_ENCODING
+        except ImportError:
+            return None
+        return [dict(MODEL_TO_ENCODING), [list(item) for item in MODEL_PREFIX_TO_ENCODING.items()]]
+
+    def valid(value: Any) -> bool:
+        return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], dict)
+                and isinstance(value[1], list)
+                and all(isinstance(pair, list) and len(pair) == 2 for pair in value[1]))
+
+    tables = package_json("tiktoken", "model.py", "tiktoken-models", read, valid)
+    if tables is None:
         return {}, ()
-    name = None
-    try:
-        source = Path(list(spec.submodule_search_locations)[0]) / "model.py"
-        name = f"tiktoken-models-{hashlib.sha256(source.read_bytes()).hexdigest()[:24]}.json"
-    except OSError:
-        pass
-    cached = read_cached(name) if name else None
-    try:
-        names, prefixes = json.loads(cached) if cached is not None else (None, None)
-        if isinstance(names, dict) and isinstance(prefixes, list):
-            return names, tuple((str(p), str(e)) for p, e in prefixes)
-    except (ValueError, TypeError):
-        pass  # damaged: read tiktoken's own
-    try:
-        from tiktoken.model import MODEL_PREFIX_TO_ENCODING, MODEL_TO_ENCODING
-    except ImportError:
-        return {}, ()
-    tables = dict(MODEL_TO_ENCODING), tuple(MODEL_PREFIX_TO_ENCODING.items())
-    if name:
-        write_cached(name, json.dumps([tables[0], tables[1]]).encode())
-    return tables
+    return tables[0], tuple((str(prefix), str(name)) for prefix, name in tables[1])
 
 
 def load_tokenizer(encoding: str = DEFAULT_ENCODING, *,
