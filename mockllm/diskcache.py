@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "package_json", "read_cached", "read_marshalled", "write_cached"]
+__all__ = ["cache_dir", "cache_name", "package_json", "read_cached", "read_marshalled",
+           "write_cached"]
 
 _OFF = frozenset({"off", "0", "false", "no", "none"})
 
@@ -37,6 +38,12 @@ def cache_dir() -> Path | None:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mockllm"
+
+
+def cache_name(label: str, inputs: bytes, suffix: str) -> str:
+    """The name of the file kept for ``label`` from ``inputs`` (everything the file follows
+    from, as bytes): ``<label>-<hash of inputs><suffix>``."""
+    return f"{label}-{hashlib.sha256(inputs).hexdigest()[:32]}{suffix}"
 
 
 def read_cached(name: str) -> bytes | None:
@@ -92,8 +99,7 @@ def package_json(package: str, path: str, label: str, build: Callable[[], Any],
     folders = spec.submodule_search_locations if spec is not None else None
     if folders:
         try:
-            source = (Path(list(folders)[0]) / path).read_bytes()
-            name = f"{label}-{hashlib.sha256(source).hexdigest()[:24]}.json"
+            name = cache_name(label, (Path(list(folders)[0]) / path).read_bytes(), ".json")
         except OSError:
             pass
     cached = read_cached(name) if name else None

@@ -18,7 +18,6 @@ invalid body never imports ``jsonschema``):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import re
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
-from .diskcache import read_marshalled, write_cached
+from .diskcache import cache_name, read_marshalled, write_cached
 from .naming import SUFFIX
 from .resources import data_dir
 
@@ -69,10 +68,9 @@ def _named_format(match: re.Match[str]) -> str:
 def compile_fast(schema: Mapping[str, Any]) -> FastValidator:
     """``fastjsonschema.compile`` with its per-item ``locals()`` snapshot taken out; the
     compiled code comes from the user cache when it is there (module docstring)."""
-    key = hashlib.sha256(json.dumps(
+    name = cache_name("validator", json.dumps(
         [_CODE_VERSION, fastjsonschema.VERSION, sys.version, schema], sort_keys=True,
-        separators=(",", ":")).encode()).hexdigest()[:32]
-    name = f"validator-{key}.marshal"
+        separators=(",", ":")).encode(), ".marshal")
     code = _cached_code(name)
     if code is None:
         source = _LOCALS_FORMAT.sub(_named_format, fastjsonschema.compile_to_code(dict(schema)))

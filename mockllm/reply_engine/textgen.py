@@ -18,7 +18,6 @@ tokens without running the tokenizer per request:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import random
@@ -30,7 +29,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import TypeVar
 
-from ..diskcache import package_json, read_marshalled, write_cached
+from ..diskcache import cache_name, package_json, read_marshalled, write_cached
 from .tokens import Tokenizer
 
 __all__ = ["Text", "TextGenerator", "english_words"]
@@ -80,9 +79,9 @@ class TextGenerator:
         # its tokens by it; any other is asked for them, and they name the file.
         identity = getattr(tokenizer, "identity", None)
         splits = None if isinstance(identity, str) else _split_words(self._words, tokenizer)
-        name = "sentences-" + hashlib.sha256(json.dumps(
+        name = cache_name("sentences", json.dumps(
             [_POOL_FORMAT, sys.version, _POOL_SEED, pool, lo, hi, self._words,
-             identity if splits is None else splits]).encode()).hexdigest()[:32]
+             identity if splits is None else splits]).encode(), "")
         cached = _cached_pool(name, pool, len(self._words))
         if cached is None:
             self._take_splits(splits or _split_words(self._words, tokenizer))

@@ -25,7 +25,6 @@ the last good set when a file breaks).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import marshal
 import sys
@@ -39,7 +38,7 @@ import fastjsonschema
 if TYPE_CHECKING:
     import yaml
 
-from ..diskcache import read_cached, read_marshalled, write_cached
+from ..diskcache import cache_name, read_cached, read_marshalled, write_cached
 from ..errors import ConditionError, ScenarioLoadError, TemplateProblem, YamlProblem
 from ..resources import data_dir
 from ..schemaset import compile_fast
@@ -154,8 +153,7 @@ def _parse_file(text: str, source: str, *, parsed_before: bool) -> Any:
     costs, so the parse is kept in the user cache (named by a hash of the text): with
     ``parsed_before``, a file parsed on an earlier run comes back from there, with the
     lines of the file and of its scenarios but not of the keys inside them."""
-    name = "yaml-" + hashlib.sha256(
-        f"{_PARSE_FORMAT}\n{sys.version}\n{text}".encode()).hexdigest()[:32] + ".marshal"
+    name = cache_name("yaml", f"{_PARSE_FORMAT}\n{sys.version}\n{text}".encode(), ".marshal")
     if parsed_before:
         found = read_marshalled(name)
         if isinstance(found, tuple) and len(found) == 2:
@@ -480,8 +478,7 @@ class ScenarioLoader:
 def _regex_book(text: str) -> tuple[str, RegexBook]:
     """The cache file of the regexes a scenario file's last load compiled (named by a
     hash of the file and of this Python), and a book of what it holds."""
-    name = "regexes-" + hashlib.sha256(
-        f"{sys.version}\n{text}".encode()).hexdigest()[:32] + ".json"
+    name = cache_name("regexes", f"{sys.version}\n{text}".encode(), ".json")
     known: dict[str, tuple[str, ...]] = {}
     data = read_cached(name)
     if data is not None:
