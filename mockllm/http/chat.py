@@ -39,6 +39,7 @@ from ..scenario_engine.scenarioset import Resolution
 from . import delivery, upstream, wire
 from .completions import keep
 from .context import STATE, TRACE, ServerState, Trace
+from .leanio import AnyRequest
 from .middleware import record
 
 __all__ = ["CHAT_PATHS", "chat_completions", "stream_chunks"]
@@ -60,7 +61,7 @@ _ACCEPTABLE = frozenset({
 })
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
+async def chat_completions(request: AnyRequest) -> web.StreamResponse:
     """The chat completions handler: the pipeline's steps in order."""
     state = request.app[STATE]
     trace: Trace = request[TRACE]
@@ -82,7 +83,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 # --------------------------------------------------------------------------- read
 
 
-def negotiate(request: web.Request) -> str | None:
+def negotiate(request: AnyRequest) -> str | None:
     """Check the asked-for format; return the JSONP callback, if any."""
     asked = [request.match_info.get("ext"), request.match_info.get("fmt"),
              request.query.get("format")]
@@ -115,7 +116,7 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
-async def read(request: web.Request, trace: Trace,
+async def read(request: AnyRequest, trace: Trace,
                max_bytes: int) -> tuple[bytes, dict[str, Any]]:
     """Content type, size limit and JSON parse: the body's bytes, and as a dict."""
     sent_type = request.headers.get(hdrs.CONTENT_TYPE)
@@ -177,7 +178,7 @@ def validate(state: ServerState, trace: Trace, raw: bytes, body: dict[str, Any],
 # --------------------------------------------------------------------------- admit
 
 
-async def admit(request: web.Request, state: ServerState,
+async def admit(request: AnyRequest, state: ServerState,
                 body: dict[str, Any]) -> Mapping[str, str]:
     """Spend the rate budgets (after validation: a rejected body spends none); the
     ``x-ratelimit-*`` headers to send, or a 429."""
@@ -194,7 +195,7 @@ async def admit(request: web.Request, state: ServerState,
 # --------------------------------------------------------------------------- resolve
 
 
-async def resolve(request: web.Request, state: ServerState, trace: Trace,
+async def resolve(request: AnyRequest, state: ServerState, trace: Trace,
                   body: dict[str, Any]) -> tuple[Resolution | None, Any]:
     """Which scenario answers (``Prefer: scenario=`` may force one) and the seed; no
     resolution when the request goes upstream instead (a recording server's miss)."""
@@ -219,7 +220,7 @@ async def resolve(request: web.Request, state: ServerState, trace: Trace,
     return resolution, seed
 
 
-async def forward(request: web.Request, state: ServerState, trace: Trace,
+async def forward(request: AnyRequest, state: ServerState, trace: Trace,
                   body: dict[str, Any]) -> web.StreamResponse:
     """The upstream's answer, relayed unchanged and recorded (``http/upstream.py``)."""
     assert state.recording is not None  # resolve() forwards only for a recording server
@@ -267,7 +268,7 @@ def _cut(state: ServerState, body: Mapping[str, Any], chunking: str,
             "tokenizer": state.generator.tokenizer_for(body.get("model"))}
 
 
-async def deliver(request: web.Request, state: ServerState, trace: Trace,
+async def deliver(request: AnyRequest, state: ServerState, trace: Trace,
                   body: dict[str, Any], reply: Mapping[str, Any], reply_body: dict[str, Any],
                   limits: Mapping[str, str], callback: str | None,
                   seed: int) -> web.StreamResponse:

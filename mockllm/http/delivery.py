@@ -21,6 +21,7 @@ from ..config import ErrorDialect
 from ..errors import ScriptedError
 from ..reply_engine.streaming import ChunkJson
 from . import wire
+from .leanio import AnyRequest, open_stream
 
 __all__ = ["CLOSED", "Fault", "drop_connection", "jittered", "pick_fault", "send_body",
            "send_stream"]
@@ -63,7 +64,7 @@ def jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random | No
     return float(value_ms) / 1000.0
 
 
-def drop_connection(request: web.Request, response: web.StreamResponse | None = None,
+def drop_connection(request: AnyRequest, response: web.StreamResponse | None = None,
                     ) -> web.StreamResponse:
     """Close the socket without (the rest of) an answer, as a crashed upstream would.
 
@@ -75,7 +76,7 @@ def drop_connection(request: web.Request, response: web.StreamResponse | None = 
     return response if response is not None else web.Response(status=CLOSED)
 
 
-async def _hang(request: web.Request, fault: Fault,
+async def _hang(request: AnyRequest, fault: Fault,
                 response: web.StreamResponse | None = None) -> web.StreamResponse:
     """Answer nothing until the client gives up (or ``fault.seconds`` pass)."""
     deadline = time.monotonic() + fault.seconds
@@ -87,7 +88,7 @@ async def _hang(request: web.Request, fault: Fault,
     return drop_connection(request, response)
 
 
-async def send_body(request: web.Request, payload: bytes, *, content_type: str,
+async def send_body(request: AnyRequest, payload: bytes, *, content_type: str,
                     headers: Mapping[str, str], timing: Mapping[str, Any],
                     rng: random.Random | None, fault: Fault | None) -> web.StreamResponse:
     """One body (JSON or JSONP) after ``timing.latency_ms``, or the fault instead."""
@@ -106,7 +107,7 @@ async def send_body(request: web.Request, payload: bytes, *, content_type: str,
     return web.Response(body=payload, content_type=content_type, headers=headers)
 
 
-async def send_stream(request: web.Request, chunks: ChunkJson, *,
+async def send_stream(request: AnyRequest, chunks: ChunkJson, *,
                       headers: Mapping[str, str], timing: Mapping[str, Any],
                       rng: random.Random | None, fault: Fault | None,
                       tags: dict[str, Any], started: float | None = None,
@@ -124,9 +125,6 @@ async def send_stream(request: web.Request, chunks: ChunkJson, *,
     """
     if fault is not None and fault.kind == "close":
         return drop_connection(request)
-    response = web.StreamResponse(headers=headers)
-    response.content_type = "text/event-stream"
-    response.headers["Cache-Control"] = "no-cache"
     first_delay = timing.get("ttft_ms", timing.get("latency_ms"))
     tps = timing.get("tokens_per_second")
     gap_ms = 1000.0 * _tokens_per_chunk(timing) / float(tps) if tps else 0.0
@@ -134,8 +132,10 @@ async def send_stream(request: web.Request, chunks: ChunkJson, *,
         await asyncio.sleep(jittered(first_delay, timing, rng))
     clock = time.perf_counter
     origin = started if started is not None else clock()
+    response: web.StreamResponse | None = None
     try:
-        await response.prepare(request)
+        response = await open_stream(request, headers=headers,
+                                     content_type="text/event-stream", cache_control="no-cache")
         if not tps and fault is None:
             # Nothing to pace or break: the whole stream in one write (one send, with
             # the headers and the end of the body), which triples streaming throughput
@@ -179,7 +179,7 @@ async def send_stream(request: web.Request, chunks: ChunkJson, *,
         await response.write_eof()
     except ConnectionResetError:
         tags["disconnected"] = "the client went away during the stream"
-    return response
+    return response if response is not None else drop_connection(request)
 
 
 def _note_chunks(tags: dict[str, Any], timing: Mapping[str, Any],
@@ -198,7 +198,7 @@ def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
     return size / 4.0 if timing.get("chunk") == "chars" else size
 
 
-async def _stream_fault(request: web.Request, response: web.StreamResponse, fault: Fault,
+async def _stream_fault(request: AnyRequest, response: web.StreamResponse, fault: Fault,
                         chunk: bytes | None,
                         on_end: Callable[[bool, web.StreamResponse], None],
                         ) -> web.StreamResponse | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -23,9 +23,13 @@ from ..errors import (
 )
 from ..journal import Exchange
 from . import delivery, wire
-from .context import STATE, TRACE, ServerState, Trace, state_of
+from .context import STATE, TRACE, ServerState, Trace
+from .leanio import AnyRequest, LeanRequest
 
-__all__ = ["CONTROL_PREFIX", "error_middleware", "json_response", "record"]
+# The request kinds the error middleware answers: aiohttp's and the lean lane's.
+R = TypeVar("R", web.Request, LeanRequest)
+
+__all__ = ["CONTROL_PREFIX", "answer", "error_middleware", "json_response", "record"]
 
 log = logging.getLogger("mockllm")
 
@@ -38,6 +42,16 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Turn every failure into an error body in the configured dialect, and journal it."""
+    return await answer(request, handler)
+
+
+async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse]],
+                 ) -> web.StreamResponse:
+    """``handler``'s answer to ``request``, or the error body it failed with; journaled.
+
+    The error middleware of aiohttp's routes, and the lean lane's (leanserver.py) around
+    the chat completions handler.
+    """
     # This middleware belongs to the main app, which aiohttp makes request.app here
     # (also for the control sub-app's routes): no ChainMap of every app's keys needed.
     state = request.app[STATE]
@@ -75,7 +89,7 @@ async def error_middleware(
     return response
 
 
-def _from_http_exception(request: web.Request, exc: web.HTTPException) -> MockLLMError:
+def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLMError:
     """aiohttp's own 404/405/413... as mockllm errors with a useful message."""
     if exc.status == 404:
         return NotFoundError(
@@ -94,13 +108,13 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> MockLL
     if exc.status == 413:
         return PayloadTooLargeError(
             f"The request body is larger than the limit of "
-            f"{state_of(request).settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
+            f"{request.app[STATE].settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
         )
     return MockLLMError(exc.reason or "HTTP error", status=exc.status,
                         error_code=exc.reason.replace(" ", "") if exc.reason else None)
 
 
-def _error_response(request: web.Request, state: ServerState,
+def _error_response(request: AnyRequest, state: ServerState,
                     error: MockLLMError) -> web.Response:
     body = wire.dumps(wire.error_body(error, state.settings.error_dialect))
     headers = dict(error.headers)
@@ -118,7 +132,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=wire.dumps(data), status=status, content_type="application/json")
 
 
-def record(request: web.Request, state: ServerState, trace: Trace,
+def record(request: AnyRequest, state: ServerState, trace: Trace,
            response: web.StreamResponse, error: MockLLMError | None) -> None:
     """Journal the exchange once (the last step of every request), log its line and
     tell the live feed, when anyone listens."""

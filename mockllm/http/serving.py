@@ -1,9 +1,10 @@
 """Binding an app to a port: for the CLI, the background-thread server and the plugin.
 
-``start_site`` sets an app up on a host and port (0: a free one) in the running loop
-and returns the runner and the bound port; ``serve_forever`` is the CLI's ``serve``,
-``run`` runs it on uvloop when that is installed, and ``LineBatchHandler`` writes the
-access log (one line per request) once per loop turn rather than once per line.
+``start_site`` sets an app up on a host and port (0: a free one) in the running loop,
+its connections starting in the lean lane, and returns the running site and its port;
+``serve_forever`` is the CLI's ``serve``, ``run`` runs it on uvloop when that is
+installed, and ``LineBatchHandler`` writes the access log (one line per request) once
+per loop turn rather than once per line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from ..config import Settings
 from ..errors import ConfigError
 from .app import create_app
+from .leanserver import LeanLane
 
 __all__ = ["LineBatchHandler", "Site", "bind_problem", "run", "serve_forever", "start_site"]
 
@@ -78,15 +80,18 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 class Site:
     """A running app: its bound port, and ``close()`` to stop serving it."""
 
-    __slots__ = ("_runner", "app", "port")
+    __slots__ = ("_lane", "_runner", "app", "port")
 
-    def __init__(self, app: web.Application, runner: web.AppRunner, port: int) -> None:
+    def __init__(self, app: web.Application, runner: web.AppRunner, lane: LeanLane,
+                 port: int) -> None:
         self.app = app
         self._runner = runner
+        self._lane = lane
         self.port = port
 
     async def close(self) -> None:
         """Stop accepting, finish the app's cleanup (the state store is closed)."""
+        await self._lane.close()
         await self._runner.cleanup()
 
 
@@ -94,21 +99,25 @@ async def start_site(app: web.Application, host: str, port: int, *,
                      reuse_port: bool = False) -> Site:
     """Serve ``app`` on ``host:port`` in the running loop (port 0 picks one).
 
-    ``reuse_port``: several processes listen on the port and the kernel spreads the
-    connections over them (SO_REUSEPORT). A host that does not resolve, a port in use
-    or not allowed is a ConfigError that says which and what to change, not a traceback.
+    Connections start in the lean lane (``leanserver.py``), which hands every request
+    it does not take to the app's aiohttp server. ``reuse_port``: several processes
+    listen on the port and the kernel spreads the connections over them
+    (SO_REUSEPORT). A host that does not resolve, a port in use or not allowed is a
+    ConfigError that says which and what to change, not a traceback.
     """
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    assert runner.server is not None  # set up just above
+    lane = LeanLane(app, runner.server)
     try:
-        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        bound = await lane.listen(host, port, reuse_port=reuse_port)
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"cannot listen on {host}:{port}: {bind_problem(host, exc)}") from None
     except BaseException:
         await runner.cleanup()
         raise
-    return Site(app, runner, runner.addresses[0][1])
+    return Site(app, runner, lane, bound)
 
 
 def bind_problem(host: str, exc: OSError) -> str:

@@ -24,6 +24,7 @@ from ..ratelimit import bearer_token
 from ..recording import Recording
 from ..reply_engine import streaming
 from .context import ServerState, Trace
+from .leanio import AnyRequest, open_stream
 from .middleware import record
 
 __all__ = ["UPSTREAM", "Upstream", "forward"]
@@ -57,7 +58,7 @@ class Upstream:
 UPSTREAM = web.AppKey("mockllm_upstream", Upstream)
 
 
-async def forward(request: web.Request, state: ServerState, trace: Trace,
+async def forward(request: AnyRequest, state: ServerState, trace: Trace,
                   body: dict[str, Any], recording: Recording) -> web.StreamResponse:
     """Send the request upstream, relay the answer, record the exchange."""
     client_auth = request.headers.get(hdrs.AUTHORIZATION)
@@ -96,14 +97,13 @@ async def forward(request: web.Request, state: ServerState, trace: Trace,
     return web.Response(body=data, status=answer.status, headers=passed)
 
 
-async def _relay(request: web.Request, state: ServerState, trace: Trace, body: dict[str, Any],
+async def _relay(request: AnyRequest, state: ServerState, trace: Trace, body: dict[str, Any],
                  recording: Recording, answer: aiohttp.ClientResponse,
                  headers: Mapping[str, str], started: float,
                  secrets: tuple[str | None, ...]) -> web.StreamResponse:
     """Relay an SSE answer as it arrives; record it once the upstream has finished."""
     trace.stream = True
-    response = web.StreamResponse(status=answer.status, headers=headers)
-    await response.prepare(request)
+    response = await open_stream(request, status=answer.status, headers=headers)
     from ..recording.stream import StreamCapture  # with the conformance rules: when relaying
 
     capture = StreamCapture(started)
