@@ -253,3 +253,21 @@ def test_stopping_does_not_wait_for_a_hanging_reply(mockllm_parts: AppParts,
     running.stop()
     sock.close()
     assert time.monotonic() - started < 8  # the lane's grace, not the fault's 300 s
+
+
+def test_an_idle_keep_alive_connection_is_closed(mockllm_parts: AppParts,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockllm.http import leanserver
+
+    monkeypatch.setattr(leanserver, "_IDLE_SECONDS", 0.3)
+    monkeypatch.setattr(leanserver, "_SWEEP_SECONDS", 0.1)
+    with MockLLMServer(Settings(port=0), parts=mockllm_parts) as running:
+        sock, reader = _connect(running)
+        with sock:
+            sock.sendall(_lane_request(_body()))
+            assert reader.response()[0] == "HTTP/1.1 200 OK"
+            time.sleep(0.2)
+            sock.sendall(_lane_request(_body()))  # still open: the idle time starts again
+            assert reader.response()[0] == "HTTP/1.1 200 OK"
+            time.sleep(0.8)
+            assert sock.recv(100) == b""  # closed by the server

@@ -43,11 +43,17 @@ log = logging.getLogger("mockllm")
 # The request line the lane takes, and a head's header lines (each ends in CRLF).
 _REQUEST_LINE = re.compile(rb"POST (/[^ ?#]*) HTTP/1\.1")
 _HEADER_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+# One header line, decoded: its name and its value without the whitespace around it.
+_HEADER = re.compile(r"([^:]+):[ \t]*(.*?)[ \t]*\r\n")
 # Headers whose presence sends the request to aiohttp, which implements them.
 _HANDED = (hdrs.TRANSFER_ENCODING, hdrs.EXPECT, hdrs.UPGRADE)
 # A head longer than this without its end is aiohttp's to refuse.
 _MAX_HEAD = 16 * 1024
 _SHUTDOWN_SECONDS = 2.0
+# An idle keep-alive connection closes after this long (aiohttp's keepalive_timeout),
+# looked for every _SWEEP_SECONDS.
+_IDLE_SECONDS = 75.0
+_SWEEP_SECONDS = 15.0
 
 
 class LeanLane:
@@ -55,8 +61,9 @@ class LeanLane:
     connections share (the app, the aiohttp server that takes handed-over
     connections, the Date header of this second)."""
 
-    __slots__ = ("_date", "_date_second", "_server", "app", "connections", "handler_factory",
-                 "loop", "max_body", "no_match", "no_query", "paths", "state")
+    __slots__ = ("_date", "_date_second", "_server", "_sweeper", "app", "connections",
+                 "handler_factory", "loop", "max_body", "no_match", "no_query", "paths",
+                 "state")
 
     def __init__(self, app: web.Application, handler_factory: web.Server) -> None:
         self.app = app
@@ -71,18 +78,30 @@ class LeanLane:
         self._date = ""
         self._date_second = -1
         self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Accept connections on ``host:port`` (0: a free one); the bound port."""
         self._server = await self.loop.create_server(
             lambda: LeanProtocol(self), host, port, reuse_address=True,
             reuse_port=reuse_port or None)
+        self._sweeper = self.loop.call_later(_SWEEP_SECONDS, self._sweep)
         return int(self._server.sockets[0].getsockname()[1])
+
+    def _sweep(self) -> None:
+        """Close the connections idle for longer than a keep-alive lasts."""
+        limit = self.loop.time() - _IDLE_SECONDS
+        for conn in list(self.connections):
+            if conn.task is None and conn.idle_since < limit:
+                conn.close()
+        self._sweeper = self.loop.call_later(_SWEEP_SECONDS, self._sweep)
 
     async def close(self) -> None:
         """Stop accepting; let the requests in flight finish (briefly), then close."""
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         busy = []
         for conn in list(self.connections):
             if conn.task is None:
@@ -111,7 +130,7 @@ class LeanProtocol(asyncio.Protocol):
     """One connection while it is in the lane: requests one at a time, in order."""
 
     __slots__ = ("_buffer", "_drain", "_lane", "_reading_paused", "_writing_paused",
-                 "close_after", "task", "transport")
+                 "close_after", "idle_since", "task", "transport")
 
     def __init__(self, lane: LeanLane) -> None:
         self._lane = lane
@@ -122,6 +141,8 @@ class LeanProtocol(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self.close_after = False
         self.task: asyncio.Task[None] | None = None
+        # When the last answer went out (or the connection opened), on the loop's clock.
+        self.idle_since = lane.loop.time()
 
     # ------------------------------------------------------------------ asyncio
 
@@ -172,11 +193,9 @@ class LeanProtocol(asyncio.Protocol):
         if path is None or _HEADER_LINES.fullmatch(buf, line_end + 2, end + 2) is None:
             self._hand_off()
             return
-        headers: CIMultiDict[str] = CIMultiDict()
-        for header in buf[line_end + 2:end].split(b"\r\n"):
-            name, _, value = header.partition(b":")
-            headers.add(name.decode("ascii"),
-                        value.strip(b" \t").decode("utf-8", "surrogateescape"))
+        # Checked line by line above; read as aiohttp reads them (UTF-8, surrogates kept).
+        text = buf[line_end + 2:end + 2].decode("utf-8", "surrogateescape")
+        headers: CIMultiDict[str] = CIMultiDict(_HEADER.findall(text))
         length = self._body_length(headers)
         if length is None:
             self._hand_off()
@@ -224,6 +243,7 @@ class LeanProtocol(asyncio.Protocol):
             self._fail()
         finally:
             self.task = None
+            self.idle_since = self._lane.loop.time()
         self._next()
 
     def _next(self) -> None:
