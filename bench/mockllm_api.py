@@ -18,13 +18,14 @@ from mockllm.config import Settings
 from mockllm.http import wire as render
 from mockllm.http.app import create_app
 from mockllm.http.context import STATE
+from mockllm.http.serving import start_site
 from mockllm.reply_engine import streaming
 from mockllm.reply_engine.seeding import request_seed
 from mockllm.scenario_engine.conditions import RequestView, parse_overrides
 from mockllm.state import run_now
 
 __all__ = ["STATE", "RequestView", "make_app", "parse_overrides", "render", "request_seed",
-           "run_now", "streaming"]
+           "run_now", "start_site", "streaming"]
 
 
 def make_app(scenario_paths: Sequence[Path] = ()) -> web.Application:

@@ -2,7 +2,8 @@
 
 Times each step of the chat pipeline on the objects a real app builds (parse,
 validation, scenario resolution, seeding, generation, JSON and SSE encoding),
-then whole requests through aiohttp's test client for mockllm and for the bare
+then whole requests, one at a time through one aiohttp client, to mockllm served as
+``mockllm serve`` serves it (its lean lane in front of aiohttp) and to the bare
 baseline endpoint, so "mockllm minus bare" is mockllm's own cost per request.
 ``--cprofile`` adds the functions with the most own time over many requests.
 """
@@ -18,14 +19,15 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from .fixtures import (
     CHUNK_CHARS,
@@ -42,6 +44,7 @@ from .mockllm_api import (
     render,
     request_seed,
     run_now,
+    start_site,
     streaming,
 )
 from .process import split_cores
@@ -145,17 +148,38 @@ def pipeline_timings(app: web.Application, number: int,
     return [Timing(name, time_call(fn, number=number)) for name, fn in pieces]
 
 
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """The chat completions URL of ``app`` served on 127.0.0.1 in this process: a mockllm
+    app as ``mockllm serve`` serves it (``start_site``: the lean lane in front of
+    aiohttp), the bare endpoint on a plain aiohttp site."""
+    if STATE in app:
+        site = await start_site(app, "127.0.0.1", 0)
+        try:
+            yield f"http://127.0.0.1:{site.port}{PATH}"
+        finally:
+            await site.close()
+        return
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}"
+    finally:
+        await runner.cleanup()
+
+
 async def request_timings(apps: Sequence[tuple[str, web.Application, dict[str, Any]]],
                           number: int) -> list[Timing]:
-    """Whole requests, one at a time, through aiohttp's test client (client cost included)."""
+    """Whole requests, one at a time, through one aiohttp client (its cost included)."""
     timings = []
     for name, app, body in apps:
-        async with TestClient(TestServer(app)) as client:
+        async with served(app) as url, aiohttp.ClientSession() as client:
             payload = orjson.dumps(body)
 
-            async def once(client: TestClient[Any, Any] = client, payload: bytes = payload,
-                           name: str = name) -> None:
-                async with client.post(PATH, data=payload, headers=_HEADERS) as response:
+            async def once(client: aiohttp.ClientSession = client, url: str = url,
+                           payload: bytes = payload, name: str = name) -> None:
+                async with client.post(url, data=payload, headers=_HEADERS) as response:
                     await response.read()
                     if response.status != 200:
                         raise RuntimeError(f"{name}: status {response.status}")
@@ -173,14 +197,14 @@ def _cprofile(app: web.Application, body: dict[str, Any], number: int, top: int)
     profiler = cProfile.Profile(CLOCK)
 
     async def load() -> None:
-        async with TestClient(TestServer(app)) as client:
+        async with served(app) as url, aiohttp.ClientSession() as client:
             payload = orjson.dumps(body)
             # Not profiled: the first request loads the model's encoding and word pools.
-            async with client.post(PATH, data=payload, headers=_HEADERS) as response:
+            async with client.post(url, data=payload, headers=_HEADERS) as response:
                 await response.read()
             profiler.enable()
             for _ in range(number):
-                async with client.post(PATH, data=payload, headers=_HEADERS) as response:
+                async with client.post(url, data=payload, headers=_HEADERS) as response:
                     await response.read()
             profiler.disable()
 
@@ -197,13 +221,8 @@ async def _profile_under_wrk(app: web.Application, body: dict[str, Any], seconds
     server_cpu, load_cpu = split_cores()
     if server_cpu is not None:
         os.sched_setaffinity(0, {server_cpu})
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
     profiler = cProfile.Profile(CLOCK)
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}"
+    async with served(app) as url:
         payload = orjson.dumps(body)
         with tempfile.TemporaryDirectory(prefix="mockllm-profile-") as tmp:
             await run_wrk(wrk, url, payload, connections=32, seconds=1, warmup=0,
@@ -212,8 +231,6 @@ async def _profile_under_wrk(app: web.Application, body: dict[str, Any], seconds
             result = await run_wrk(wrk, url, payload, connections=32, seconds=seconds,
                                    warmup=0, script_dir=Path(tmp), cpu=load_cpu)
             profiler.disable()
-    finally:
-        await runner.cleanup()
     if result.errors:
         raise RuntimeError(f"{result.errors} errors under wrk")
     return (f"{result.requests:,} requests in {result.seconds:.1f} s ({result.rps:,.0f} req/s "
@@ -304,14 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                         args.wrk_profile, args.top))
     print(_table("pipeline piece", pieces))
     print()
-    print(_table("whole request via aiohttp test client", whole))
+    print(_table("whole request, served as `mockllm serve` serves it (client included)",
+                 whole))
     micros = {t.name: t.micros for t in whole}
     print("\nmockllm's own cost per request (mockllm - bare, same content):")
     for name, base in (("mockllm, canned 1 KB scenario reply", "bare aiohttp endpoint"),
                        ("mockllm, scenario SSE stream", "bare aiohttp endpoint, SSE stream")):
         print(f"- {name}: {micros[name] - micros[base]:,.1f} µs")
     if listing:
-        print(f"\ncProfile of {args.cprofile:,} requests ({args.case}, test client included):\n")
+        print(f"\ncProfile of {args.cprofile:,} requests ({args.case}, client included):\n")
         print(listing)
     if args.wrk_profile:
         print(f"\ncProfile of the server alone under wrk ({args.case}):\n")
