@@ -91,8 +91,9 @@ def _aliases(properties: Mapping[str, Any]) -> dict[str, str]:
             if len(names) == 1}
 
 
-def _rename(node: _Node, obj: dict[str, Any]) -> None:
-    """Rename the keys of ``obj`` that spell a property otherwise; keeps the key order."""
+def _rename(node: _Node, obj: dict[str, Any]) -> bool:
+    """Rename the keys of ``obj`` that spell a property otherwise; keeps the key order;
+    whether any was."""
     renamed: dict[str, Any] = {}
     changed = False
     for key, value in obj.items():
@@ -106,12 +107,15 @@ def _rename(node: _Node, obj: dict[str, Any]) -> None:
     if changed:
         obj.clear()
         obj.update(renamed)
+    return changed
 
 
-def _bind(node: _Node, obj: dict[str, Any]) -> None:
-    """Rename the keys of ``obj`` and of the DTOs inside it (objects, arrays of objects)."""
+def _bind(node: _Node, obj: dict[str, Any]) -> bool:
+    """Rename the keys of ``obj`` and of the DTOs inside it (objects, arrays of objects);
+    whether any key was renamed."""
+    changed = False
     if not obj.keys() <= node.known:
-        _rename(node, obj)
+        changed = _rename(node, obj)
     children = node.children
     for key, value in obj.items():
         child = children.get(key)
@@ -120,17 +124,18 @@ def _bind(node: _Node, obj: dict[str, Any]) -> None:
         kind = type(value)
         try:
             if kind is dict:
-                _bind(child, value)
+                changed = _bind(child, value) or changed
             elif kind is list and child.items is not None:
                 items = child.items
                 for item in value:
                     if type(item) is dict:
-                        _bind(items, item)
+                        changed = _bind(items, item) or changed
         except KeyClash as clash:
             if kind is list:  # which item: found only now, off the fast path
                 clash.path.insert(0, next(i for i, x in enumerate(value) if x is item))
             clash.path.insert(0, key)
             raise
+    return changed
 
 
 class KeyBinder:
@@ -141,10 +146,12 @@ class KeyBinder:
     def __init__(self, schemas: SchemaSet, dto: str = REQUEST_SCHEMA) -> None:
         self._root = _Builder(schemas).node([schemas.schema(dto)])
 
-    def bind(self, body: Any) -> None:
-        """Rename, in place, every key of ``body`` that spells a DTO property otherwise.
+    def bind(self, body: Any) -> bool:
+        """Rename, in place, every key of ``body`` that spells a DTO property otherwise;
+        whether any was.
 
         Raises ``KeyClash`` when an object sends one property under two spellings.
         """
         if self._root is not None and type(body) is dict:
-            _bind(self._root, body)
+            return _bind(self._root, body)
+        return False

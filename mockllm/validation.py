@@ -448,8 +448,9 @@ class RequestValidator:
     JSON name (``casing.KeyBinder``), so the body that goes on is the canonical one.
 
     Whether a body is valid depends on its bytes alone, so the bytes of up to
-    ``remember`` valid bodies are remembered: a request sent again (a retry, a suite run
-    again, a load test) is not checked again.
+    ``remember`` valid bodies are remembered, with whether their keys needed renaming:
+    a request sent again (a retry, a suite run again, a load test) is not checked
+    again, nor walked for keys when none needed a new name.
     """
 
     def __init__(self, schemas: SchemaSet, mode: ValidationMode, *,
@@ -474,20 +475,23 @@ class RequestValidator:
         its keys are first renamed to the DTOs' JSON names, in place. ``raw``: the
         bytes ``body`` was parsed from, when known (see the class docstring)."""
         checker = self._checker
+        if raw is not None and len(raw) > self._longest:
+            raw = None  # hashing it would cost more than remembering saves
+        # For bytes known valid: whether their keys need renaming (False: nothing to do).
+        renames = self._valid.get(raw) if raw is not None else None
+        if renames is False:
+            return []
         try:
-            self._binder.bind(body)
+            renamed = self._binder.bind(body)
         except KeyClash as clash:
             if checker is not None:
                 return [checker.clash_error(body, clash)]
-        if checker is None or self._output_schemas is None:
-            return []
-        if raw is not None and len(raw) > self._longest:
-            raw = None  # hashing it would cost more than remembering saves
-        if raw is not None and raw in self._valid:
+            renamed = True
+        if checker is None or self._output_schemas is None or renames is not None:
             return []
         problems = checker.check(body) or self._output_schemas.check(body)
         if not problems and raw is not None:
-            keep(self._valid, raw, True, self._remember)
+            keep(self._valid, raw, renamed, self._remember)
         return problems
 
 

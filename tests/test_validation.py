@@ -1059,13 +1059,23 @@ def test_a_valid_body_sent_again_is_not_checked_again(schemas: SchemaSet) -> Non
     camel = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
              "topLogprobs": 2, "logprobs": True}
     bad = {"model": "gpt-4o", "messages": [{"role": "robot", "content": "hi"}]}
+    bound: list[Any] = []
+    binder = validator._binder
+
+    class Counting:
+        def bind(self, body: Any) -> bool:
+            bound.append(body)
+            return binder.bind(body)
+
+    validator._binder = Counting()  # type: ignore[assignment]
     assert send(good) == [] and send(good) == []
     assert len(checked) == 1  # the second time, from the memo
+    assert len(bound) == 1  # and with no key to rename, not walked for keys either
     again = json.dumps(camel).encode()
     for _ in range(2):  # remembered or not, the keys are renamed each time
         parsed = json.loads(again)
         assert validator.validate(parsed, again) == [] and "top_logprobs" in parsed
-    assert len(checked) == 2
+    assert len(checked) == 2 and len(bound) == 3
     assert send(bad) and send(bad)  # an invalid body is checked (and refused) each time
     assert len(checked) == 4
     for n in range(3):  # beyond `remember` bodies the memo starts again
