@@ -271,3 +271,14 @@ def test_an_idle_keep_alive_connection_is_closed(mockllm_parts: AppParts,
             assert reader.response()[0] == "HTTP/1.1 200 OK"
             time.sleep(0.8)
             assert sock.recv(100) == b""  # closed by the server
+
+
+def test_requests_sent_before_the_client_shuts_its_side_are_all_answered(
+        server: MockLLMServer) -> None:
+    sock, reader = _connect(server)
+    with sock:
+        sock.sendall(_lane_request(_body("one")) + _lane_request(_body("two")))
+        sock.shutdown(socket.SHUT_WR)
+        answers = [reader.response() for _ in range(2)]
+        assert sock.recv(100) == b""  # then the server closes
+    assert [status for status, _, _ in answers] == ["HTTP/1.1 200 OK"] * 2

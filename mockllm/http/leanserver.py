@@ -61,9 +61,9 @@ class LeanLane:
     connections share (the app, the aiohttp server that takes handed-over
     connections, the Date header of this second)."""
 
-    __slots__ = ("_date", "_date_second", "_server", "_sweeper", "app", "connections",
-                 "handler_factory", "loop", "max_body", "no_match", "no_query", "paths",
-                 "state")
+    __slots__ = ("_date", "_date_second", "_server", "_sweeper", "app", "closing",
+                 "connections", "handler_factory", "loop", "max_body", "no_match", "no_query",
+                 "paths", "state")
 
     def __init__(self, app: web.Application, handler_factory: web.Server) -> None:
         self.app = app
@@ -79,6 +79,7 @@ class LeanLane:
         self._date_second = -1
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self.closing = False  # the server stops: answer what is in flight, take no more
 
     async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Accept connections on ``host:port`` (0: a free one); the bound port."""
@@ -98,6 +99,7 @@ class LeanLane:
 
     async def close(self) -> None:
         """Stop accepting; let the requests in flight finish (briefly), then close."""
+        self.closing = True
         if self._server is not None:
             self._server.close()
         if self._sweeper is not None:
@@ -247,18 +249,18 @@ class LeanProtocol(asyncio.Protocol):
         self._next()
 
     def _next(self) -> None:
-        """After an answer: close when asked to, else go on with what has arrived."""
+        """After an answer: go on with what has arrived; close when the client has sent
+        its last request (or the server stops) and every one is answered."""
         transport = self.transport
         if transport is None:
-            return
-        if self.close_after:
-            self.close()
             return
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        if self._buffer:
-            self._take()
+        if self._buffer and not self._lane.closing:
+            self._take()  # may hand the connection over: then it is no longer ours
+        if self.close_after and self.task is None and self.transport is not None:
+            self.close()
 
     def _send_whole(self, response: web.StreamResponse) -> None:
         """A whole answer (JSON, JSONP, an error) with its Content-Length."""
@@ -299,6 +301,7 @@ class LeanProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
+        self.transport = None  # no longer this protocol's to write to or close
         handler = self._lane.handler_factory()
         transport.set_protocol(handler)
         handler.connection_made(transport)
