@@ -7,7 +7,8 @@ the body with orjson and answers the benchmark's canned content
 (bench/fixtures.py): a ChatResponse-shaped JSON with the 1 KB text, or, for
 ``"stream": true``, the stream text as ``STREAM_CHUNKS`` SSE chunks between a role
 chunk and a finish chunk, written in one go as mockllm writes an unpaced stream.
-That is what any aiohttp service costs, so "vs bare" is mockllm's own overhead.
+That is what any aiohttp service costs, so "vs bare" shows what mockllm adds (or, for
+its lean lane's streams, saves) against an aiohttp endpoint that does nothing else.
 ``--uvloop`` runs it on uvloop (when installed), ``--cpu`` pins it to one core.
 """
 
