@@ -282,3 +282,17 @@ def test_requests_sent_before_the_client_shuts_its_side_are_all_answered(
         answers = [reader.response() for _ in range(2)]
         assert sock.recv(100) == b""  # then the server closes
     assert [status for status, _, _ in answers] == ["HTTP/1.1 200 OK"] * 2
+
+
+def test_a_large_body_in_many_small_pieces(mockllm_parts: AppParts) -> None:
+    words = " ".join(f"w{n % 97}" for n in range(60_000))  # about 250 KB of text
+    data = _lane_request(_body(words))
+    with MockLLMServer(Settings(port=0, seed=1), parts=mockllm_parts) as running:
+        sock, reader = _connect(running)
+        with sock:
+            for at in range(0, len(data), 1024):
+                sock.sendall(data[at:at + 1024])
+            status, _, answer = reader.response()
+        [exchange] = running.call(running.state.store.exchanges)
+    assert status == "HTTP/1.1 200 OK" and json.loads(answer)["usage"]["prompt_tokens"] > 60_000
+    assert exchange.body["messages"][0]["content"] == words

@@ -131,13 +131,17 @@ class LeanLane:
 class LeanProtocol(asyncio.Protocol):
     """One connection while it is in the lane: requests one at a time, in order."""
 
-    __slots__ = ("_buffer", "_drain", "_lane", "_reading_paused", "_writing_paused",
+    __slots__ = ("_buffer", "_drain", "_lane", "_need", "_reading_paused", "_writing_paused",
                  "close_after", "idle_since", "task", "transport")
 
     def __init__(self, lane: LeanLane) -> None:
         self._lane = lane
         self.transport: asyncio.Transport | None = None
-        self._buffer = b""
+        # What has arrived and is not yet taken: the bytes of one read, or a bytearray
+        # while a request arrives in pieces (appending to bytes would copy it all each time).
+        self._buffer: bytes | bytearray = b""
+        # How many bytes the request being read needs before it can be taken.
+        self._need = 0
         self._reading_paused = False
         self._writing_paused = False
         self._drain: asyncio.Future[None] | None = None
@@ -159,8 +163,14 @@ class LeanProtocol(asyncio.Protocol):
         self._wake()
 
     def data_received(self, data: bytes) -> None:
-        self._buffer = self._buffer + data if self._buffer else data
-        if self.task is None:
+        buf = self._buffer
+        if not buf:
+            self._buffer = buf = data
+        elif isinstance(buf, bytearray):
+            buf += data
+        else:
+            self._buffer = buf = bytearray(buf) + data
+        if self.task is None and len(buf) >= self._need:
             self._take()
         elif len(self._buffer) > self._lane.max_body + _MAX_HEAD and self.transport is not None:
             # A client sending far ahead of the answers: wait for it to read.
@@ -204,8 +214,10 @@ class LeanProtocol(asyncio.Protocol):
             return
         start = end + 4
         if len(buf) < start + length:
+            self._need = start + length
             return  # the body is still arriving
-        body = buf[start:start + length]
+        self._need = 0
+        body = bytes(buf[start:start + length])
         self._buffer = buf[start + length:]
         request = LeanRequest(self, self._lane.app, path, CIMultiDictProxy(headers), body,
                               self._lane.no_query, self._lane.no_match)
@@ -296,7 +308,7 @@ class LeanProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        data, self._buffer = self._buffer, b""
+        data, self._buffer = bytes(self._buffer), b""
         self._lane.connections.discard(self)
         if self._reading_paused:
             self._reading_paused = False
