@@ -3,7 +3,9 @@
 It opens the request's trace, turns a ``MockLLMError`` (or aiohttp's own 404/405/413)
 into the configured error envelope, answers a mockllm bug with a logged 500 and keeps
 serving, stamps ``x-request-id`` and records the exchange (:func:`record`), also on
-failure. The control API's own calls are not journaled.
+failure. The control API's own calls are not journaled. :func:`answer` does all of it
+around one handler: aiohttp's middleware calls it for every route, the lean lane
+(leanserver.py) for the chat completions requests it serves itself.
 """
 
 from __future__ import annotations
