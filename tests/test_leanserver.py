@@ -296,3 +296,16 @@ def test_a_large_body_in_many_small_pieces(mockllm_parts: AppParts) -> None:
         [exchange] = running.call(running.state.store.exchanges)
     assert status == "HTTP/1.1 200 OK" and json.loads(answer)["usage"]["prompt_tokens"] > 60_000
     assert exchange.body["messages"][0]["content"] == words
+
+
+def test_a_long_head_then_a_body_in_pieces_is_not_stalled(server: MockLLMServer) -> None:
+    # More bytes than a body may have plus a head are buffered before the request can be
+    # taken: reading must go on (pausing it would wait for an answer that never comes).
+    data = _lane_request(_body("long head"), extra=f"X-Pad: {'p' * 24_000}\r\n")
+    sock, reader = _connect(server)
+    with sock:
+        for piece in (data[:-40], data[-40:-20], data[-20:]):
+            sock.sendall(piece)
+            time.sleep(0.1)
+        status, _, answer = reader.response()
+    assert status == "HTTP/1.1 200 OK" and json.loads(answer)["object"] == "chat.completion"

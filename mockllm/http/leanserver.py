@@ -170,10 +170,11 @@ class LeanProtocol(asyncio.Protocol):
             buf += data
         else:
             self._buffer = buf = bytearray(buf) + data
-        if self.task is None and len(buf) >= self._need:
-            self._take()
-        elif len(self._buffer) > self._lane.max_body + _MAX_HEAD and self.transport is not None:
-            # A client sending far ahead of the answers: wait for it to read.
+        if self.task is None:
+            if len(buf) >= self._need:
+                self._take()
+        elif len(buf) > self._lane.max_body + _MAX_HEAD and self.transport is not None:
+            # A client sending far ahead of the answers: wait until this one is answered.
             self._reading_paused = True
             self.transport.pause_reading()
 
