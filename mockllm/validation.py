@@ -484,9 +484,7 @@ class RequestValidator:
         try:
             renamed = self._binder.bind(body)
         except KeyClash as clash:
-            if checker is not None:
-                return [checker.clash_error(body, clash)]
-            renamed = True
+            return [checker.clash_error(body, clash)] if checker is not None else []
         if checker is None or self._output_schemas is None or renames is not None:
             return []
         problems = checker.check(body) or self._output_schemas.check(body)

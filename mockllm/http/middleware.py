@@ -55,7 +55,8 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
     the chat completions handler.
     """
     # This middleware belongs to the main app, which aiohttp makes request.app here
-    # (also for the control sub-app's routes): no ChainMap of every app's keys needed.
+    # (also for the control sub-app's routes), as the lane's requests carry it: no
+    # ChainMap of every app's keys needed.
     state = request.app[STATE]
     trace = Trace(request_id=f"req_{state.rng.getrandbits(96):024x}",
                   started=time.perf_counter())
