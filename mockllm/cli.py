@@ -88,10 +88,12 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
            help="strict (default): unknown fields rejected; lenient; off")
     option("--error-dialect", choices=[d.value for d in ErrorDialect],
            help="error envelope: both (default), openai, servicestack")
-    option("--models", help="comma-separated models listed by /v1/models")
-    option("--known-models-only", action="store_true", default=None,
-           variable="MOCKLLM_ANY_MODEL=false",
-           help="answer 404 for a model not in --models")
+    option("--models", type=Path, metavar="FILE", dest="models_file",
+           variable="MOCKLLM_MODELS_FILE",
+           help="a model catalog merged over the shipped one (docs/models.md)")
+    option("--strict-models", "--known-models-only", action="store_true", default=None,
+           help="model errors as the API gives them: 404 for a model the catalog does not "
+                "know, 400 for a parameter the model refuses or a prompt over its context")
     option("--scenarios", nargs="+", type=Path, metavar="PATH",
            variable="MOCKLLM_SCENARIO_PATHS",
            help="scenario files or folders (default: the built-in ones)")
@@ -142,9 +144,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         validation=ValidationMode(args.validation) if args.validation else None,
         error_dialect=ErrorDialect(args.error_dialect) if args.error_dialect else None,
-        models=tuple(m.strip() for m in args.models.split(",") if m.strip())
-        if args.models else None,
-        any_model=False if args.known_models_only else None,
+        models_file=args.models_file,
+        strict_models=args.strict_models,
         scenario_paths=tuple(args.scenarios) if args.scenarios else None,
         strict=args.strict,
         reload=args.reload,

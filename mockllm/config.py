@@ -19,7 +19,7 @@ from typing import Any
 from .errors import ConfigError
 from .state import state_url_problem
 
-__all__ = ["DEFAULT_MODELS", "ErrorDialect", "RecordMode", "Settings", "ValidationMode",
+__all__ = ["ErrorDialect", "RecordMode", "Settings", "ValidationMode",
            "check_range", "parse_value", "parse_workers"]
 
 
@@ -47,17 +47,6 @@ class RecordMode(StrEnum):
     ALL = "all"  # forward every request and record it (the ``record`` command)
 
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "gpt-4o-mini",
-    "gpt-4o",
-    "gpt-4.1",
-    "gpt-4.1-mini",
-    "gpt-5",
-    "o3-mini",
-    "gpt-4o-audio-preview",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The configuration of one mockllm server."""
@@ -67,9 +56,11 @@ class Settings:
     seed: int | None = None
     validation: ValidationMode = ValidationMode.STRICT
     error_dialect: ErrorDialect = ErrorDialect.BOTH
-    models: tuple[str, ...] = DEFAULT_MODELS
-    # Accept any model name in a request; when False an unknown one gets a 404.
-    any_model: bool = True
+    # A model catalog merged over the shipped one (docs/models.md); None: the shipped one.
+    models_file: Path | None = None
+    # Model errors as the API gives them (unknown model 404, refused parameter 400...);
+    # off, a mock that accepts is the right default.
+    strict_models: bool = False
     max_body_bytes: int = 16 * 1024 * 1024
     # Characters the templates of one scenario reply may render (1 MiB; the sandbox's
     # DEFAULT_MAX_REPLY_CHARS): a runaway template ends in a 422, not a hang.
@@ -194,8 +185,8 @@ _PARSERS: Mapping[str, Any] = MappingProxyType({
     "seed": _parse_seed,
     "validation": lambda raw, src: _parse_enum(ValidationMode, raw, src),
     "error_dialect": lambda raw, src: _parse_enum(ErrorDialect, raw, src),
-    "models": lambda raw, src: tuple(m.strip() for m in raw.split(",") if m.strip()),
-    "any_model": _parse_bool,
+    "models_file": lambda raw, src: Path(raw) if raw.strip() else None,
+    "strict_models": _parse_bool,
     "max_body_bytes": _parse_int,
     "max_reply_chars": _parse_int,
     "scenario_paths": lambda raw, src: tuple(Path(p) for p in raw.split(os.pathsep) if p),

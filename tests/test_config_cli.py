@@ -26,15 +26,16 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_settings_from_env() -> None:
     settings = Settings.from_env({
         "MOCKLLM_PORT": "9000", "MOCKLLM_SEED": "7", "MOCKLLM_VALIDATION": "Lenient",
-        "MOCKLLM_ERROR_DIALECT": "openai", "MOCKLLM_MODELS": "a, b,", "MOCKLLM_ANY_MODEL": "no",
+        "MOCKLLM_ERROR_DIALECT": "openai", "MOCKLLM_MODELS_FILE": "m.yaml",
+        "MOCKLLM_STRICT_MODELS": "yes",
         "MOCKLLM_SCENARIO_PATHS": "x.yaml", "MOCKLLM_STRICT": "true",
         "MOCKLLM_RATE_LIMIT_RPM": "3", "UNRELATED": "1",
     })
     assert (settings.port, settings.seed) == (9000, 7)
     assert settings.validation is ValidationMode.LENIENT
     assert settings.error_dialect is ErrorDialect.OPENAI
-    assert settings.models == ("a", "b")
-    assert settings.any_model is False and settings.strict is True
+    assert settings.models_file == Path("m.yaml")
+    assert settings.strict_models is True and settings.strict is True
     assert settings.scenario_paths == (Path("x.yaml"),)
     assert settings.rate_limit_rpm == 3
     assert Settings.from_env({}) == Settings()
@@ -55,10 +56,12 @@ def test_flags_override_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCKLLM_PORT", "9000")
     monkeypatch.setenv("MOCKLLM_SEED", "1")
     args = _parser().parse_args(["serve", "--port", "9001", "--validation", "off",
-                                 "--known-models-only", "--scenarios", "a", "b"])
+                                 "--strict-models", "--models", "m.yaml",
+                                 "--scenarios", "a", "b"])
     settings = _settings(args)
     assert settings.port == 9001 and settings.seed == 1
-    assert settings.validation is ValidationMode.OFF and settings.any_model is False
+    assert settings.validation is ValidationMode.OFF and settings.strict_models is True
+    assert settings.models_file == Path("m.yaml")
     assert settings.scenario_paths == (Path("a"), Path("b"))
 
 

@@ -20,13 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, web
 
+from ..catalog import model_error
 from ..errors import (
     BadRequestError,
     InvalidBodyError,
     MockLLMError,
     NoScenarioMatchedError,
     NotAcceptableError,
-    NotFoundError,
     PayloadTooLargeError,
     RequestValidationError,
     UnsupportedMediaTypeError,
@@ -159,7 +159,8 @@ def _json_kind(value: Any) -> str:
 def validate(state: ServerState, trace: Trace, raw: bytes, body: dict[str, Any],
              callback: str | None) -> None:
     """The body against the ChatCompletion schema (every problem at once), then the
-    checks the schema cannot say: JSONP streams and unknown models."""
+    checks the schema cannot say: JSONP streams, and with ``--strict-models`` the model
+    errors of the API (``catalog.model_error``)."""
     field_errors = state.validator.validate(body, raw)
     if field_errors:
         trace.field_errors = tuple(field_errors)
@@ -167,12 +168,11 @@ def validate(state: ServerState, trace: Trace, raw: bytes, body: dict[str, Any],
     if callback is not None and body.get("stream"):
         raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
                               param="stream")
-    settings = state.settings
-    model = body.get("model")
-    if not settings.any_model and model not in settings.models:
-        raise NotFoundError(
-            f"The model `{model}` does not exist or you do not have access to it.",
-            openai_code="model_not_found", param="model")
+    if state.catalog.strict:
+        problem = model_error(state.catalog, body,
+                              lambda: state.generator.count_prompt(body).total)
+        if problem is not None:
+            raise problem
 
 
 # --------------------------------------------------------------------------- admit

@@ -30,6 +30,11 @@ Determinism: one ``random.Random(seed)`` drives every choice, in a fixed order, 
 Faker is re-seeded with the same seed the first time a reply needs it, so the same
 inputs give an equal dict, ids included. ``system_fingerprint`` is derived from the
 model name, so one model keeps one fingerprint, as on OpenAI.
+
+The model catalog (:mod:`mockllm.catalog`) shapes the reply of a model it knows: the
+dated snapshot in ``model``, a fingerprint or ``null``, the tokenizer, reasoning that a
+reasoning model always does (counted, not shown: see ``_reasoning``), no ``logprobs``
+key for models that return none, usage split by modality for audio models.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from math import expm1, floor, log
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..catalog import Catalog, ModelCard
 from ..chatbody import tool_name
 from ..errors import BadRequestError, FieldError, ScriptedError
 from ..memo import keep
@@ -108,11 +114,14 @@ class _Request:
     and Faker seeded on first use."""
 
     __slots__ = ("request", "rng", "seed", "created", "faker", "tools", "lexicon",
-                 "tokenizer")
+                 "tokenizer", "card")
 
     def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
-                 created: int, faker: Faker | DeferredFaker, lexicon: Lexicon) -> None:
+                 created: int, faker: Faker | DeferredFaker, lexicon: Lexicon,
+                 card: ModelCard | None) -> None:
         self.request = request
+        # The catalog's card of the request's model (None: a model it does not know).
+        self.card = card
         self.rng = rng
         self.seed = seed
         self.created = created
@@ -129,8 +138,10 @@ class Generator:
     """Builds ChatResponse dicts; one per app (see the module docstring)."""
 
     def __init__(self, faker: Faker | DeferredFaker, *,
-                 lexicons: Lexicons | None = None) -> None:
+                 lexicons: Lexicons | None = None, catalog: Catalog | None = None) -> None:
         self.faker = faker
+        # What each known model does (mockllm/catalog); empty: every model alike.
+        self.catalog = catalog if catalog is not None else Catalog()
         # Tokenizers and sentence pools by encoding, loaded when a model first needs one.
         self.lexicons = lexicons or Lexicons()
         # What unseeded replies draw from (seeded once, from the OS).
@@ -141,7 +152,7 @@ class Generator:
     def tokenizer_for(self, model: Any) -> Tokenizer:
         """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default),
         through its memo: a stream of a generated reply splits it without tokenising."""
-        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).counter
+        return self._lexicon({"model": model}).counter
 
     def count_prompt(self, request: Mapping[str, Any]) -> PromptCount:
         """The prompt tokens of ``request`` in its model's encoding, with the memo of texts
@@ -156,7 +167,11 @@ class Generator:
         return found
 
     def _lexicon(self, request: Mapping[str, Any]) -> Lexicon:
-        return self.lexicons.for_model(str(request.get("model") or _DEFAULT_MODEL))
+        model = request.get("model") or _DEFAULT_MODEL
+        card = self.catalog.get(model)
+        if card is not None:
+            return self.lexicons.for_encoding(card.tokenizer)
+        return self.lexicons.for_model(str(model))
 
     def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
                  seed: int, created: int, seeded: bool = True) -> dict[str, Any]:
@@ -174,7 +189,12 @@ class Generator:
             raise scripted_error(reply["error"])
         rng = random.Random(seed) if seeded else self._running
         lexicon = self._lexicon(request)
-        model = str(reply.get("model") or request.get("model") or _DEFAULT_MODEL)
+        card = self.catalog.get(request.get("model"))
+        model = str(reply.get("model") or (card.snapshot if card is not None else None)
+                    or request.get("model") or _DEFAULT_MODEL)
+        fingerprint = reply.get("system_fingerprint")
+        if fingerprint is None and (card is None or card.fingerprint):
+            fingerprint = self._fingerprint(model)
         body: dict[str, Any] = {
             "id": "chatcmpl-" + _random_id(rng, 29),
             "object": "chat.completion",
@@ -183,7 +203,7 @@ class Generator:
             "choices": [],
             "usage": None,
             "service_tier": reply.get("service_tier") or _service_tier(request),
-            "system_fingerprint": reply.get("system_fingerprint") or self._fingerprint(model),
+            "system_fingerprint": fingerprint,
         }
         if reply.get("provider") is not None:
             body["provider"] = reply["provider"]
@@ -191,7 +211,8 @@ class Generator:
         n = request.get("n") or 1
         completion = reasoning = audio = 0
         choices = body["choices"]
-        if _PLAIN_BLOCKERS.isdisjoint(request) and (not reply or _canned(reply)):
+        if _PLAIN_BLOCKERS.isdisjoint(request) and (not reply or _canned(reply)) and (
+                card is None or not card.reasoning):
             # The common cases, kept cheap: plain text that nothing in the request shapes,
             # generated or a scenario's canned `content` (counted once, by the memo).
             canned = reply.get("content")
@@ -204,16 +225,19 @@ class Generator:
                     content, count = text.text, text.count
                 else:
                     content, count = canned, lexicon.counter.count(canned)
-                choices.append({
+                choice: dict[str, Any] = {
                     "index": index,
                     "message": {"role": "assistant", "content": content, "refusal": None,
                                 "annotations": []},
                     "logprobs": None,
                     "finish_reason": "stop",
-                })
+                }
+                if card is not None and not card.logprobs:
+                    del choice["logprobs"]
+                choices.append(choice)
                 completion += count
             n = 0
-        ctx = _Request(request, rng, seed, created, self.faker, lexicon) if n else None
+        ctx = _Request(request, rng, seed, created, self.faker, lexicon, card) if n else None
         for index in range(n):
             assert ctx is not None
             spec = reply
@@ -226,8 +250,8 @@ class Generator:
             reasoning += built.reasoning_tokens
             audio += built.audio_tokens
         prompt = count_prompt_tokens(request, lexicon.counter)
-        body["usage"] = _usage(prompt.total, prompt.audio, completion, reasoning, audio,
-                               reply.get("usage"))
+        body["usage"] = _usage(prompt, completion, reasoning, audio, reply.get("usage"),
+                               details=card is not None and card.usage_details)
         return body
 
     # ----------------------------------------------------------------- one choice
@@ -237,7 +261,7 @@ class Generator:
         tokenizer = ctx.tokenizer
         refusal = spec.get("refusal")
         calls = self._tool_calls(ctx, spec)
-        reasoning = self._reasoning(ctx, spec)
+        reasoning, shown = self._reasoning(ctx, spec)
         budget = request.get("max_completion_tokens") or request.get("max_tokens")
         truncated = False
         if reasoning is not None and budget is not None and reasoning.count > budget:
@@ -302,7 +326,7 @@ class Generator:
             "refusal": refusal,
             "annotations": self._annotations(ctx, spec, content),
         }
-        if reasoning is not None:
+        if reasoning is not None and shown:
             message["reasoning"] = reasoning.text
         if audio_obj is not None:
             message["audio"] = audio_obj
@@ -318,6 +342,8 @@ class Generator:
         tokens += sum(_call_tokens(call, tokenizer) for call in calls or ())
         choice = {"index": index, "message": message, "logprobs": logprobs,
                   "finish_reason": finish}
+        if ctx.card is not None and not ctx.card.logprobs:
+            del choice["logprobs"]  # the API sends no logprobs key for these models
         return _Choice(choice, tokens, spent, audio_tokens)
 
     # ----------------------------------------------------------------- content
@@ -344,23 +370,38 @@ class Generator:
 
     # ----------------------------------------------------------------- reasoning
 
-    def _reasoning(self, ctx: _Request, spec: Mapping[str, Any]) -> _Body | None:
+    def _reasoning(self, ctx: _Request, spec: Mapping[str, Any]) -> tuple[_Body | None, bool]:
+        """The reasoning of a choice, and whether it shows as ``message.reasoning``.
+
+        A scenario's ``reasoning:`` always shows. A model the catalog knows reasons when
+        it is a reasoning model (always, at ``medium`` effort unless the request says
+        otherwise; ``none``/``minimal`` reason not at all), and its reasoning shows only
+        when the catalog says the model returns thinking text: OpenAI's reasoning
+        models only count it (``reasoning_tokens``). A model the catalog does not know
+        reasons, shown, when the request asks (``reasoning_effort``, ``enable_thinking``).
+        """
         given = spec.get("reasoning")
         if isinstance(given, str):
-            return _Body(given, ctx.tokenizer.count(given), None)
+            return _Body(given, ctx.tokenizer.count(given), None), True
         if given is False:
-            return None
+            return None, False
         effort = ctx.request.get("reasoning_effort")
+        card = ctx.card
+        shown = True
         if given is not True:
             thinking = ctx.request.get("enable_thinking")
-            if effort in _NO_REASONING or (effort is None and not thinking):
-                return None
-            if effort is None and thinking is False:
-                return None
+            if card is not None and card.reasoning:
+                if effort in _NO_REASONING:
+                    return None, False
+                shown = card.thinking_text
+            elif card is not None and not card.thinking_text:
+                return None, False
+            elif effort in _NO_REASONING or (effort is None and not thinking):
+                return None, False
         sentences = _EFFORT_SENTENCES.get(str(effort), _EFFORT_SENTENCES["medium"])
         text = ctx.lexicon.text.paragraphs(ctx.rng, -(-sentences // 3),
                                     (min(sentences, 3), min(sentences, 3)))
-        return _Body(text.text, text.count, text.tokens)
+        return _Body(text.text, text.count, text.tokens), shown
 
     # ----------------------------------------------------------------- tools
 
@@ -749,13 +790,15 @@ def _scripted_entry(item: Any) -> dict[str, Any]:
     return {**entry, "top_logprobs": tops}
 
 
-def _usage(prompt: int, prompt_audio: int, completion: int, reasoning: int, audio: int,
-           overrides: Any) -> dict[str, Any]:
+def _usage(prompt: PromptCount, completion: int, reasoning: int, audio: int,
+           overrides: Any, *, details: bool = False) -> dict[str, Any]:
+    """The usage block; ``details``: prompt and completion split into text, image and
+    audio tokens, as the API reports them for its audio models."""
     usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
+        "prompt_tokens": prompt.total,
         "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt_audio},
+        "total_tokens": prompt.total + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt.audio},
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
             "audio_tokens": audio,
@@ -763,6 +806,10 @@ def _usage(prompt: int, prompt_audio: int, completion: int, reasoning: int, audi
             "rejected_prediction_tokens": 0,
         },
     }
+    if details:
+        usage["prompt_tokens_details"].update(
+            text_tokens=prompt.total - prompt.audio - prompt.image, image_tokens=prompt.image)
+        usage["completion_tokens_details"]["text_tokens"] = completion - audio - reasoning
     if not isinstance(overrides, Mapping) or not overrides:
         return usage
     for key, value in overrides.items():

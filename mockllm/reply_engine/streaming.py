@@ -137,10 +137,14 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
     index = choice["index"]
     message = choice["message"]
     logprobs = choice.get("logprobs")
+    # A choice without a logprobs key (a model that returns none) streams none either.
+    keyed = "logprobs" in choice
     encode = orjson.dumps if encoded else _as_is
     text_parts = _text_parts_json if encoded else _text_parts
 
     def part(delta: dict[str, Any], probs: Any = None) -> Any:
+        if not keyed:
+            return encode({"index": index, "delta": delta, "finish_reason": None})
         return encode({"index": index, "delta": delta, "logprobs": probs,
                        "finish_reason": None})
 
@@ -158,7 +162,8 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
 
     reasoning = message.get("reasoning")
     if reasoning:
-        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size))
+        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size),
+                            keyed)
 
     for key in ("content", "refusal"):
         text = message.get(key)
@@ -166,7 +171,7 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
             continue
         entries = (logprobs or {}).get(key)
         if entries is None:
-            parts += text_parts(index, key, _texts(text, split, chunking, size))
+            parts += text_parts(index, key, _texts(text, split, chunking, size), keyed)
         else:  # {"content": ..., "refusal": ...}, this key's entries in its place
             parts += [part({key: piece}, {"content": None, "refusal": None, key: probs})
                       for piece, probs in _pieces(text, entries, split, chunking, size)]
@@ -187,8 +192,11 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
         parts += [part({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
                   for piece in _texts(function.get("arguments") or "", split, chunking, size)]
 
-    parts.append(encode({"index": index, "delta": {}, "logprobs": None,
-                         "finish_reason": choice.get("finish_reason") or "stop"}))
+    last: dict[str, Any] = {"index": index, "delta": {}, "logprobs": None,
+                            "finish_reason": choice.get("finish_reason") or "stop"}
+    if not keyed:
+        del last["logprobs"]
+    parts.append(encode(last))
     return parts
 
 
@@ -196,18 +204,25 @@ def _as_is(part: dict[str, Any]) -> dict[str, Any]:
     return part
 
 
-def _text_parts(index: int, key: str, pieces: Sequence[str]) -> list[dict[str, Any]]:
-    """The parts of a text without logprobs: one ``{key: piece}`` delta a piece."""
+def _text_parts(index: int, key: str, pieces: Sequence[str],
+                keyed: bool = True) -> list[dict[str, Any]]:
+    """The parts of a text without logprobs: one ``{key: piece}`` delta a piece
+    (``keyed``: with ``"logprobs": null``)."""
+    if not keyed:
+        return [{"index": index, "delta": {key: piece}, "finish_reason": None}
+                for piece in pieces]
     return [{"index": index, "delta": {key: piece}, "logprobs": None, "finish_reason": None}
             for piece in pieces]
 
 
-def _text_parts_json(index: int, key: str, pieces: Sequence[str]) -> list[bytes]:
+def _text_parts_json(index: int, key: str, pieces: Sequence[str],
+                     keyed: bool = True) -> list[bytes]:
     """:func:`_text_parts` encoded: only each piece is encoded, between the bytes
     around it, which are the same in every one of them."""
     dumps = orjson.dumps
     before = b'{"index":' + dumps(index) + b',"delta":{' + dumps(key) + b":"
-    after = b'},"logprobs":null,"finish_reason":null}'
+    after = b'},"logprobs":null,"finish_reason":null}' if keyed else \
+        b'},"finish_reason":null}'
     return [before + dumps(piece) + after for piece in pieces]
 
 
