@@ -23,7 +23,7 @@ from typing import Any
 from .errors import ConfigError
 from .state import state_url_problem
 
-__all__ = ["ErrorDialect", "OPTIONS", "Option", "RecordMode", "Settings",
+__all__ = ["AutoTools", "ErrorDialect", "OPTIONS", "Option", "RecordMode", "Settings",
            "ValidationMode", "check_range", "parse_value", "parse_workers", "settings_markdown"]
 
 
@@ -51,6 +51,16 @@ class RecordMode(StrEnum):
     ALL = "all"  # forward every request and record it (the ``record`` command)
 
 
+class AutoTools(StrEnum):
+    """What the default reply does when tools are offered and ``tool_choice`` is
+    ``auto`` (or absent) with a user message last (docs/models.md says why ``never`` is
+    the default)."""
+
+    NEVER = "never"  # answer in text, as before: a tool call only when a scenario says so
+    ALWAYS = "always"  # call a tool: the one that fits the last message best, else the first
+    FIT = "fit"  # call the tool whose name or description fits the last message, if one does
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The configuration of one mockllm server."""
@@ -65,6 +75,9 @@ class Settings:
     # Model errors as the API gives them (unknown model 404, refused parameter 400...);
     # off, a mock that accepts is the right default.
     strict_models: bool = False
+    # tool_choice auto with offered tools: answer text (never), call one (always), or
+    # call one that fits the last message (fit).
+    auto_tools: AutoTools = AutoTools.NEVER
     max_body_bytes: int = 16 * 1024 * 1024
     # Characters the templates of one scenario reply may render (1 MiB; the sandbox's
     # DEFAULT_MAX_REPLY_CHARS): a runaway template ends in a 422, not a hang.
@@ -283,6 +296,10 @@ OPTIONS: tuple[Option, ...] = (
            "the API's model errors: 404 `model_not_found`, 400 `unsupported_parameter`, "
            "`unsupported_value`, `context_length_exceeded`", "off",
            ("--strict-models", "--known-models-only"), switch=True),
+    Option("auto_tools", _enum(AutoTools),
+           "`tool_choice: auto` with tools offered: `never` answers text; `always` calls the "
+           "best-fitting tool; `fit` calls a tool whose name or description fits the last "
+           "user message", "`never`", ("--auto-tools",), metavar="MODE"),
     Option("scenario_paths", _paths, "scenario files or folders", "built-in",
            ("--scenarios",), metavar="PATH", many="+", separator=os.pathsep),
     Option("strict", _parse_bool,

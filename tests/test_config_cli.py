@@ -120,7 +120,8 @@ def test_each_flag_sets_what_its_variable_sets(
         option: Option, monkeypatch: pytest.MonkeyPatch) -> None:
     # One sample text per kind of setting: the flag and the variable must agree on it.
     samples = {"host": "0.0.0.0", "port": "9001", "seed": "7", "validation": "lenient",
-               "error_dialect": "openai", "models_file": "m.yaml", "max_reply_chars": "99",
+               "error_dialect": "openai", "models_file": "m.yaml", "auto_tools": "fit",
+               "max_reply_chars": "99",
                "rate_limit_rpm": "5", "rate_limit_tpm": "6", "admin_token": "t0k",
                "workers": "2", "state": "redis://127.0.0.1:1/0", "state_prefix": "p:",
                "record": "missing",

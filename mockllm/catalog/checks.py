@@ -11,6 +11,7 @@ does not take (400 ``unsupported_parameter``), a value or message role it refuse
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import BadRequestError, MockLLMError, NotFoundError
@@ -19,7 +20,7 @@ from .cards import Catalog
 __all__ = ["model_error", "unknown_model"]
 
 # What the API adds to the refusal of a parameter that has a successor.
-_INSTEAD: Mapping[str, str] = {"max_tokens": "max_completion_tokens"}
+_INSTEAD: Mapping[str, str] = MappingProxyType({"max_tokens": "max_completion_tokens"})
 
 
 def unknown_model(model: Any) -> NotFoundError:
