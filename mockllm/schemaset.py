@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from referencing import Registry
 
 __all__ = [
+    "FastValidator",
     "REQUEST_SCHEMA",
     "RESPONSE_SCHEMA",
     "SchemaSet",
-    "FastValidator",
     "bundle",
     "fast_validator",
     "without_unknown_check",
