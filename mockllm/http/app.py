@@ -35,7 +35,7 @@ from ..surfaces import builtin_surfaces
 from ..validation import RequestValidator, ResponseValidator
 from . import models, pipeline
 from .completions import setup_completions
-from .context import STATE, ServerState
+from .context import STATE, ServerState, add_post
 from .control import setup_control
 from .cors import setup_cors
 from .middleware import CONTROL_PREFIX, error_middleware
@@ -101,8 +101,11 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     app[UPSTREAM] = Upstream()
     for surface in builtin_surfaces():
         for route in surface.routes:
-            app.router.add_route(route.method, route.path,
-                                 pipeline.handler(surface, route.operation))
+            handler = pipeline.handler(surface, route.operation)
+            if route.method == "POST":  # on the lean lane too, when the path is plain
+                add_post(app, route.path, handler)
+            else:
+                app.router.add_route(route.method, route.path, handler)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model}", models.get_model)
     app.router.add_get("/", models.index)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -42,13 +42,11 @@ from ..scenario_engine.scenarioset import Resolution
 from ..surfaces import Call, Surface
 from ..surfaces.base import Ask
 from . import delivery, upstream, wire
-from .context import STATE, TRACE, ServerState, Trace
+from .context import STATE, TRACE, Handler, ServerState, Trace
 from .leanio import AnyRequest
 from .middleware import json_response, record
 
-__all__ = ["Handler", "generate_reply", "handler", "resource"]
-
-Handler = Callable[[AnyRequest], Awaitable[web.StreamResponse]]
+__all__ = ["generate_reply", "handler", "resource"]
 
 _JSON_TYPES = frozenset({"application/json", "text/json"})
 # Media ranges in Accept that a JSON (or SSE, or JSONP) answer satisfies.
