@@ -15,6 +15,7 @@ The tree, with one root::
     │   ├── UnsupportedMediaTypeError 415  UnsupportedMediaType
     │   ├── NoScenarioMatchedError 404 NoScenarioMatched (strict mode; carries the near misses)
     │   ├── TemplateLimitError  422   TemplateLimitExceeded (a reply template grew past a limit)
+    │   ├── TemplateRenderError 422   ScenarioTemplateError (a reply template raised; not retried)
     │   ├── RateLimitExceededError 429 TooManyRequests (a --rate-limit-* budget is spent)
     │   ├── StateUnavailableError 503 ServiceUnavailable (the state store cannot be reached)
     │   └── ScriptedError       any   a reply a scenario asked for (429, 500, ...)
@@ -75,6 +76,7 @@ __all__ = [
     "StateUnavailableError",
     "TemplateLimitError",
     "TemplateProblem",
+    "TemplateRenderError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
     "UnsupportedPattern",
@@ -271,6 +273,33 @@ class TemplateLimitError(MockLLMError):
     status = 422
     error_code = "TemplateLimitExceeded"
     openai_code = "template_limit_exceeded"
+
+
+class TemplateRenderError(MockLLMError):
+    """A reply template that raised while rendering (a faker call with bad arguments, a
+    missing key of the request): the scenario's mistake, which the same request meets
+    again. A 422 with ``x-should-retry: false`` (read by the OpenAI and Anthropic SDKs),
+    naming the scenario, the template's file and line, and the template's own message.
+
+    ``key_path`` is where the failing template sits in the scenario (``reply.content``).
+    """
+
+    status = 422
+    error_code = "ScenarioTemplateError"
+    openai_code = "scenario_template_error"
+
+    def __init__(self, scenario: str, where: str, problem: str, *,
+                 key_path: Sequence[str | int] = (), location: str = "") -> None:
+        place = f"{location}, {where}" if location else where
+        super().__init__(f"scenario {scenario!r} ({place}): the reply template failed: "
+                         f"{problem}", headers={"x-should-retry": "false"})
+        self.scenario, self.where, self.problem = scenario, where, problem
+        self.key_path: tuple[str | int, ...] = tuple(key_path)
+
+    def located(self, location: str) -> TemplateRenderError:
+        """The same error naming the template's ``file:line``."""
+        return TemplateRenderError(self.scenario, self.where, self.problem,
+                                   key_path=self.key_path, location=location)
 
 
 class RateLimitExceededError(MockLLMError):

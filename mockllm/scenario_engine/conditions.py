@@ -48,6 +48,7 @@ __all__ = [
     "compile_json_path",
     "compile_lookups",
     "default_registry",
+    "format_key_path",
     "merge_groups",
     "parse_overrides",
 ]
@@ -60,6 +61,14 @@ _PASS: Groups = MappingProxyType({})
 
 # A place in a condition's YAML value: mapping keys and list indexes.
 KeyPath = tuple["str | int", ...]
+
+
+def format_key_path(path: Iterable[str | int]) -> str:
+    """A key path as errors name it: ``sequence[1].tool_calls[0].arguments``."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
 
 
 

@@ -51,6 +51,7 @@ from .conditions import (
     RegexBook,
     SubjectMatcher,
     default_registry,
+    format_key_path,
 )
 from .sandbox import DEFAULT_MAX_REPLY_CHARS
 from .scenarioset import After, Conversation, Scenario, ScenarioSet
@@ -62,6 +63,7 @@ __all__ = [
     "check_paths",
     "load_scenario_data",
     "load_scenarios",
+    "locate",
     "scenario_files",
 ]
 
@@ -231,11 +233,22 @@ def _line_of(root: Any, path: Sequence[str | int]) -> int | None:
     return line
 
 
-def _format_path(path: Sequence[str | int]) -> str:
-    text = ""
-    for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
-    return text
+def locate(source: str, key_path: Sequence[str | int]) -> str:
+    """``file:line`` of ``key_path`` inside the scenario at ``source`` (its ``file:line``),
+    read again from the file: a file loaded from the cache knows only its scenarios'
+    lines. ``source`` itself when the file is gone, changed or not a file."""
+    file, _, line = source.rpartition(":")
+    if not line.isdigit() or not Path(file).is_file():
+        return source
+    try:
+        root = _parse_yaml(Path(file).read_text(encoding="utf-8"), file)
+        items = ScenarioLoader._split(root, file)  # noqa: SLF001 - the same walk as loading
+    except (OSError, ScenarioLoadError):
+        return source
+    for item in items:
+        if _line_of(root, item.path) == int(line):
+            return f"{file}:{_line_of(root, (*item.path, *key_path)) or line}"
+    return source
 
 
 # --------------------------------------------------------------------- loading
@@ -342,7 +355,8 @@ class ScenarioLoader:
         [scenario] = self.load_data(json.loads(runtime.definition), "<added>")
         return dataclasses.replace(scenario, source=runtime.source)
 
-    def _split(self, root: Any, source: str) -> list[_Located]:
+    @classmethod
+    def _split(cls, root: Any, source: str) -> list[_Located]:
         if root is None:
             return []
         if isinstance(root, list):
@@ -350,15 +364,15 @@ class ScenarioLoader:
         if isinstance(root, Mapping) and "scenarios" in root:
             extra = sorted(set(root) - {"scenarios"})
             if extra:
-                raise self._error("unexpected top-level key next to `scenarios`",
+                raise cls._error("unexpected top-level key next to `scenarios`",
                                   source, root, (extra[0],))
             items = root["scenarios"]
             if not isinstance(items, list):
-                raise self._error("`scenarios` must be a list", source, root, ("scenarios",))
+                raise cls._error("`scenarios` must be a list", source, root, ("scenarios",))
             return [_Located(item, source, root, ("scenarios", i)) for i, item in enumerate(items)]
         if isinstance(root, Mapping):
             return [_Located(root, source, root, ())]
-        raise self._error(
+        raise cls._error(
             "a scenario file holds a scenario, a list of scenarios or {scenarios: [...]}",
             source, root, ())
 
@@ -367,7 +381,7 @@ class ScenarioLoader:
         message: str, source: str, root: Any, path: Sequence[str | int]
     ) -> ScenarioLoadError:
         return ScenarioLoadError(message, path=source, line=_line_of(root, path),
-                                 key=_format_path(path))
+                                 key=format_key_path(path))
 
     def _build(self, located: Sequence[_Located],
                books: Mapping[str, RegexBook] | None = None) -> list[Scenario]:

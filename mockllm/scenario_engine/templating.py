@@ -28,7 +28,8 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
-from ..errors import MockLLMError, TemplateLimitError, TemplateProblem
+from ..errors import TemplateLimitError, TemplateProblem, TemplateRenderError
+from .conditions import format_key_path
 from .sandbox import DEFAULT_MAX_REPLY_CHARS, Budget, ReplySandbox, unsafe_construct
 
 __all__ = [
@@ -42,6 +43,24 @@ TEMPLATE_VARIABLES: tuple[str, ...] = ("faker", "request", "headers", "turn", "s
 _SINGLE_EXPRESSION = re.compile(r"^\{\{((?:(?!\}\}|\{\{).)*)\}\}$", re.DOTALL)
 
 
+class _Failed(Exception):
+    """A template that raised while rendering, and the key path to it (found on the way
+    out, so rendering that succeeds pays nothing for it)."""
+
+    def __init__(self, node: Any, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+        self.path: list[str | int] = []
+
+    def found_in(self, container: Any) -> None:
+        """Note which key (or index) of ``container`` held the node that failed."""
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in items:
+            if value is self.node:
+                self.path.insert(0, key)
+                break
+        self.node = container
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +81,28 @@ class _Expr:
 
 def _render(node: Any, context: Mapping[str, Any], budget: Budget) -> Any:
     kind = type(node)
-    if kind is dict:
-        return {k: _render(v, context, budget) for k, v in node.items()}
-    if kind is list:
-        return [_render(v, context, budget) for v in node]
-    if kind is _Text:
-        # What Template.render does, its chunks counted as they come, so a runaway loop
-        # stops at the limit (without render's traceback rewriting, which nothing reads).
-        template = node.template
-        return budget.join(template.root_render_func(template.new_context(dict(context))))
-    if kind is _Expr:
-        value = node.expression(**context)
-        if isinstance(value, str):
-            budget.charge(len(value))
-        return value
+    try:
+        if kind is dict:
+            return {k: _render(v, context, budget) for k, v in node.items()}
+        if kind is list:
+            return [_render(v, context, budget) for v in node]
+        if kind is _Text:
+            # What Template.render does, its chunks counted as they come, so a runaway
+            # loop stops at the limit (without render's traceback rewriting).
+            template = node.template
+            return budget.join(template.root_render_func(template.new_context(dict(context))))
+        if kind is _Expr:
+            value = node.expression(**context)
+            if isinstance(value, str):
+                budget.charge(len(value))
+            return value
+    except _Failed as failed:
+        failed.found_in(node)
+        raise
+    except TemplateLimitError:
+        raise
+    except Exception as exc:  # sandbox violations, undefined names, faker's own errors
+        raise _Failed(node, exc) from exc
     return node
 
 
@@ -99,13 +126,16 @@ class CompiledReply:
     # Whether a template reads ``call`` (the use count): if none does, and the scenario
     # has no other counter, resolving it need not wait for the state store.
     reads_call: bool = False
+    # Where the reply sits in its scenario (``("reply",)``, ``("sequence", 1)``).
+    where: tuple[str | int, ...] = ()
 
     def render(self, context: Mapping[str, Any], *, scenario: str = "") -> Any:
         """A fresh reply spec (callers may change it) with every template rendered.
 
         A template that fails at request time (a faker method that raises, a
-        sandbox violation) is a 500 naming the scenario, not a crash; one that grows
-        past a limit is a TemplateLimitError (422) naming it.
+        sandbox violation) is a TemplateRenderError (422, not retried) naming the
+        scenario, the template's key path and its message; one that grows past a limit
+        is a TemplateLimitError (422) naming it.
         """
         if self.static:
             return _copy(self.tree)
@@ -114,17 +144,12 @@ class CompiledReply:
         except TemplateLimitError as exc:
             raise TemplateLimitError(
                 f"scenario {scenario!r}: the reply template {exc.message}") from None
-        except Exception as exc:  # sandbox violations, undefined names, faker's own errors
-            raise _render_error(scenario, exc) from exc
-
-
-def _render_error(scenario: str, exc: Exception) -> MockLLMError:
-    return MockLLMError(
-        f"scenario {scenario!r}: reply template failed: {type(exc).__name__}: {exc}",
-        status=500,
-        error_code="ScenarioTemplateError",
-        openai_code="scenario_template_error",
-    )
+        except _Failed as failed:
+            path = (*self.where, *failed.path)
+            cause = failed.cause
+            raise TemplateRenderError(scenario, format_key_path(path),
+                                      f"{type(cause).__name__}: {cause}",
+                                      key_path=path) from cause
 
 
 class TemplateEngine:
@@ -154,7 +179,7 @@ class TemplateEngine:
         found: list[frozenset[str]] = []
         tree = self._compile(spec, path, allowed, False, found)
         return CompiledReply(tree, static=not found, max_chars=self.env.max_chars,
-                             reads_call=any("call" in names for names in found))
+                             reads_call=any("call" in names for names in found), where=path)
 
     def _compile(self, node: Any, path: tuple[str | int, ...], allowed: frozenset[str],
                  native: bool, found: list[frozenset[str]]) -> Any:
