@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .config import OPTIONS, RecordMode, Settings
 from .errors import ConfigError
 
@@ -26,6 +27,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockllm",
         description="A validating mock of the chat completions API, for tests and local dev.")
+    parser.add_argument("--version", action="version", version=f"mockllm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")

@@ -28,6 +28,7 @@ The tree, with one root::
     │   └── SchemaSourceError         the API page or overlay the schemas are built from
     │       ├── PageStructureError    the page lacks the structure the generator reads
     │       └── OverlayError          an overlay entry that is malformed or does not apply
+    ├── TemplateFailure               a reply template raised (inside rendering, finding its key)
     ├── UnsupportedPattern            a regex the instance generator cannot satisfy
     ├── KeyClash                      one field sent under two spellings (casing.py)
     ├── ClientError                   mockllm conform: no usable answer from the server
@@ -74,6 +75,7 @@ __all__ = [
     "SchemaSourceError",
     "ScriptedError",
     "StateUnavailableError",
+    "TemplateFailure",
     "TemplateLimitError",
     "TemplateProblem",
     "TemplateRenderError",
@@ -381,6 +383,28 @@ class PageStructureError(SchemaSourceError):
 
 class OverlayError(SchemaSourceError):
     """An overlay entry that is malformed or does not apply to the generated schemas."""
+
+
+class TemplateFailure(MockLLMException):
+    """A reply template that raised while rendering, on its way out of the reply's tree:
+    each mapping or list it passes notes the key that held it (``path``), so rendering
+    that succeeds pays nothing for knowing where a failure was. The template engine
+    turns it into a :class:`TemplateRenderError`."""
+
+    def __init__(self, node: Any, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+        self.path: list[str | int] = []
+
+    def found_in(self, container: Any) -> None:
+        """Note which key (or index) of ``container`` held the node that failed."""
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in items:
+            if value is self.node:
+                self.path.insert(0, key)
+                break
+        self.node = container
 
 
 class UnsupportedPattern(MockLLMException):

@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
-from ..errors import TemplateLimitError, TemplateProblem, TemplateRenderError
+from ..errors import TemplateFailure, TemplateLimitError, TemplateProblem, TemplateRenderError
 from .conditions import format_key_path
 from .sandbox import DEFAULT_MAX_REPLY_CHARS, Budget, ReplySandbox, unsafe_construct
 
@@ -41,26 +41,6 @@ __all__ = [
 TEMPLATE_VARIABLES: tuple[str, ...] = ("faker", "request", "headers", "turn", "scenario", "call")
 
 _SINGLE_EXPRESSION = re.compile(r"^\{\{((?:(?!\}\}|\{\{).)*)\}\}$", re.DOTALL)
-
-
-class _Failed(Exception):
-    """A template that raised while rendering, and the key path to it (found on the way
-    out, so rendering that succeeds pays nothing for it)."""
-
-    def __init__(self, node: Any, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.node = node
-        self.cause = cause
-        self.path: list[str | int] = []
-
-    def found_in(self, container: Any) -> None:
-        """Note which key (or index) of ``container`` held the node that failed."""
-        items = container.items() if isinstance(container, dict) else enumerate(container)
-        for key, value in items:
-            if value is self.node:
-                self.path.insert(0, key)
-                break
-        self.node = container
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +76,13 @@ def _render(node: Any, context: Mapping[str, Any], budget: Budget) -> Any:
             if isinstance(value, str):
                 budget.charge(len(value))
             return value
-    except _Failed as failed:
+    except TemplateFailure as failed:
         failed.found_in(node)
         raise
     except TemplateLimitError:
         raise
     except Exception as exc:  # sandbox violations, undefined names, faker's own errors
-        raise _Failed(node, exc) from exc
+        raise TemplateFailure(node, exc) from exc
     return node
 
 
@@ -144,7 +124,7 @@ class CompiledReply:
         except TemplateLimitError as exc:
             raise TemplateLimitError(
                 f"scenario {scenario!r}: the reply template {exc.message}") from None
-        except _Failed as failed:
+        except TemplateFailure as failed:
             path = (*self.where, *failed.path)
             cause = failed.cause
             raise TemplateRenderError(scenario, format_key_path(path),
