@@ -54,3 +54,31 @@ def test_readme_curl_example_runs(live_server: MockLLMServer) -> None:
     reply = json.loads(result.stdout)
     assert reply["object"] == "chat.completion"
     assert reply["choices"][0]["message"]["content"]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_contents_list_every_section_in_order() -> None:
+    text = README.read_text()
+    headings = [h for h in re.findall(r"^## (.+)$", text, re.M) if h != "Contents"]
+    contents = text[text.index("## Contents"):]
+    contents = contents[: contents.index("\n## ", 1)]
+    listed = re.findall(r"^- \[(.+?)\]\(#([\w-]+)\)$", contents, re.M)
+    assert [title for title, _ in listed] == headings
+    assert all(anchor == _slug(title) for title, anchor in listed), listed
+
+
+def test_the_readme_is_for_users_and_measurements_live_in_docs() -> None:
+    text = README.read_text()
+    first_screen = text[: text.index("## Contents")]
+    # What it is for, the two commands, a short pytest example and the browser view.
+    assert "<!-- example: pytest -->" in first_screen and "docs/ui.png" in first_screen
+    example = re.search(r"<!-- example: pytest -->\s*```python\n(.*?)```", first_screen, re.S)
+    assert example is not None and len(example.group(1).strip().splitlines()) <= 12
+    assert "| case | req/s" not in text and "## Performance" not in text
+    performance = (README.parent / "docs" / "performance.md").read_text()
+    assert "| case | req/s" in performance and "## Start-up and memory" in performance
+    assert (README.parent / "CONTRIBUTING.md").is_file()
