@@ -82,3 +82,32 @@ def test_the_readme_is_for_users_and_measurements_live_in_docs() -> None:
     performance = (README.parent / "docs" / "performance.md").read_text()
     assert "| case | req/s" in performance and "## Start-up and memory" in performance
     assert (README.parent / "CONTRIBUTING.md").is_file()
+
+
+def _commands(text: str) -> list[str]:
+    """Every ``mockllm ...`` command with arguments the page shows, inline or in a shell
+    block (a synopsis's ``[optional]`` parts left out)."""
+    found = re.findall(r"`(mockllm (?:serve|record|check|conform|schemas) [^`]*)`", text)
+    for block in re.findall(r"^```(?:sh|bash)\n(.*?)^```", text, re.S | re.M):
+        for line in block.splitlines():
+            line = re.split(r"\s+#|&&|\|", line)[0].strip()
+            if line.startswith("mockllm "):
+                found.append(line)
+    return [re.sub(r"\s*\[[^\]]*\](\.\.\.)?", "", c) for c in found]
+
+
+@pytest.mark.parametrize("page", ["README.md", "CONTRIBUTING.md", "docs/scenarios.md",
+                                  "docs/recording.md", "docs/conform.md"])
+def test_every_mockllm_command_in_the_docs_parses(page: str) -> None:
+    # docs/scenarios.md said `mockllm serve scenarios/`, which serve refuses.
+    import shlex
+
+    from mockllm.cli import _parser
+
+    text = (README.parent / page).read_text(encoding="utf-8")
+    for command in _commands(text):
+        words = shlex.split(command.replace("…", "").replace("...", ""))[1:]
+        try:
+            _parser(words).parse_args(words)
+        except SystemExit as exc:
+            assert exc.code == 0, f"{page}: `{command}` is not a command mockllm takes"
