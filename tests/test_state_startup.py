@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -93,3 +94,33 @@ def test_the_banner_names_the_browser_view_and_the_scenarios(tmp_path: Path) -> 
     url = lines[0].split("serving on ", 1)[1].split()[0]
     assert lines[1].strip() == f"browser view: {url}/__mockllm/ui"
     assert lines[2].strip() == f"scenarios: 2 from {file}"
+
+
+def test_conform_without_a_path_gives_one_hint(capsys: object) -> None:
+    from mockllm.cli import main
+
+    code = main(["conform", "http://127.0.0.1:9"])
+    err = capsys.readouterr()  # type: ignore[attr-defined]
+    assert code == 2
+    assert err.out == ""  # no check ran, so no 25 failures
+    assert "try: mockllm conform http://127.0.0.1:9/v1" in err.err
+
+
+def test_a_404_under_v1_does_not_blame_the_base_url() -> None:
+    with MockLLMServer(Settings(port=0)) as server:
+        for path, blamed in (
+            ("/v1/embeddings", False),
+            ("/v1/no-such", False),
+            ("/chat/completions", True),
+        ):
+            request = urllib.request.Request(
+                server.url + path, data=b"{}", headers={"Content-Type": "application/json"}
+            )
+            try:
+                urllib.request.urlopen(request, timeout=30)
+            except urllib.error.HTTPError as error:
+                assert error.code == 404
+                body = json.loads(error.read())
+            else:
+                raise AssertionError(f"{path} answered")
+            assert ("base_url must end in /v1" in body["error"]["message"]) is blamed, path
