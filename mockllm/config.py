@@ -103,6 +103,8 @@ class Settings:
     state: str | None = None
     # What every key of a shared state store starts with.
     state_prefix: str = "mockllm:"
+    # Start with a clean shared state: forget what an earlier run left in the store.
+    state_reset: bool = False
     # Worker processes serving one port (above 1 needs a shared ``state``).
     workers: int = 1
     # Recording (docs/recording.md): the upstream to forward to, the key sent there
@@ -337,6 +339,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("state_prefix", _text,
            "what every key in the state store starts with, so several servers can share one "
            "Redis", "`mockllm:`", ("--state-prefix",), metavar="PREFIX"),
+    Option("state_reset", _parse_bool,
+           "start clean: forget the use counts, budgets, journal and added scenarios an "
+           "earlier run left in the `--state` store (kept across restarts otherwise)", "off",
+           ("--state-reset",), switch=True),
     Option("record", _enum(RecordMode),
            "`none`: never forward; `missing`: forward and record requests no scenario "
            "matches; `all`: every request (`mockllm record`)", "`none`", ("--record",),

@@ -51,6 +51,7 @@ from .conditions import (
     RegexBook,
     SubjectMatcher,
     default_registry,
+    did_you_mean,
     format_key_path,
 )
 from .sandbox import DEFAULT_MAX_REPLY_CHARS
@@ -146,8 +147,24 @@ def _parse_yaml(text: str, source: str) -> Any:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         message = f"bad YAML: {problem}" + (f" ({context})" if context else "")
-        raise ScenarioLoadError(message, path=source,
-                                line=mark.line + 1 if mark is not None else None) from None
+        line = mark.line + 1 if mark is not None else None
+        tabbed = _tab_indented(text, line)
+        if tabbed is not None:
+            line, message = tabbed, ("a tab indents this line: YAML indents with spaces only "
+                                     f"(replace the tab with spaces) [{message}]")
+        raise ScenarioLoadError(message, path=source, line=line) from None
+
+
+def _tab_indented(text: str, near: int | None) -> int | None:
+    """The line (1-based) of a tab in the indentation at or before line ``near``, the
+    first one in the file without ``near``; None when no line is indented with a tab."""
+    lines = text.splitlines()
+    last = len(lines) if near is None else min(near, len(lines))
+    tabbed = [n for n, line in enumerate(lines[:last], 1)
+              if "\t" in line[: len(line) - len(line.lstrip(" \t"))]]
+    if not tabbed:
+        return None
+    return tabbed[-1] if near is not None else tabbed[0]
 
 
 def _parse_file(text: str, source: str, *, parsed_before: bool) -> Any:
@@ -404,7 +421,10 @@ class ScenarioLoader:
             scenarios.append(scenario)
         return scenarios
 
-    def _scenario(self, item: _Located, fast: Any) -> Scenario:
+    def _scenario(self, item: _Located, fast: Any,
+                  problems: list[ScenarioLoadError] | None = None) -> Scenario:
+        """The scenario of ``item``; its first problem raised, or with ``problems``, each
+        condition and reply that does not compile appended there."""
         data, path = item.data, item.path
 
         def fail(message: str, *where: str | int) -> ScenarioLoadError:
@@ -422,7 +442,9 @@ class ScenarioLoader:
             try:
                 conditions.append(self.registry.compile(str(name), value))
             except ConditionError as exc:
-                raise fail(exc.reason, "when", name, *exc.path) from None
+                if problems is None:
+                    raise fail(exc.reason, "when", name, *exc.path) from None
+                problems.append(fail(exc.reason, "when", name, *exc.path))
         groups = frozenset().union(*(c.groups for c in conditions))
         clash = sorted(groups & set(TEMPLATE_VARIABLES))
         if clash:
@@ -444,7 +466,9 @@ class ScenarioLoader:
             try:
                 replies.append(self.engine.compile_reply(spec, where, groups))
             except TemplateProblem as exc:
-                raise fail(exc.reason, *exc.path) from None
+                if problems is None:
+                    raise fail(exc.reason, *exc.path) from None
+                problems.append(fail(exc.reason, *exc.path))
         conversation = None
         if "conversation" in data:
             conv = data["conversation"]
@@ -467,26 +491,75 @@ class ScenarioLoader:
             index=_index_of(when, self.registry),
         )
 
-    def _check_schema(self, item: _Located) -> None:
-        import jsonschema  # only for a scenario the fast check refused: to word the error
+    def _validator_of(self) -> Any:
+        import jsonschema  # only to word errors: for a scenario the fast check refused
 
         if self._validator is None:
             self._validator = jsonschema.Draft202012Validator(self._schema)
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(item.data))
-        if error is None:
-            return
+        return self._validator
+
+    def _check_schema(self, item: _Located) -> None:
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(self._validator_of().iter_errors(item.data))
+        if error is not None:
+            raise self._schema_errors(item, error)[0]
+
+    def _schema_problems(self, item: _Located) -> list[ScenarioLoadError]:
+        """Every way ``item`` breaks the scenario schema, one error each, in file order."""
+        import jsonschema
+
+        found: list[ScenarioLoadError] = []
+        for error in self._validator_of().iter_errors(item.data):
+            found.extend(self._schema_errors(item, jsonschema.exceptions.best_match([error])))
+        found.sort(key=lambda e: e.line or 0)
+        return found
+
+    def _schema_errors(self, item: _Located, error: Any) -> list[ScenarioLoadError]:
+        """A schema error as load errors: one per unknown key (with the known name it is
+        close to), else one."""
         where = list(error.absolute_path)
-        message = error.message
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
             allowed = set(error.schema.get("properties", {}))
             extra = sorted(str(k) for k in error.instance if k not in allowed)
             if extra:
-                where.append(extra[0])
-                message = (f"unknown key {extra[0]!r} "
-                           f"(known: {', '.join(sorted(allowed))})")
-        elif error.validator == "required":
+                return [self._error(f"unknown key {key!r}{did_you_mean(key, allowed)} "
+                                    f"(known: {', '.join(sorted(allowed))})",
+                                    item.source, item.root, (*item.path, *where, key))
+                        for key in extra]
+        message = error.message
+        if error.validator == "required":
             message = error.message.replace("is a required property", "is required")
-        raise self._error(message, item.source, item.root, (*item.path, *where))
+        return [self._error(message, item.source, item.root, (*item.path, *where))]
+
+    def check_file(self, file: Path) -> tuple[list[Scenario], list[ScenarioLoadError]]:
+        """``mockllm check`` of one file: its scenarios, and every problem found in it
+        (each scenario's every schema problem, else each condition and reply that does
+        not compile), where loading stops at the first."""
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            return [], [ScenarioLoadError(f"cannot read: {exc.strerror}", path=str(file))]
+        try:
+            root = _parse_file(text, str(file), parsed_before=False)
+            items = self._split(root, str(file))
+        except ScenarioLoadError as exc:
+            return [], [exc]
+        scenarios: list[Scenario] = []
+        problems: list[ScenarioLoadError] = []
+        fast = self._fast_check() if items else None
+        for item in items:  # regexes compiled, not taken from an earlier run's book
+            found = self._schema_problems(item)
+            if not found:
+                try:
+                    scenario = self._scenario(item, fast, found)
+                except ScenarioLoadError as exc:
+                    found.append(exc)
+                else:
+                    if not found:
+                        scenarios.append(scenario)
+            problems.extend(found)
+        return scenarios, problems
 
 
 def _regex_book(text: str) -> tuple[str, RegexBook]:
@@ -553,7 +626,8 @@ def _loader(registry: MatcherRegistry | None,
 
 def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = None,
                 max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[str]:
-    """``mockllm check``: one message per broken file; an empty list means all load."""
+    """``mockllm check``: every problem of every file, each naming file, line and key (a
+    did-you-mean when a known name is close); an empty list means all load."""
     loader = _loader(registry, max_reply_chars)
     problems: list[str] = []
     names: dict[str, str] = {}
@@ -564,12 +638,9 @@ def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = Non
             problems.append(str(exc))
             continue
         for file in files:
-            try:
-                scenarios = loader.load_paths([file])
-            except ScenarioLoadError as exc:
-                problems.append(str(exc))
-                continue
-            for scenario in scenarios:  # names must also be unique across files
+            scenarios, found = loader.check_file(file)
+            problems.extend(str(exc) for exc in found)
+            for scenario in scenarios:  # names must be unique within and across files
                 if scenario.name in names:
                     problems.append(f"{scenario.source}: duplicate scenario name "
                                     f"{scenario.name!r} (also at {names[scenario.name]})")

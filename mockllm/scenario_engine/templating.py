@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 
 from ..errors import TemplateFailure, TemplateLimitError, TemplateProblem, TemplateRenderError
-from .conditions import format_key_path
+from .conditions import did_you_mean, format_key_path
+from .fakernames import DEFAULT_LOCALE, faker_names
 from .sandbox import DEFAULT_MAX_REPLY_CHARS, Budget, ReplySandbox, unsafe_construct
 
 __all__ = [
@@ -136,12 +137,17 @@ class TemplateEngine:
     """The sandboxed Jinja2 environment, built once, and a cache of compiled sources.
 
     ``max_chars`` bounds what the templates of one reply may render (the
-    ``max_reply_chars`` setting).
+    ``max_reply_chars`` setting); ``faker_locale`` is the locale whose Faker the
+    templates call (a ``faker.<name>`` it lacks is a load error).
     """
 
-    __slots__ = ("_cache", "env")
+    __slots__ = ("_cache", "_faker_locale", "_faker_names", "env")
 
-    def __init__(self, max_chars: int = DEFAULT_MAX_REPLY_CHARS) -> None:
+    def __init__(self, max_chars: int = DEFAULT_MAX_REPLY_CHARS,
+                 faker_locale: str = DEFAULT_LOCALE) -> None:
+        self._faker_locale = faker_locale
+        # Listed when the first template that calls faker is compiled.
+        self._faker_names: frozenset[str] | None = None
         self.env = ReplySandbox(max_chars, undefined=jinja2.StrictUndefined,
                                 autoescape=False, keep_trailing_newline=True)
         # Identical template sources (common across thousands of generated scenarios)
@@ -175,6 +181,19 @@ class TemplateEngine:
             return self._template(node, path, allowed, native, found)
         return node
 
+    def _check_faker(self, parsed: nodes.Template, path: tuple[str | int, ...]) -> None:
+        """Refuse a ``faker.<name>`` that the locale's Faker does not have."""
+        for node in parsed.find_all(nodes.Getattr):
+            if not (isinstance(node.node, nodes.Name) and node.node.name == "faker"):
+                continue
+            if self._faker_names is None:
+                self._faker_names = faker_names(self._faker_locale)
+            if node.attr not in self._faker_names:
+                raise TemplateProblem(
+                    f"faker has no {node.attr!r} in locale {self._faker_locale}"
+                    f"{did_you_mean(node.attr, self._faker_names)} (template line "
+                    f"{node.lineno}; its providers: https://faker.readthedocs.io)", path)
+
     def _template(self, source: str, path: tuple[str | int, ...], allowed: frozenset[str],
                   native: bool, found: list[frozenset[str]]) -> _Text | _Expr:
         """Compile one template; the variables it reads are appended to ``found``."""
@@ -192,6 +211,8 @@ class TemplateEngine:
         unsafe = unsafe_construct(parsed, self.env)
         if unsafe is not None:
             raise TemplateProblem(f"the template {unsafe[0]} (template line {unsafe[1]})", path)
+        if "faker" in names:
+            self._check_faker(parsed, path)
         found.append(names)
         single = _SINGLE_EXPRESSION.match(source) if native else None
         cache_key = (source, single is not None)
