@@ -136,11 +136,18 @@ def _serve_without_collections_at_first(settings: Settings) -> int:
     logging.basicConfig(level=level,
                         format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
 
+    from .recording import Recording
+
+    recording = Recording.from_settings(settings)
+
     def announce(url: str, scenarios: int | None = None) -> None:
         print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it",
               flush=True)
         print(f"  browser view: {url}/__mockllm/ui", flush=True)
         print(f"  scenarios: {_scenarios_line(settings, scenarios)}", flush=True)
+        if recording is not None:
+            print(f"  recording ({recording.mode.value}): forwards to {recording.upstream}, "
+                  f"writes scenarios into {recording.source}", flush=True)
 
     if settings.workers > 1:
         from .http.workers import serve_workers

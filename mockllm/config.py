@@ -114,6 +114,9 @@ class Settings:
     upstream: str | None = None
     upstream_key: str | None = field(default=None, repr=False)
     record_dir: Path | None = None
+    # Also record the upstream's 401/403/404 (a bad key, a wrong --upstream): setup
+    # mistakes, relayed but not recorded unless asked.
+    record_setup_errors: bool = False
     redact: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -356,6 +359,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("record_dir", _path_or_none,
            "where recordings go (`mockllm record --out DIR`)", "first `--scenarios` folder",
            ("--record-dir",), metavar="DIR", serve_only=True),
+    Option("record_setup_errors", _parse_bool,
+           "also record the upstream's 401, 403 and 404 answers (a bad key, an `--upstream` "
+           "without `/v1`): relayed, but not recorded otherwise", "off",
+           ("--record-setup-errors",), switch=True),
     Option("redact", _lines,
            "more patterns scrubbed from recordings (repeatable; one per line in the variable)",
            "keys, bearer tokens", ("--redact",), metavar="REGEX", many="append",
