@@ -420,3 +420,21 @@ def test_the_plugin_works_unchanged_on_a_redis_state(inner: pytest.Pytester,
             assert mockllm.state.store.description.startswith("redis://")
     ''')
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_failed_assertion_starts_with_its_message_not_mockllms_frames(
+        inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_fails='''
+        def test_nothing_came(mockllm):
+            mockllm.assert_called("greeting", times=1)
+
+        def test_no_request(mockllm):
+            mockllm.last_request
+    ''')
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "mockllm/testing.py" not in out and "def assert_called" not in out
+    assert "MockLLMAssertionError: mockllm: expected exactly 1 request(s) with " \
+           "scenario='greeting', got 0" in out
+    assert "MockLLMAssertionError: mockllm received no request" in out
