@@ -124,3 +124,13 @@ def test_a_404_under_v1_does_not_blame_the_base_url() -> None:
             else:
                 raise AssertionError(f"{path} answered")
             assert ("base_url must end in /v1" in body["error"]["message"]) is blamed, path
+
+
+def test_the_root_points_to_the_browser_view_and_the_docs() -> None:
+    with MockLLMServer(Settings(port=0)) as server:
+        url = server.url
+        with urllib.request.urlopen(url + "/", timeout=30) as answer:
+            index = json.loads(answer.read())
+    assert index["browser_view"] == f"{url}/__mockllm/ui"
+    assert index["openai_base_url"] == f"{url}/v1"
+    assert "docs/" in index["docs"] and index["version"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import __version__
 from ..errors import NotFoundError
 from .context import state_of
 from .middleware import json_response
@@ -36,9 +37,15 @@ async def get_model(request: web.Request) -> web.Response:
 
 async def index(request: web.Request) -> web.Response:
     """What this server is and where its API lives."""
+    root = f"{request.scheme}://{request.host}"
     return json_response({
         "name": "mockllm",
+        "version": __version__,
         "chat_completions": "POST /v1/chat/completions",
         "models": "GET /v1/models",
-        "openai_base_url": f"{request.scheme}://{request.host}/v1",
+        "openai_base_url": f"{root}/v1",
+        # Where a person who opened this URL in a browser goes next.
+        "browser_view": f"{root}/__mockllm/ui",
+        "control_api": f"{root}/__mockllm/",
+        "docs": "README.md and docs/ of mockllm's source; `mockllm --help` for the command",
     })
