@@ -68,7 +68,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`` (did you mean 'when'?)`` when a known name is close to ``name``, else ``""``."""
     import difflib
 
-    close = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.7)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
