@@ -8,7 +8,8 @@ Three steps, all at load time so a broken file never fails a request:
 3. conditions compiled through the matcher registry (unknown names and lookups,
    bad regexes) and reply templates compiled by the template engine.
 
-A file holds one scenario, a list of them, or ``{scenarios: [...]}``. Folders
+A file holds one scenario, a list of them, or ``{scenarios: [...]}`` (beside which a
+``models:`` section adds to the model catalog, read by :mod:`mockllm.catalog`). Folders
 give their ``*.yaml``/``*.yml`` files in name order.
 
 Building the YAML and compiling regexes are most of what a large file costs (about
@@ -52,8 +53,10 @@ from .conditions import (
     SubjectMatcher,
     default_registry,
     did_you_mean,
-    format_key_path,
 )
+
+# A key path as errors name it (``scenarios[2].reply.content``), for the catalog's errors too.
+from .conditions import format_key_path as format_path
 from .sandbox import DEFAULT_MAX_REPLY_CHARS
 from .scenarioset import After, Conversation, Scenario, ScenarioSet
 from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine
@@ -62,9 +65,12 @@ __all__ = [
     "ScenarioLoader",
     "ScenarioWatcher",
     "check_paths",
+    "format_path",
+    "line_of",
     "load_scenario_data",
     "load_scenarios",
     "locate",
+    "parse_yaml",
     "scenario_files",
 ]
 
@@ -134,7 +140,10 @@ def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> _LineList:
 
 
 
-def _parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str) -> Any:
+    """``text`` as safe YAML whose mappings and lists know their lines (for
+    :func:`line_of`); bad YAML or a duplicate key is a ``ScenarioLoadError`` naming
+    ``source`` and the line."""
     import yaml
 
     try:
@@ -177,7 +186,7 @@ def _parse_file(text: str, source: str, *, parsed_before: bool) -> Any:
         found = read_marshalled(name)
         if isinstance(found, tuple) and len(found) == 2:
             return _with_lines(*found)
-    root = _parse_yaml(text, source)
+    root = parse_yaml(text, source)
     try:
         kept = marshal.dumps((_plain(root), _lines(root)))
     except ValueError:
@@ -231,7 +240,7 @@ def _with_lines(data: Any, lines: Any) -> Any:
     return out
 
 
-def _line_of(root: Any, path: Sequence[str | int]) -> int | None:
+def line_of(root: Any, path: Sequence[str | int]) -> int | None:
     """The line of the deepest part of ``path`` that the YAML recorded."""
     node, line = root, getattr(root, "line", None)
     for step in path:
@@ -258,13 +267,13 @@ def locate(source: str, key_path: Sequence[str | int]) -> str:
     if not line.isdigit() or not Path(file).is_file():
         return source
     try:
-        root = _parse_yaml(Path(file).read_text(encoding="utf-8"), file)
+        root = parse_yaml(Path(file).read_text(encoding="utf-8"), file)
         items = ScenarioLoader._split(root, file)  # noqa: SLF001 - the same walk as loading
     except (OSError, ScenarioLoadError):
         return source
     for item in items:
-        if _line_of(root, item.path) == int(line):
-            return f"{file}:{_line_of(root, (*item.path, *key_path)) or line}"
+        if line_of(root, item.path) == int(line):
+            return f"{file}:{line_of(root, (*item.path, *key_path)) or line}"
     return source
 
 
@@ -364,7 +373,7 @@ class ScenarioLoader:
     def load_data(self, data: Any, source: str = "<data>") -> list[Scenario]:
         """Scenarios from a YAML string or already-parsed data (a dict or a list)."""
         if isinstance(data, str):
-            data = _parse_yaml(data, source)
+            data = parse_yaml(data, source)
         return self._build(self._split(data, source))
 
     def load_runtime(self, runtime: RuntimeScenario) -> Scenario:
@@ -378,12 +387,13 @@ class ScenarioLoader:
             return []
         if isinstance(root, list):
             return [_Located(item, source, root, (i,)) for i, item in enumerate(root)]
-        if isinstance(root, Mapping) and "scenarios" in root:
-            extra = sorted(set(root) - {"scenarios"})
+        if isinstance(root, Mapping) and ("scenarios" in root or set(root) == {"models"}):
+            # `models:` is the file's part of the model catalog (mockllm/catalog reads it).
+            extra = sorted(set(root) - {"scenarios", "models"})
             if extra:
                 raise cls._error("unexpected top-level key next to `scenarios`",
                                   source, root, (extra[0],))
-            items = root["scenarios"]
+            items = root.get("scenarios", [])
             if not isinstance(items, list):
                 raise cls._error("`scenarios` must be a list", source, root, ("scenarios",))
             return [_Located(item, source, root, ("scenarios", i)) for i, item in enumerate(items)]
@@ -397,8 +407,8 @@ class ScenarioLoader:
     def _error(
         message: str, source: str, root: Any, path: Sequence[str | int]
     ) -> ScenarioLoadError:
-        return ScenarioLoadError(message, path=source, line=_line_of(root, path),
-                                 key=format_key_path(path))
+        return ScenarioLoadError(message, path=source, line=line_of(root, path),
+                                 key=format_path(path))
 
     def _build(self, located: Sequence[_Located],
                books: Mapping[str, RegexBook] | None = None) -> list[Scenario]:
@@ -485,7 +495,7 @@ class ScenarioLoader:
             priority=data.get("priority", 0),
             conversation=conversation,
             description=data.get("description", ""),
-            source=f"{item.source}:{_line_of(item.root, path) or 1}",
+            source=f"{item.source}:{line_of(item.root, path) or 1}",
             fingerprint=_fingerprint(data),
             group_names=groups,
             index=_index_of(when, self.registry),
