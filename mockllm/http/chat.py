@@ -1,6 +1,7 @@
 """``POST /v1/chat/completions``: one request through the pipeline, step by step.
 
-    read -> validate -> admit -> resolve -> generate -> (keep) -> deliver -> record
+    read -> validate -> admit -> resolve -> (prompt cache) -> generate -> (keep) -> deliver
+    -> record
                                     `-> forward (recording: upstream.py) -> record
 
 Each step is one function below; the handler runs them in order. Every decision
@@ -12,6 +13,7 @@ so a request that fails at any step is journaled too.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator, Mapping
@@ -20,19 +22,20 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, web
 
+from ..catalog import model_error
 from ..errors import (
     BadRequestError,
     InvalidBodyError,
     MockLLMError,
     NoScenarioMatchedError,
     NotAcceptableError,
-    NotFoundError,
     PayloadTooLargeError,
     RequestValidationError,
     UnsupportedMediaTypeError,
 )
 from ..ratelimit import bearer_token
 from ..reply_engine import streaming
+from ..reply_engine.generate import PromptCache, cacheable_tokens
 from ..reply_engine.seeding import LazySeededFaker, RequestSeed, request_seed
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.scenarioset import Resolution
@@ -73,7 +76,8 @@ async def chat_completions(request: AnyRequest) -> web.StreamResponse:
     if resolution is None:
         return await forward(request, state, trace, body)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
-    reply_body = generate(state, trace, body, reply, seed)
+    cache = await prompt_cache(state, body)
+    reply_body = generate(state, trace, body, reply, seed, cache)
     if body.get("store"):
         await keep(state, body, reply_body)
     return await deliver(request, state, trace, body, reply, reply_body, limits,
@@ -159,7 +163,8 @@ def _json_kind(value: Any) -> str:
 def validate(state: ServerState, trace: Trace, raw: bytes, body: dict[str, Any],
              callback: str | None) -> None:
     """The body against the ChatCompletion schema (every problem at once), then the
-    checks the schema cannot say: JSONP streams and unknown models."""
+    checks the schema cannot say: JSONP streams, and with ``--strict-models`` the model
+    errors of the API (``catalog.model_error``)."""
     field_errors = state.validator.validate(body, raw)
     if field_errors:
         trace.field_errors = tuple(field_errors)
@@ -167,12 +172,11 @@ def validate(state: ServerState, trace: Trace, raw: bytes, body: dict[str, Any],
     if callback is not None and body.get("stream"):
         raise BadRequestError("JSONP cannot carry a stream; drop ?callback= or stream.",
                               param="stream")
-    settings = state.settings
-    model = body.get("model")
-    if not settings.any_model and model not in settings.models:
-        raise NotFoundError(
-            f"The model `{model}` does not exist or you do not have access to it.",
-            openai_code="model_not_found", param="model")
+    if state.catalog.strict:
+        problem = model_error(state.catalog, body,
+                              lambda: state.generator.count_prompt(body).total)
+        if problem is not None:
+            raise problem
 
 
 # --------------------------------------------------------------------------- admit
@@ -230,12 +234,38 @@ async def forward(request: AnyRequest, state: ServerState, trace: Trace,
 # --------------------------------------------------------------------------- generate
 
 
+async def prompt_cache(state: ServerState, body: Mapping[str, Any]) -> PromptCache | None:
+    """What OpenAI's prompt cache does with this prompt: a prompt of a catalog model of
+    1,024 tokens or more, sent again within its retention, reads ``cached_tokens``; with
+    ``prompt_cache_options`` the first sending reports ``cache_write_tokens``. Kept in
+    the state store, so it holds across workers. None: nothing to report."""
+    if state.catalog.get(body.get("model")) is None:
+        return None  # a model the catalog does not know: usage as before
+    cacheable = cacheable_tokens(state.generator.count_prompt(body).total)
+    if not cacheable:
+        return None
+    key = hashlib.sha256(orjson.dumps(
+        [body.get("model"), body.get("prompt_cache_key"), body.get("messages"),
+         body.get("tools")], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    ttl = _CACHE_24H_S if body.get("prompt_cache_retention") == "24h" else _CACHE_TTL_S
+    hit = await state.store.cache_prompt(key, ttl)
+    if hit:
+        return PromptCache(read=cacheable)
+    return PromptCache(written=cacheable if body.get("prompt_cache_options") else None)
+
+
+# How long a cached prompt is kept: OpenAI keeps in-memory prefixes 5-10 minutes of
+# inactivity, and a day with prompt_cache_retention: 24h.
+_CACHE_TTL_S = 600.0
+_CACHE_24H_S = 86400.0
+
+
 def generate(state: ServerState, trace: Trace, body: dict[str, Any], reply: Mapping[str, Any],
-             seed: RequestSeed) -> dict[str, Any]:
+             seed: RequestSeed, cache: PromptCache | None = None) -> dict[str, Any]:
     """The ChatResponse for the rendered reply spec (checked against the schema when
     ``check_replies`` is on)."""
     reply_body = state.generator.generate(body, reply, seed=seed.seed, created=seed.created,
-                                          seeded=seed.seeded)
+                                          seeded=seed.seeded, cache=cache)
     if state.settings.check_replies:
         problems = state.response_validator.validate(reply_body)
         if problems:

@@ -67,8 +67,7 @@ def sse_stream(chunks: ChunkJson) -> bytes:
     if chunks.parts:
         between = chunks.tail + b"\n\ndata: " + chunks.head
         out += [b"data: ", chunks.head, between.join(chunks.parts), chunks.tail, b"\n\n"]
-    if chunks.last is not None:
-        out.append(sse_data(chunks.last))
+    out += [sse_data(chunk) for chunk in chunks.after]
     out.append(SSE_DONE)
     return b"".join(out)
 

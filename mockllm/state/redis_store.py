@@ -212,8 +212,8 @@ return data
 """
 
 # KEYS: uses, conversation names, conversation order, journal.
-# ARGV: prefix of conversation hashes, pattern of budget keys, channel, origin, the
-# live channel.
+# ARGV: prefix of conversation hashes, pattern of budget keys, channel, origin,
+# pattern of prompt-cache keys, the live channel.
 _RESET = """
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('DEL', ARGV[1] .. name)
@@ -221,14 +221,16 @@ end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 local dropped = redis.call('LLEN', KEYS[4])
 redis.call('DEL', KEYS[4])
-local cursor = '0'
-repeat
-  local found = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', 1000)
-  cursor = found[1]
-  for _, key in ipairs(found[2]) do redis.call('DEL', key) end
-until cursor == '0'
+for _, pattern in ipairs({ARGV[2], ARGV[5]}) do
+  local cursor = '0'
+  repeat
+    local found = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = found[1]
+    for _, key in ipairs(found[2]) do redis.call('DEL', key) end
+  until cursor == '0'
+end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
-redis.call('PUBLISH', ARGV[5], 'cleared')
+redis.call('PUBLISH', ARGV[6], 'cleared')
 return dropped
 """
 
@@ -314,6 +316,7 @@ class RedisStore:
         self._conv_names = p + "conv-names"
         self._conv_order = p + "conv-order"
         self._budget_prefix = p + "budget:"
+        self._prompt_prefix = p + "prompt:"
         self._journal_key = p + "journal"
         self._scen_defs = p + "scenarios"
         self._scen_order = p + "scenarios:order"
@@ -764,6 +767,16 @@ class RedisStore:
             deleted, _, _ = await pipe.execute()
         return bool(deleted)
 
+    # ------------------------------------------------------------ prompt cache
+
+    async def cache_prompt(self, key: str, ttl_s: float) -> bool:
+        """Remember ``key`` for ``ttl_s`` seconds (one ``SET ... GET PX``, Redis 6.2+:
+        the old value says whether it was cached already)."""
+        async with self._reaching():
+            old = await self._redis().set(self._prompt_prefix + key, b"1",
+                                          px=max(1, int(ttl_s * 1000)), get=True)
+        return old is not None
+
     # --------------------------------------------------------------- lifecycle
 
     async def reset(self) -> int:
@@ -772,7 +785,7 @@ class RedisStore:
         dropped = await self._run(
             _RESET, (self._uses_key, self._conv_names, self._conv_order, self._journal_key),
             (self._conv_prefix, _glob_escape(self._budget_prefix) + "*", self._channel,
-             self._origin, self._live_channel))
+             self._origin, _glob_escape(self._prompt_prefix) + "*", self._live_channel))
         return int(dropped)
 
     async def health(self) -> Mapping[str, Any]:
