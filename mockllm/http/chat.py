@@ -40,6 +40,7 @@ from ..reply_engine.seeding import LazySeededFaker, RequestSeed, request_seed
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.scenarioset import Resolution
 from . import delivery, upstream, wire
+from .apiheaders import stamp
 from .completions import keep
 from .context import STATE, TRACE, ServerState, Trace
 from .leanio import AnyRequest
@@ -295,7 +296,8 @@ def _cut(state: ServerState, body: Mapping[str, Any], chunking: str,
     options = body.get("stream_options") or {}
     return {"include_usage": bool(options.get("include_usage")), "chunking": chunking,
             "chunk_size": chunk_size,
-            "tokenizer": state.generator.tokenizer_for(body.get("model"))}
+            "tokenizer": state.generator.tokenizer_for(body.get("model")),
+            "obfuscation": options.get("include_obfuscation") is not False}
 
 
 async def deliver(request: AnyRequest, state: ServerState, trace: Trace,
@@ -305,7 +307,8 @@ async def deliver(request: AnyRequest, state: ServerState, trace: Trace,
     """JSON, JSONP or SSE, with the reply's timing and faults."""
     extra = reply.get("headers")
     headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
-    headers["x-request-id"] = trace.request_id
+    stamp(headers, trace.request_id, trace.started,
+          default_limits=state.rate_limiter is None)
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them
     # draws (delivery.jittered and pick_fault); seeding one costs more than a chunk.

@@ -26,6 +26,7 @@ from ..errors import (
 from ..journal import Exchange
 from ..redaction import RedactedHeaders
 from . import delivery, wire
+from .apiheaders import stamp
 from .context import STATE, TRACE, ServerState, Trace
 from .leanio import AnyRequest, LeanRequest
 
@@ -59,7 +60,7 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
     # (also for the control sub-app's routes), as the lane's requests carry it: no
     # ChainMap of every app's keys needed.
     state = request.app[STATE]
-    trace = Trace(request_id=f"req_{state.rng.getrandbits(96):024x}",
+    trace = Trace(request_id=f"req_{state.rng.getrandbits(128):032x}",
                   started=time.perf_counter())
     request[TRACE] = trace
     error: MockLLMError | None = None
@@ -87,7 +88,11 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
                 trace.tags[key] = value
         response = _error_response(request, state, error)
     if not response.prepared:
-        response.headers["x-request-id"] = trace.request_id
+        if request.path.startswith(CONTROL_PREFIX):
+            response.headers["x-request-id"] = trace.request_id
+        else:  # the API's headers, on errors as on successes
+            stamp(response.headers, trace.request_id, trace.started,
+                  default_limits=state.rate_limiter is None)
     if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
         record(request, state, trace, response, error)
     return response
@@ -127,8 +132,9 @@ def _error_response(request: AnyRequest, state: ServerState,
         # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.
         return web.Response(body=wire.jsonp(callback, body), status=200,
                             content_type="application/javascript", headers=headers)
+    # OpenAI's error bodies say their charset (its successes do not).
     return web.Response(body=body, status=error.status, content_type="application/json",
-                        headers=headers)
+                        charset="utf-8", headers=headers)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
