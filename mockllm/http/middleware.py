@@ -15,15 +15,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ..errors import (
     MethodNotAllowedError,
     MockLLMError,
     NotFoundError,
     PayloadTooLargeError,
+    UnauthorizedError,
 )
 from ..journal import Exchange
+from ..ratelimit import bearer_token
 from ..redaction import RedactedHeaders
 from . import delivery, wire
 from .apiheaders import stamp
@@ -33,7 +35,8 @@ from .leanio import AnyRequest, LeanRequest
 # The request kinds the error middleware answers: aiohttp's and the lean lane's.
 R = TypeVar("R", web.Request, LeanRequest)
 
-__all__ = ["CONTROL_PREFIX", "answer", "error_middleware", "json_response", "record"]
+__all__ = ["CONTROL_PREFIX", "answer", "check_api_key", "error_middleware", "json_response",
+           "record"]
 
 log = logging.getLogger("mockllm")
 
@@ -65,6 +68,13 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
     request[TRACE] = trace
     error: MockLLMError | None = None
     try:
+        keys = state.settings.api_keys
+        if keys and request.method != hdrs.METH_OPTIONS and request.path != "/" and \
+                not request.path.startswith(CONTROL_PREFIX):
+            # Anthropic's clients send x-api-key where OpenAI's send a bearer token.
+            sent = request.headers.get("x-api-key")
+            check_api_key(f"Bearer {sent}" if sent else request.headers.get(hdrs.AUTHORIZATION),
+                          keys)
         response = await handler(request)
     except MockLLMError as exc:
         error = exc
@@ -96,6 +106,25 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
     if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
         record(request, state, trace, response, error)
     return response
+
+
+def check_api_key(authorization: str | None, keys: tuple[str, ...]) -> None:
+    """Raise the API's 401 when ``--api-keys`` are configured and the request's
+    ``Authorization: Bearer`` key is missing or not one of them; the message shows the
+    key masked, as the API does (and so does the journal)."""
+    key = bearer_token(authorization)
+    if key is None:
+        raise UnauthorizedError(
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            openai_type="invalid_request_error", openai_code="missing_api_key")
+    if key not in keys:
+        shown = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else \
+            "*" * len(key)
+        raise UnauthorizedError(
+            f"Incorrect API key provided: {shown}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            openai_type="invalid_request_error", openai_code="invalid_api_key")
 
 
 def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLMError:
