@@ -59,9 +59,10 @@ _ENVELOPE_KEYS = ("id", "object", "created", "model", "service_tier", "system_fi
 _AUDIO_PIECE = 8192
 # An obfuscation filler is 1 to this many characters.
 _FILLER_LONGEST = 15
-_FILLER_TABLE = bytes.maketrans(bytes(range(256)), bytes(
-    ord("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[i % 62])
-    for i in range(256)))
+_ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_FILLER_TABLE = bytes.maketrans(bytes(range(256)), bytes(_ALNUM[i % 62] for i in range(256)))
+# A letter or digit -> its place in _ALNUM.
+_ALNUM_INDEX = {byte: index for index, byte in enumerate(_ALNUM)}
 
 
 def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
@@ -87,9 +88,19 @@ def fillers(body: Mapping[str, Any]) -> Iterator[str]:
     """The ``obfuscation`` fillers of ``body``'s stream, one a chunk: 1 to 15 random
     letters and digits (OpenAI pads chunks against length side channels), drawn from
     a generator seeded with the reply's id, so they follow the request's seed."""
+    return (filler.decode() for filler in _filler_bytes(body))
+
+
+def _filler_bytes(body: Mapping[str, Any]) -> Iterator[bytes]:
+    """:func:`fillers` as ASCII bytes: 64 fillers from one draw of random bytes (a
+    draw per chunk would cost more than the rest of the chunk)."""
     rng = random.Random(str(body.get("id")))
+    size = _FILLER_LONGEST + 1
     while True:
-        yield rng.randbytes(rng.randint(1, _FILLER_LONGEST)).translate(_FILLER_TABLE).decode()
+        block = rng.randbytes(64 * size).translate(_FILLER_TABLE)
+        for start in range(0, 64 * size, size):
+            # The first byte (a letter or digit, 62 values) sets the length.
+            yield block[start + 1:start + 2 + _ALNUM_INDEX[block[start]] % _FILLER_LONGEST]
 
 
 def _chunk(envelope: Mapping[str, Any], choices: list[Any], include_usage: bool,
@@ -150,13 +161,14 @@ def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = 
     # is the bytes it has inside its chunk.
     head = dumps({**envelope, "choices": []})[:-2]
     tail = b"]" + (b',"usage":null' if include_usage else b"")
-    filler = fillers(body) if obfuscation else None
-    if filler is None:
+    raw = _filler_bytes(body) if obfuscation else None
+    if raw is None:
         tail += b"}"
-    else:  # each chunk's own filler closes its part
-        parts = [part + tail + b',"obfuscation":' + dumps(next(filler)) + b"}"
-                 for part in parts]
+    else:  # each chunk's own filler closes its part (letters and digits: no escaping)
+        opening = tail + b',"obfuscation":"'
+        parts = [part + opening + next(raw) + b'"}' for part in parts]
         tail = b""
+    filler = (piece.decode() for piece in raw) if raw is not None else None
     after = tuple(dumps(_chunk(envelope, [], include_usage, extra, filler))
                   for extra in _closing(body, include_usage))
     return ChunkJson(head, parts, tail, after)
