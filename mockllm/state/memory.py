@@ -47,6 +47,8 @@ class MemoryStore:
         self._runtime: dict[str, RuntimeScenario] = {}
         self._completions: OrderedDict[str, StoredCompletion] = OrderedDict()
         self._completions_size = completions_size or max(1, journal_size)
+        # What API surfaces keep (stored responses...), by (kind, id), oldest first.
+        self._objects: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     @property
     def description(self) -> str:
@@ -207,6 +209,26 @@ class MemoryStore:
         """Forget one stored completion."""
         with self._lock:
             return self._completions.pop(id, None) is not None
+
+    # ------------------------------------------------------------ API objects
+
+    async def put_object(self, kind: str, id: str, data: Mapping[str, Any]) -> None:
+        """Keep one object, dropping the oldest beyond the bound."""
+        with self._lock:
+            self._objects.pop((kind, id), None)
+            self._objects[(kind, id)] = dict(data)
+            while len(self._objects) > self._completions_size:
+                self._objects.popitem(last=False)
+
+    async def get_object(self, kind: str, id: str) -> dict[str, Any] | None:
+        """The kept object, or None."""
+        with self._lock:
+            return self._objects.get((kind, id))
+
+    async def delete_object(self, kind: str, id: str) -> bool:
+        """Forget one kept object."""
+        with self._lock:
+            return self._objects.pop((kind, id), None) is not None
 
     # --------------------------------------------------------------- lifecycle
 
