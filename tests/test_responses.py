@@ -280,3 +280,53 @@ def test_input_tokens_counts_like_usage(client: openai.OpenAI) -> None:
     counted = client.responses.input_tokens.count(model="gpt-4o", input="hello")
     assert response.usage is not None
     assert counted.input_tokens == response.usage.input_tokens
+
+
+def test_refusals_citations_and_a_broken_stream(mockllm: MockLLM) -> None:
+    mockllm.add(
+        [
+            {
+                "name": "refuse",
+                "when": {"last_user_message": {"contains": "bad"}},
+                "reply": {"refusal": "I can't help"},
+            },
+            {
+                "name": "cite",
+                "when": {"last_user_message": {"contains": "cite"}},
+                "reply": {
+                    "content": "Paris is the capital of France.",
+                    "annotations": [{"url": "https://x.org", "title": "X", "text": "capital"}],
+                },
+            },
+            {
+                "name": "broken",
+                "when": {"last_user_message": {"contains": "fault"}},
+                "reply": {
+                    "content": "a b c d e f g",
+                    "fault": {"kind": "stream_error", "after_chunks": 4},
+                },
+            },
+        ]
+    )
+    client = openai.OpenAI(
+        base_url=mockllm.base_url,
+        api_key="sk-test",
+        max_retries=0,
+        _strict_response_validation=True,
+    )
+    refused = client.responses.create(model="gpt-4o", input="bad")
+    assert refused.output[0].content[0].type == "refusal"
+    with client.responses.stream(model="gpt-4o", input="cite") as events:
+        kinds = [e.type for e in events]
+        final = events.get_final_response()
+    part = final.output[0].content[0]
+    assert part.type == "output_text"
+    [note] = part.annotations
+    assert note.type == "url_citation" and part.text[note.start_index : note.end_index] == "capital"
+    assert kinds.index("response.output_text.annotation.added") < kinds.index(
+        "response.output_text.done"
+    )
+    with pytest.raises(openai.APIError, match="had an error"):
+        with client.responses.stream(model="gpt-4o", input="fault") as events:
+            for _ in events:
+                pass
