@@ -99,7 +99,8 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
         return NotFoundError(
             f"No route for {request.method} {request.path}. mockllm serves POST "
             "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
-            "GET /v1/models and the control API under /__mockllm/. With the openai SDK, "
+            "POST /v1/responses, GET /v1/models and the control API under /__mockllm/. "
+            "With the openai SDK, "
             "base_url must end in /v1."
         )
     if exc.status == 405:
