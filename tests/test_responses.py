@@ -220,23 +220,24 @@ def test_parse_fills_a_pydantic_model_from_json_schema(client: openai.OpenAI) ->
 
 
 def test_reasoning_items_with_summaries_and_encrypted_content(client: openai.OpenAI) -> None:
-    response = client.responses.create(
-        model="o3",
-        input="think about it",
-        reasoning={"effort": "low", "summary": "auto"},
-        include=["reasoning.encrypted_content"],
-    )
+    # A model the catalog does not know shows its reasoning when asked to reason.
+    ask: Any = {"model": "my-reasoner", "input": "think about it",
+                "reasoning": {"effort": "low", "summary": "auto"}}  # fmt: skip
+    response = client.responses.create(**ask, include=["reasoning.encrypted_content"])
     reasoning = response.output[0]
     assert reasoning.type == "reasoning" and reasoning.id.startswith("rs_")
     assert reasoning.summary and reasoning.summary[0].text
     assert reasoning.encrypted_content
     assert response.usage is not None
     assert response.usage.output_tokens_details.reasoning_tokens > 0
-    with client.responses.stream(
-        model="o3", input="think about it", reasoning={"effort": "low", "summary": "auto"}
-    ) as events:
+    with client.responses.stream(**ask) as events:
         kinds = [e.type for e in events]
     assert "response.reasoning_summary_text.delta" in kinds
+    # OpenAI's reasoning models only count their thinking: an item without a summary.
+    counted = client.responses.create(model="o3", input="think about it")
+    assert counted.output[0].type == "reasoning" and counted.output[0].summary == []
+    assert counted.usage is not None
+    assert counted.usage.output_tokens_details.reasoning_tokens > 0
 
 
 def test_max_output_tokens_makes_an_incomplete_response(client: openai.OpenAI) -> None:

@@ -43,14 +43,17 @@ def output_items(
     the function calls."""
     items: list[dict[str, Any]] = []
     include = body.get("include") or ()
-    if reply.reasoning:
+    # A reasoning model reasons even when its thinking is only counted (the catalog's
+    # OpenAI models): the item is there, its summary only when there is text to show.
+    if reply.reasoning or reply.usage.reasoning:
         reasoning: dict[str, Any] = {"id": item_id(reply, "rs"), "type": "reasoning", "summary": []}
         asked = (body.get("reasoning") or {}).get("summary") is not None
-        if asked or isinstance(spec.get("reasoning"), str):
+        if reply.reasoning and (asked or isinstance(spec.get("reasoning"), str)):
             reasoning["summary"] = [{"type": "summary_text", "text": reply.reasoning}]
         if "reasoning.encrypted_content" in include:
+            thought = reply.reasoning or f"{reply.usage.reasoning} reasoning tokens"
             reasoning["encrypted_content"] = (
-                "gAAAAB" + base64.urlsafe_b64encode(reply.reasoning.encode()).decode()
+                "gAAAAB" + base64.urlsafe_b64encode(thought.encode()).decode()
             )
         items.append(reasoning)
     status = "incomplete" if reply.finish in _INCOMPLETE else "completed"
