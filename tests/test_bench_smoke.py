@@ -103,6 +103,17 @@ def test_answers_are_read_for_content_and_chunks() -> None:
     assert answer_content(Answer("application/json; charset=utf-8", body)) == ("hi", None)
 
 
+def test_responses_answers_are_read_for_content_and_chunks() -> None:
+    sse = b"".join(b'event: %s\ndata: {"type":"%s","delta":"%s"}\n\n' % (k, k, p.encode())
+                   for k, p in ((b"response.output_text.delta", "ab"),
+                                (b"response.output_text.delta", "cd"),
+                                (b"response.completed", "")))
+    assert answer_content(Answer("text/event-stream", sse)) == ("abcd", 2)
+    body = (b'{"object":"response","output":[{"type":"reasoning","summary":[]},'
+            b'{"type":"message","content":[{"type":"output_text","text":"hi"}]}]}')
+    assert answer_content(Answer("application/json", body)) == ("hi", None)
+
+
 def _lua_unquote(literal: str) -> bytes:
     assert literal[0] == literal[-1] == '"'
     return re.sub(r"\\(\d{3})", lambda m: chr(int(m[1])), literal[1:-1]).encode("latin-1")
