@@ -331,3 +331,19 @@ def test_refusals_citations_and_a_broken_stream(mockllm: MockLLM) -> None:
         with client.responses.stream(model="gpt-4o", input="fault") as events:
             for _ in events:
                 pass
+
+
+def test_a_background_response_is_queued_then_done_or_cancelled(client: openai.OpenAI) -> None:
+    queued = client.responses.create(model="gpt-4o", input="hello", background=True)
+    assert (queued.status, queued.output, queued.usage) == ("queued", [], None)
+    done = client.responses.retrieve(queued.id)
+    assert done.status == "completed" and done.output_text == "Hello there, friend."
+    with pytest.raises(openai.BadRequestError, match="status 'completed'"):
+        client.responses.cancel(queued.id)
+    other = client.responses.create(model="gpt-4o", input="hello again", background=True)
+    cancelled = client.responses.cancel(other.id)
+    assert cancelled.status == "cancelled"
+    assert client.responses.retrieve(other.id).status == "cancelled"
+    plain = client.responses.create(model="gpt-4o", input="hello, plain")
+    with pytest.raises(openai.BadRequestError, match="background=true"):
+        client.responses.cancel(plain.id)

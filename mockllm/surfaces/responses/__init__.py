@@ -4,6 +4,7 @@
     GET    /v1/responses/{id}                  a stored response
     DELETE /v1/responses/{id}                  forget it
     GET    /v1/responses/{id}/input_items      its input items (?limit= &order= &after=)
+    POST   /v1/responses/{id}/cancel           cancel a queued background response
     POST   /v1/responses/input_tokens          the input's token count
 
 Its body reads into the neutral view (:mod:`.request`), so chat-format scenarios answer
@@ -40,6 +41,7 @@ class ResponsesSurface(Surface):
         Route("GET", _PATH + "/{id}", "retrieve"),
         Route("DELETE", _PATH + "/{id}", "delete"),
         Route("GET", _PATH + "/{id}/input_items", "list_input_items"),
+        Route("POST", _PATH + "/{id}/cancel", "cancel"),
     )
 
     def validate(self, engine: Engine, body: dict[str, Any], raw: bytes) -> list[FieldError]:
@@ -51,7 +53,13 @@ class ResponsesSurface(Surface):
         return request.to_view(body, await state.context(engine.store, body), inherited=True)
 
     def answer(self, engine: Engine, call: Call) -> dict[str, Any]:
-        """The ``response`` object."""
+        """The ``response`` object (``background: true``: queued, done by the next GET)."""
+        if call.body.get("background") and not call.body.get("stream"):
+            return reply.response_object(call.body, reply_of(call.generated), [], status="queued")
+        return self._final(call)
+
+    def _final(self, call: Call) -> dict[str, Any]:
+        """The finished ``response`` object."""
         neutral = reply_of(call.generated)
         output = reply.output_items(call.body, neutral, call.reply)
         return reply.response_object(call.body, neutral, output)
@@ -59,7 +67,7 @@ class ResponsesSurface(Surface):
     def stream(self, engine: Engine, call: Call, timing: Mapping[str, Any]) -> EventStream:
         """The typed events of the response, cut as the reply's ``timing`` says."""
         neutral = reply_of(call.generated)
-        final = self.answer(engine, call)
+        final = self._final(call)
         snapshot = reply.response_object(call.body, neutral, [], status="in_progress")
         split = engine.generator.tokenizer_for(call.body.get("model")).split
         return stream.events(
@@ -74,7 +82,14 @@ class ResponsesSurface(Surface):
         """Store the response (unless ``store: false``) for later turns and retrieval."""
         if call.body.get("store") is not False:
             seen = await state.context(engine.store, call.body)
-            await state.keep(engine.store, call.body, answer, seen)
+            pending = answer.get("status") == "queued"
+            await state.keep(
+                engine.store,
+                call.body,
+                self._final(call) if pending else answer,
+                seen,
+                pending=pending,
+            )
 
     def error_body(self, error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
         """OpenAI's envelope, whatever ``--error-dialect`` says (no ServiceStack form)."""
@@ -83,9 +98,42 @@ class ResponsesSurface(Surface):
     # ------------------------------------------------------------ resource routes
 
     async def retrieve(self, engine: Engine, ask: Ask) -> tuple[int, Any]:
-        """``GET /v1/responses/{id}``."""
+        """``GET /v1/responses/{id}`` (a queued background response is done by now)."""
         kept = await self._stored(engine, ask)
+        if kept.get("pending"):
+            await engine.store.put_object(
+                state.RESPONSE, ask.params["id"], {**kept, "pending": False}
+            )
         return 200, kept["response"]
+
+    async def cancel(self, engine: Engine, ask: Ask) -> tuple[int, Any]:
+        """``POST /v1/responses/{id}/cancel``: a background response not yet retrieved
+        becomes ``cancelled``; any other is the API's 400."""
+        kept = await self._stored(engine, ask)
+        response = kept["response"]
+        if not response.get("background"):
+            raise BadRequestError(
+                "Only responses created with background=true can be cancelled.",
+                param=None,
+                openai_code="invalid_request",
+            )
+        if not kept.get("pending") and response.get("status") != "cancelled":
+            raise BadRequestError(
+                f"Cannot cancel a response with status '{response.get('status')}'.",
+                openai_code="invalid_request",
+            )
+        cancelled = {
+            **response,
+            "status": "cancelled",
+            "completed_at": None,
+            "output": [],
+            "usage": None,
+            "incomplete_details": None,
+        }
+        await engine.store.put_object(
+            state.RESPONSE, ask.params["id"], {**kept, "response": cancelled, "pending": False}
+        )
+        return 200, cancelled
 
     async def delete(self, engine: Engine, ask: Ask) -> tuple[int, Any]:
         """``DELETE /v1/responses/{id}``."""

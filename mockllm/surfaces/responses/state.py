@@ -83,9 +83,12 @@ async def keep(
     body: Mapping[str, Any],
     response: Mapping[str, Any],
     seen: Sequence[Mapping[str, Any]],
+    *,
+    pending: bool = False,
 ) -> None:
     """Keep ``response`` (unless the request said ``store: false``); ``seen`` is the
-    context it answered (:func:`context`)."""
+    context it answered (:func:`context`); ``pending``: a background response answered
+    queued (until it is retrieved, or cancelled)."""
     if body.get("store") is False:
         return
     inputs = with_ids(str(response["id"]), input_items(body))
@@ -93,7 +96,12 @@ async def keep(
     await store.put_object(
         RESPONSE,
         str(response["id"]),
-        {"response": dict(response), "input": inputs, "context": [*seen, *output]},
+        {
+            "response": dict(response),
+            "input": inputs,
+            "context": [*seen, *output],
+            "pending": pending,
+        },
     )
     for item in [*inputs, *output]:
         await store.put_object(_ITEM, str(item["id"]), item)
