@@ -45,6 +45,7 @@ from ..scenario_engine.scenarioset import Resolution
 from ..surfaces import Call, Surface
 from ..surfaces.base import Ask
 from . import delivery, upstream, wire
+from .apiheaders import stamp
 from .context import STATE, TRACE, Handler, ServerState, Trace
 from .leanio import AnyRequest
 from .middleware import json_response, record
@@ -368,7 +369,8 @@ async def deliver(
     reply = call.reply
     extra = reply.get("headers")
     headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
-    headers["x-request-id"] = trace.request_id
+    stamp(headers, trace.request_id, trace.started,
+          default_limits=state.rate_limiter is None)
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them
     # draws (delivery.jittered and pick_fault); seeding one costs more than a chunk.
