@@ -194,7 +194,8 @@ async def received(port: int, data: bytes, *, quiet: float = 0.6, wait: float = 
         got = b""
         while True:
             try:
-                more = await asyncio.wait_for(reader.read(1 << 20), quiet)
+                # The first answer may be slow on a busy machine; then silence means done.
+                more = await asyncio.wait_for(reader.read(1 << 20), quiet if got else 5)
             except (TimeoutError, ConnectionError):
                 break
             if not more:
