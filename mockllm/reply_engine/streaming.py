@@ -61,8 +61,8 @@ _AUDIO_PIECE = 8192
 _FILLER_LONGEST = 15
 _ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _FILLER_TABLE = bytes.maketrans(bytes(range(256)), bytes(_ALNUM[i % 62] for i in range(256)))
-# A letter or digit -> its place in _ALNUM.
-_ALNUM_INDEX = {byte: index for index, byte in enumerate(_ALNUM)}
+# A letter or digit -> its place in _ALNUM (a byte translation table, read by index).
+_ALNUM_INDEX = bytes.maketrans(_ALNUM, bytes(range(62)))
 
 
 def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
