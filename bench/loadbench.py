@@ -45,6 +45,7 @@ __all__ = ["Case", "CaseResult", "Report", "RunConfig", "answer_content", "defau
            "main", "markdown_table", "parse_python", "run", "select_cases", "with_pythons"]
 
 PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 REQUEST = request_body()  # the default request: no fixture marker, mockllm's generated reply
 BASELINES = ("bare", "aimock")  # the servers the ratios divide by; they always run
 
@@ -62,10 +63,16 @@ class Case:
     stream: bool = False
     scenarios: int = 0  # mockllm: this many generated scenarios instead of the built-in ones
     python: str = ""  # mockllm: the interpreter (another checkout's venv); "" for this one
+    api: str = "chat"  # "chat" (/v1/chat/completions) or "responses" (/v1/responses)
 
     def body(self) -> bytes:
         """The request this case sends."""
-        return orjson.dumps(request_body(self.reply, stream=self.stream))
+        return orjson.dumps(request_body(self.reply, stream=self.stream, api=self.api))
+
+    @property
+    def path(self) -> str:
+        """The path this case sends its request to."""
+        return RESPONSES_PATH if self.api == "responses" else PATH
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,18 @@ def default_cases(scenario_counts: Sequence[int] = (10, 1000, 10_000)) -> list[C
     ]
     cases += [Case(f"mockllm, {n:,} scenarios loaded", "mockllm", scenarios=n)
               for n in scenario_counts]
+    # The Responses API (/v1/responses): aimock's own beside mockllm's, the same fixtures
+    # (their ratios divide by aimock's Responses rows; the bare endpoint serves only chat).
+    cases += [
+        Case(f"aimock {aimock_setup.VERSION}, Responses, canned 1 KB reply", "aimock", "canned",
+             api="responses"),
+        Case(f"aimock {aimock_setup.VERSION}, Responses, {sse}", "aimock", "stream",
+             stream=True, api="responses"),
+        Case("mockllm, Responses, canned 1 KB scenario reply", "mockllm", "canned",
+             api="responses"),
+        Case(f"mockllm, Responses, scenario {sse}", "mockllm", "stream", stream=True,
+             api="responses"),
+    ]
     return cases
 
 
@@ -174,15 +193,25 @@ def select_cases(cases: Sequence[Case], words: Sequence[str]) -> list[Case]:
 
 
 def answer_content(answer: Answer) -> tuple[str, int | None]:
-    """(content, content chunks) of a JSON answer (chunks None) or of an SSE stream."""
+    """(content, content chunks) of a JSON answer (chunks None) or of an SSE stream, of
+    chat completions or of the Responses API."""
     if not answer.content_type.startswith("text/event-stream"):
-        return str(orjson.loads(answer.body)["choices"][0]["message"]["content"] or ""), None
+        body = orjson.loads(answer.body)
+        if "output" in body:  # a Responses API `response`
+            return "".join(part.get("text", "") for item in body["output"]
+                           if item.get("type") == "message"
+                           for part in item["content"]), None
+        return str(body["choices"][0]["message"]["content"] or ""), None
     pieces = []
     for line in answer.body.split(b"\n"):
         if line.startswith(b"data: {"):
-            delta = orjson.loads(line[6:])["choices"][0]["delta"]
-            if delta.get("content"):
-                pieces.append(delta["content"])
+            event = orjson.loads(line[6:])
+            if "choices" in event:
+                delta = event["choices"][0]["delta"] if event["choices"] else {}
+                if delta.get("content"):
+                    pieces.append(delta["content"])
+            elif event.get("type") == "response.output_text.delta":
+                pieces.append(event["delta"])
     return "".join(pieces), len(pieces)
 
 
@@ -245,7 +274,7 @@ async def _run_case(case: Case, generator: Generate, files: _Files,
                     server_cpu: int | None) -> CaseResult:
     port = free_port()
     async with ServerProcess(_command(case, port, files), port, body=case.body(),
-                             path=PATH, cpu=server_cpu) as server:
+                             path=case.path, cpu=server_cpu) as server:
         assert server.answer is not None
         content, chunks = answer_content(server.answer)
         expected = CONTENT.get(case.reply)
@@ -253,7 +282,7 @@ async def _run_case(case: Case, generator: Generate, files: _Files,
             raise RuntimeError(f"{case.name}: the answer is not the benchmark fixture "
                                f"({len(content)} characters: {content[:200]!r}...)")
         before = _cpu_now(server)
-        load = await generator(server.url + PATH, case.body(), server.cpu_seconds)
+        load = await generator(server.url + case.path, case.body(), server.cpu_seconds)
         after = _cpu_now(server)
         wall = after[0] - before[0] or 1.0
         other = (after[1] - before[1]) - (after[2] - before[2]) - (after[3] - before[3])
@@ -345,7 +374,8 @@ async def run(cases: Sequence[Case], config: RunConfig) -> Report:
 
 
 def _baseline(case: Case, cases: Sequence[Case], server: str) -> Case | None:
-    return next((c for c in cases if c.server == server and c.stream == case.stream), None)
+    return next((c for c in cases if c.server == server and c.stream == case.stream
+                 and c.api == case.api), None)
 
 
 def _median(case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseResult]]

@@ -136,7 +136,7 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
         return NotFoundError(
             f"No route for {request.method} {request.path}. mockllm serves POST "
             "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
-            f"GET /v1/models and the control API under /__mockllm/.{hint}"
+            f"POST /v1/responses, GET /v1/models and the control API under /__mockllm/.{hint}"
         )
     if exc.status == 405:
         allowed = getattr(exc, "allowed_methods", None) or ()

@@ -45,6 +45,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -61,8 +62,9 @@ _AUDIO_PIECE = 8192
 _FILLER_LONGEST = 15
 _ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _FILLER_TABLE = bytes.maketrans(bytes(range(256)), bytes(_ALNUM[i % 62] for i in range(256)))
-# A letter or digit -> its place in _ALNUM (a byte translation table, read by index).
-_ALNUM_INDEX = bytes.maketrans(_ALNUM, bytes(range(62)))
+# A letter or digit -> its place in _ALNUM.
+_ALNUM_INDEX: Mapping[int, int] = MappingProxyType(
+    {byte: index for index, byte in enumerate(_ALNUM)})
 
 
 def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
