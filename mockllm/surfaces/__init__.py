@@ -1,0 +1,1 @@
+"""The APIs mockllm serves over one scenario and reply engine, one sub-package each."""
