@@ -10,11 +10,11 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ErrorDialect, RecordMode, Settings, ValidationMode, check_range, parse_value
+from .config import OPTIONS, RecordMode, Settings
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -30,13 +30,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
 
-    _serve_arguments(serve)
-    option = _help_naming_variable(serve)
-    option("--record", choices=[m.value for m in RecordMode],
-           help="none (default): never forward; missing: forward and record requests no "
-                "scenario matches; all: forward and record every one")
-    option("--record-dir", type=Path, metavar="DIR",
-           help="where recordings go (default: the first --scenarios folder)")
+    _serve_arguments(serve, serve_only=True)
     record = sub.add_parser("record", help="forward every request to an upstream and record "
                                            "each exchange as a scenario file")
     _serve_arguments(record)
@@ -69,116 +63,46 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _help_naming_variable(parser: argparse.ArgumentParser) -> Callable[..., None]:
-    """``add_argument`` for a serve flag whose help names its MOCKLLM_* variable (the
-    flag wins over it)."""
-
-    def option(*flags: str, variable: str | None = None, **kwargs: Any) -> None:
-        name = variable or "MOCKLLM_" + flags[0].lstrip("-").replace("-", "_").upper()
-        kwargs["help"] = f"{kwargs['help']} [{name}]"
-        parser.add_argument(*flags, **kwargs)
-
-    return option
-
-
-def _serve_arguments(serve: argparse.ArgumentParser) -> None:
-    """The options of ``serve``, which ``record`` shares."""
-    option = _help_naming_variable(serve)
-    option("--host", help="address to bind (default 127.0.0.1)")
-    option("--port", type=int, help="port (default 8000; 0 picks a free one)")
-    option("--seed", type=int, help="server seed: replies become reproducible")
-    option("--validation", choices=[m.value for m in ValidationMode],
-           help="strict (default): unknown fields rejected; lenient; off")
-    option("--error-dialect", choices=[d.value for d in ErrorDialect],
-           help="error envelope: both (default), openai, servicestack")
-    option("--models", help="comma-separated models listed by /v1/models")
-    option("--known-models-only", action="store_true", default=None,
-           variable="MOCKLLM_ANY_MODEL=false",
-           help="answer 404 for a model not in --models")
-    option("--scenarios", nargs="+", type=Path, metavar="PATH",
-           variable="MOCKLLM_SCENARIO_PATHS",
-           help="scenario files or folders (default: the built-in ones)")
-    option("--strict", action="store_true", default=None,
-           help="a request no scenario matches is an error")
-    option("--reload", action="store_true", default=None,
-           help="reload scenario files when they change")
-    option("--check-replies", action="store_true", default=None,
-           help="validate each reply against the ChatResponse schema")
-    option("--max-reply-chars", type=int, metavar="N",
-           help="characters a scenario reply's templates may render (default 1 MiB)")
-    option("--rate-limit-rpm", type=int, metavar="N",
-           help="answer 429 beyond N requests a minute (per API key)")
-    option("--rate-limit-tpm", type=int, metavar="N",
-           help="answer 429 beyond N prompt tokens a minute (per API key)")
-    option("--rate-limit-global", action="store_true", default=None,
-           variable="MOCKLLM_RATE_LIMIT_PER_KEY=false",
-           help="one rate-limit budget for the server, not one per API key")
-    option("--admin-token", help="token for the /__mockllm/ control API")
-    option("--no-cors", action="store_true", default=None, variable="MOCKLLM_CORS=false",
-           help="no CORS headers or preflight answers (on by default)")
-    option("--workers", metavar="N|auto",
-           help="worker processes on the one port (auto: one per core); above 1 needs --state")
-    option("--state", metavar="URL",
-           help="shared state store, redis://HOST:PORT/DB (default: memory)")
-    option("--state-prefix", metavar="PREFIX",
-           help="what every key in the state store starts with (default mockllm:)")
-    option("--verbose", "-v", action="store_true", default=None,
-           help="log validation details of each request")
-    option("--quiet", "-q", action="store_true", default=None,
-           help="no access-log line per request (warnings and errors still print), "
-                "as for a load test")
-    option("--upstream", metavar="BASE_URL",
-           help="the OpenAI-compatible API to forward to (e.g. https://api.openai.com/v1)")
-    option("--upstream-key", metavar="KEY",
-           help="API key sent upstream instead of the client's (never recorded)")
-    option("--redact", action="append", metavar="REGEX",
-           help="scrub matches from recorded files (repeatable)")
+def _serve_arguments(parser: argparse.ArgumentParser, *, serve_only: bool = False) -> None:
+    """The options of ``serve`` (``record`` shares all but the ``serve_only`` ones), one per
+    row of ``config.OPTIONS``; each help names its MOCKLLM_* variable (the flag wins)."""
+    for option in OPTIONS:
+        if not option.flags or (option.serve_only and not serve_only):
+            continue
+        text = option.help.replace("`", "")
+        default = option.default.replace("`", "")
+        kwargs: dict[str, Any] = {
+            "dest": option.name, "default": None,
+            "help": f"{text} (default: {default}) [{option.variable_hint}]"}
+        if option.switch is not None:
+            kwargs["action"] = "store_const"
+            kwargs["const"] = option.switch
+        else:
+            kwargs["metavar"] = option.metavar
+            if option.many == "append":
+                kwargs["action"] = "append"
+            elif option.many:
+                kwargs["nargs"] = option.many
+        parser.add_argument(*option.flags, **kwargs)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
-    for name in ("port", "rate_limit_rpm", "rate_limit_tpm", "max_reply_chars"):
-        check_range(name, getattr(args, name), source=f"--{name.replace('_', '-')}")
-    return settings.with_overrides(
-        host=args.host,
-        port=args.port,
-        seed=args.seed,
-        validation=ValidationMode(args.validation) if args.validation else None,
-        error_dialect=ErrorDialect(args.error_dialect) if args.error_dialect else None,
-        models=tuple(m.strip() for m in args.models.split(",") if m.strip())
-        if args.models else None,
-        any_model=False if args.known_models_only else None,
-        scenario_paths=tuple(args.scenarios) if args.scenarios else None,
-        strict=args.strict,
-        reload=args.reload,
-        check_replies=args.check_replies,
-        max_reply_chars=args.max_reply_chars,
-        rate_limit_rpm=args.rate_limit_rpm,
-        rate_limit_tpm=args.rate_limit_tpm,
-        rate_limit_per_key=False if args.rate_limit_global else None,
-        admin_token=args.admin_token,
-        verbose=args.verbose,
-        quiet=args.quiet,
-        cors=False if args.no_cors else None,
-        workers=parse_value("workers", args.workers, source="--workers")
-        if args.workers is not None else None,
-        state=parse_value("state", args.state, source="--state")
-        if args.state is not None else None,
-        state_prefix=args.state_prefix,
-        upstream=args.upstream,
-        upstream_key=args.upstream_key,
-        redact=tuple(args.redact) if args.redact else None,
-        **_record_overrides(args),
-    )
-
-
-def _record_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Defaults, then the MOCKLLM_* variables, then the flags given."""
+    overrides: dict[str, Any] = {}
+    for option in OPTIONS:
+        given = getattr(args, option.name, None)
+        if given is None:
+            continue
+        if option.switch is not None:
+            overrides[option.name] = given
+            continue
+        raw = option.separator.join(given) if option.many else given
+        overrides[option.name] = option.parse(raw, option.flags[0])
     if args.command == "record":
         if not args.upstream:
             raise ConfigError("mockllm record needs --upstream BASE_URL")
-        return {"record": RecordMode.ALL, "record_dir": args.out}
-    return {"record": RecordMode(args.record) if args.record else None,
-            "record_dir": args.record_dir}
+        overrides.update(record=RecordMode.ALL, record_dir=args.out)
+    return Settings.from_env().with_overrides(**overrides)
 
 
 def _serve(settings: Settings) -> int:

@@ -1,17 +1,21 @@
 """Settings: one frozen object built from defaults, the environment and the command line.
 
 Every knob of a running mockllm lives here, so ``create_app(settings)`` is the only
-way configuration reaches the server. ``Settings.from_env()`` reads ``MOCKLLM_*``
-variables; a bad value raises ``ConfigError`` naming the variable and the values
-it takes, never a failure at request time.
+way configuration reaches the server. ``OPTIONS`` is the one table of them: for each
+setting its parser, range, ``MOCKLLM_*`` variable, ``serve`` flag and help. From it come
+``Settings.from_env()``, the range checks, the command line's flags (``cli.py``) and the
+documentation's table (``settings_markdown``, which a test compares with the docs), so a
+setting is added in two places: its field on ``Settings`` and its row in ``OPTIONS``.
+A bad value raises ``ConfigError`` naming the variable or flag and the values it takes,
+never a failure at request time.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from enum import Enum, StrEnum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -19,8 +23,8 @@ from typing import Any
 from .errors import ConfigError
 from .state import state_url_problem
 
-__all__ = ["DEFAULT_MODELS", "ErrorDialect", "RecordMode", "Settings", "ValidationMode",
-           "check_range", "parse_value", "parse_workers"]
+__all__ = ["DEFAULT_MODELS", "ErrorDialect", "OPTIONS", "Option", "RecordMode", "Settings",
+           "ValidationMode", "check_range", "parse_value", "parse_workers", "settings_markdown"]
 
 
 class ValidationMode(StrEnum):
@@ -111,8 +115,8 @@ class Settings:
     redact: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in _RANGES:
-            check_range(name, getattr(self, name), source=name)
+        for option in OPTIONS:
+            option.check(getattr(self, option.name), option.name)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are left as they were."""
@@ -122,13 +126,11 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``MOCKLLM_<FIELD>`` variables (``MOCKLLM_PORT=9000``...)."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = f"MOCKLLM_{f.name.upper()}"
-            if name in env:
-                values[f.name] = parse_value(f.name, env[name], source=name)
-                check_range(f.name, values[f.name], source=name)
-        return cls(**values)
+        return cls(**{option.name: option.parse(env[option.variable], option.variable)
+                      for option in OPTIONS if option.variable in env})
+
+
+Parser = Callable[[str, str], Any]
 
 
 def _parse_bool(raw: str, source: str) -> bool:
@@ -140,12 +142,15 @@ def _parse_bool(raw: str, source: str) -> bool:
     raise ConfigError(f"{source}: {raw!r} is not a boolean (use true or false)")
 
 
-def _parse_enum(enum: type[Enum], raw: str, source: str) -> Enum:
-    try:
-        return enum(raw.strip().lower())
-    except ValueError:
-        valid = ", ".join(m.value for m in enum)
-        raise ConfigError(f"{source}: {raw!r} is not one of {valid}") from None
+def _enum(enum: type[StrEnum]) -> Parser:
+    def parse(raw: str, source: str) -> StrEnum:
+        try:
+            return enum(raw.strip().lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in enum)
+            raise ConfigError(f"{source}: {raw!r} is not one of {valid}") from None
+
+    return parse
 
 
 def _parse_int(raw: str, source: str) -> int:
@@ -153,6 +158,10 @@ def _parse_int(raw: str, source: str) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{source}: {raw!r} is not an integer") from None
+
+
+def _parse_optional_int(raw: str, source: str) -> int | None:
+    return _parse_int(raw, source) if raw.strip() else None
 
 
 def parse_workers(raw: str, source: str) -> int:
@@ -188,67 +197,188 @@ def _parse_seed(raw: str, source: str) -> int | None:
         raise ConfigError(f"{source}: {raw!r} is not an integer or 'none'") from None
 
 
-_PARSERS: Mapping[str, Any] = MappingProxyType({
-    "host": lambda raw, src: raw,
-    "port": _parse_int,
-    "seed": _parse_seed,
-    "validation": lambda raw, src: _parse_enum(ValidationMode, raw, src),
-    "error_dialect": lambda raw, src: _parse_enum(ErrorDialect, raw, src),
-    "models": lambda raw, src: tuple(m.strip() for m in raw.split(",") if m.strip()),
-    "any_model": _parse_bool,
-    "max_body_bytes": _parse_int,
-    "max_reply_chars": _parse_int,
-    "scenario_paths": lambda raw, src: tuple(Path(p) for p in raw.split(os.pathsep) if p),
-    "strict": _parse_bool,
-    "reload": _parse_bool,
-    "journal_size": _parse_int,
-    "admin_token": lambda raw, src: raw or None,
-    "check_replies": _parse_bool,
-    "rate_limit_rpm": lambda raw, src: _parse_int(raw, src) if raw.strip() else None,
-    "rate_limit_tpm": lambda raw, src: _parse_int(raw, src) if raw.strip() else None,
-    "rate_limit_per_key": _parse_bool,
-    "verbose": _parse_bool,
-    "quiet": _parse_bool,
-    "cors": _parse_bool,
-    "state": _parse_state,
-    "state_prefix": lambda raw, src: raw,
-    "workers": parse_workers,
-    "record": lambda raw, src: _parse_enum(RecordMode, raw, src),
-    "upstream": lambda raw, src: raw.strip() or None,
-    "upstream_key": lambda raw, src: raw.strip() or None,
-    "record_dir": lambda raw, src: Path(raw) if raw.strip() else None,
-    "redact": lambda raw, src: tuple(p for p in raw.split("\n") if p.strip()),
-})
+def _text(raw: str, source: str) -> str:
+    return raw
 
 
-# The values each numeric setting takes: (lowest, highest or None for no upper bound).
-# A value outside is refused at startup: MOCKLLM_MAX_BODY_BYTES=-1 would otherwise
+def _text_or_none(raw: str, source: str) -> str | None:
+    return raw.strip() or None
+
+
+def _names(raw: str, source: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in raw.split(",") if m.strip())
+
+
+def _paths(raw: str, source: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in raw.split(os.pathsep) if p)
+
+
+def _path_or_none(raw: str, source: str) -> Path | None:
+    return Path(raw) if raw.strip() else None
+
+
+def _lines(raw: str, source: str) -> tuple[str, ...]:
+    return tuple(p for p in raw.split("\n") if p.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: how its text is read, the values it takes, its variable and flags, its help.
+
+    ``switch`` marks a flag that takes no value and sets the setting to that value
+    (``--no-cors`` sets ``cors`` to False). ``many`` marks a flag given several values,
+    after it (``"+"``) or by repeating it (``"append"``); they are joined with
+    ``separator``, the way the variable writes several, and read by the same parser.
+    """
+
+    name: str
+    parser: Parser
+    help: str
+    default: str
+    flags: tuple[str, ...] = ()
+    metavar: str | None = None
+    switch: bool | None = None
+    many: str | None = None
+    separator: str = ""
+    low: int | None = None
+    high: int | None = None
+    serve_only: bool = False
+
+    @property
+    def variable(self) -> str:
+        """The environment variable: ``MOCKLLM_`` and the setting's name."""
+        return "MOCKLLM_" + self.name.upper()
+
+    @property
+    def variable_hint(self) -> str:
+        """The variable as help and docs name it (``MOCKLLM_CORS=false`` for ``--no-cors``)."""
+        return self.variable + ("=false" if self.switch is False else "")
+
+    def parse(self, raw: str, source: str) -> Any:
+        """The typed value of ``raw`` (from ``source``, a variable or flag), range checked."""
+        value = self.parser(raw, source)
+        self.check(value, source)
+        return value
+
+    def check(self, value: Any, source: str) -> None:
+        """Raise ConfigError, naming ``source``, when a numeric value is out of range
+        (None, "not set", always passes)."""
+        if self.low is None or value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {value!r} is not a whole number")
+        if value < self.low or (self.high is not None and value > self.high):
+            allowed = (f"from {self.low} to {self.high}" if self.high is not None
+                       else f"of at least {self.low}")
+            raise ConfigError(f"{source}: {value} is out of range (use a whole number "
+                              f"{allowed})")
+
+
+# The settings, in the order --help and the docs list them. A numeric setting's range
+# (low, high) is refused outside at startup: MOCKLLM_MAX_BODY_BYTES=-1 would otherwise
 # start a server that refuses every request.
-_RANGES: Mapping[str, tuple[int, int | None]] = MappingProxyType({
-    "port": (0, 65535),
-    "max_body_bytes": (1, None),
-    "max_reply_chars": (1, None),
-    "journal_size": (0, None),
-    "rate_limit_rpm": (1, None),
-    "rate_limit_tpm": (1, None),
-})
+OPTIONS: tuple[Option, ...] = (
+    Option("host", _text, "address to bind", "`127.0.0.1`", ("--host",), metavar="ADDRESS"),
+    Option("port", _parse_int, "port (`0` picks a free one; the URL is printed)", "`8000`",
+           ("--port",), metavar="PORT", low=0, high=65535),
+    Option("seed", _parse_seed, "server seed: every reply becomes reproducible", "none",
+           ("--seed",), metavar="N"),
+    Option("validation", _enum(ValidationMode),
+           "`strict`: unknown fields rejected; `lenient`: unknown fields ignored; `off`",
+           "`strict`", ("--validation",), metavar="MODE"),
+    Option("error_dialect", _enum(ErrorDialect),
+           "error envelope: `both`, `openai` (`error`), `servicestack` (`responseStatus`)",
+           "`both`", ("--error-dialect",), metavar="DIALECT"),
+    Option("models", _names, "models listed by `/v1/models` (comma-separated)",
+           "a few OpenAI names", ("--models",), metavar="NAMES"),
+    Option("any_model", _parse_bool, "answer 404 `model_not_found` for a model not in --models",
+           "any model", ("--known-models-only",), switch=False),
+    Option("scenario_paths", _paths, "scenario files or folders", "built-in",
+           ("--scenarios",), metavar="PATH", many="+", separator=os.pathsep),
+    Option("strict", _parse_bool,
+           "a request no scenario matches is an error (404 with near misses)", "off",
+           ("--strict",), switch=True),
+    Option("reload", _parse_bool,
+           "reload changed scenario files; a broken change keeps the last good set", "off",
+           ("--reload",), switch=True),
+    Option("check_replies", _parse_bool,
+           "validate every reply against `ChatResponse` (catches scenario drift)", "off",
+           ("--check-replies",), switch=True),
+    Option("max_reply_chars", _parse_int,
+           "characters the templates of one scenario reply may render; a runaway template "
+           "gets a 422 `TemplateLimitExceeded`", "1048576 (1 MiB)", ("--max-reply-chars",),
+           metavar="N", low=1),
+    Option("rate_limit_rpm", _parse_optional_int,
+           "answer 429 beyond N requests a minute, with real `x-ratelimit-*` counts and "
+           "`Retry-After`", "off", ("--rate-limit-rpm",), metavar="N", low=1),
+    Option("rate_limit_tpm", _parse_optional_int,
+           "answer 429 beyond N prompt tokens a minute, with real `x-ratelimit-*` counts and "
+           "`Retry-After`", "off", ("--rate-limit-tpm",), metavar="N", low=1),
+    Option("rate_limit_per_key", _parse_bool,
+           "one rate-limit budget for the server, not one per API key", "per key",
+           ("--rate-limit-global",), switch=False),
+    Option("admin_token", _text_or_none, "token for the `/__mockllm/` control API", "none",
+           ("--admin-token",), metavar="TOKEN"),
+    Option("verbose", _parse_bool,
+           "log validation details and near misses with each request line", "off",
+           ("--verbose", "-v"), switch=True),
+    Option("quiet", _parse_bool,
+           "no access-log line per request (warnings and errors still print); for load tests",
+           "off", ("--quiet", "-q"), switch=True),
+    Option("cors", _parse_bool,
+           "no CORS headers or preflight answers (they are on, for browser apps on another "
+           "origin)", "CORS on", ("--no-cors",), switch=False),
+    Option("workers", parse_workers,
+           "worker processes on the one port (`auto`: one per core); above 1 needs `--state`",
+           "1", ("--workers",), metavar="N"),
+    Option("state", _parse_state,
+           "shared state store, `redis://HOST:PORT/DB` (`rediss://` for TLS): use counts, "
+           "budgets, journal, added scenarios", "memory", ("--state",), metavar="URL"),
+    Option("state_prefix", _text,
+           "what every key in the state store starts with, so several servers can share one "
+           "Redis", "`mockllm:`", ("--state-prefix",), metavar="PREFIX"),
+    Option("record", _enum(RecordMode),
+           "`none`: never forward; `missing`: forward and record requests no scenario "
+           "matches; `all`: every request (`mockllm record`)", "`none`", ("--record",),
+           metavar="MODE", serve_only=True),
+    Option("upstream", _text_or_none,
+           "the OpenAI-compatible base URL to forward to (e.g. https://api.openai.com/v1)",
+           "none", ("--upstream",), metavar="URL"),
+    Option("upstream_key", _text_or_none,
+           "API key sent upstream instead of the client's; never written to a file",
+           "the client's", ("--upstream-key",), metavar="KEY"),
+    Option("record_dir", _path_or_none,
+           "where recordings go (`mockllm record --out DIR`)", "first `--scenarios` folder",
+           ("--record-dir",), metavar="DIR", serve_only=True),
+    Option("redact", _lines,
+           "more patterns scrubbed from recordings (repeatable; one per line in the variable)",
+           "keys, bearer tokens", ("--redact",), metavar="REGEX", many="append",
+           separator="\n"),
+    Option("max_body_bytes", _parse_int, "larger request bodies get 413", "16 MiB", low=1),
+    Option("journal_size", _parse_int, "exchanges kept in the journal", "1000", low=0),
+)
+_BY_NAME: Mapping[str, Option] = MappingProxyType({o.name: o for o in OPTIONS})
 
 
 def check_range(name: str, value: Any, *, source: str | None = None) -> None:
     """Raise ConfigError, naming ``source`` (a variable or flag), when the numeric
     setting ``name`` is outside the values it takes (None, "not set", always passes)."""
-    bounds = _RANGES.get(name)
-    if bounds is None or value is None:
-        return
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{source or name}: {value!r} is not a whole number")
-    if value < low or (high is not None and value > high):
-        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise ConfigError(f"{source or name}: {value} is out of range (use a whole number "
-                          f"{allowed})")
+    _BY_NAME[name].check(value, source or name)
 
 
 def parse_value(name: str, raw: str, *, source: str | None = None) -> Any:
     """Turn the text of one setting (from env or CLI) into its typed value."""
-    return _PARSERS[name](raw, source or name)
+    return _BY_NAME[name].parser(raw, source or name)
+
+
+def settings_markdown() -> str:
+    """The documentation's table of settings: flag, variable, default, meaning."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        flags = ", ".join(
+            f"`{flag}{' ' + option.metavar if option.metavar and not i else ''}"
+            f"{'…' if option.many == '+' and not i else ''}`"
+            for i, flag in enumerate(option.flags))
+        rows.append(f"| {flags} | `{option.variable_hint}` | {option.default} | "
+                    f"{option.help} |")
+    return "\n".join(rows) + "\n"

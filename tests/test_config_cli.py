@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from mockllm.cli import _parser, _settings, main
-from mockllm.config import ErrorDialect, Settings, ValidationMode
+from mockllm.config import (
+    OPTIONS,
+    ErrorDialect,
+    Option,
+    Settings,
+    ValidationMode,
+    settings_markdown,
+)
 from mockllm.errors import ConfigError
 from mockllm.http.serving import LineBatchHandler
 from mockllm.resources import data_dir
@@ -84,27 +91,53 @@ def test_schemas_check_command_passes_on_the_shipped_schemas() -> None:
     assert main(["schemas", "--check"]) == 0
 
 
-def _readme_config_rows() -> list[tuple[str, str]]:
-    text = README.read_text()
-    section = text[text.index("## Configuration"):text.index("## Performance")]
-    rows = re.findall(r"^\| (`--[^|]*`)? ?\| (`MOCKLLM_[^|]*`) \|", section, re.M)
-    return rows
+def _documented_settings_table() -> str:
+    """The settings table between its markers, in the README or a page of docs/."""
+    for page in [README, *sorted((README.parent / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        match = re.search(r"<!-- settings-table[^>]*-->\n(.*?)<!-- /settings-table -->", text,
+                          re.S)
+        if match:
+            return match.group(1)
+    raise AssertionError("no <!-- settings-table --> section in README.md or docs/")
 
 
-def test_readme_configuration_table_is_true(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = _readme_config_rows()
-    assert len(rows) >= 15
-    with pytest.raises(SystemExit):
-        main(["serve", "--help"])
-    options = set(re.findall(r"--[a-z-]+", capsys.readouterr().out))
-    names = {f"MOCKLLM_{f.name.upper()}" for f in fields(Settings)}
-    for flags, env in rows:
-        for flag in re.findall(r"--[a-z-]+", flags):
-            assert flag in options, flag
-        for variable in re.findall(r"MOCKLLM_[A-Z_]+", env):
-            if variable.endswith("_"):  # "MOCKLLM_RATE_LIMIT_RPM / _TPM"
-                continue
-            assert variable in names, variable
+def test_documented_settings_table_is_the_one_options_generates() -> None:
+    assert _documented_settings_table() == settings_markdown(), (
+        "the docs' settings table differs from config.OPTIONS; paste this in its place:\n"
+        + settings_markdown())
+
+
+def test_every_setting_has_exactly_one_row_in_the_table() -> None:
+    assert sorted(o.name for o in OPTIONS) == sorted(f.name for f in fields(Settings))
+
+
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.flags], ids=lambda o: o.name)
+def test_each_flag_sets_what_its_variable_sets(
+        option: Option, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One sample text per kind of setting: the flag and the variable must agree on it.
+    samples = {"host": "0.0.0.0", "port": "9001", "seed": "7", "validation": "lenient",
+               "error_dialect": "openai", "models": "a,b", "max_reply_chars": "99",
+               "rate_limit_rpm": "5", "rate_limit_tpm": "6", "admin_token": "t0k",
+               "workers": "2", "state": "redis://127.0.0.1:1/0", "state_prefix": "p:",
+               "record": "missing",
+               "upstream": "http://127.0.0.1:9/v1", "upstream_key": "sk-x",
+               "record_dir": "somewhere", "redact": "secret-[0-9]+",
+               "scenario_paths": "one.yaml"}
+    captured: list[Settings] = []
+    monkeypatch.setattr("mockllm.cli._serve", lambda settings: captured.append(settings) or 0)
+    if option.switch is not None:
+        argv = [option.flags[0]]
+        monkeypatch.setenv(option.variable, "true" if option.switch else "false")
+    else:
+        argv = [option.flags[0], samples[option.name]]
+        monkeypatch.setenv(option.variable, samples[option.name])
+    assert main(["serve"]) == 0
+    monkeypatch.delenv(option.variable)
+    assert main(["serve", *argv]) == 0
+    from_variable, from_flag = captured
+    assert getattr(from_flag, option.name) == getattr(from_variable, option.name)
+    assert getattr(from_flag, option.name) != getattr(Settings(), option.name)
 
 
 def test_serve_refuses_a_broken_scenario_file_before_binding(
