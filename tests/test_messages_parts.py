@@ -20,7 +20,8 @@ from mockllm.errors import (
 )
 from mockllm.reply_engine.generate import Generator, scripted_error
 from mockllm.resources import data_dir
-from mockllm.surfaces.messages import errors, stream
+from mockllm.state import MemoryStore
+from mockllm.surfaces.messages import caching, errors, stream
 from mockllm.surfaces.messages.reply import Caching, build_message, signature
 from mockllm.surfaces.messages.request import neutral_view
 from mockllm.surfaces.messages.schema import MessagesSchemas
@@ -539,3 +540,84 @@ def test_a_stream_error_event_is_framed_like_the_apis() -> None:
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
         b'"message":"Overloaded"}}\n\n'
     )
+
+
+# ------------------------------------------------------------------ prompt caching
+
+LONG = "The quick brown fox jumps over the lazy dog. " * 200  # about 2,000 tokens
+
+
+def _count(prefix: Any) -> int:
+    return GENERATOR.count_prompt(neutral_view(prefix)).total
+
+
+def _cached(**extra: Any) -> dict[str, Any]:
+    return body(
+        system=[{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}], **extra
+    )
+
+
+async def test_the_first_call_writes_the_prefix_and_a_repeat_reads_it() -> None:
+    store = MemoryStore()
+    request = _cached()
+    total = _count(request)
+    first = await caching.simulate(store, request, _count, now=100.0)
+    assert first.read == 0 and first.written_5m > 1000 and first.written_1h == 0
+    again = await caching.simulate(store, request, _count, now=200.0)
+    assert again == Caching(read=first.written_5m)
+    assert again.read < total  # the rest of the prompt is fresh input
+    expired = await caching.simulate(store, request, _count, now=100.0 + 301)
+    assert expired == first  # the 5-minute entry ran out: written again
+    other = _cached(messages=[{"role": "user", "content": "Another question"}])
+    assert (await caching.simulate(store, other, _count, now=450.0)).read == first.written_5m
+
+
+async def test_a_longer_prefix_reads_the_shorter_one_and_writes_the_rest() -> None:
+    store = MemoryStore()
+    await caching.simulate(store, _cached(), _count, now=1.0)
+    longer = _cached(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": LONG + " more",
+                        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                    }
+                ],
+            }
+        ]
+    )
+    split = await caching.simulate(store, longer, _count, now=2.0)
+    points = caching.breakpoints(longer)
+    assert split.read == _count(points[0].prefix)
+    assert split.written_1h == _count(points[1].prefix) - split.read
+    assert split.written_5m == 0
+
+
+async def test_short_prefixes_are_not_cached_and_too_many_marks_are_refused() -> None:
+    store = MemoryStore()
+    short = body(system=[{"type": "text", "text": "short", "cache_control": {"type": "ephemeral"}}])
+    assert await caching.simulate(store, short, _count, now=1.0) == Caching()
+    assert await caching.simulate(store, short, _count, now=2.0) == Caching()
+    mark = {"type": "ephemeral"}
+    crowded = body(
+        system=[{"type": "text", "text": str(i), "cache_control": mark} for i in range(5)]
+    )
+    with pytest.raises(BadRequestError, match="A maximum of 4 blocks with cache_control"):
+        caching.check_breakpoints(crowded)
+    caching.check_breakpoints(body(cache_control=mark))  # the top-level mark is one
+
+
+def test_the_top_level_mark_caches_up_to_the_last_block() -> None:
+    request = body(
+        cache_control={"type": "ephemeral", "ttl": "1h"},
+        messages=[
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ],
+    )
+    (point,) = caching.breakpoints(request)
+    assert point.ttl == "1h" and len(point.prefix["messages"]) == 3

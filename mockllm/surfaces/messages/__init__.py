@@ -6,3 +6,5 @@ and the reply engine see; ``reply`` writes the engine's reply as a ``Message``;
 ``stream`` writes it as Anthropic's server-sent events; ``errors`` is the table of
 Anthropic's error types and statuses and its envelope (docs/messages.md).
 """
+
+__all__: list[str] = []

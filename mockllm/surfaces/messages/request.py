@@ -37,13 +37,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["EFFORT_BY_BUDGET", "neutral_view", "thinking_budget", "wants_thinking"]
 
 # budget_tokens below each bound -> the reasoning effort the reply engine knows.
 EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"))
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+_EFFORTS: Mapping[str, str] = MappingProxyType(
+    {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+)
 
 
 def _text_blocks(blocks: Any) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ...config import ValidationMode
@@ -38,15 +39,17 @@ if TYPE_CHECKING:
 
 __all__ = ["MessagesSchemas", "SchemaCheck", "location"]
 
-_KINDS = {
-    "string": "a valid string",
-    "integer": "a valid integer",
-    "number": "a valid number",
-    "boolean": "a valid boolean",
-    "object": "a valid dictionary",
-    "array": "a valid list",
-    "null": "None",
-}
+_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "string": "a valid string",
+        "integer": "a valid integer",
+        "number": "a valid number",
+        "boolean": "a valid boolean",
+        "object": "a valid dictionary",
+        "array": "a valid list",
+        "null": "None",
+    }
+)
 
 
 def location(path: Iterable[str | int]) -> str:
