@@ -21,6 +21,7 @@ from typing import Any
 
 from .chatbody import last_user_text, message_text
 from .errors import BadRequestError, FieldError
+from .redaction import redact_headers
 
 __all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "select",
            "similar"]
@@ -76,7 +77,7 @@ class Exchange:
     method: str
     path: str
     query: Mapping[str, str]
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # secrets kept as scheme + last 4 characters (redaction.py)
     body: Any  # the parsed JSON body, or None when it did not parse
     raw_body: str | None  # the body text (truncated) when it did not parse
     field_errors: tuple[FieldError, ...]
@@ -90,7 +91,7 @@ class Exchange:
     tags: Mapping[str, Any] = field(default_factory=dict)
     # The error's ServiceStack errorCode (``NoScenarioMatched``...), when the app passes it.
     error_code: str | None = None
-    # The reply's headers (the response's own mapping: no copy on the hot path).
+    # The reply's headers (the response's own mapping: no copy on the hot path), redacted.
     reply_headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -186,8 +187,9 @@ class Exchange:
             **self._head_json(),
             # str(): aiohttp's header names are istr, which orjson refuses as keys.
             "query": {str(k): v for k, v in self.query.items()},
-            "headers": {str(k): v for k, v in self.headers.items()},
-            "reply_headers": {str(k): v for k, v in self.reply_headers.items()},
+            # Redacted again: an exchange made by hand may carry a key in clear.
+            "headers": {str(k): v for k, v in redact_headers(self.headers).items()},
+            "reply_headers": {str(k): v for k, v in redact_headers(self.reply_headers).items()},
             "body": self.body,
             "raw_body": self.raw_body,
             "valid": self.valid,

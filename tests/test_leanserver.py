@@ -158,7 +158,7 @@ def test_the_journal_holds_lane_requests_like_any_other(server: MockLLMServer) -
     [exchange] = server.call(server.state.store.exchanges)
     assert exchange.path == "/v1/chat/completions"
     assert exchange.method == "POST"
-    assert exchange.headers["Authorization"] == "Bearer sk-j"
+    assert exchange.headers["Authorization"] == "Bearer ***"  # redacted (test_redaction.py)
     assert exchange.body["messages"][0]["content"] == "journal me"
     assert exchange.status == 200
     assert exchange.reply_headers["Content-Length"].isdigit()

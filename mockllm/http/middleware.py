@@ -24,6 +24,7 @@ from ..errors import (
     PayloadTooLargeError,
 )
 from ..journal import Exchange
+from ..redaction import RedactedHeaders
 from . import delivery, wire
 from .context import STATE, TRACE, ServerState, Trace
 from .leanio import AnyRequest, LeanRequest
@@ -149,9 +150,10 @@ def record(request: AnyRequest, state: ServerState, trace: Trace,
         time=time.time(),
         method=request.method,
         path=request.path,
-        # The request's own read-only mappings: no copy on the hot path.
+        # The request's own read-only mappings: no copy on the hot path. Its headers
+        # redacted when first read, so no key is in clear wherever the journal goes.
         query=request.query,
-        headers=request.headers,
+        headers=RedactedHeaders(request.headers),
         body=trace.body,
         raw_body=trace.raw_body,
         field_errors=trace.field_errors,
@@ -164,8 +166,9 @@ def record(request: AnyRequest, state: ServerState, trace: Trace,
         stream=trace.stream,
         duration_ms=(time.perf_counter() - trace.started) * 1000.0,
         tags=trace.tags,
-        # The response's own mapping: by the time anyone reads it, it holds what went out.
-        reply_headers=response.headers,
+        # The response's own mapping: by the time anyone reads it, it holds what went out
+        # (redacted when first read, as it may set a cookie or a token).
+        reply_headers=RedactedHeaders(response.headers),
     )
     store.record(exchange)
     live = state.live
