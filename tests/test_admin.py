@@ -211,14 +211,20 @@ async def test_who_may_call_the_control_api(make_app: Any, aiohttp_client: Clien
     client = await aiohttp_client(make_app(Settings(host=host, admin_token=token)))
     for authorization, status in expected.items():
         headers = {"Authorization": authorization} if authorization else {}
-        for method, path in (("GET", "/health"), ("POST", "/reset"), ("GET", "/requests"),
-                             ("DELETE", "/scenarios/nope")):
+        for method, path in (("POST", "/reset"), ("GET", "/requests"),
+                             ("DELETE", "/scenarios/nope"), ("GET", "/scenarios")):
             response = await client.request(method, ADMIN + path, headers=headers)
             want = 404 if path == "/scenarios/nope" and status == 200 else status
             assert response.status == want, (authorization, method, path)
             if status == 401:
                 body = await response.json()
                 assert body["responseStatus"]["errorCode"] == "Unauthorized"
+        # The health probe answers everyone, but only the token's holder learns more.
+        health = await client.get(ADMIN + "/health", headers=headers)
+        assert health.status == 200
+        body = await health.json()
+        assert (body == {"status": "ok"}) is (status != 200), (authorization, body)
+        assert body["status"] == "ok"
     # The chat endpoint never needs the admin token.
     assert (await client.post(CHAT, json=chat("hi"))).status == 200
 

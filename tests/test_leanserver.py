@@ -8,6 +8,7 @@ lost or answered differently from a server without the lane.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -309,3 +310,34 @@ def test_a_long_head_then_a_body_in_pieces_is_not_stalled(server: MockLLMServer)
             time.sleep(0.1)
         status, _, answer = reader.response()
     assert status == "HTTP/1.1 200 OK" and json.loads(answer)["object"] == "chat.completion"
+
+
+async def test_a_route_mounted_with_add_post_is_served_by_the_lane(
+        mockllm_parts: AppParts) -> None:
+    from aiohttp import web
+
+    from mockllm.http.app import create_app
+    from mockllm.http.context import add_post
+    from mockllm.http.serving import start_site
+
+    app = create_app(Settings(port=0), parts=mockllm_parts)
+    kinds: list[str] = []
+
+    async def echo(request: Any) -> web.StreamResponse:
+        kinds.append(type(request).__name__)
+        return web.json_response({"got": json.loads(await request.read())})
+
+    add_post(app, "/v1/echo", echo)
+    site = await start_site(app, "127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+        body = b'{"a": 1}'
+        head = (b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+        writer.write(head + body + head.replace(b"HTTP/1.1", b"HTTP/1.0") + body)
+        answers = [await reader.readuntil(b'{"got": {"a": 1}}') for _ in range(2)]
+        writer.close()
+    finally:
+        await site.close()
+    assert [answer[:17] for answer in answers] == [b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 200 OK\r\n"]
+    assert kinds == ["LeanRequest", "Request"]  # HTTP/1.0 is aiohttp's, same handler

@@ -33,7 +33,7 @@ from ..state import StateStore, open_store
 from ..validation import RequestValidator, ResponseValidator
 from . import chat, models
 from .completions import setup_completions
-from .context import STATE, ServerState
+from .context import STATE, ServerState, add_post
 from .control import setup_control
 from .cors import setup_cors
 from .middleware import CONTROL_PREFIX, error_middleware
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     app[STATE] = state
     app[UPSTREAM] = Upstream()
     for path in chat.CHAT_PATHS:
-        app.router.add_post(path, chat.chat_completions)
+        add_post(app, path, chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model}", models.get_model)
     app.router.add_get("/", models.index)

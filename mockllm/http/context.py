@@ -3,12 +3,13 @@
 ``ServerState`` is everything one app owns, built once by ``create_app``; the mutable
 part of it lives in its state store. ``Trace`` is what the pipeline learnt about one
 request, for the journal. Both are reached through aiohttp's typed keys.
+``add_post`` mounts a POST route, on aiohttp's router and in the lean lane's table.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +25,13 @@ from ..scenario_engine.scenarioset import ScenarioSet
 from ..schemaset import SchemaSet
 from ..state import StateStore
 from ..validation import RequestValidator, ResponseValidator
+from .leanio import AnyRequest
 from .live import LiveFeed
 
-__all__ = ["STATE", "ServerState", "TRACE", "Trace", "state_of"]
+__all__ = ["Handler", "STATE", "ServerState", "TRACE", "Trace", "add_post", "state_of"]
+
+# A route's handler, served alike to aiohttp's requests and the lean lane's.
+Handler = Callable[[AnyRequest], Awaitable[web.StreamResponse]]
 
 
 @dataclass(slots=True)
@@ -56,6 +61,9 @@ class ServerState:
     # Request ids and the seeds of unseeded requests: random, but no system call each
     # (seeded from the OS once, in the process that serves).
     rng: random.Random = field(default_factory=random.Random)
+    # The POST routes the lean lane serves itself (http/leanserver.py): a plain path
+    # -> its handler, filled by add_post; every other request goes to aiohttp.
+    lane_routes: dict[str, Handler] = field(default_factory=dict)
 
     async def reset(self) -> int:
         """Forget the journal and every counter: scenario uses, sequence positions,
@@ -73,6 +81,15 @@ class ServerState:
 
 
 STATE = web.AppKey("mockllm_state", ServerState)
+
+
+def add_post(app: web.Application, path: str, handler: Handler) -> None:
+    """Serve POST ``path`` with ``handler``: through aiohttp's router, and on the lean
+    lane when the path is plain (no ``{placeholder}``). A surface mounts a route with
+    this one call; the handler must take a :class:`~.leanio.LeanRequest` as well."""
+    app.router.add_post(path, handler)
+    if "{" not in path:
+        app[STATE].lane_routes[path] = handler
 
 
 def state_of(request: web.Request) -> ServerState:

@@ -4,7 +4,8 @@ Routes (JSON in and out; errors in the app's usual error envelope)::
 
     GET    /__mockllm/health               {"status": "ok", scenarios, journal counts,
                                            worker, pid, state, recording}; 503 when the
-                                           store is down
+                                           store is down. Without the right to call the
+                                           API, only {"status": ...}: a probe's answer
     GET    /__mockllm/requests             newest first; ?scenario= &model= &path= &status=
                                            &method= &limit=
     DELETE /__mockllm/requests             forget the journal
@@ -25,6 +26,9 @@ connect (that is the machine's own user). Bound beyond loopback it is off (404) 
 ``Settings.admin_token`` is set. With a token set, every call must send
 ``Authorization: Bearer <token>`` (else 401), on loopback too; the browser view's page
 and event stream also take it as ``?token=``, since a browser cannot send the header there.
+The one exception is ``GET /health``: a container's health check or a load balancer
+probes it without a token, and such a caller gets ``{"status": "ok"}`` (or
+``"unavailable"`` with 503) and nothing else.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ _YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", 
                          "text/plain"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The probe anyone may call (a container's health check): it answers only up or down.
+_HEALTH_PATH = CONTROL_PREFIX + "/health"
 
 
 def is_loopback(host: str) -> bool:
@@ -102,7 +109,12 @@ def setup_control(app: web.Application) -> None:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    _authorize(request, state_of(request).settings)
+    try:
+        _authorize(request, state_of(request).settings)
+    except (NotFoundError, UnauthorizedError):
+        if request.method == "GET" and request.path == _HEALTH_PATH:
+            return await _probe(request)
+        raise
     return await handler(request)
 
 
@@ -127,6 +139,12 @@ def _authorize(request: web.Request, settings: Settings) -> None:
             + (" (the token sent is wrong)." if sent else "."),
             headers={"WWW-Authenticate": 'Bearer realm="mockllm"'})
 
+
+
+async def _probe(request: web.Request) -> web.Response:
+    """Liveness for a caller without the token: up or not, and nothing else."""
+    ok = bool((await state_of(request).store.health()).get("ok"))
+    return json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
 
 
 async def _health(request: web.Request) -> web.Response:

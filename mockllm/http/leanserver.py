@@ -1,10 +1,11 @@
-"""The lean lane: chat completions served straight off the socket, the rest by aiohttp.
+"""The lean lane: the API's POST routes served straight off the socket, the rest by aiohttp.
 
 Every connection of a running server (``serving.start_site``) starts here. The lane
-reads each request's head itself; a plain ``POST /v1/chat/completions`` (or
-``/api/ChatCompletion``) with a JSON body runs through the same pipeline as on
-aiohttp (the middleware's :func:`~.middleware.answer` around
-:func:`~.chat.chat_completions`), as a :class:`~.leanio.LeanRequest`, and its answer
+reads each request's head itself; a plain POST with a JSON body to one of the app's
+lane routes (``ServerState.lane_routes``, mounted by :func:`~.context.add_post`: the
+chat completions paths, and each surface's own) runs through the same pipeline as on
+aiohttp (the middleware's :func:`~.middleware.answer` around the route's handler),
+as a :class:`~.leanio.LeanRequest`, and its answer
 is written here with the bytes aiohttp would write. That skips aiohttp's request,
 router and writer objects, which cost a mock more than the reply itself.
 
@@ -30,8 +31,7 @@ from aiohttp import hdrs, web
 from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from . import chat
-from .context import STATE
+from .context import STATE, Handler
 from .delivery import CLOSED
 from .leanio import LeanRequest, LeanStream
 from .middleware import answer
@@ -63,7 +63,7 @@ class LeanLane:
 
     __slots__ = ("_date", "_date_second", "_server", "_sweeper", "app", "closing",
                  "connections", "handler_factory", "loop", "max_body", "no_match", "no_query",
-                 "paths", "state")
+                 "routes", "state")
 
     def __init__(self, app: web.Application, handler_factory: web.Server) -> None:
         self.app = app
@@ -71,7 +71,9 @@ class LeanLane:
         self.handler_factory = handler_factory
         self.loop = asyncio.get_running_loop()
         self.max_body = self.state.settings.max_body_bytes
-        self.paths = {path.encode(): path for path in chat.CHAT_PATHS if "{" not in path}
+        # The routes the lane serves (ServerState.lane_routes, filled by add_post).
+        self.routes = {path.encode(): (path, handler)
+                       for path, handler in self.state.lane_routes.items()}
         self.no_query: MultiDictProxy[str] = MultiDictProxy(MultiDict())
         self.no_match: MappingProxyType[str, str] = MappingProxyType({})
         self.connections: set[LeanProtocol] = set()
@@ -202,8 +204,8 @@ class LeanProtocol(asyncio.Protocol):
             return
         line_end = buf.find(b"\r\n")
         line = _REQUEST_LINE.fullmatch(buf, 0, line_end)
-        path = self._lane.paths.get(line.group(1)) if line is not None else None
-        if path is None or _HEADER_LINES.fullmatch(buf, line_end + 2, end + 2) is None:
+        route = self._lane.routes.get(line.group(1)) if line is not None else None
+        if route is None or _HEADER_LINES.fullmatch(buf, line_end + 2, end + 2) is None:
             self._hand_off()
             return
         # Checked line by line above; read as aiohttp reads them (UTF-8, surrogates kept).
@@ -220,9 +222,10 @@ class LeanProtocol(asyncio.Protocol):
         self._need = 0
         body = bytes(buf[start:start + length])
         self._buffer = buf[start + length:]
+        path, handler = route
         request = LeanRequest(self, self._lane.app, path, CIMultiDictProxy(headers), body,
                               self._lane.no_query, self._lane.no_match)
-        self.task = self._lane.loop.create_task(self._serve(request))
+        self.task = self._lane.loop.create_task(self._serve(request, handler))
 
     def _body_length(self, headers: CIMultiDict[str]) -> int | None:
         """The body's length when the lane takes the request; None hands it over."""
@@ -243,9 +246,9 @@ class LeanProtocol(asyncio.Protocol):
         length = int(lengths[0])
         return length if length <= self._lane.max_body else None
 
-    async def _serve(self, request: LeanRequest) -> None:
+    async def _serve(self, request: LeanRequest, handler: Handler) -> None:
         try:
-            response = await answer(request, chat.chat_completions)
+            response = await answer(request, handler)
             if isinstance(response, LeanStream):
                 if response.prepared and self._open():
                     await response.write_eof()
