@@ -3,6 +3,7 @@ document, the neutral view, the Message, the stream events and the error envelop
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -11,19 +12,20 @@ import pytest
 from faker import Faker
 
 from mockllm import openapigen
-from mockllm.config import ValidationMode
+from mockllm.config import Settings, ValidationMode
 from mockllm.errors import (
     BadRequestError,
     RateLimitExceededError,
     RequestValidationError,
     ScriptedError,
+    UnauthorizedError,
 )
 from mockllm.reply_engine.generate import Generator, scripted_error
 from mockllm.resources import data_dir
 from mockllm.state import MemoryStore
-from mockllm.surfaces.messages import caching, errors, stream
+from mockllm.surfaces.messages import caching, errors, headers, models, stream
 from mockllm.surfaces.messages.reply import Caching, build_message, signature
-from mockllm.surfaces.messages.request import neutral_view
+from mockllm.surfaces.messages.request import check_thinking, neutral_view
 from mockllm.surfaces.messages.schema import MessagesSchemas
 
 SCHEMAS = MessagesSchemas(ValidationMode.STRICT)
@@ -621,3 +623,103 @@ def test_the_top_level_mark_caches_up_to_the_last_block() -> None:
     )
     (point,) = caching.breakpoints(request)
     assert point.ttl == "1h" and len(point.prefix["messages"]) == 3
+
+
+# ------------------------------------------------------------------ headers, models, rules
+
+
+def test_a_key_is_needed_in_either_header_and_versions_are_checked() -> None:
+    with pytest.raises(UnauthorizedError, match="x-api-key header is required"):
+        headers.check({"anthropic-version": "2023-06-01"})
+    assert headers.check({"x-api-key": "k"}) == "2023-06-01"
+    assert headers.check({"authorization": "Bearer t", "anthropic-version": "2026-10-21"}) == (
+        "2026-10-21"
+    )
+    with pytest.raises(BadRequestError, match='anthropic-version: "2024-01-01" is not a valid'):
+        headers.check({"x-api-key": "k", "anthropic-version": "2024-01-01"})
+    assert headers.is_beta({}, {"beta": "true"}) and headers.is_beta({"anthropic-beta": "x"}, {})
+    assert not headers.is_beta({}, {})
+
+
+def test_the_newer_version_refuses_sampling_and_misplaced_blocks() -> None:
+    request = body(
+        temperature=1,
+        top_k=5,
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "q", "citations": [{"x": 1}]}]},
+            {"role": "assistant", "content": [{"type": "document", "source": {}}]},
+        ],
+    )
+    assert headers.version_rules("2023-06-01", request) == []
+    assert [p.param for p in headers.version_rules("2026-10-21", request)] == [
+        "temperature",
+        "top_k",
+        "messages.0.content.0.citations",
+        "messages.1.content.0",
+    ]
+
+
+def test_rate_limit_headers_are_spelt_as_anthropics() -> None:
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    spelt = headers.reply_headers(
+        "req_1",
+        {
+            "x-ratelimit-limit-requests": "60",
+            "x-ratelimit-remaining-requests": "59",
+            "x-ratelimit-reset-requests": "1m0s",
+            "x-ratelimit-reset-tokens": "120ms",
+            "retry-after": "2",
+        },
+        now,
+    )
+    assert spelt == {
+        "anthropic-ratelimit-requests-limit": "60",
+        "anthropic-ratelimit-requests-remaining": "59",
+        "anthropic-ratelimit-requests-reset": "2026-01-02T03:05:05Z",
+        "anthropic-ratelimit-tokens-reset": "2026-01-02T03:04:05Z",
+        "anthropic-ratelimit-input-tokens-reset": "2026-01-02T03:04:05Z",
+        "retry-after": "2",
+        "request-id": "req_1",
+    }
+
+
+def test_the_models_page_is_anthropics_and_pages() -> None:
+    settings = Settings(models=("gpt-4o", "claude-a", "claude-b", "claude-c"))
+    listed = models.page(settings, {})
+    assert [m["id"] for m in listed["data"]] == ["claude-a", "claude-b", "claude-c"]
+    assert listed["has_more"] is False and listed["first_id"] == "claude-a"
+    for info in listed["data"]:
+        assert SCHEMAS.check("ModelInfo", info) == []
+    assert SCHEMAS.check("ListResponse_ModelInfo_", listed) == []
+    second = models.page(settings, {"limit": "1", "after_id": "claude-a"})
+    assert [m["id"] for m in second["data"]] == ["claude-b"] and second["has_more"] is True
+    before = models.page(settings, {"before_id": "claude-c", "limit": "1"})
+    assert [m["id"] for m in before["data"]] == ["claude-b"]
+    assert models.claude_models(Settings()) == models.CLAUDE_MODELS
+    with pytest.raises(BadRequestError, match="limit"):
+        models.page(settings, {"limit": "0"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        (
+            {"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 2000}},
+            "max_tokens",
+        ),
+        (
+            {"thinking": {"type": "adaptive"}, "tools": [WEATHER], "tool_choice": {"type": "any"}},
+            "tool_choice",
+        ),
+        ({"thinking": {"type": "adaptive"}, "temperature": 0.5}, "temperature"),
+        ({"thinking": {"type": "disabled"}, "temperature": 0.5}, None),
+        ({"max_tokens": 3000, "thinking": {"type": "enabled", "budget_tokens": 2000}}, None),
+    ],
+)
+def test_thinkings_rules(extra: dict[str, Any], refused: str | None) -> None:
+    if refused is None:
+        check_thinking(body(**extra))
+        return
+    with pytest.raises(BadRequestError) as caught:
+        check_thinking(body(**extra))
+    assert caught.value.param == refused

@@ -40,7 +40,15 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["EFFORT_BY_BUDGET", "neutral_view", "thinking_budget", "wants_thinking"]
+from ...errors import BadRequestError
+
+__all__ = [
+    "EFFORT_BY_BUDGET",
+    "check_thinking",
+    "neutral_view",
+    "thinking_budget",
+    "wants_thinking",
+]
 
 # budget_tokens below each bound -> the reasoning effort the reply engine knows.
 EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"))
@@ -188,6 +196,34 @@ def thinking_budget(body: Mapping[str, Any]) -> int | None:
     thinking = body.get("thinking")
     budget = thinking.get("budget_tokens") if isinstance(thinking, Mapping) else None
     return budget if isinstance(budget, int) and not isinstance(budget, bool) else None
+
+
+def check_thinking(body: Mapping[str, Any]) -> None:
+    """The API's rules for extended thinking that a schema cannot say (a 400 each):
+    ``budget_tokens`` below ``max_tokens``, no forced tool use, ``temperature`` 1 only."""
+    if not wants_thinking(body):
+        return
+    budget = thinking_budget(body)
+    max_tokens = body.get("max_tokens")
+    if budget is not None and isinstance(max_tokens, int) and budget >= max_tokens:
+        raise BadRequestError(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+            "documentation at https://docs.claude.com/en/docs/build-with-claude/"
+            "extended-thinking#max-tokens-and-context-window-size",
+            param="max_tokens",
+        )
+    choice = body.get("tool_choice")
+    if isinstance(choice, Mapping) and choice.get("type") in ("any", "tool"):
+        raise BadRequestError(
+            "Thinking may not be enabled when tool_choice forces tool use.", param="tool_choice"
+        )
+    if body.get("temperature", 1) != 1:
+        raise BadRequestError(
+            "`temperature` may only be set to 1 when thinking is enabled. Please consult our "
+            "documentation at https://docs.claude.com/en/docs/build-with-claude/"
+            "extended-thinking#feature-compatibility",
+            param="temperature",
+        )
 
 
 def _effort(body: Mapping[str, Any]) -> str | None:
