@@ -30,6 +30,8 @@ __all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "
 _SUMMARY_CHARS = 60
 # How much of a request's message text a list row carries for searching.
 _ROW_TEXT_CHARS = 4000
+# The fields a JournalQuery compares, in the order its messages name them.
+_CRITERIA = ("scenario", "model", "path", "status", "method", "surface")
 
 
 def near_miss_json(near_miss: Any) -> Any:
@@ -93,6 +95,9 @@ class Exchange:
     error_code: str | None = None
     # The reply's headers (the response's own mapping: no copy on the hot path), redacted.
     reply_headers: Mapping[str, str] = field(default_factory=dict)
+    # The surface (API) the request came through: ``chat``, ``responses``...; None for
+    # a request no surface took (an unknown route).
+    surface: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -179,7 +184,7 @@ class Exchange:
     def _head_json(self) -> dict[str, Any]:
         """What every JSON view of an exchange starts with: which one it is."""
         return {"seq": self.seq, "request_id": self.request_id, "time": self.time,
-                "method": self.method, "path": self.path}
+                "method": self.method, "path": self.path, "surface": self.surface}
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view, for the control API and failure messages."""
@@ -225,7 +230,8 @@ class Exchange:
             scenario=data["scenario"], near_misses=tuple(data["near_misses"]),
             status=data["status"], response=data["response"], error=data["error"],
             stream=data["stream"], duration_ms=data["duration_ms"], tags=data["tags"],
-            error_code=data["error_code"], reply_headers=data.get("reply_headers") or {})
+            error_code=data["error_code"], reply_headers=data.get("reply_headers") or {},
+            surface=data.get("surface"))
 
     @property
     def search_text(self) -> str:
@@ -263,6 +269,7 @@ class JournalQuery:
     path: str | None = None
     status: int | None = None
     method: str | None = None
+    surface: str | None = None
     predicate: Callable[[Exchange], bool] | None = None
 
     @classmethod
@@ -274,12 +281,13 @@ class JournalQuery:
                                   param="status")
         return cls(scenario=params.get("scenario"), model=params.get("model"),
                    path=params.get("path"), method=params.get("method"),
+                   surface=params.get("surface"),
                    status=int(status) if status is not None else None)
 
     def misses(self, exchange: Exchange) -> list[str]:
         """How ``exchange`` differs from the query; empty when it matches."""
         found: list[str] = []
-        for name in ("scenario", "model", "path", "status", "method"):
+        for name in _CRITERIA:
             wanted = getattr(self, name)
             actual = getattr(exchange, name)
             if wanted is not None and actual != wanted:
@@ -293,8 +301,7 @@ class JournalQuery:
         return not self.misses(exchange)
 
     def __str__(self) -> str:
-        named = [f"{n}={getattr(self, n)!r}" for n in ("scenario", "model", "path", "status",
-                                                        "method") if getattr(self, n) is not None]
+        named = [f"{n}={getattr(self, n)!r}" for n in _CRITERIA if getattr(self, n) is not None]
         if self.predicate is not None:
             named.append(f"predicate={getattr(self.predicate, '__name__', 'predicate')}")
         return ", ".join(named) or "any request"

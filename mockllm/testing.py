@@ -153,20 +153,22 @@ class MockLLM:
     def requests_where(self, predicate: Callable[[Exchange], bool] | None = None, *,
                        scenario: str | None = None, model: str | None = None,
                        path: str | None = None, status: int | None = None,
-                       method: str | None = None) -> list[Exchange]:
-        """The requests matching every given criterion, oldest first."""
+                       method: str | None = None,
+                       surface: str | None = None) -> list[Exchange]:
+        """The requests matching every given criterion, oldest first (``surface``: the
+        API they came through, ``chat`` or ``responses``...)."""
         query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
-                             method=method, predicate=predicate)
+                             method=method, surface=surface, predicate=predicate)
         return select(self.requests, query)
 
     def assert_called(self, scenario: str | None = None, times: int | None = None, *,
                       model: str | None = None, path: str | None = None,
-                      status: int | None = None,
+                      status: int | None = None, surface: str | None = None,
                       predicate: Callable[[Exchange], bool] | None = None) -> list[Exchange]:
         """Assert that requests matching the criteria came ``times`` times (default: at
         least once); returns them. The failure lists the similar requests made."""
         query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
-                             predicate=predicate)
+                             surface=surface, predicate=predicate)
         entries = self.requests
         found = select(entries, query)
         if (len(found) == times) if times is not None else bool(found):
@@ -176,10 +178,11 @@ class MockLLM:
 
     def assert_not_called(self, scenario: str | None = None, *, model: str | None = None,
                           path: str | None = None, status: int | None = None,
+                          surface: str | None = None,
                           predicate: Callable[[Exchange], bool] | None = None) -> None:
         """Assert that no request matched the criteria."""
         self.assert_called(scenario, 0, model=model, path=path, status=status,
-                           predicate=predicate)
+                           surface=surface, predicate=predicate)
 
     @staticmethod
     def _explain(entries: list[Exchange], query: JournalQuery, found: list[Exchange],

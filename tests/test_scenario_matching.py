@@ -149,6 +149,7 @@ CONDITION_CASES: list[tuple[str, Any, Any]] = [
     ("headers", "x-tenant", "x-missing"),
     ("turn", 1, {"gt": 1}),
     ("path", "/v1/chat/completions", {"startswith": "/api/"}),
+    ("surface", "chat", {"in": ["responses", "messages"]}),
     ("json_path", {"path": "temperature", "gt": 1}, {"path": "temperature", "lt": 1}),
     ("json_path", "metadata.user", "metadata.tenant"),
     ("json_path", {"path": "messages[-1].role", "eq": "tool"},

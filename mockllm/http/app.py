@@ -2,9 +2,10 @@
 
 The factory builds every expensive object once (or takes them from ``parts``), the
 state store, the one scenario loader and condition registry of the app, and mounts
-the routes: the chat pipeline (:mod:`.chat`), models (:mod:`.models`), the control
-API (:mod:`.control`) and CORS. The CLI, the background-thread server and
-``aiohttp_client`` tests all build the app through this one factory.
+the routes: every surface's (``mockllm/surfaces/``, through :mod:`.pipeline`),
+models (:mod:`.models`), the control API (:mod:`.control`) and CORS. The CLI, the
+background-thread server and ``aiohttp_client`` tests all build the app through this
+one factory.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from ..scenario_engine.scenarioset import ScenarioSet
 from ..scenario_engine.templating import TemplateEngine
 from ..schemaset import SchemaSet
 from ..state import StateStore, open_store
+from ..surfaces import builtin_surfaces
 from ..validation import RequestValidator, ResponseValidator
-from . import chat, models
+from . import models, pipeline
 from .completions import setup_completions
 from .context import STATE, ServerState, add_post
 from .control import setup_control
@@ -97,8 +99,13 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
                           client_max_size=settings.max_body_bytes)
     app[STATE] = state
     app[UPSTREAM] = Upstream()
-    for path in chat.CHAT_PATHS:
-        add_post(app, path, chat.chat_completions)
+    for surface in builtin_surfaces():
+        for route in surface.routes:
+            handler = pipeline.handler(surface, route.operation)
+            if route.method == "POST":  # on the lean lane too, when the path is plain
+                add_post(app, route.path, handler)
+            else:
+                app.router.add_route(route.method, route.path, handler)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model}", models.get_model)
     app.router.add_get("/", models.index)

@@ -30,8 +30,8 @@ from aiohttp import web
 
 from ..errors import NotFoundError
 from ..journal import Exchange
+from ..surfaces.chat.stream import chunk_dicts
 from . import wire
-from .chat import stream_chunks
 from .context import STATE, ServerState, state_of
 from .middleware import CONTROL_PREFIX, json_response
 
@@ -143,10 +143,10 @@ def chunks_of(state: ServerState, exchange: Exchange) -> list[dict[str, Any]] | 
     noted = exchange.tags.get("chunks")
     body, reply = exchange.body, exchange.response
     if not exchange.stream or not isinstance(noted, dict) or not isinstance(reply, dict) \
-            or not isinstance(body, dict):
+            or not isinstance(body, dict) or exchange.surface not in ("chat", None):
         return None
-    chunks = stream_chunks(state, body, reply, str(noted.get("by", "tokens")),
-                           int(noted.get("size", 1)))
+    chunks = chunk_dicts(state.generator, body, reply, str(noted.get("by", "tokens")),
+                         int(noted.get("size", 1)))
     offsets = noted.get("at_ms")
     if isinstance(offsets, (int, float)):  # one write carried them all
         return [{"at_ms": round(offsets, 3), "chunk": chunk} for chunk in chunks]

@@ -23,29 +23,16 @@ from aiohttp import web
 
 from ..errors import BadRequestError, NotFoundError
 from ..state import StoredCompletion
-from .context import ServerState, state_of
+from .context import state_of
 from .middleware import json_response
 
-__all__ = ["keep", "setup_completions"]
+__all__ = ["setup_completions"]
 
 _PATH = "/v1/chat/completions"
 _METADATA_PARAM = re.compile(r"^metadata\[(.+)\]$")
 # OpenAI's bounds on metadata: 16 pairs, keys up to 64 characters, values up to 512.
 _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
 _DEFAULT_LIMIT, _MAX_LIMIT = 20, 100
-
-
-async def keep(state: ServerState, body: Mapping[str, Any], reply: Mapping[str, Any]) -> None:
-    """Store the completion of a request that asked for it (``store: true``)."""
-    messages = body.get("messages")
-    await state.store.store_completion(StoredCompletion(
-        id=str(reply["id"]),
-        created=int(reply.get("created") or 0),
-        model=str(reply.get("model") or body.get("model") or ""),
-        metadata=dict(body.get("metadata") or {}),
-        request_messages=tuple(messages) if isinstance(messages, list) else (),
-        response=dict(reply),
-    ))
 
 
 def setup_completions(app: web.Application) -> None:

@@ -24,6 +24,7 @@ from ..scenario_engine.loader import ScenarioLoader
 from ..scenario_engine.scenarioset import ScenarioSet
 from ..schemaset import SchemaSet
 from ..state import StateStore
+from ..surfaces import Surface
 from ..validation import RequestValidator, ResponseValidator
 from .leanio import AnyRequest
 from .live import LiveFeed
@@ -112,6 +113,9 @@ class Trace:
     stream: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
     recorded: bool = False
+    # The surface whose route the request came in on (None: no surface's, e.g. a 404):
+    # it spells the error body, and the journal names it.
+    surface: Surface | None = None
 
 
 # aiohttp 3.14 types request storage keys; older releases take a plain string.

@@ -17,10 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..config import ErrorDialect
 from ..errors import ScriptedError
-from ..reply_engine.streaming import ChunkJson
-from . import wire
+from ..surfaces.base import EventStream
 from .leanio import AnyRequest, open_stream
 
 __all__ = ["CLOSED", "Fault", "drop_connection", "jittered", "pick_fault", "send_body",
@@ -107,13 +105,13 @@ async def send_body(request: AnyRequest, payload: bytes, *, content_type: str,
     return web.Response(body=payload, content_type=content_type, headers=headers)
 
 
-async def send_stream(request: AnyRequest, chunks: ChunkJson, *,
+async def send_stream(request: AnyRequest, events: EventStream, *,
                       headers: Mapping[str, str], timing: Mapping[str, Any],
                       rng: random.Random | None, fault: Fault | None,
                       tags: dict[str, Any], started: float | None = None,
                       on_end: Callable[[bool, web.StreamResponse], None],
                       ) -> web.StreamResponse:
-    """The chunks as server-sent events, paced by ``timing``, ending in ``data: [DONE]``.
+    """The surface's events, paced by ``timing``, then its end (chat's ``data: [DONE]``).
 
     ``ttft_ms`` (else ``latency_ms``) comes before the first chunk, and the gap between
     chunks keeps ``tokens_per_second`` for chunks of ``chunk_size`` tokens (characters
@@ -140,7 +138,7 @@ async def send_stream(request: AnyRequest, chunks: ChunkJson, *,
             # Nothing to pace or break: the whole stream in one write (one send, with
             # the headers and the end of the body), which triples streaming throughput
             # over a write per chunk.
-            data = wire.sse_stream(chunks)
+            data = events.whole()
             _note_chunks(tags, timing, (clock() - origin) * 1000.0)
             on_end(True, response)
             await response.write_eof(data)
@@ -154,9 +152,9 @@ async def send_stream(request: AnyRequest, chunks: ChunkJson, *,
         loop_time = asyncio.get_running_loop().time
         steady = not timing.get("jitter")
         due = loop_time()
-        for chunk in chunks:
+        for event in events:
             if fault is not None and len(offsets) == fault.after_chunks:
-                cut = await _stream_fault(request, response, fault, chunk, on_end)
+                cut = await _stream_fault(request, response, events, fault, event, on_end)
                 if cut is not None:
                     return cut
             if gap_ms and offsets:
@@ -167,15 +165,16 @@ async def send_stream(request: AnyRequest, chunks: ChunkJson, *,
                     await asyncio.sleep(delay)
                 elif delay < -gap:  # a stall, not drift: no burst of chunks to catch up
                     due = loop_time()
-            await response.write(wire.sse_data(chunk))
+            await response.write(event)
             offsets.append((clock() - origin) * 1000.0)
         if fault is not None and len(offsets) <= fault.after_chunks:
             # A fault placed past the last chunk fires just before [DONE].
-            cut = await _stream_fault(request, response, fault, None, on_end)
+            cut = await _stream_fault(request, response, events, fault, None, on_end)
             if cut is not None:
                 return cut
         on_end(True, response)
-        await response.write(wire.SSE_DONE)
+        if events.end:
+            await response.write(events.end)
         await response.write_eof()
     except ConnectionResetError:
         tags["disconnected"] = "the client went away during the stream"
@@ -198,8 +197,8 @@ def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
     return size / 4.0 if timing.get("chunk") == "chars" else size
 
 
-async def _stream_fault(request: AnyRequest, response: web.StreamResponse, fault: Fault,
-                        chunk: bytes | None,
+async def _stream_fault(request: AnyRequest, response: web.StreamResponse,
+                        events: EventStream, fault: Fault, event: bytes | None,
                         on_end: Callable[[bool, web.StreamResponse], None],
                         ) -> web.StreamResponse | None:
     """Inject ``fault`` into a stream; a response returned means the stream ends there."""
@@ -211,11 +210,10 @@ async def _stream_fault(request: AnyRequest, response: web.StreamResponse, fault
         return await _hang(request, fault, response)
     if fault.kind == "stream_error":
         error = ScriptedError(fault.message, status=500, openai_code="server_error")
-        await response.write(wire.sse_event(wire.error_body(error, ErrorDialect.OPENAI)))
+        await response.write(events.error_event(error))
         await response.write_eof()
         return response
     if fault.kind == "malformed_chunk":
         # The start of an event, cut inside its JSON: what a broken proxy produces.
-        event = wire.sse_data(chunk if chunk is not None else wire.dumps({"id": "cut"}))
-        await response.write(event[:-12] + b"\n\n")
+        await response.write(events.cut_event(event))
     return None

@@ -85,7 +85,7 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
                 trace.near_misses = tuple(value)
             else:
                 trace.tags[key] = value
-        response = _error_response(request, state, error)
+        response = _error_response(request, state, trace, error)
     if not response.prepared:
         response.headers["x-request-id"] = trace.request_id
     if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
@@ -118,9 +118,12 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
                         error_code=exc.reason.replace(" ", "") if exc.reason else None)
 
 
-def _error_response(request: AnyRequest, state: ServerState,
+def _error_response(request: AnyRequest, state: ServerState, trace: Trace,
                     error: MockLLMError) -> web.Response:
-    body = wire.dumps(wire.error_body(error, state.settings.error_dialect))
+    dialect = state.settings.error_dialect
+    surface = trace.surface
+    body = wire.dumps(surface.error_body(error, dialect) if surface is not None
+                      else wire.error_body(error, dialect))
     headers = dict(error.headers)
     callback = request.query.get("callback")
     if callback is not None and wire.is_safe_callback(callback):
@@ -169,6 +172,7 @@ def record(request: AnyRequest, state: ServerState, trace: Trace,
         # The response's own mapping: by the time anyone reads it, it holds what went out
         # (redacted when first read, as it may set a cookie or a token).
         reply_headers=RedactedHeaders(response.headers),
+        surface=trace.surface.name if trace.surface is not None else None,
     )
     store.record(exchange)
     live = state.live

@@ -75,16 +75,20 @@ class RequestView:
     look at ``last_user_message`` extract it once.
     """
 
-    __slots__ = ("_headers", "_memo", "_raw_headers", "body", "path")
+    __slots__ = ("_headers", "_memo", "_raw_headers", "body", "path", "surface")
 
     def __init__(
         self,
         body: Mapping[str, Any],
         headers: Mapping[str, str] | None = None,
         path: str = "/v1/chat/completions",
+        surface: str = "chat",
     ) -> None:
+        # The neutral body (chat completions' spelling, whatever API it came through:
+        # mockllm/surfaces/base.py), and the surface (API) it came through.
         self.body = body
         self.path = path
+        self.surface = surface
         self._raw_headers: Mapping[str, str] = headers or {}
         self._headers: dict[str, str] | None = None
         # Keyed by the function that computes a fact (or a (function, key) pair): two
@@ -207,6 +211,10 @@ def _model(view: RequestView) -> Any:
 
 def _path(view: RequestView) -> str:
     return view.path
+
+
+def _surface(view: RequestView) -> str:
+    return view.surface
 
 
 # ------------------------------------------------------------------------- lookups
@@ -816,6 +824,7 @@ def default_registry() -> MatcherRegistry:
         "headers": KeyedMatcher(_header_value, "request headers", fold_case=True),
         "turn": s(lambda v: v.turn, "number of user messages"),
         "path": s(_path, "the request path"),
+        "surface": s(_surface, "the API the request came through: chat, responses..."),
         "json_path": JsonPathMatcher("any field of the body by path"),
     })
 
