@@ -1,4 +1,7 @@
-"""``GET /v1/models``, ``GET /v1/models/{model}`` and the index page ``GET /``."""
+"""``GET /v1/models``, ``GET /v1/models/{model}`` and the index page ``GET /``.
+
+An Anthropic client (``anthropic-version`` or ``x-api-key``) gets Anthropic's shape.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import NotFoundError
+from ..surfaces.messages import models as anthropic
 from .context import state_of
 from .middleware import json_response
 
@@ -20,7 +24,10 @@ def _model_object(model_id: str) -> dict[str, Any]:
 
 async def list_models(request: web.Request) -> web.Response:
     """The configured models."""
-    models = state_of(request).settings.models
+    settings = state_of(request).settings
+    if anthropic.is_anthropic(request.headers):  # Anthropic's clients read its shape
+        return json_response(anthropic.page(settings, request.query))
+    models = settings.models
     return json_response({"object": "list", "data": [_model_object(m) for m in models]})
 
 
@@ -31,6 +38,8 @@ async def get_model(request: web.Request) -> web.Response:
     if model not in settings.models and not settings.any_model:
         raise NotFoundError(f"The model `{model}` does not exist or you do not have access to it.",
                             openai_code="model_not_found", param="model")
+    if anthropic.is_anthropic(request.headers):
+        return json_response(anthropic.model_info(model))
     return json_response(_model_object(model))
 
 

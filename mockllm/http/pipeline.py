@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -86,7 +87,7 @@ async def generate_reply(surface: Surface, request: AnyRequest) -> web.StreamRes
     trace.surface = surface
     callback = negotiate(request, surface)
     raw, body = await read(request, trace, state.settings.max_body_bytes, surface.title)
-    validate(state, trace, surface, raw, body, callback)
+    validate(request, state, trace, surface, raw, body, callback)
     view = await surface.view(state, body)
     limits = await admit(request, state, view)
     resolution, seed = await resolve(request, state, trace, surface, view)
@@ -96,6 +97,8 @@ async def generate_reply(surface: Surface, request: AnyRequest) -> web.StreamRes
     call = Call(
         body, view, reply, generate(state, trace, view, reply, seed), request_id=trace.request_id
     )
+    if type(surface).prepare is not Surface.prepare:  # only a surface that needs it
+        call = replace(call, extra=await surface.prepare(state, body, view))
     answer = surface.answer(state, call)
     trace.response = answer
     await surface.keep(state, call, answer)
@@ -213,6 +216,7 @@ def _json_kind(value: Any) -> str:
 
 
 def validate(
+    request: AnyRequest,
     state: ServerState,
     trace: Trace,
     surface: Surface,
@@ -222,7 +226,7 @@ def validate(
 ) -> None:
     """The body against the surface's schema (every problem at once), then the checks
     the schema cannot say: JSONP streams and unknown models."""
-    field_errors = surface.validate(state, body, raw)
+    field_errors = surface.validate_request(state, body, raw, request.headers, request.query)
     if field_errors:
         trace.field_errors = tuple(field_errors)
         raise RequestValidationError(field_errors)
@@ -250,7 +254,8 @@ async def admit(request: AnyRequest, state: ServerState, view: dict[str, Any]) -
     if limiter is None:
         return {}
     tokens = state.generator.count_prompt(view).total if limiter.counts_tokens else 0
-    key = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
+    # The API key: a bearer token, or Anthropic's x-api-key.
+    key = bearer_token(request.headers.get(hdrs.AUTHORIZATION)) or request.headers.get("x-api-key")
     decision = await limiter.check(key, tokens, time.monotonic(), model=str(view.get("model")))
     decision.raise_if_refused()
     return decision.headers
@@ -337,7 +342,9 @@ async def deliver(
     """JSON, JSONP or SSE, with the reply's timing and faults."""
     reply = call.reply
     extra = reply.get("headers")
-    headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
+    headers = surface.reply_headers(trace.request_id, limits)
+    if extra:
+        headers.update((str(k), str(v)) for k, v in extra.items())
     headers["x-request-id"] = trace.request_id
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them

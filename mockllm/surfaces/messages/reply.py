@@ -8,7 +8,9 @@ choice becomes the message's content blocks, in the order Anthropic sends them:
   scenario's reply says ``redacted_thinking: true`` (or gives its ``data``);
   ``thinking.display: omitted`` sends the block with empty text and its signature;
 * ``text`` (none when the reply has no text but calls tools); URL citations become
-  cited text blocks (``web_search_result_location``), split where the spans are;
+  cited text blocks (``web_search_result_location``), split where the spans are; a
+  block without citations has no ``citations`` key, as the API sends it (the Vercel AI
+  SDK refuses ``citations: null``);
 * ``tool_use`` blocks (ids ``toolu_``, ``input`` the call's arguments as an object),
   only the first when ``disable_parallel_tool_use`` is set.
 
@@ -83,7 +85,7 @@ def _text_blocks(text: str, annotations: Sequence[Any]) -> list[dict[str, Any]]:
         if start < at or end <= start or end > len(text):
             continue
         if start > at:
-            blocks.append({"type": "text", "text": text[at:start], "citations": None})
+            blocks.append({"type": "text", "text": text[at:start]})
         blocks.append(
             {
                 "type": "text",
@@ -93,7 +95,7 @@ def _text_blocks(text: str, annotations: Sequence[Any]) -> list[dict[str, Any]]:
                         "type": "web_search_result_location",
                         "cited_text": text[start:end],
                         "url": str(cite.get("url", "")),
-                        "title": cite.get("title"),
+                        "title": str(cite.get("title") or cite.get("url", "")),
                         "encrypted_index": base64.b64encode(
                             hashlib.sha256(str(cite.get("url", "")).encode()).digest()[:24]
                         ).decode(),
@@ -103,7 +105,7 @@ def _text_blocks(text: str, annotations: Sequence[Any]) -> list[dict[str, Any]]:
         )
         at = end
     if at < len(text) or not blocks:
-        blocks.append({"type": "text", "text": text[at:], "citations": None})
+        blocks.append({"type": "text", "text": text[at:]})
     return blocks
 
 
@@ -170,7 +172,7 @@ def build_message(
     if isinstance(text, str) and (text or not calls):
         content.extend(_text_blocks(text, message.get("annotations") or ()))
     elif refusal is not None and not calls:
-        content.append({"type": "text", "text": "", "citations": None})
+        content.append({"type": "text", "text": ""})
     if stop_sequence is None:
         for call in calls:
             function = call["function"]

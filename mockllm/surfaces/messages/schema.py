@@ -11,11 +11,12 @@ only the problems of the member its tag names (a ``text`` block missing ``text``
 problem, not sixteen); a union without one reports the problems of the member whose
 JSON kind fits (a list of blocks, not a string).
 
-What the pinned document predates passes: unknown top-level fields (the anthropic SDK
-2.x and Claude Code send fields newer than the document, such as ``prefill`` or
-``speed``) and content blocks of an unknown ``type`` (the API keeps adding them). Known
-fields are checked in full. ``--validation lenient`` also lets unknown fields inside
-objects pass; ``off`` checks nothing.
+What the pinned document predates passes: unknown fields at the top level and on a
+message (the anthropic SDK 2.x and Claude Code send fields newer than the document, such
+as ``prefill``, ``speed`` or a system message's ``output_config``) and content blocks
+of an unknown ``type`` (the API keeps adding them). Known fields are checked in full.
+``--validation lenient`` also lets unknown fields inside objects pass; ``off`` checks
+nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ _KINDS: Mapping[str, str] = MappingProxyType(
         "null": "None",
     }
 )
+
+
+# Objects whose unknown fields pass besides the root: a message (Claude Code puts
+# per-turn settings such as ``output_config`` on its mid-conversation system messages).
+_OPEN = ("InputMessage", "BetaInputMessage")
 
 
 def location(path: Iterable[str | int]) -> str:
@@ -94,10 +100,14 @@ def _lenient(node: Any) -> Any:
 
 
 def _open_root(bundle: Mapping[str, Any]) -> dict[str, Any]:
-    """``bundle`` whose root object takes unknown top-level fields (module docstring)."""
+    """``bundle`` whose root object and messages take unknown fields (module docstring)."""
     root = str(bundle["$ref"]).rsplit("/", 1)[-1]
     definitions = dict(bundle["definitions"])
-    definitions[root] = {k: v for k, v in definitions[root].items() if k != "additionalProperties"}
+    for name in (root, *_OPEN):
+        if name in definitions:
+            definitions[name] = {
+                k: v for k, v in definitions[name].items() if k != "additionalProperties"
+            }
     return {**bundle, "definitions": definitions}
 
 

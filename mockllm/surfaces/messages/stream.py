@@ -29,6 +29,7 @@ import orjson
 
 from ...errors import MockLLMError
 from ...reply_engine.tokens import Tokenizer
+from ..sse import named_event
 from .errors import error_event as error_payload
 
 __all__ = ["events", "frame", "frame_error", "iter_events"]
@@ -36,9 +37,7 @@ __all__ = ["events", "frame", "frame_error", "iter_events"]
 
 def frame(payload: Mapping[str, Any]) -> bytes:
     """One event: ``event: <type>``, ``data: <json>`` and a blank line."""
-    return (
-        b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-    )
+    return named_event(str(payload["type"]), orjson.dumps(payload))
 
 
 def frame_error(error: MockLLMError) -> bytes:
@@ -69,7 +68,11 @@ def _block_events(
         yield {
             "type": "content_block_start",
             "index": index,
-            "content_block": {"type": "text", "text": "", "citations": [] if citations else None},
+            "content_block": {
+                "type": "text",
+                "text": "",
+                **({"citations": []} if citations else {}),
+            },
         }
         for citation in citations or ():
             yield delta({"type": "citations_delta", "citation": citation})
