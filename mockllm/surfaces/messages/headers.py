@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ...errors import BadRequestError, FieldError, UnauthorizedError
@@ -30,7 +31,7 @@ VERSIONS = ("2023-06-01", "2026-10-21")
 _SAMPLING = ("temperature", "top_p", "top_k")
 _OPENAI_RATE = re.compile(r"x-ratelimit-(limit|remaining|reset)-(requests|tokens)")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_UNITS: Mapping[str, float] = MappingProxyType({"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001})
 
 
 def api_key(headers: Mapping[str, str]) -> str | None:

@@ -8,7 +8,10 @@ import Anthropic from "@anthropic-ai/sdk";
 import { readArgs, report } from "./common.mjs";
 
 const { baseURL, request } = readArgs();
-const client = new Anthropic({ baseURL, apiKey: "sk-ant-test", maxRetries: 0 });
+// Messages requests carry no seed: mockllm's Prefer header gives one, so the plain reply
+// and the stream can be compared.
+const client = new Anthropic({ baseURL, apiKey: "sk-ant-test", maxRetries: 0,
+                               defaultHeaders: { Prefer: "seed=7" } });
 const ask = { model: request.model, max_tokens: 512, messages: request.messages };
 const tool = { name: request.tool.name, input_schema: request.tool.parameters };
 

@@ -9,7 +9,8 @@ import { APICallError, generateText, jsonSchema, streamText, tool } from "ai";
 import { readArgs, report } from "./common.mjs";
 
 const { baseURL, request } = readArgs();
-const provider = createAnthropic({ baseURL: `${baseURL}/v1`, apiKey: "sk-ant-test" });
+const provider = createAnthropic({ baseURL: `${baseURL}/v1`, apiKey: "sk-ant-test",
+                                  headers: { Prefer: "seed=7" } });
 const ask = { model: provider(request.model), messages: request.messages, maxRetries: 0 };
 
 await report({
