@@ -23,7 +23,7 @@ from typing import Any
 from .errors import ConfigError
 from .state import state_url_problem
 
-__all__ = ["DEFAULT_MODELS", "ErrorDialect", "OPTIONS", "Option", "RecordMode", "Settings",
+__all__ = ["AutoTools", "ErrorDialect", "OPTIONS", "Option", "RecordMode", "Settings",
            "ValidationMode", "check_range", "parse_value", "parse_workers", "settings_markdown"]
 
 
@@ -51,15 +51,14 @@ class RecordMode(StrEnum):
     ALL = "all"  # forward every request and record it (the ``record`` command)
 
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "gpt-4o-mini",
-    "gpt-4o",
-    "gpt-4.1",
-    "gpt-4.1-mini",
-    "gpt-5",
-    "o3-mini",
-    "gpt-4o-audio-preview",
-)
+class AutoTools(StrEnum):
+    """What the default reply does when tools are offered and ``tool_choice`` is
+    ``auto`` (or absent) with a user message last (docs/models.md says why ``never`` is
+    the default)."""
+
+    NEVER = "never"  # answer in text, as before: a tool call only when a scenario says so
+    ALWAYS = "always"  # call a tool: the one that fits the last message best, else the first
+    FIT = "fit"  # call the tool whose name or description fits the last message, if one does
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +70,14 @@ class Settings:
     seed: int | None = None
     validation: ValidationMode = ValidationMode.STRICT
     error_dialect: ErrorDialect = ErrorDialect.BOTH
-    models: tuple[str, ...] = DEFAULT_MODELS
-    # Accept any model name in a request; when False an unknown one gets a 404.
-    any_model: bool = True
+    # A model catalog merged over the shipped one (docs/models.md); None: the shipped one.
+    models_file: Path | None = None
+    # Model errors as the API gives them (unknown model 404, refused parameter 400...);
+    # off, a mock that accepts is the right default.
+    strict_models: bool = False
+    # tool_choice auto with offered tools: answer text (never), call one (always), or
+    # call one that fits the last message (fit).
+    auto_tools: AutoTools = AutoTools.NEVER
     max_body_bytes: int = 16 * 1024 * 1024
     # Characters the templates of one scenario reply may render (1 MiB; the sandbox's
     # DEFAULT_MAX_REPLY_CHARS): a runaway template ends in a 422, not a hang.
@@ -205,10 +209,6 @@ def _text_or_none(raw: str, source: str) -> str | None:
     return raw.strip() or None
 
 
-def _names(raw: str, source: str) -> tuple[str, ...]:
-    return tuple(m.strip() for m in raw.split(",") if m.strip())
-
-
 def _paths(raw: str, source: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in raw.split(os.pathsep) if p)
 
@@ -289,10 +289,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("error_dialect", _enum(ErrorDialect),
            "error envelope: `both`, `openai` (`error`), `servicestack` (`responseStatus`)",
            "`both`", ("--error-dialect",), metavar="DIALECT"),
-    Option("models", _names, "models listed by `/v1/models` (comma-separated)",
-           "a few OpenAI names", ("--models",), metavar="NAMES"),
-    Option("any_model", _parse_bool, "answer 404 `model_not_found` for a model not in --models",
-           "any model", ("--known-models-only",), switch=False),
+    Option("models_file", _path_or_none,
+           "a model catalog merged over the shipped one ([docs/models.md](docs/models.md))",
+           "the shipped catalog", ("--models",), metavar="FILE"),
+    Option("strict_models", _parse_bool,
+           "the API's model errors: 404 `model_not_found`, 400 `unsupported_parameter`, "
+           "`unsupported_value`, `context_length_exceeded`", "off",
+           ("--strict-models", "--known-models-only"), switch=True),
+    Option("auto_tools", _enum(AutoTools),
+           "`tool_choice: auto` with tools offered: `never` answers text; `always` calls the "
+           "best-fitting tool; `fit` calls a tool whose name or description fits the last "
+           "user message", "`never`", ("--auto-tools",), metavar="MODE"),
     Option("scenario_paths", _paths, "scenario files or folders", "built-in",
            ("--scenarios",), metavar="PATH", many="+", separator=os.pathsep),
     Option("strict", _parse_bool,

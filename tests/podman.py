@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -28,9 +29,20 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["BASE_IMAGE", "REPO", "Podman", "Started", "find_podman"]
+__all__ = [
+    "BASE_IMAGE",
+    "README",
+    "REPO",
+    "Podman",
+    "Started",
+    "find_podman",
+    "image",
+    "podman",
+    "readme_block",
+]
 
 REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
 # The Debian base every checkout on this machine shares (made once, ~45 s).
 BASE_IMAGE = "localhost/mockllm-base:bookworm"
 _BASE_PACKAGES = "python3,python3-venv,ca-certificates"
@@ -63,6 +75,26 @@ def find_podman() -> Podman:
             "and debootstrap (apt-get install podman runc iptables debootstrap)"
         )
     return Podman()
+
+
+@pytest.fixture(scope="session")
+def podman() -> Podman:
+    """podman with this project's settings (skips without root or podman)."""
+    return find_podman()
+
+
+@pytest.fixture(scope="session")
+def image(podman: Podman) -> str:
+    """The image, built from this checkout (a source change rebuilds in seconds)."""
+    tag, _seconds = podman.build()
+    return tag
+
+
+def readme_block(marker: str) -> str:
+    """The code block after ``<!-- MARKER -->`` in the README."""
+    match = re.search(rf"<!-- {re.escape(marker)} -->\s*```\w*\n(.*?)```", README.read_text(), re.S)
+    assert match, f"README has no block after <!-- {marker} -->"
+    return match.group(1)
 
 
 def _debian_mirror() -> str:

@@ -33,15 +33,16 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_settings_from_env() -> None:
     settings = Settings.from_env({
         "MOCKLLM_PORT": "9000", "MOCKLLM_SEED": "7", "MOCKLLM_VALIDATION": "Lenient",
-        "MOCKLLM_ERROR_DIALECT": "openai", "MOCKLLM_MODELS": "a, b,", "MOCKLLM_ANY_MODEL": "no",
+        "MOCKLLM_ERROR_DIALECT": "openai", "MOCKLLM_MODELS_FILE": "m.yaml",
+        "MOCKLLM_STRICT_MODELS": "yes",
         "MOCKLLM_SCENARIO_PATHS": "x.yaml", "MOCKLLM_STRICT": "true",
         "MOCKLLM_RATE_LIMIT_RPM": "3", "UNRELATED": "1",
     })
     assert (settings.port, settings.seed) == (9000, 7)
     assert settings.validation is ValidationMode.LENIENT
     assert settings.error_dialect is ErrorDialect.OPENAI
-    assert settings.models == ("a", "b")
-    assert settings.any_model is False and settings.strict is True
+    assert settings.models_file == Path("m.yaml")
+    assert settings.strict_models is True and settings.strict is True
     assert settings.scenario_paths == (Path("x.yaml"),)
     assert settings.rate_limit_rpm == 3
     assert Settings.from_env({}) == Settings()
@@ -62,10 +63,12 @@ def test_flags_override_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCKLLM_PORT", "9000")
     monkeypatch.setenv("MOCKLLM_SEED", "1")
     args = _parser().parse_args(["serve", "--port", "9001", "--validation", "off",
-                                 "--known-models-only", "--scenarios", "a", "b"])
+                                 "--strict-models", "--models", "m.yaml",
+                                 "--scenarios", "a", "b"])
     settings = _settings(args)
     assert settings.port == 9001 and settings.seed == 1
-    assert settings.validation is ValidationMode.OFF and settings.any_model is False
+    assert settings.validation is ValidationMode.OFF and settings.strict_models is True
+    assert settings.models_file == Path("m.yaml")
     assert settings.scenario_paths == (Path("a"), Path("b"))
 
 
@@ -117,7 +120,8 @@ def test_each_flag_sets_what_its_variable_sets(
         option: Option, monkeypatch: pytest.MonkeyPatch) -> None:
     # One sample text per kind of setting: the flag and the variable must agree on it.
     samples = {"host": "0.0.0.0", "port": "9001", "seed": "7", "validation": "lenient",
-               "error_dialect": "openai", "models": "a,b", "max_reply_chars": "99",
+               "error_dialect": "openai", "models_file": "m.yaml", "auto_tools": "fit",
+               "max_reply_chars": "99",
                "rate_limit_rpm": "5", "rate_limit_tpm": "6", "admin_token": "t0k",
                "workers": "2", "state": "redis://127.0.0.1:1/0", "state_prefix": "p:",
                "record": "missing",

@@ -9,6 +9,8 @@ and CI (``REQUIRE_PODMAN=1``) requires them.
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,30 +20,47 @@ from typing import Any
 
 import openai
 import pytest
-from podman import Podman, Started, find_podman
+import yaml
+from podman import Podman, Started, readme_block
+from podman import image as image  # noqa: PLC0414 - the shared fixtures, used by name
+from podman import podman as podman  # noqa: PLC0414
+from redis_server import find_redis_server
 
 pytestmark = pytest.mark.xdist_group("podman")
 
-TOKEN = "container-test-token"
+
+def docker_run_line() -> tuple[dict[str, str], list[str]]:
+    """The README's ``docker run`` line: its ``-e`` settings and its other options (the
+    image name and the published port are the test's own)."""
+    line = next(
+        line
+        for line in readme_block("example: docker-run").splitlines()
+        if line.startswith("docker run ")
+    )
+    words = shlex.split(line)[2:]
+    env: dict[str, str] = {}
+    options: list[str] = []
+    while words:
+        word = words.pop(0)
+        if word == "-e":
+            key, _, value = words.pop(0).partition("=")
+            env[key] = value
+        elif word == "-p":
+            assert words.pop(0).endswith(":8000"), line  # the image's port
+        elif word != "--rm":
+            options.append(word)
+    assert options == ["mockllm"], options  # only the image name is left
+    return env, []
 
 
-@pytest.fixture(scope="module")
-def podman() -> Podman:
-    """podman with this project's settings (skips without root or podman)."""
-    return find_podman()
-
-
-@pytest.fixture(scope="module")
-def image(podman: Podman) -> str:
-    """The image, built from this checkout (a source change rebuilds in seconds)."""
-    tag, _seconds = podman.build()
-    return tag
+ENV, _OPTIONS = docker_run_line()
+TOKEN = ENV["MOCKLLM_ADMIN_TOKEN"]
 
 
 @pytest.fixture(scope="module")
 def container(podman: Podman, image: str) -> Iterator[Started]:
-    """The image running with an admin token, as a CI service would run it."""
-    started = podman.start(image, env={"MOCKLLM_ADMIN_TOKEN": TOKEN, "MOCKLLM_SEED": "11"})
+    """The image run as the README's ``docker run`` line runs it."""
+    started = podman.start(image, *_OPTIONS, env=ENV)
     yield started
     started.remove()
 
@@ -194,5 +213,86 @@ def test_sigterm_stops_it_cleanly_within_a_second(podman: Podman, image: str) ->
         ).stdout.strip()
         assert int(finished) / 1e9 - sent < 1.0
         assert "Traceback" not in started.logs()
+    finally:
+        started.remove()
+
+
+def test_the_readme_compose_service_runs_on_redis(
+    podman: Podman, image: str, tmp_path: Path
+) -> None:
+    """The Compose file's mockllm service, as Compose would run it next to its Redis. No
+    registry here: the machine's own redis-server runs in the container's network
+    namespace, where the service's ``redis`` host name points."""
+    services = yaml.safe_load(readme_block("example: compose"))["services"]
+    service = services["mockllm"]
+    assert service["build"] == "." and "redis" in service["depends_on"]
+    assert service["ports"] == ["127.0.0.1:8000:8000"]
+    env = {key: str(value) for key, value in service["environment"].items()}
+    assert env["MOCKLLM_STATE"].startswith("redis://redis:6379/")
+    (volume,) = service["volumes"]
+    source, target, mode = volume.split(":")
+    assert (source, mode) == ("./scenarios", "ro") and target == env["MOCKLLM_SCENARIO_PATHS"]
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for path in (tmp_path, folder):
+        path.chmod(0o755)
+    (folder / "greet.yaml").write_text(
+        "scenarios:\n  - name: from-compose\n    reply: {content: served from a mounted file}\n"
+    )
+    (folder / "greet.yaml").chmod(0o644)
+    redis = find_redis_server()
+    name = podman.run(
+        "run",
+        "-d",
+        "--add-host",
+        "redis:127.0.0.1",
+        "-p",
+        "127.0.0.1::8000",
+        "-v",
+        f"{folder}:{target}:{mode}",
+        *(f"--env={key}={value}" for key, value in env.items()),
+        image,
+    ).stdout.strip()
+    started = Started(podman, name, "")
+    try:
+        pid = podman.run("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+        port = podman.run("port", name, "8000").stdout.strip().rsplit(":", 1)[1]
+        started.url = f"http://127.0.0.1:{port}"
+        redis_process = subprocess.Popen(
+            [
+                "nsenter",
+                "-t",
+                pid,
+                "-n",
+                redis,
+                "--port",
+                "6379",
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            started.wait_healthy()
+            token = env["MOCKLLM_ADMIN_TOKEN"]
+            status, health = _call(started.url + "/__mockllm/health", token=token)
+            assert status == 200 and health["state"]["ok"], health
+            assert health["state"]["store"] == env["MOCKLLM_STATE"]
+            reply = _client(started).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+            assert reply.choices[0].message.content == "served from a mounted file"
+            status, journal = _call(started.url + "/__mockllm/requests", token=token)
+            assert [e["scenario"] for e in journal["requests"]] == ["from-compose"]
+        finally:
+            redis_process.terminate()
+            redis_process.wait(10)
     finally:
         started.remove()

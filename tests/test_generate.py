@@ -331,13 +331,15 @@ def test_a_tool_the_request_did_not_offer_is_a_bad_request(
         assert spec[0]["name"] in caught.value.message
 
 
-def test_a_custom_tool_is_named_as_such_when_a_reply_calls_it(gen: Generator) -> None:
+def test_a_reply_calls_a_custom_tool_in_the_custom_shape(gen: Generator) -> None:
+    # Custom tools were once refused with a misleading 400 (issue 22).
     grep = {"type": "custom", "custom": {"name": "grep", "description": "search files"}}
-    with pytest.raises(BadRequestError) as caught:
-        gen.generate(ask(tools=[grep, WEATHER]), {"tool_calls": [{"name": "grep"}]},
-                     seed=1, created=1)
-    assert "grep are custom tools" in caught.value.message
-    assert "offered: get_weather" in caught.value.message
+    body = gen.generate(ask(tools=[grep, WEATHER]),
+                        {"tool_calls": [{"name": "grep", "arguments": "TODO"}]},
+                        seed=1, created=1)
+    [call] = body["choices"][0]["message"]["tool_calls"]
+    assert call["type"] == "custom" and call["custom"] == {"name": "grep", "input": "TODO"}
+    assert body["choices"][0]["finish_reason"] == "tool_calls"
 
 
 def test_tool_choice_none_wins_over_an_automatic_tool_call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,8 +193,11 @@ async def test_models_are_listed(client: TestClient) -> None:
 
 
 async def test_unknown_model_is_404_when_models_are_enforced(make_app: Any,
-                                                             aiohttp_client: Client) -> None:
-    client = await aiohttp_client(make_app(Settings(models=("m1",), any_model=False)))
+                                                             aiohttp_client: Client,
+                                                             tmp_path: Path) -> None:
+    catalog = tmp_path / "models.yaml"
+    catalog.write_text("models:\n  m1: {owned_by: me}\n")
+    client = await aiohttp_client(make_app(Settings(models_file=catalog, strict_models=True)))
     response = await client.post("/v1/chat/completions", json={**VALID, "model": "gpt-x"})
     assert response.status == 404
     body: dict[str, Any] = await response.json()

@@ -12,7 +12,7 @@ import pytest
 from faker import Faker
 
 from mockllm import openapigen
-from mockllm.config import Settings, ValidationMode
+from mockllm.config import ValidationMode
 from mockllm.errors import (
     BadRequestError,
     RateLimitExceededError,
@@ -23,7 +23,7 @@ from mockllm.errors import (
 from mockllm.reply_engine.generate import Generator, scripted_error
 from mockllm.resources import data_dir
 from mockllm.state import MemoryStore
-from mockllm.surfaces.messages import caching, errors, headers, models, stream
+from mockllm.surfaces.messages import caching, errors, headers, stream
 from mockllm.surfaces.messages.reply import Caching, build_message, signature
 from mockllm.surfaces.messages.request import check_thinking, neutral_view
 from mockllm.surfaces.messages.schema import MessagesSchemas
@@ -576,20 +576,18 @@ async def test_the_first_call_writes_the_prefix_and_a_repeat_reads_it() -> None:
     store = MemoryStore()
     request = _cached()
     total = _count(request)
-    first = await caching.simulate(store, request, _count, now=100.0)
+    first = await caching.simulate(store, request, _count)
     assert first.read == 0 and first.written_5m > 1000 and first.written_1h == 0
-    again = await caching.simulate(store, request, _count, now=200.0)
+    again = await caching.simulate(store, request, _count)
     assert again == Caching(read=first.written_5m)
     assert again.read < total  # the rest of the prompt is fresh input
-    expired = await caching.simulate(store, request, _count, now=100.0 + 301)
-    assert expired == first  # the 5-minute entry ran out: written again
     other = _cached(messages=[{"role": "user", "content": "Another question"}])
-    assert (await caching.simulate(store, other, _count, now=450.0)).read == first.written_5m
+    assert (await caching.simulate(store, other, _count)).read == first.written_5m
 
 
 async def test_a_longer_prefix_reads_the_shorter_one_and_writes_the_rest() -> None:
     store = MemoryStore()
-    await caching.simulate(store, _cached(), _count, now=1.0)
+    await caching.simulate(store, _cached(), _count)
     longer = _cached(
         messages=[
             {
@@ -604,7 +602,7 @@ async def test_a_longer_prefix_reads_the_shorter_one_and_writes_the_rest() -> No
             }
         ]
     )
-    split = await caching.simulate(store, longer, _count, now=2.0)
+    split = await caching.simulate(store, longer, _count)
     points = caching.breakpoints(longer)
     assert split.read == _count(points[0].prefix)
     assert split.written_1h == _count(points[1].prefix) - split.read
@@ -614,8 +612,8 @@ async def test_a_longer_prefix_reads_the_shorter_one_and_writes_the_rest() -> No
 async def test_short_prefixes_are_not_cached_and_too_many_marks_are_refused() -> None:
     store = MemoryStore()
     short = body(system=[{"type": "text", "text": "short", "cache_control": {"type": "ephemeral"}}])
-    assert await caching.simulate(store, short, _count, now=1.0) == Caching()
-    assert await caching.simulate(store, short, _count, now=2.0) == Caching()
+    assert await caching.simulate(store, short, _count) == Caching()
+    assert await caching.simulate(store, short, _count) == Caching()
     mark = {"type": "ephemeral"}
     crowded = body(
         system=[{"type": "text", "text": str(i), "cache_control": mark} for i in range(5)]
@@ -694,23 +692,6 @@ def test_rate_limit_headers_are_spelt_as_anthropics() -> None:
         "retry-after": "2",
         "request-id": "req_1",
     }
-
-
-def test_the_models_page_is_anthropics_and_pages() -> None:
-    settings = Settings(models=("gpt-4o", "claude-a", "claude-b", "claude-c"))
-    listed = models.page(settings, {})
-    assert [m["id"] for m in listed["data"]] == ["claude-a", "claude-b", "claude-c"]
-    assert listed["has_more"] is False and listed["first_id"] == "claude-a"
-    for info in listed["data"]:
-        assert SCHEMAS.check("ModelInfo", info) == []
-    assert SCHEMAS.check("ListResponse_ModelInfo_", listed) == []
-    second = models.page(settings, {"limit": "1", "after_id": "claude-a"})
-    assert [m["id"] for m in second["data"]] == ["claude-b"] and second["has_more"] is True
-    before = models.page(settings, {"before_id": "claude-c", "limit": "1"})
-    assert [m["id"] for m in before["data"]] == ["claude-b"]
-    assert models.claude_models(Settings()) == models.CLAUDE_MODELS
-    with pytest.raises(BadRequestError, match="limit"):
-        models.page(settings, {"limit": "0"})
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def client(root: str) -> anthropic.Anthropic:
 def test_create_gives_a_message_the_sdk_reads(client: anthropic.Anthropic) -> None:
     message = client.messages.create(model=MODEL, max_tokens=300, messages=HELLO)
     assert message.type == "message" and message.role == "assistant"
-    assert message.id.startswith("msg_01") and message.model == MODEL
+    assert message.id.startswith("msg_01") and message.model.startswith(MODEL)  # a snapshot
     assert message.stop_reason == "end_turn" and message.content[0].type == "text"
     assert len(message.content[0].text.split()) > 5
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0

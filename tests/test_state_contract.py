@@ -238,6 +238,19 @@ async def test_reset_clears_counts_budgets_and_journal_but_not_scenarios(
     assert [s.name for s in await store.runtime_scenarios()] == ["a"]
 
 
+async def test_the_prompt_cache_hits_on_a_second_sight_until_it_expires_or_resets(
+        make_store: StoreFactory) -> None:
+    store = await make_store()
+    assert await store.cache_prompt("p1", 60.0) is False
+    assert await store.cache_prompt("p1", 60.0) is True
+    assert await store.cache_prompt("p2", 60.0) is False
+    assert await store.cache_prompt("brief", 0.05) is False
+    await asyncio.sleep(0.1)
+    assert await store.cache_prompt("brief", 60.0) is False  # expired: written again
+    await store.reset()
+    assert await store.cache_prompt("p1", 60.0) is False
+
+
 async def test_health_names_the_store(make_store: StoreFactory) -> None:
     store = await make_store()
     health: dict[str, Any] = dict(await store.health())

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..catalog import Catalog, load_catalog
 from ..config import Settings
 from ..errors import StateUnavailableError
 from ..ratelimit import RateLimiter
@@ -48,18 +49,19 @@ log = logging.getLogger("mockllm")
 
 @dataclass(frozen=True, slots=True)
 class AppParts:
-    """The expensive parts of an app: compiled schemas, and the tokenizers and sentence
-    pools of the encodings (each loaded when a model first needs it). Apps of one
-    process may share them; the pytest plugin does, so each async test's fresh app
-    starts in milliseconds."""
+    """The expensive parts of an app: compiled schemas, the tokenizers and sentence
+    pools of the encodings (each loaded when a model first needs it) and the shipped
+    model catalog. Apps of one process may share them; the pytest plugin does, so each
+    async test's fresh app starts in milliseconds."""
 
     schemas: SchemaSet
     lexicons: Lexicons
+    catalog: Catalog
 
     @classmethod
     def build(cls) -> AppParts:
-        """Load and compile the schemas; the encodings load on first use."""
-        return cls(SchemaSet.load(), Lexicons())
+        """Load and compile the schemas and the catalog; the encodings load on first use."""
+        return cls(SchemaSet.load(), Lexicons(), load_catalog())
 
 
 def create_app(settings: Settings | None = None, *, parts: AppParts | None = None,
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
         settings.state, prefix=settings.state_prefix, journal_size=settings.journal_size)
     loader = ScenarioLoader(registry or default_registry(),
                             TemplateEngine(settings.max_reply_chars))
+    catalog = _catalog(settings, parts.catalog)
     limiter = RateLimiter(settings.rate_limit_rpm, settings.rate_limit_tpm,
                           settings.rate_limit_per_key, store=store)
     state = ServerState(
@@ -86,7 +89,9 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
         schemas=schemas,
         validator=RequestValidator(schemas, settings.validation),
         response_validator=ResponseValidator(schemas),
-        generator=Generator(faker, lexicons=parts.lexicons),
+        generator=Generator(faker, lexicons=parts.lexicons, catalog=catalog,
+                            auto_tools=settings.auto_tools),
+        catalog=catalog,
         faker=faker,
         loader=loader,
         scenarios=ScenarioSet(_initial_scenarios(settings, loader), strict=settings.strict,
@@ -118,6 +123,15 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     if settings.reload and settings.scenario_paths:
         app.cleanup_ctx.append(_watch_scenarios)
     return app
+
+
+def _catalog(settings: Settings, shipped: Catalog) -> Catalog:
+    """The shipped catalog, with the scenario files' ``models:`` sections and
+    ``--models FILE`` merged over it when there are any."""
+    if settings.scenario_paths or settings.models_file is not None:
+        return load_catalog(settings.scenario_paths, settings.models_file,
+                            strict=settings.strict_models)
+    return shipped.with_strict(settings.strict_models) if settings.strict_models else shipped
 
 
 def _initial_scenarios(settings: Settings, loader: ScenarioLoader) -> list[Any]:

@@ -90,9 +90,13 @@ async def _list(request: web.Request) -> web.Response:
     """Stored completions, filtered by model and metadata."""
     wanted = {m.group(1): value for name, value in request.query.items()
               if (m := _METADATA_PARAM.match(name))}
+    state = state_of(request)
     model = request.query.get("model")
-    found = [c for c in await state_of(request).store.completions()
-             if (model is None or c.model == model)
+    # A model alias finds the completions answered with its dated snapshot too.
+    card = state.catalog.get(model)
+    models = {model, card.snapshot} if card is not None else {model}
+    found = [c for c in await state.store.completions()
+             if (model is None or c.model in models)
              and all(c.metadata.get(k) == v for k, v in wanted.items())]
     return json_response(_page(found, request.query, lambda c: c.id, _view))
 

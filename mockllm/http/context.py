@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..catalog import Catalog
 from ..config import Settings
 from ..ratelimit import RateLimiter
 from ..recording import Recording
@@ -44,6 +45,8 @@ class ServerState:
     validator: RequestValidator
     response_validator: ResponseValidator
     generator: Generator
+    # What each known model does (mockllm/catalog): replies, model errors, /v1/models.
+    catalog: Catalog
     faker: DeferredFaker
     # The one loader (and condition registry) of the app: startup, reload, the
     # control API and the pytest handle all compile scenarios with it.

@@ -1,46 +1,50 @@
 """``GET /v1/models``, ``GET /v1/models/{model}`` and the index page ``GET /``.
 
-An Anthropic client (``anthropic-version`` or ``x-api-key``) gets Anthropic's shape.
+The models are the server's catalog (:mod:`mockllm.catalog`). A request with an
+``anthropic-version`` header (Anthropic's SDKs send one) gets Anthropic's shapes and the
+catalog's Messages models; any other gets OpenAI's shapes and every model.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from ..errors import NotFoundError
-from ..surfaces.messages import models as anthropic
+from ..catalog import ModelCard, unknown_model
 from .context import state_of
 from .middleware import json_response
 
 __all__ = ["get_model", "index", "list_models"]
 
 
-def _model_object(model_id: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "mockllm"}
-
+def _anthropic(request: web.Request) -> bool:
+    return "anthropic-version" in request.headers
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """The configured models."""
-    settings = state_of(request).settings
-    if anthropic.is_anthropic(request.headers):  # Anthropic's clients read its shape
-        return json_response(anthropic.page(settings, request.query))
-    models = settings.models
-    return json_response({"object": "list", "data": [_model_object(m) for m in models]})
+    """The catalog's models, in its order."""
+    catalog = state_of(request).catalog
+    if _anthropic(request):
+        data = [card.anthropic_object() for card in catalog.for_api("messages")]
+        return json_response({"data": data, "has_more": False,
+                              "first_id": data[0]["id"] if data else None,
+                              "last_id": data[-1]["id"] if data else None})
+    return json_response({"object": "list", "data": [card.openai_object() for card in catalog]})
 
 
 async def get_model(request: web.Request) -> web.Response:
-    """One model; 404 for a model the server does not serve."""
-    settings = state_of(request).settings
+    """One model; 404 for a model the catalog does not know when model errors are on
+    (``--strict-models``), else a plain entry for it."""
+    catalog = state_of(request).catalog
     model = request.match_info["model"]
-    if model not in settings.models and not settings.any_model:
-        raise NotFoundError(f"The model `{model}` does not exist or you do not have access to it.",
-                            openai_code="model_not_found", param="model")
-    if anthropic.is_anthropic(request.headers):
-        return json_response(anthropic.model_info(model))
-    return json_response(_model_object(model))
+    card = catalog.get(model)
+    if card is None:
+        if catalog.strict:
+            raise unknown_model(model)
+        card = ModelCard(id=model, snapshot=model, owned_by="mockllm",
+                         released="2023-11-14")
+    if _anthropic(request):
+        return json_response(card.anthropic_object())
+    return json_response(card.openai_object())
 
 
 async def index(request: web.Request) -> web.Response:

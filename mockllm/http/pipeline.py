@@ -1,7 +1,8 @@
 """One generation request through the pipeline, step by step, for any surface.
 
-    read -> validate -> admit -> resolve -> generate -> (keep) -> deliver -> record
-                                    `-> forward (recording: upstream.py) -> record
+    read -> validate -> view -> admit -> resolve -> (prompt cache) -> generate -> (keep)
+    -> deliver -> record
+                        `-> forward (recording: upstream.py) -> record
 
 Each step is one function below; :func:`generate_reply` runs them in order for the
 surface (``mockllm/surfaces/``) whose route the request came in on, asking it where
@@ -16,6 +17,7 @@ delete, list...).
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Mapping
@@ -25,18 +27,19 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, web
 
+from ..catalog import model_error
 from ..errors import (
     BadRequestError,
     InvalidBodyError,
     MockLLMError,
     NoScenarioMatchedError,
     NotAcceptableError,
-    NotFoundError,
     PayloadTooLargeError,
     RequestValidationError,
     UnsupportedMediaTypeError,
 )
 from ..ratelimit import bearer_token
+from ..reply_engine.generate import PromptCache, cacheable_tokens
 from ..reply_engine.seeding import LazySeededFaker, RequestSeed, request_seed
 from ..scenario_engine.conditions import RequestView, parse_overrides
 from ..scenario_engine.scenarioset import Resolution
@@ -89,13 +92,16 @@ async def generate_reply(surface: Surface, request: AnyRequest) -> web.StreamRes
     raw, body = await read(request, trace, state.settings.max_body_bytes, surface.title)
     validate(request, state, trace, surface, raw, body, callback)
     view = await surface.view(state, body)
+    check_model(state, view)
     limits = await admit(request, state, view)
     resolution, seed = await resolve(request, state, trace, surface, view)
     if resolution is None:
         return await forward(request, state, trace, body)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
+    cache = await prompt_cache(state, view) if surface.automatic_prompt_cache else None
     call = Call(
-        body, view, reply, generate(state, trace, view, reply, seed), request_id=trace.request_id
+        body, view, reply, generate(state, trace, view, reply, seed, cache),
+        request_id=trace.request_id,
     )
     if type(surface).prepare is not Surface.prepare:  # only a surface that needs it
         call = replace(call, extra=await surface.prepare(state, body, view))
@@ -224,8 +230,8 @@ def validate(
     body: dict[str, Any],
     callback: str | None,
 ) -> None:
-    """The body against the surface's schema (every problem at once), then the checks
-    the schema cannot say: JSONP streams and unknown models."""
+    """The body against the surface's schema (every problem at once), then what the
+    schema cannot say: JSONP cannot stream."""
     field_errors = surface.validate_request(state, body, raw, request.headers, request.query)
     if field_errors:
         trace.field_errors = tuple(field_errors)
@@ -234,14 +240,16 @@ def validate(
         raise BadRequestError(
             "JSONP cannot carry a stream; drop ?callback= or stream.", param="stream"
         )
-    settings = state.settings
-    model = body.get("model")
-    if not settings.any_model and model not in settings.models:
-        raise NotFoundError(
-            f"The model `{model}` does not exist or you do not have access to it.",
-            openai_code="model_not_found",
-            param="model",
-        )
+
+
+def check_model(state: ServerState, view: dict[str, Any]) -> None:
+    """With ``--strict-models``, the model errors of the API (``catalog.model_error``)
+    for the neutral view of the request."""
+    if state.catalog.strict:
+        problem = model_error(state.catalog, view,
+                              lambda: state.generator.count_prompt(view).total)
+        if problem is not None:
+            raise problem
 
 
 # --------------------------------------------------------------------------- admit
@@ -302,26 +310,45 @@ async def forward(
 # --------------------------------------------------------------------------- generate
 
 
-def generate(
-    state: ServerState,
-    trace: Trace,
-    view: dict[str, Any],
-    reply: Mapping[str, Any],
-    seed: RequestSeed,
-) -> dict[str, Any]:
+async def prompt_cache(state: ServerState, view: Mapping[str, Any]) -> PromptCache | None:
+    """What OpenAI's prompt cache does with this prompt: a prompt of a catalog model of
+    1,024 tokens or more, sent again within its retention, reads ``cached_tokens``; with
+    ``prompt_cache_options`` the first sending reports ``cache_write_tokens``. Kept in
+    the state store, so it holds across workers. None: nothing to report."""
+    if state.catalog.get(view.get("model")) is None:
+        return None  # a model the catalog does not know: usage as before
+    cacheable = cacheable_tokens(state.generator.count_prompt(view).total)
+    if not cacheable:
+        return None
+    key = hashlib.sha256(orjson.dumps(
+        [view.get("model"), view.get("prompt_cache_key"), view.get("messages"),
+         view.get("tools")], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    ttl = _CACHE_24H_S if view.get("prompt_cache_retention") == "24h" else _CACHE_TTL_S
+    hit = await state.store.cache_prompt(key, ttl)
+    if hit:
+        return PromptCache(read=cacheable)
+    return PromptCache(written=cacheable if view.get("prompt_cache_options") else None)
+
+
+# How long a cached prompt is kept: OpenAI keeps in-memory prefixes 5-10 minutes of
+# inactivity, and a day with prompt_cache_retention: 24h.
+_CACHE_TTL_S = 600.0
+_CACHE_24H_S = 86400.0
+
+
+def generate(state: ServerState, trace: Trace, view: dict[str, Any], reply: Mapping[str, Any],
+             seed: RequestSeed, cache: PromptCache | None = None) -> dict[str, Any]:
     """The engine's reply for the rendered reply spec (checked against the ChatResponse
     schema when ``check_replies`` is on)."""
-    generated = state.generator.generate(
-        view, reply, seed=seed.seed, created=seed.created, seeded=seed.seeded
-    )
+    generated = state.generator.generate(view, reply, seed=seed.seed, created=seed.created,
+                                         seeded=seed.seeded, cache=cache)
     if state.settings.check_replies:
         problems = state.response_validator.validate(generated)
         if problems:
             raise MockLLMError(
                 "mockllm built a reply that breaks the ChatResponse schema (check the "
                 f"scenario {trace.scenario!r}): "
-                + "; ".join(f"{p.param}: {p.message}" for p in problems)
-            )
+                + "; ".join(f"{p.param}: {p.message}" for p in problems))
     return generated
 
 

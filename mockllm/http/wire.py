@@ -56,7 +56,7 @@ def sse_event(payload: Any) -> bytes:
 
 def sse_stream(chunks: ChunkJson) -> bytes:
     """A whole chat stream in one piece: an event per chunk, then ``data: [DONE]``."""
-    return joined_stream(chunks.head, chunks.parts, chunks.tail, chunks.last)
+    return joined_stream(chunks.head, chunks.parts, chunks.tail, chunks.after)
 
 
 def sse_named(event: str, payload: Any) -> bytes:

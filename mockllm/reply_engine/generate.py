@@ -30,6 +30,11 @@ Determinism: one ``random.Random(seed)`` drives every choice, in a fixed order, 
 Faker is re-seeded with the same seed the first time a reply needs it, so the same
 inputs give an equal dict, ids included. ``system_fingerprint`` is derived from the
 model name, so one model keeps one fingerprint, as on OpenAI.
+
+The model catalog (:mod:`mockllm.catalog`) shapes the reply of a model it knows: the
+dated snapshot in ``model``, a fingerprint or ``null``, the tokenizer, reasoning that a
+reasoning model always does (counted, not shown: see ``_reasoning``), no ``logprobs``
+key for models that return none, usage split by modality for audio models.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ from math import expm1, floor, log
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..chatbody import tool_name
+from ..catalog import Catalog, ModelCard
+from ..chatbody import message_text, tool_name
 from ..errors import BadRequestError, FieldError, ScriptedError
 from ..memo import keep
 from ..naming import to_snake
@@ -57,7 +63,8 @@ from .tokens import PromptCount, Tokenizer, count_prompt_tokens
 if TYPE_CHECKING:
     from faker import Faker
 
-__all__ = ["Generator", "scripted_error"]
+__all__ = ["CACHE_MIN_TOKENS", "Generator", "PromptCache", "cacheable_tokens",
+           "scripted_error"]
 
 # 256 byte values -> alphanumerics: random ids from one randbytes() call.
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -77,9 +84,11 @@ _AUDIO_TTL_S = 3600
 # Request keys that change the default reply; without any of them it is plain text.
 _PLAIN_BLOCKERS = frozenset({
     "stop", "max_tokens", "max_completion_tokens", "logprobs", "tool_choice",
-    "response_format", "modalities", "reasoning_effort", "enable_thinking",
+    "response_format", "modalities", "reasoning_effort", "enable_thinking", "function_call",
 })
 _SENTENCE = re.compile(r"[^\s][^.!?\n]*[.!?]?")
+# Words of a message and of a tool's name and description, for tool_choice auto.
+_WORD = re.compile(r"[a-z0-9]{3,}")
 # The model of a request that names none (the validator normally refuses one).
 _DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -108,11 +117,14 @@ class _Request:
     and Faker seeded on first use."""
 
     __slots__ = ("request", "rng", "seed", "created", "faker", "tools", "lexicon",
-                 "tokenizer")
+                 "tokenizer", "card")
 
     def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
-                 created: int, faker: Faker | DeferredFaker, lexicon: Lexicon) -> None:
+                 created: int, faker: Faker | DeferredFaker, lexicon: Lexicon,
+                 card: ModelCard | None) -> None:
         self.request = request
+        # The catalog's card of the request's model (None: a model it does not know).
+        self.card = card
         self.rng = rng
         self.seed = seed
         self.created = created
@@ -129,8 +141,14 @@ class Generator:
     """Builds ChatResponse dicts; one per app (see the module docstring)."""
 
     def __init__(self, faker: Faker | DeferredFaker, *,
-                 lexicons: Lexicons | None = None) -> None:
+                 lexicons: Lexicons | None = None, catalog: Catalog | None = None,
+                 auto_tools: str = "never") -> None:
         self.faker = faker
+        # What tool_choice auto does with offered tools: never, always or fit
+        # (config.AutoTools; _auto_tool).
+        self.auto_tools = str(auto_tools)
+        # What each known model does (mockllm/catalog); empty: every model alike.
+        self.catalog = catalog if catalog is not None else Catalog()
         # Tokenizers and sentence pools by encoding, loaded when a model first needs one.
         self.lexicons = lexicons or Lexicons()
         # What unseeded replies draw from (seeded once, from the OS).
@@ -141,7 +159,7 @@ class Generator:
     def tokenizer_for(self, model: Any) -> Tokenizer:
         """The tokenizer of ``model``'s encoding (a request's ``model``; None: the default),
         through its memo: a stream of a generated reply splits it without tokenising."""
-        return self.lexicons.for_model(str(model or _DEFAULT_MODEL)).counter
+        return self._lexicon({"model": model}).counter
 
     def count_prompt(self, request: Mapping[str, Any]) -> PromptCount:
         """The prompt tokens of ``request`` in its model's encoding, with the memo of texts
@@ -156,11 +174,19 @@ class Generator:
         return found
 
     def _lexicon(self, request: Mapping[str, Any]) -> Lexicon:
-        return self.lexicons.for_model(str(request.get("model") or _DEFAULT_MODEL))
+        model = request.get("model") or _DEFAULT_MODEL
+        card = self.catalog.get(model)
+        if card is not None:
+            return self.lexicons.for_encoding(card.tokenizer)
+        return self.lexicons.for_model(str(model))
 
     def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
-                 seed: int, created: int, seeded: bool = True) -> dict[str, Any]:
+                 seed: int, created: int, seeded: bool = True,
+                 cache: PromptCache | None = None) -> dict[str, Any]:
         """The ChatResponse body for ``request`` as ``reply`` scripts it.
+
+        ``cache``: what the prompt cache did with this prompt (``cached_tokens`` read,
+        ``cache_write_tokens`` written), decided by the caller through the state store.
 
         ``seeded`` False: nobody can ask for these bytes again (the request had no seed),
         so the reply draws from the generator's running stream instead of a
@@ -174,7 +200,12 @@ class Generator:
             raise scripted_error(reply["error"])
         rng = random.Random(seed) if seeded else self._running
         lexicon = self._lexicon(request)
-        model = str(reply.get("model") or request.get("model") or _DEFAULT_MODEL)
+        card = self.catalog.get(request.get("model"))
+        model = str(reply.get("model") or (card.snapshot if card is not None else None)
+                    or request.get("model") or _DEFAULT_MODEL)
+        fingerprint = reply.get("system_fingerprint")
+        if fingerprint is None and (card is None or card.fingerprint):
+            fingerprint = self._fingerprint(model)
         body: dict[str, Any] = {
             "id": "chatcmpl-" + _random_id(rng, 29),
             "object": "chat.completion",
@@ -183,7 +214,7 @@ class Generator:
             "choices": [],
             "usage": None,
             "service_tier": reply.get("service_tier") or _service_tier(request),
-            "system_fingerprint": reply.get("system_fingerprint") or self._fingerprint(model),
+            "system_fingerprint": fingerprint,
         }
         if reply.get("provider") is not None:
             body["provider"] = reply["provider"]
@@ -191,7 +222,10 @@ class Generator:
         n = request.get("n") or 1
         completion = reasoning = audio = 0
         choices = body["choices"]
-        if _PLAIN_BLOCKERS.isdisjoint(request) and (not reply or _canned(reply)):
+        if _PLAIN_BLOCKERS.isdisjoint(request) and (not reply or _canned(reply)) and (
+                card is None or not card.reasoning) and (
+                self.auto_tools == "never" or not (request.get("tools")
+                                                   or request.get("functions"))):
             # The common cases, kept cheap: plain text that nothing in the request shapes,
             # generated or a scenario's canned `content` (counted once, by the memo).
             canned = reply.get("content")
@@ -204,16 +238,19 @@ class Generator:
                     content, count = text.text, text.count
                 else:
                     content, count = canned, lexicon.counter.count(canned)
-                choices.append({
+                choice: dict[str, Any] = {
                     "index": index,
                     "message": {"role": "assistant", "content": content, "refusal": None,
                                 "annotations": []},
                     "logprobs": None,
                     "finish_reason": "stop",
-                })
+                }
+                if card is not None and not card.logprobs:
+                    del choice["logprobs"]
+                choices.append(choice)
                 completion += count
             n = 0
-        ctx = _Request(request, rng, seed, created, self.faker, lexicon) if n else None
+        ctx = _Request(request, rng, seed, created, self.faker, lexicon, card) if n else None
         for index in range(n):
             assert ctx is not None
             spec = reply
@@ -226,8 +263,11 @@ class Generator:
             reasoning += built.reasoning_tokens
             audio += built.audio_tokens
         prompt = count_prompt_tokens(request, lexicon.counter)
-        body["usage"] = _usage(prompt.total, prompt.audio, completion, reasoning, audio,
-                               reply.get("usage"))
+        body["usage"] = _usage(prompt, completion, reasoning, audio, reply.get("usage"),
+                               details=card is not None and card.usage_details, cache=cache)
+        moderation = request.get("moderation")
+        if isinstance(moderation, Mapping) or moderation is True:
+            body["moderation"] = _moderation(moderation, reply.get("moderation"), rng)
         return body
 
     # ----------------------------------------------------------------- one choice
@@ -237,7 +277,7 @@ class Generator:
         tokenizer = ctx.tokenizer
         refusal = spec.get("refusal")
         calls = self._tool_calls(ctx, spec)
-        reasoning = self._reasoning(ctx, spec)
+        reasoning, shown = self._reasoning(ctx, spec)
         budget = request.get("max_completion_tokens") or request.get("max_tokens")
         truncated = False
         if reasoning is not None and budget is not None and reasoning.count > budget:
@@ -302,11 +342,16 @@ class Generator:
             "refusal": refusal,
             "annotations": self._annotations(ctx, spec, content),
         }
-        if reasoning is not None:
+        if reasoning is not None and shown:
             message["reasoning"] = reasoning.text
         if audio_obj is not None:
             message["audio"] = audio_obj
-        if calls:
+        if calls and ctx.tools[_call_name(calls[0])].kind == "legacy":
+            # The 2023 form: one function_call, no tool_calls (and its finish reason).
+            message["function_call"] = calls[0]["function"]
+            if finish == "tool_calls":
+                finish = "function_call"
+        elif calls:
             message["tool_calls"] = calls
 
         logprobs = self._logprobs(ctx, spec, content, refusal)
@@ -318,6 +363,8 @@ class Generator:
         tokens += sum(_call_tokens(call, tokenizer) for call in calls or ())
         choice = {"index": index, "message": message, "logprobs": logprobs,
                   "finish_reason": finish}
+        if ctx.card is not None and not ctx.card.logprobs:
+            del choice["logprobs"]  # the API sends no logprobs key for these models
         return _Choice(choice, tokens, spent, audio_tokens)
 
     # ----------------------------------------------------------------- content
@@ -344,23 +391,38 @@ class Generator:
 
     # ----------------------------------------------------------------- reasoning
 
-    def _reasoning(self, ctx: _Request, spec: Mapping[str, Any]) -> _Body | None:
+    def _reasoning(self, ctx: _Request, spec: Mapping[str, Any]) -> tuple[_Body | None, bool]:
+        """The reasoning of a choice, and whether it shows as ``message.reasoning``.
+
+        A scenario's ``reasoning:`` always shows. A model the catalog knows reasons when
+        it is a reasoning model (always, at ``medium`` effort unless the request says
+        otherwise; ``none``/``minimal`` reason not at all), and its reasoning shows only
+        when the catalog says the model returns thinking text: OpenAI's reasoning
+        models only count it (``reasoning_tokens``). A model the catalog does not know
+        reasons, shown, when the request asks (``reasoning_effort``, ``enable_thinking``).
+        """
         given = spec.get("reasoning")
         if isinstance(given, str):
-            return _Body(given, ctx.tokenizer.count(given), None)
+            return _Body(given, ctx.tokenizer.count(given), None), True
         if given is False:
-            return None
+            return None, False
         effort = ctx.request.get("reasoning_effort")
+        card = ctx.card
+        shown = True
         if given is not True:
             thinking = ctx.request.get("enable_thinking")
-            if effort in _NO_REASONING or (effort is None and not thinking):
-                return None
-            if effort is None and thinking is False:
-                return None
+            if card is not None and card.reasoning:
+                if effort in _NO_REASONING:
+                    return None, False
+                shown = card.thinking_text
+            elif card is not None and not card.thinking_text:
+                return None, False
+            elif effort in _NO_REASONING or (effort is None and not thinking):
+                return None, False
         sentences = _EFFORT_SENTENCES.get(str(effort), _EFFORT_SENTENCES["medium"])
         text = ctx.lexicon.text.paragraphs(ctx.rng, -(-sentences // 3),
                                     (min(sentences, 3), min(sentences, 3)))
-        return _Body(text.text, text.count, text.tokens)
+        return _Body(text.text, text.count, text.tokens), shown
 
     # ----------------------------------------------------------------- tools
 
@@ -372,10 +434,18 @@ class Generator:
         if given is None:
             if "content" in spec or spec.get("refusal") is not None or not ctx.tools:
                 return None
+            legacy = request.get("function_call")
+            if named is None and isinstance(legacy, Mapping) and "tools" not in request:
+                named = tool_name(legacy)  # the 2023 form of naming the function
             if named is not None:
                 names = [self._check_tool(ctx, named, "tool_choice")]
             elif choice == "required":
                 names = self._required_tools(ctx)
+            elif choice in (None, "auto") and legacy in (None, "auto"):
+                picked = self._auto_tool(ctx)
+                if picked is None:
+                    return None
+                names = [picked]
             else:
                 return None
             return [self._call(ctx, name, None, None) for name in names]
@@ -397,6 +467,29 @@ class Generator:
             calls.append(self._call(ctx, name, item.get("arguments"), item.get("id")))
         return calls
 
+    def _auto_tool(self, ctx: _Request) -> str | None:
+        """The tool a ``tool_choice: auto`` request calls, by the server's ``auto_tools``
+        setting: ``never`` none; ``always`` the best fit (any, when none fits);
+        ``fit`` the best fit when some tool's name or description shares a word with
+        the last user message, else none. Only when a user message is last (a tool
+        result last is answered in text). Ties are broken by the request's seed."""
+        if self.auto_tools == "never":
+            return None
+        messages = ctx.request.get("messages") or ()
+        last = messages[-1] if messages else None
+        if not isinstance(last, Mapping) or last.get("role") != "user":
+            return None
+        words = set(_WORD.findall((message_text(last) or "").lower()))
+        scores: dict[str, int] = {}
+        for name, tool in ctx.tools.items():
+            about = f"{name} {tool.spec.get('description') or ''}".replace("_", " ")
+            scores[name] = len(words & set(_WORD.findall(about.lower())))
+        best = max(scores.values())
+        if best == 0 and self.auto_tools == "fit":
+            return None
+        top = [name for name, score in scores.items() if score == best]
+        return top[0] if len(top) == 1 else ctx.rng.choice(top)
+
     def _required_tools(self, ctx: _Request) -> list[str]:
         names = list(ctx.tools)
         if ctx.request.get("parallel_tool_calls") is False or len(names) == 1:
@@ -407,25 +500,43 @@ class Generator:
     def _check_tool(self, ctx: _Request, name: str, param: str) -> str:
         if name not in ctx.tools:
             offered = ", ".join(ctx.tools) or "none"
-            custom = [tool_name(t) for t in ctx.request.get("tools") or ()
-                      if isinstance(t, Mapping) and "custom" in t]
-            note = (f"; {', '.join(map(str, custom))} are custom tools, and mockllm calls "
-                    "function tools only") if custom else ""
             raise BadRequestError(
-                f"The reply calls the tool {name!r}, which the request did not offer as a "
-                f"function (offered: {offered}){note}", param=param)
+                f"The reply calls the tool {name!r}, which the request did not offer "
+                f"(offered: {offered})", param=param)
         return name
 
     def _call(self, ctx: _Request, name: str, arguments: Any, call_id: Any) -> dict[str, Any]:
+        tool = ctx.tools[name]
+        call_id = str(call_id) if call_id else "call_" + _random_id(ctx.rng, 24)
+        if tool.kind == "custom":
+            if arguments is None:
+                arguments = self._custom_input(ctx, tool.spec)
+            text = arguments if isinstance(arguments, str) else _dump(arguments)
+            return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
         if arguments is None:
-            schema = ctx.tools[name].get("parameters") or {"type": "object", "properties": {}}
+            schema = tool.spec.get("parameters") or {"type": "object", "properties": {}}
             arguments = self._instance(ctx, schema)
         text = arguments if isinstance(arguments, str) else _dump(arguments)
-        return {
-            "id": str(call_id) if call_id else "call_" + _random_id(ctx.rng, 24),
-            "type": "function",
-            "function": {"name": name, "arguments": text},
-        }
+        return {"id": call_id, "type": "function",
+                "function": {"name": name, "arguments": text}}
+
+    def _custom_input(self, ctx: _Request, spec: Mapping[str, Any]) -> str:
+        """Free-form input for a custom tool: a string matching a ``regex`` grammar when
+        one is given and mockllm can satisfy it, else a sentence (a ``lark`` grammar is
+        not followed: script the input with ``tool_calls: [{name, arguments}]``)."""
+        fmt = _mapping(spec.get("format"))
+        grammar = _mapping(fmt.get("grammar")) or fmt
+        if fmt.get("type") == "grammar" and grammar.get("syntax") == "regex":
+            from ..errors import UnsupportedPattern
+
+            try:
+                value = self._instance(ctx, {"type": "string",
+                                             "pattern": str(grammar.get("definition"))})
+            except UnsupportedPattern:
+                pass
+            else:
+                return str(value)
+        return ctx.lexicon.text.paragraph(ctx.rng, (1, 1)).text
 
     # ----------------------------------------------------------------- audio
 
@@ -625,18 +736,39 @@ def _service_tier(request: Mapping[str, Any]) -> str:
 _CALL_FRAMING_TOKENS = 3
 
 
-def _offered_tools(request: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Function tools of the request by name, in the order offered, named as scenario
+@dataclass(frozen=True, slots=True)
+class _Tool:
+    """An offered tool: ``kind`` is ``function``, ``custom`` (free-form input, maybe
+    with a grammar) or ``legacy`` (the 2023 ``functions`` list); ``spec`` is its
+    definition (``name``, ``description``, ``parameters`` or ``format``)."""
+
+    kind: str
+    spec: Mapping[str, Any]
+
+
+def _offered_tools(request: Mapping[str, Any]) -> dict[str, _Tool]:
+    """The tools of the request by name, in the order offered, named as scenario
     conditions name them (``matching.tool_name``; the DTO page's ``function: "name"``
-    string form is a function without parameters). Custom tools are not called."""
-    tools: dict[str, Mapping[str, Any]] = {}
+    string form is a function without parameters); the legacy ``functions`` when the
+    request offers no ``tools``."""
+    tools: dict[str, _Tool] = {}
     for tool in request.get("tools") or ():
-        if not isinstance(tool, Mapping) or "custom" in tool:
+        if not isinstance(tool, Mapping):
             continue
         name = tool_name(tool)
-        if name:
+        if not name:
+            continue
+        if tool.get("type") == "custom" or "custom" in tool:
+            custom = tool.get("custom")
+            tools[name] = _Tool("custom", custom if isinstance(custom, Mapping) else {})
+        else:
             function = tool.get("function")
-            tools[name] = function if isinstance(function, Mapping) else {"name": name}
+            tools[name] = _Tool("function", function if isinstance(function, Mapping)
+                                else {"name": name})
+    if not tools:
+        for function in request.get("functions") or ():
+            if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+                tools[function["name"]] = _Tool("legacy", function)
     return tools
 
 
@@ -644,10 +776,21 @@ def _named_tool(choice: Any) -> str | None:
     return tool_name(choice) if isinstance(choice, Mapping) else None
 
 
+def _call_name(call: Mapping[str, Any]) -> str:
+    return str(call[_call_text(call)[0]]["name"])
+
+
+def _call_text(call: Mapping[str, Any]) -> tuple[str, str]:
+    """Where a call keeps its name and text: (``function``, ``arguments``) or, for a
+    custom tool, (``custom``, ``input``)."""
+    return ("custom", "input") if call.get("type") == "custom" else ("function", "arguments")
+
+
 def _call_tokens(call: Mapping[str, Any], tokenizer: Tokenizer) -> int:
     """What one tool call costs in completion tokens: name, arguments, framing."""
-    function = call["function"]
-    return tokenizer.count(function["name"]) + tokenizer.count(function["arguments"]) + \
+    key, text = _call_text(call)
+    inner = call[key]
+    return tokenizer.count(inner["name"]) + tokenizer.count(inner[text]) + \
         _CALL_FRAMING_TOKENS
 
 
@@ -662,11 +805,12 @@ def _fit_calls(calls: list[dict[str, Any]], room: int, tokenizer: Tokenizer,
             kept.append(call)
             room -= cost
             continue
-        function = call["function"]
-        budget = room - tokenizer.count(function["name"]) - _CALL_FRAMING_TOKENS
+        key, text = _call_text(call)
+        inner = call[key]
+        budget = room - tokenizer.count(inner["name"]) - _CALL_FRAMING_TOKENS
         if budget > 0 or not kept:
-            pieces = tokenizer.split(function["arguments"])[:max(budget, 0)]
-            kept.append({**call, "function": {**function, "arguments": "".join(pieces)}})
+            pieces = tokenizer.split(inner[text])[:max(budget, 0)]
+            kept.append({**call, key: {**inner, text: "".join(pieces)}})
         return kept, True
     return kept, False
 
@@ -749,13 +893,74 @@ def _scripted_entry(item: Any) -> dict[str, Any]:
     return {**entry, "top_logprobs": tops}
 
 
-def _usage(prompt: int, prompt_audio: int, completion: int, reasoning: int, audio: int,
-           overrides: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PromptCache:
+    """What the prompt cache did with one prompt: tokens ``read`` from it
+    (``cached_tokens``), and tokens ``written`` (``cache_write_tokens``, reported only
+    when the request asked with ``prompt_cache_options``; None otherwise)."""
+
+    read: int = 0
+    written: int | None = None
+
+
+# Prompts shorter than this are never cached; longer ones in steps of _CACHE_STEP.
+CACHE_MIN_TOKENS = 1024
+_CACHE_STEP = 128
+
+
+def cacheable_tokens(prompt_tokens: int) -> int:
+    """How much of a prompt of ``prompt_tokens`` the cache holds: nothing below 1,024
+    tokens, then 1,024 and each further whole 128 (as OpenAI caches prefixes)."""
+    if prompt_tokens < CACHE_MIN_TOKENS:
+        return 0
+    return CACHE_MIN_TOKENS + (prompt_tokens - CACHE_MIN_TOKENS) // _CACHE_STEP * _CACHE_STEP
+
+
+# omni-moderation's categories, and those that also read images.
+_MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
+    "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
+    "sexual/minors", "violence", "violence/graphic",
+)
+_IMAGE_CATEGORIES = frozenset({"self-harm", "self-harm/intent", "self-harm/instructions",
+                               "sexual", "violence", "violence/graphic"})
+
+
+def _moderation(option: Any, scripted: Any, rng: random.Random) -> dict[str, Any]:
+    """The ``moderation`` object of a moderated completion: results for the input and
+    the output, flagged where the reply's ``moderation: {input: [...], output: [...]}``
+    names categories (scores seeded, high for those, tiny for the rest)."""
+    model = str(_mapping(option).get("model") or "omni-moderation-latest")
+    flags = _mapping(scripted)
+
+    def results(kind: str) -> dict[str, Any]:
+        flagged = {str(c) for c in flags.get(kind) or ()}
+        scores = {c: round(0.9 + 0.09 * rng.random(), 6) if c in flagged
+                  else round(1e-6 + 1e-3 * rng.random() ** 3, 8)
+                  for c in _MODERATION_CATEGORIES}
+        return {"type": "moderation_results", "model": model, "results": [{
+            "type": "moderation_result", "model": model, "flagged": bool(flagged),
+            "categories": {c: c in flagged for c in _MODERATION_CATEGORIES},
+            "category_scores": scores,
+            "category_applied_input_types": {
+                c: ["text", "image"] if c in _IMAGE_CATEGORIES else ["text"]
+                for c in _MODERATION_CATEGORIES},
+        }]}
+
+    return {"input": results("input"), "output": results("output")}
+
+
+def _usage(prompt: PromptCount, completion: int, reasoning: int, audio: int,
+           overrides: Any, *, details: bool = False,
+           cache: PromptCache | None = None) -> dict[str, Any]:
+    """The usage block; ``details``: prompt and completion split into text, image and
+    audio tokens, as the API reports them for its audio models; ``cache``: the prompt
+    cache's reads and writes."""
     usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
+        "prompt_tokens": prompt.total,
         "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt_audio},
+        "total_tokens": prompt.total + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt.audio},
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
             "audio_tokens": audio,
@@ -763,6 +968,14 @@ def _usage(prompt: int, prompt_audio: int, completion: int, reasoning: int, audi
             "rejected_prediction_tokens": 0,
         },
     }
+    if cache is not None:
+        usage["prompt_tokens_details"]["cached_tokens"] = cache.read
+        if cache.written is not None:
+            usage["prompt_tokens_details"]["cache_write_tokens"] = cache.written
+    if details:
+        usage["prompt_tokens_details"].update(
+            text_tokens=prompt.total - prompt.audio - prompt.image, image_tokens=prompt.image)
+        usage["completion_tokens_details"]["text_tokens"] = completion - audio - reasoning
     if not isinstance(overrides, Mapping) or not overrides:
         return usage
     for key, value in overrides.items():

@@ -13,13 +13,17 @@ grow is sent exactly once:
 * then ``reasoning`` pieces, then ``content`` pieces (each with the logprobs of the
   tokens that end in it), ``refusal`` pieces, the ``annotations`` in one delta;
 * each tool call opens with ``index``, ``id``, ``type``, ``function.name`` and empty
-  ``arguments``; later deltas carry only ``index`` and an ``arguments`` fragment;
+  ``arguments``; later deltas carry only ``index`` and an ``arguments`` fragment (a
+  custom tool's call: ``custom.name`` and ``custom.input`` the same way); a legacy
+  ``function_call`` opens with its ``name`` and then sends ``arguments`` pieces;
 * audio arrives as ``delta.audio``: the ``id`` once, ``transcript`` pieces, ``data``
   pieces of base64, and ``expires_at`` once;
 * each choice ends with an empty delta and its ``finish_reason``; choices interleave
   (n > 1) and each first appears in index order;
 * with ``include_usage`` every chunk has ``"usage": null`` and a last chunk with
-  ``choices: []`` carries the usage; without it there is no ``usage`` key.
+  ``choices: []`` carries the usage; without it there is no ``usage`` key;
+* a moderated completion (``moderation`` in the request) ends with a chunk of its own,
+  ``choices: []`` and the ``moderation`` object, after the usage chunk.
 
 A choice whose non-streaming ``annotations`` is ``[]`` sends none, so the
 accumulated message has no annotations key there (as OpenAI's streams do).
@@ -61,8 +65,17 @@ def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str =
     envelope = _envelope(body, include_usage)
     for part in parts:
         yield {**envelope, "choices": [part]}
+    yield from _closing(body, envelope, include_usage)
+
+
+def _closing(body: Mapping[str, Any], envelope: Mapping[str, Any],
+             include_usage: bool) -> Iterator[dict[str, Any]]:
+    """The chunks after the choices': the usage (``include_usage``), then a moderated
+    completion's ``moderation``, each with ``choices: []``."""
     if include_usage:
         yield {**envelope, "choices": [], "usage": body.get("usage")}
+    if body.get("moderation") is not None:
+        yield {**envelope, "choices": [], "moderation": body["moderation"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +84,7 @@ class ChunkJson:
 
     Chunk ``i`` is ``head + parts[i] + tail``: ``head`` is the envelope up to and
     including ``"choices":[``, each part one choice's JSON, ``tail`` closes the list
-    and the object. ``last`` is the usage chunk (``include_usage``), else None.
+    and the object. ``after`` are the chunks that follow (usage, moderation).
     Iterating gives each chunk's bytes in order: byte for byte ``orjson.dumps`` of
     what :func:`iter_chunks` yields for the same arguments.
     """
@@ -79,14 +92,13 @@ class ChunkJson:
     head: bytes
     parts: list[bytes]
     tail: bytes
-    last: bytes | None
+    after: tuple[bytes, ...]
 
     def __iter__(self) -> Iterator[bytes]:
         head, tail = self.head, self.tail
         for part in self.parts:
             yield head + part + tail
-        if self.last is not None:
-            yield self.last
+        yield from self.after
 
 
 def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
@@ -99,9 +111,8 @@ def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = 
     # Compact JSON is the same text wherever a value sits, so a choice encoded alone
     # is the bytes it has inside its chunk.
     head = dumps({**envelope, "choices": []})[:-2]
-    last = dumps({**envelope, "choices": [], "usage": body.get("usage")}) \
-        if include_usage else None
-    return ChunkJson(head, parts, b"]}", last)
+    after = tuple(dumps(chunk) for chunk in _closing(body, envelope, include_usage))
+    return ChunkJson(head, parts, b"]}", after)
 
 
 def _envelope(body: Mapping[str, Any], include_usage: bool) -> dict[str, Any]:
@@ -137,10 +148,14 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
     index = choice["index"]
     message = choice["message"]
     logprobs = choice.get("logprobs")
+    # A choice without a logprobs key (a model that returns none) streams none either.
+    keyed = "logprobs" in choice
     encode = orjson.dumps if encoded else _as_is
     text_parts = _text_parts_json if encoded else _text_parts
 
     def part(delta: dict[str, Any], probs: Any = None) -> Any:
+        if not keyed:
+            return encode({"index": index, "delta": delta, "finish_reason": None})
         return encode({"index": index, "delta": delta, "logprobs": probs,
                        "finish_reason": None})
 
@@ -158,7 +173,8 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
 
     reasoning = message.get("reasoning")
     if reasoning:
-        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size))
+        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size),
+                            keyed)
 
     for key in ("content", "refusal"):
         text = message.get(key)
@@ -166,7 +182,7 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
             continue
         entries = (logprobs or {}).get(key)
         if entries is None:
-            parts += text_parts(index, key, _texts(text, split, chunking, size))
+            parts += text_parts(index, key, _texts(text, split, chunking, size), keyed)
         else:  # {"content": ..., "refusal": ...}, this key's entries in its place
             parts += [part({key: piece}, {"content": None, "refusal": None, key: probs})
                       for piece, probs in _pieces(text, entries, split, chunking, size)]
@@ -179,16 +195,29 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
         parts += [part({"audio": piece}) for piece in _audio_pieces(audio, split, size)]
 
     for position, call in enumerate(message.get("tool_calls") or ()):
-        function = call["function"]
+        # A custom tool's call carries `custom: {name, input}` where a function's
+        # carries `function: {name, arguments}`.
+        key, field = ("custom", "input") if call.get("type") == "custom" \
+            else ("function", "arguments")
+        inner = call[key]
         parts.append(part({"tool_calls": [{
             "index": position, "id": call["id"], "type": call.get("type", "function"),
-            "function": {"name": function["name"], "arguments": ""},
+            key: {"name": inner["name"], field: ""},
         }]}))
-        parts += [part({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
-                  for piece in _texts(function.get("arguments") or "", split, chunking, size)]
+        parts += [part({"tool_calls": [{"index": position, key: {field: piece}}]})
+                  for piece in _texts(inner.get(field) or "", split, chunking, size)]
 
-    parts.append(encode({"index": index, "delta": {}, "logprobs": None,
-                         "finish_reason": choice.get("finish_reason") or "stop"}))
+    legacy = message.get("function_call")
+    if legacy:  # the 2023 form: the name first, then the arguments in pieces
+        parts.append(part({"function_call": {"name": legacy["name"], "arguments": ""}}))
+        parts += [part({"function_call": {"arguments": piece}})
+                  for piece in _texts(legacy.get("arguments") or "", split, chunking, size)]
+
+    last: dict[str, Any] = {"index": index, "delta": {}, "logprobs": None,
+                            "finish_reason": choice.get("finish_reason") or "stop"}
+    if not keyed:
+        del last["logprobs"]
+    parts.append(encode(last))
     return parts
 
 
@@ -196,18 +225,25 @@ def _as_is(part: dict[str, Any]) -> dict[str, Any]:
     return part
 
 
-def _text_parts(index: int, key: str, pieces: Sequence[str]) -> list[dict[str, Any]]:
-    """The parts of a text without logprobs: one ``{key: piece}`` delta a piece."""
+def _text_parts(index: int, key: str, pieces: Sequence[str],
+                keyed: bool = True) -> list[dict[str, Any]]:
+    """The parts of a text without logprobs: one ``{key: piece}`` delta a piece
+    (``keyed``: with ``"logprobs": null``)."""
+    if not keyed:
+        return [{"index": index, "delta": {key: piece}, "finish_reason": None}
+                for piece in pieces]
     return [{"index": index, "delta": {key: piece}, "logprobs": None, "finish_reason": None}
             for piece in pieces]
 
 
-def _text_parts_json(index: int, key: str, pieces: Sequence[str]) -> list[bytes]:
+def _text_parts_json(index: int, key: str, pieces: Sequence[str],
+                     keyed: bool = True) -> list[bytes]:
     """:func:`_text_parts` encoded: only each piece is encoded, between the bytes
     around it, which are the same in every one of them."""
     dumps = orjson.dumps
     before = b'{"index":' + dumps(index) + b',"delta":{' + dumps(key) + b":"
-    after = b'},"logprobs":null,"finish_reason":null}'
+    after = b'},"logprobs":null,"finish_reason":null}' if keyed else \
+        b'},"finish_reason":null}'
     return [before + dumps(piece) + after for piece in pieces]
 
 

@@ -332,17 +332,19 @@ class MemoTokenizer:
 
 
 class PromptCount(NamedTuple):
-    """The prompt tokens of a request: ``total`` includes the ``audio`` tokens."""
+    """The prompt tokens of a request: ``total`` includes the ``audio`` and ``image``
+    tokens."""
 
     total: int
     audio: int
+    image: int = 0
 
 
 def count_prompt_tokens(request: Mapping[str, Any], tokenizer: Tokenizer) -> PromptCount:
     """Estimate the prompt tokens of a ChatCompletion request (module docstring)."""
     count = tokenizer.count
     total = _REPLY_PRIMING
-    audio = 0
+    audio = image = 0
     for message in request.get("messages") or ():
         if not isinstance(message, dict):
             continue
@@ -352,26 +354,27 @@ def count_prompt_tokens(request: Mapping[str, Any], tokenizer: Tokenizer) -> Pro
             total += 1
         if message.get("name"):
             total += _TOKENS_PER_NAME + count(str(message["name"]))
-        text_tokens, audio_tokens = _content_tokens(message.get("content"), count)
-        total += text_tokens + audio_tokens
+        text_tokens, audio_tokens, image_tokens = _content_tokens(message.get("content"),
+                                                                  count)
+        total += text_tokens + audio_tokens + image_tokens
         audio += audio_tokens
+        image += image_tokens
         for call in message.get("tool_calls") or ():
             total += count(json.dumps(call, separators=(",", ":"), ensure_ascii=False))
     tools = request.get("tools")
     if tools:
         # Tool definitions reach the model as text; their JSON is a fair proxy.
         total += count(json.dumps(tools, separators=(",", ":"), ensure_ascii=False))
-    return PromptCount(total, audio)
+    return PromptCount(total, audio, image)
 
 
-def _content_tokens(content: Any, count: Any) -> tuple[int, int]:
-    """(text tokens, audio tokens) of one message's content: a string or a list of parts."""
+def _content_tokens(content: Any, count: Any) -> tuple[int, int, int]:
+    """(text, audio, image tokens) of one message's content: a string or a list of parts."""
     if isinstance(content, str):
-        return count(content), 0
+        return count(content), 0, 0
     if not isinstance(content, list):
-        return 0, 0
-    text = 0
-    audio = 0
+        return 0, 0, 0
+    text = audio = image = 0
     for part in content:
         if not isinstance(part, dict):
             continue
@@ -379,12 +382,12 @@ def _content_tokens(content: Any, count: Any) -> tuple[int, int]:
         if kind in ("text", "refusal"):
             text += count(str(part.get(kind) or ""))
         elif kind == "image_url":
-            text += _IMAGE_TOKENS
+            image += _IMAGE_TOKENS
         elif kind == "input_audio":
             audio += _audio_tokens(part.get("input_audio"))
         elif kind == "file":
             text += _IMAGE_TOKENS  # a document costs something; its size is not knowable here
-    return text, audio
+    return text, audio, image
 
 
 def _audio_tokens(payload: Any) -> int:

@@ -8,7 +8,8 @@ Three steps, all at load time so a broken file never fails a request:
 3. conditions compiled through the matcher registry (unknown names and lookups,
    bad regexes) and reply templates compiled by the template engine.
 
-A file holds one scenario, a list of them, or ``{scenarios: [...]}``. Folders
+A file holds one scenario, a list of them, or ``{scenarios: [...]}`` (beside which a
+``models:`` section adds to the model catalog, read by :mod:`mockllm.catalog`). Folders
 give their ``*.yaml``/``*.yml`` files in name order.
 
 Building the YAML and compiling regexes are most of what a large file costs (about
@@ -60,8 +61,11 @@ __all__ = [
     "ScenarioLoader",
     "ScenarioWatcher",
     "check_paths",
+    "format_path",
+    "line_of",
     "load_scenario_data",
     "load_scenarios",
+    "parse_yaml",
     "scenario_files",
 ]
 
@@ -131,7 +135,10 @@ def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> _LineList:
 
 
 
-def _parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str) -> Any:
+    """``text`` as safe YAML whose mappings and lists know their lines (for
+    :func:`line_of`); bad YAML or a duplicate key is a ``ScenarioLoadError`` naming
+    ``source`` and the line."""
     import yaml
 
     try:
@@ -158,7 +165,7 @@ def _parse_file(text: str, source: str, *, parsed_before: bool) -> Any:
         found = read_marshalled(name)
         if isinstance(found, tuple) and len(found) == 2:
             return _with_lines(*found)
-    root = _parse_yaml(text, source)
+    root = parse_yaml(text, source)
     try:
         kept = marshal.dumps((_plain(root), _lines(root)))
     except ValueError:
@@ -212,7 +219,7 @@ def _with_lines(data: Any, lines: Any) -> Any:
     return out
 
 
-def _line_of(root: Any, path: Sequence[str | int]) -> int | None:
+def line_of(root: Any, path: Sequence[str | int]) -> int | None:
     """The line of the deepest part of ``path`` that the YAML recorded."""
     node, line = root, getattr(root, "line", None)
     for step in path:
@@ -231,7 +238,8 @@ def _line_of(root: Any, path: Sequence[str | int]) -> int | None:
     return line
 
 
-def _format_path(path: Sequence[str | int]) -> str:
+def format_path(path: Sequence[str | int]) -> str:
+    """A key path as a reader writes it: ``scenarios[2].reply.content``."""
     text = ""
     for step in path:
         text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
@@ -334,7 +342,7 @@ class ScenarioLoader:
     def load_data(self, data: Any, source: str = "<data>") -> list[Scenario]:
         """Scenarios from a YAML string or already-parsed data (a dict or a list)."""
         if isinstance(data, str):
-            data = _parse_yaml(data, source)
+            data = parse_yaml(data, source)
         return self._build(self._split(data, source))
 
     def load_runtime(self, runtime: RuntimeScenario) -> Scenario:
@@ -347,12 +355,13 @@ class ScenarioLoader:
             return []
         if isinstance(root, list):
             return [_Located(item, source, root, (i,)) for i, item in enumerate(root)]
-        if isinstance(root, Mapping) and "scenarios" in root:
-            extra = sorted(set(root) - {"scenarios"})
+        if isinstance(root, Mapping) and ("scenarios" in root or set(root) == {"models"}):
+            # `models:` is the file's part of the model catalog (mockllm/catalog reads it).
+            extra = sorted(set(root) - {"scenarios", "models"})
             if extra:
                 raise self._error("unexpected top-level key next to `scenarios`",
                                   source, root, (extra[0],))
-            items = root["scenarios"]
+            items = root.get("scenarios", [])
             if not isinstance(items, list):
                 raise self._error("`scenarios` must be a list", source, root, ("scenarios",))
             return [_Located(item, source, root, ("scenarios", i)) for i, item in enumerate(items)]
@@ -366,8 +375,8 @@ class ScenarioLoader:
     def _error(
         message: str, source: str, root: Any, path: Sequence[str | int]
     ) -> ScenarioLoadError:
-        return ScenarioLoadError(message, path=source, line=_line_of(root, path),
-                                 key=_format_path(path))
+        return ScenarioLoadError(message, path=source, line=line_of(root, path),
+                                 key=format_path(path))
 
     def _build(self, located: Sequence[_Located],
                books: Mapping[str, RegexBook] | None = None) -> list[Scenario]:
@@ -447,7 +456,7 @@ class ScenarioLoader:
             priority=data.get("priority", 0),
             conversation=conversation,
             description=data.get("description", ""),
-            source=f"{item.source}:{_line_of(item.root, path) or 1}",
+            source=f"{item.source}:{line_of(item.root, path) or 1}",
             fingerprint=_fingerprint(data),
             group_names=groups,
             index=_index_of(when, self.registry),

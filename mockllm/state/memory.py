@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -47,6 +48,8 @@ class MemoryStore:
         self._runtime: dict[str, RuntimeScenario] = {}
         self._completions: OrderedDict[str, StoredCompletion] = OrderedDict()
         self._completions_size = completions_size or max(1, journal_size)
+        # Prompt cache key -> when it expires (monotonic), bounded like the budgets.
+        self._prompts: dict[str, float] = {}
 
     @property
     def description(self) -> str:
@@ -208,11 +211,24 @@ class MemoryStore:
         with self._lock:
             return self._completions.pop(id, None) is not None
 
+    # ------------------------------------------------------------ prompt cache
+
+    async def cache_prompt(self, key: str, ttl_s: float) -> bool:
+        """Remember ``key`` for ``ttl_s`` seconds; True when it was remembered already."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._prompts.pop(key, 0.0) > now
+            if len(self._prompts) >= self._max_budget_keys:
+                self._prompts.clear()  # bounded: a full cache starts over
+            self._prompts[key] = now + ttl_s
+            return hit
+
     # --------------------------------------------------------------- lifecycle
 
     async def reset(self) -> int:
-        """Counts, budgets and journal back to empty; added scenarios stay."""
+        """Counts, budgets, journal and prompt cache back to empty; added scenarios stay."""
         with self._lock:
+            self._prompts.clear()
             self._uses.clear()
             self._conversations.clear()
             self._full_at.clear()

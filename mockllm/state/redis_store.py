@@ -208,12 +208,14 @@ end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 local dropped = redis.call('LLEN', KEYS[4])
 redis.call('DEL', KEYS[4])
-local cursor = '0'
-repeat
-  local found = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', 1000)
-  cursor = found[1]
-  for _, key in ipairs(found[2]) do redis.call('DEL', key) end
-until cursor == '0'
+for _, pattern in ipairs({ARGV[2], ARGV[5]}) do
+  local cursor = '0'
+  repeat
+    local found = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = found[1]
+    for _, key in ipairs(found[2]) do redis.call('DEL', key) end
+  until cursor == '0'
+end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return dropped
 """
@@ -299,6 +301,7 @@ class RedisStore:
         self._conv_names = p + "conv-names"
         self._conv_order = p + "conv-order"
         self._budget_prefix = p + "budget:"
+        self._prompt_prefix = p + "prompt:"
         self._journal_key = p + "journal"
         self._scen_defs = p + "scenarios"
         self._scen_order = p + "scenarios:order"
@@ -703,6 +706,16 @@ class RedisStore:
             deleted, _, _ = await pipe.execute()
         return bool(deleted)
 
+    # ------------------------------------------------------------ prompt cache
+
+    async def cache_prompt(self, key: str, ttl_s: float) -> bool:
+        """Remember ``key`` for ``ttl_s`` seconds (one ``SET ... GET PX``, Redis 6.2+:
+        the old value says whether it was cached already)."""
+        async with self._reaching():
+            old = await self._redis().set(self._prompt_prefix + key, b"1",
+                                          px=max(1, int(ttl_s * 1000)), get=True)
+        return old is not None
+
     # --------------------------------------------------------------- lifecycle
 
     async def reset(self) -> int:
@@ -711,7 +724,7 @@ class RedisStore:
         dropped = await self._run(
             _RESET, (self._uses_key, self._conv_names, self._conv_order, self._journal_key),
             (self._conv_prefix, _glob_escape(self._budget_prefix) + "*", self._channel,
-             self._origin))
+             self._origin, _glob_escape(self._prompt_prefix) + "*"))
         return int(dropped)
 
     async def health(self) -> Mapping[str, Any]:

@@ -183,11 +183,18 @@ class StateStore(Protocol):
         """Forget one stored completion; False when there is no such id."""
         ...
 
+    # ------------------------------------------------------------ prompt cache
+
+    async def cache_prompt(self, key: str, ttl_s: float) -> bool:
+        """Remember the prompt ``key`` for ``ttl_s`` seconds (again from now); True when
+        it was remembered already: a prompt cache hit (``cached_tokens``)."""
+        ...
+
     # --------------------------------------------------------------- lifecycle
 
     async def reset(self) -> int:
-        """Every use count and budget back to zero, the journal emptied (added
-        scenarios stay). Returns how many exchanges the journal dropped."""
+        """Every use count and budget back to zero, the journal and the prompt cache
+        emptied (added scenarios stay). Returns how many exchanges the journal dropped."""
         ...
 
     async def health(self) -> Mapping[str, Any]:

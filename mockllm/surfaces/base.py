@@ -121,6 +121,8 @@ class Surface:
     jsonp: ClassVar[bool] = False
     # Whether a recording server forwards this surface's misses upstream.
     records: ClassVar[bool] = False
+    # Whether OpenAI's automatic prompt cache (``cached_tokens``) applies to its requests.
+    automatic_prompt_cache: ClassVar[bool] = True
     # What a missing or unknown route of this surface is called in messages.
     title: ClassVar[str] = ""
 

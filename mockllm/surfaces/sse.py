@@ -7,6 +7,8 @@ marker. Every surface frames its events here, so the bytes agree everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = ["SSE_DONE", "data_event", "joined_stream", "named_event"]
 
 SSE_DONE = b"data: [DONE]\n\n"
@@ -22,15 +24,15 @@ def named_event(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
-def joined_stream(head: bytes, parts: list[bytes], tail: bytes, last: bytes | None) -> bytes:
+def joined_stream(head: bytes, parts: list[bytes], tail: bytes,
+                  after: Sequence[bytes]) -> bytes:
     """A whole chat stream in one piece: ``data:`` events of ``head + part + tail`` for
-    each part, then ``last`` (when given) and ``data: [DONE]``; the framing between two
-    parts is spliced in once rather than built for each."""
+    each part, then one for each of ``after`` (usage, moderation) and ``data: [DONE]``;
+    the framing between two parts is spliced in once rather than built for each."""
     out = []
     if parts:
         between = tail + b"\n\ndata: " + head
         out += [b"data: ", head, between.join(parts), tail, b"\n\n"]
-    if last is not None:
-        out.append(data_event(last))
+    out += [data_event(chunk) for chunk in after]
     out.append(SSE_DONE)
     return b"".join(out)

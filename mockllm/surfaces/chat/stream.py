@@ -40,7 +40,7 @@ class ChatEvents:
     def whole(self) -> bytes:
         """Every event and ``[DONE]``, with the envelope spliced in once per chunk."""
         chunks = self.chunks
-        return joined_stream(chunks.head, chunks.parts, chunks.tail, chunks.last)
+        return joined_stream(chunks.head, chunks.parts, chunks.tail, chunks.after)
 
     def error_event(self, error: MockLLMError) -> bytes:
         """OpenAI's error object as one ``data:`` event."""

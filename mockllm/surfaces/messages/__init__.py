@@ -11,14 +11,13 @@ beta) and writes its response headers. docs/messages.md says what a client gets.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from ...config import ErrorDialect
 from ...errors import FieldError, MockLLMError, RequestValidationError
 from ..base import Ask, Call, Engine, Route, Surface
-from . import caching, errors, headers, models, request, stream
+from . import caching, errors, headers, request, stream
 from .reply import Caching, build_message
 from .schema import MessagesSchemas
 
@@ -59,10 +58,13 @@ class MessagesEvents:
 
 
 class MessagesSurface(Surface):
-    """Anthropic's Messages API: create (JSON and streamed), count_tokens, Claude Code's
-    probes; the models list answers in Anthropic's shape to Anthropic's clients."""
+    """Anthropic's Messages API: create (JSON and streamed), count_tokens and Claude
+    Code's probes (the models list answers Anthropic's clients in their shape:
+    ``http/models.py``)."""
 
     name: ClassVar[str] = "messages"
+    # Anthropic caches only what cache_control marks (:mod:`.caching`).
+    automatic_prompt_cache: ClassVar[bool] = False
     title: ClassVar[str] = "Messages request"
     routes: ClassVar[tuple[Route, ...]] = (
         *(Route("POST", path) for path in MESSAGES_PATHS),
@@ -119,7 +121,7 @@ class MessagesSurface(Surface):
         def count(prefix: Mapping[str, Any]) -> int:
             return engine.generator.count_prompt(request.neutral_view(prefix)).total
 
-        return {"caching": await caching.simulate(engine.store, body, count, time.monotonic())}
+        return {"caching": await caching.simulate(engine.store, body, count)}
 
     def answer(self, engine: Engine, call: Call) -> dict[str, Any]:
         """The ``Message``."""
@@ -180,7 +182,3 @@ class MessagesSurface(Surface):
     async def hello(self, engine: Engine, ask: Ask) -> tuple[int, dict[str, Any]]:
         """Claude Code's start-up probe and its telemetry: a plain 200."""
         return 200, {}
-
-    def list_models(self, engine: Engine, ask: Ask) -> tuple[int, dict[str, Any]]:
-        """``GET /v1/models`` in Anthropic's shape (``models.page``)."""
-        return 200, models.page(engine.settings, ask.query)

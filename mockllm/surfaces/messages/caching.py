@@ -3,10 +3,10 @@
 A ``cache_control`` breakpoint (on a tool, a system block or a message block; the
 top-level ``cache_control`` puts one on the last block) caches the prompt up to and
 including its block, in Anthropic's order: tools, then system, then messages. A prefix
-is known by a hash of its JSON without the ``cache_control`` marks; it is kept for its
-``ttl`` (``5m`` by default, or ``1h``) as a one-unit budget in the store
-(:meth:`StateStore.spend`): a spend that fits means the prefix was not cached (this
-request writes it), a refused one means it is still cached (this request reads it).
+is known by a hash of its JSON without the ``cache_control`` marks and is kept in the
+store's prompt cache (:meth:`StateStore.cache_prompt`, shared with chat's automatic
+cache) for its ``ttl`` (``5m`` by default, or ``1h``), again from each use: a prefix
+not there is written by this request, one still there is read.
 
 The longest cached prefix is read (``cache_read_input_tokens``); the prompt up to the
 last breakpoint beyond it is written (``cache_creation_input_tokens``, split by TTL in
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from ...errors import BadRequestError
-from ...state import BudgetSpend, StateStore
+from ...state import StateStore
 from .reply import Caching
 
 __all__ = [
@@ -135,10 +135,7 @@ def _key(prefix: Mapping[str, Any], ttl: str) -> str:
 
 
 async def simulate(
-    store: StateStore,
-    body: Mapping[str, Any],
-    count: Callable[[Mapping[str, Any]], int],
-    now: float,
+    store: StateStore, body: Mapping[str, Any], count: Callable[[Mapping[str, Any]], int]
 ) -> Caching:
     """Read and write the cache for ``body`` (module docstring); ``count`` gives the
     prompt tokens of a body as the usage counts them."""
@@ -148,13 +145,8 @@ async def simulate(
         return Caching()
     read = 0
     for point, size in points:
-        spent = await store.spend(
-            _key(point.prefix, point.ttl),
-            [BudgetSpend(limit=1, interval=_TTL_SECONDS[point.ttl], cost=1)],
-            now,
-        )
-        if not spent.allowed:  # still cached
-            read = max(read, size)
+        if await store.cache_prompt(_key(point.prefix, point.ttl), _TTL_SECONDS[point.ttl]):
+            read = max(read, size)  # still cached (and kept for another TTL)
     last = points[-1][1]
     long_lived = max((size for point, size in points if point.ttl == "1h"), default=0)
     written_1h = max(long_lived - read, 0)
