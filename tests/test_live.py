@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from redis_server import RedisServer
 
 from mockllm.config import Settings
 from mockllm.http.context import STATE
@@ -261,3 +264,44 @@ async def test_the_page_is_off_beyond_loopback_without_a_token(
     client = await aiohttp_client(make_app(Settings(host="0.0.0.0")))
     assert (await client.get("/__mockllm/ui")).status == 404
     assert (await client.get(STREAM)).status == 404
+
+
+# --------------------------------------------------------------------------- shared store
+
+
+async def test_a_stream_on_one_process_shows_every_process_sharing_the_store(
+        aiohttp_client: Client, make_app: Callable[..., Any], redis_server: RedisServer) -> None:
+    # Two apps on one Redis stand for two hosts (tests/test_hosts.py runs real ones).
+    settings = Settings(state=redis_server.url, state_prefix=f"live:{uuid.uuid4().hex}:")
+    watched, other = make_app(settings), make_app(settings)
+    watched_client, other_client = await aiohttp_client(watched), await aiohttp_client(other)
+    probe = aioredis.Redis.from_url(redis_server.url)
+    channel = settings.state_prefix + "journal:live"
+    try:
+        events = await watched_client.get(STREAM)
+        name, snapshot = await next_event(events)
+        assert name == "snapshot" and snapshot["requests"] == []
+        assert not watched[STATE].live.listening  # the request path publishes nothing
+        ids = []
+        for client, text in ((other_client, "from the other"), (watched_client, "from here")):
+            ids.append((await client.post(CHAT, json=chat(text))).headers["x-request-id"])
+        seen: list[str] = []
+        while len(seen) < 2:
+            name, rows = await next_event(events)
+            assert name == "exchanges"
+            seen.extend(row["request_id"] for row in rows)
+        assert sorted(seen) == sorted(ids)  # each once,
+        # in the journal's order (each process writes its batch after answering)
+        assert seen == [e.request_id for e in await watched[STATE].store.exchanges()]
+        assert (await other_client.delete("/__mockllm/requests")).status == 200
+        assert (await next_event(events))[0] == "cleared"  # emptied by the other process
+        events.close()
+        # Nobody listens any more: the writers' script publishes nothing.
+        for _ in range(100):
+            await other_client.post(CHAT, json=chat("anyone?"))  # wakes the stream
+            if not (await probe.pubsub_numsub(channel))[0][1]:
+                break
+            await asyncio.sleep(0.02)
+        assert (await probe.pubsub_numsub(channel))[0][1] == 0
+    finally:
+        await probe.aclose()

@@ -39,6 +39,7 @@ from .completions import setup_completions
 from .context import STATE, ServerState, add_post
 from .control import setup_control
 from .cors import setup_cors
+from .live import LiveFeed
 from .middleware import CONTROL_PREFIX, error_middleware
 from .upstream import UPSTREAM, Upstream
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
         store=store,
         rate_limiter=limiter if limiter.enabled else None,
         recording=Recording.from_settings(settings),
+        live=LiveFeed(store.follow_journal),
     )
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=settings.max_body_bytes)

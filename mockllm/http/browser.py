@@ -108,6 +108,7 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     # Listen before reading the snapshot, so nothing falls between the two (the page
     # ignores a row it already has).
     listener = feed.subscribe()
+    await feed.ready()
     response = web.StreamResponse(headers={"Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     response.content_type = "text/event-stream"

@@ -10,17 +10,26 @@ journal cleared through the server state is announced on it. Each listener (one
   page reloads the journal and listens again) rather than making anyone wait;
 - a listener that went away is dropped when its connection ends (``close``).
 
-The feed is in-process: with a store shared by several processes, each process's feed
-carries the exchanges that process answered.
+With a store several processes share (Redis), the feed follows the store instead
+(``StateStore.follow_journal``): every process's exchanges, in the journal's order, and
+every process's clearing of it. The request path then does nothing for the feed (the
+exchange reaches the store with its journal batch anyway); the store follows only while
+someone listens here, and its writers publish only while someone listens anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["BACKLOG", "Listener", "LiveFeed"]
+__all__ = ["BACKLOG", "Follow", "Listener", "LiveFeed"]
+
+# ``StateStore.follow_journal``: start (a callback) or stop (None) hearing the shared
+# journal; None back when the store is this process's alone, else an awaitable that
+# completes once the store is following.
+Follow = Callable[[Callable[[str, Any], None] | None], Awaitable[None] | None]
 
 # How many events a listener may have unread before it is cut off: a full journal's
 # worth, several seconds of a 100 requests/s burst for a browser that has stalled.
@@ -70,28 +79,69 @@ class Listener:
 
 
 class LiveFeed:
-    """Fans journal events out to listeners; costs nothing while nobody listens."""
+    """Fans journal events out to listeners; costs nothing while nobody listens.
 
-    __slots__ = ("_listeners", "listening")
+    ``follow`` is the store's ``follow_journal``: given, and the store shared, events
+    come from the store rather than from :meth:`publish`.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_follow", "_following", "_listeners", "_shared", "listening")
+
+    def __init__(self, follow: Follow | None = None) -> None:
         self._listeners: set[Listener] = set()
-        # True while at least one listener is subscribed: the request path's only check.
+        self._follow = follow
+        # Whether the store hands us every process's events (None: not known yet, found
+        # out at the first subscription).
+        self._shared: bool | None = None if follow is not None else False
+        # While following a shared store: completes once the store follows.
+        self._following: Awaitable[None] | None = None
+        # True while the request path must publish (someone listens, and the events do
+        # not come from a shared store): the request path's only check.
         self.listening = False
 
     def subscribe(self, limit: int = BACKLOG) -> Listener:
-        """A new listener, receiving every event published from now on."""
+        """A new listener, receiving every event published from now on (for a shared
+        store, from when :meth:`ready` returns)."""
         listener = Listener(limit)
         self._listeners.add(listener)
-        self.listening = True
+        if self._follow is not None and self._shared is not False and self._following is None:
+            self._following = self._follow(self._heard)
+            self._shared = self._following is not None
+        self.listening = not self._shared
         return listener
+
+    async def ready(self) -> None:
+        """Return once every event from now on reaches the listeners (a shared store
+        listens by then), so a snapshot read next misses nothing."""
+        if self._following is not None:
+            await self._following
 
     def unsubscribe(self, listener: Listener) -> None:
         """Drop ``listener`` (its connection ended); safe to call twice."""
         self._listeners.discard(listener)
-        self.listening = bool(self._listeners)
+        if self._listeners:
+            return
+        self.listening = False
+        if self._shared and self._following is not None and self._follow is not None:
+            self._following = None
+            self._follow(None)  # nobody listens here: stop following the store
 
     def publish(self, kind: str, payload: Any = None) -> None:
+        """Hand one event of this process to every listener (a shared store's feed
+        takes the store's events instead: this process's come back through it)."""
+        if not self._shared:
+            self._deliver(kind, payload)
+
+    def _heard(self, kind: str, payload: Any) -> None:
+        """An event from the shared store (``lagged``: the store lost events)."""
+        if kind == "lagged":
+            for listener in list(self._listeners):
+                listener.end("lagged")
+                self.unsubscribe(listener)
+            return
+        self._deliver(kind, payload)
+
+    def _deliver(self, kind: str, payload: Any) -> None:
         """Hand one event to every listener; one that cannot keep up is dropped."""
         dropped = [listener for listener in self._listeners
                    if not listener.push(kind, payload)]

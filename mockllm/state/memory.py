@@ -178,6 +178,10 @@ class MemoryStore:
         with self._lock:
             self._runtime.clear()
 
+    def follow_journal(self, callback: Callable[[str, Any], None] | None) -> None:
+        """Nothing to follow: only this process writes this journal."""
+        return None
+
     def watch_scenarios(self, callback: Callable[[], None]) -> None:
         """No other process shares this store: the callback is never called."""
 

@@ -14,7 +14,10 @@ How each part is kept (every key starts with the configured prefix, ``mockllm:``
   buckets are full again, so idle keys cost nothing.
 - the journal: a list trimmed to the journal size. ``record`` only queues the
   exchange; a task on the server's loop writes the queue in one pipelined round trip,
-  off the request's critical path. Reads write this process's queue first.
+  off the request's critical path. Reads write this process's queue first. The same
+  script publishes the batch on the live channel, but only while some process
+  follows it (a browser view is open somewhere): otherwise it costs one
+  ``PUBSUB NUMSUB`` inside the script and nothing is sent.
 - scenarios added at run time: a hash of definitions ordered by a sorted set; every
   change is published on one channel, and each process listens and refreshes.
 - stored completions: a hash ordered by a sorted set, trimmed to the bound.
@@ -34,7 +37,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,6 +68,8 @@ _SOCKET_TIMEOUT = 3.0
 _SETTLE_TIMEOUT = 0.5
 # The change message that asks every process to write its queue now (then a token).
 _FLUSH = "flush:"
+# The live channel's message when a process empties the journal.
+_CLEARED = "cleared"
 # Seconds between attempts to listen again after the connection was lost.
 _RELISTEN_DELAY = 0.2
 # Errors that mean "Redis cannot be reached right now" (a restart, a network problem,
@@ -153,12 +158,19 @@ end
 return out
 """
 
-# KEYS: journal, uses. ARGV: journal size, the number of exchanges n, n exchanges
-# (JSON), then scenario, count pairs of uncounted uses.
+# KEYS: journal, uses, the live channel (a channel, not a key). ARGV: journal size,
+# the number of exchanges n, n exchanges (JSON), then scenario, count pairs of
+# uncounted uses. The batch goes to the live channel as one JSON list, only when a
+# process follows it.
 _APPEND = """
 local n = tonumber(ARGV[2])
 for i = 1, n do redis.call('RPUSH', KEYS[1], ARGV[2 + i]) end
-if n > 0 then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1) end
+if n > 0 then
+  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+  if redis.call('PUBSUB', 'NUMSUB', KEYS[3])[2] > 0 then
+    redis.call('PUBLISH', KEYS[3], '[' .. table.concat(ARGV, ',', 3, 2 + n) .. ']')
+  end
+end
 for i = 3 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
 """
 
@@ -200,7 +212,8 @@ return data
 """
 
 # KEYS: uses, conversation names, conversation order, journal.
-# ARGV: prefix of conversation hashes, pattern of budget keys, channel, origin.
+# ARGV: prefix of conversation hashes, pattern of budget keys, channel, origin,
+# pattern of prompt-cache keys, the live channel.
 _RESET = """
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('DEL', ARGV[1] .. name)
@@ -217,6 +230,7 @@ for _, pattern in ipairs({ARGV[2], ARGV[5]}) do
   until cursor == '0'
 end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call('PUBLISH', ARGV[6], 'cleared')
 return dropped
 """
 
@@ -294,6 +308,7 @@ class RedisStore:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: list[Callable[[], None]] = []
         self._listener: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._seq = 0
         p = prefix
         self._uses_key = p + "uses"
@@ -311,6 +326,7 @@ class RedisStore:
         self._comp_order = p + "completions:order"
         self._comp_counter = p + "completions:counter"
         self._channel = p + "changes"
+        self._live_channel = p + "journal:live"
 
     @property
     def description(self) -> str:
@@ -516,7 +532,8 @@ class RedisStore:
             for name, count in uses.items():
                 args.extend((name, count))
             try:
-                await self._run(_APPEND, (self._journal_key, self._uses_key), args)
+                await self._run(_APPEND, (self._journal_key, self._uses_key,
+                                          self._live_channel), args)
             except StateUnavailableError:
                 with self._lock:  # written with the next batch, once Redis is back
                     self._pending[:0] = batch
@@ -576,7 +593,8 @@ class RedisStore:
             pipe = self._redis().pipeline(transaction=True)
             pipe.llen(self._journal_key)
             pipe.delete(self._journal_key)
-            count, _ = await pipe.execute()
+            pipe.publish(self._live_channel, _CLEARED)
+            count, _, _ = await pipe.execute()
         return int(count)
 
     # ------------------------------------------------------ run-time scenarios
@@ -632,31 +650,74 @@ class RedisStore:
         for callback in list(self._watchers):
             callback()
 
+    def _changed(self, raw: Any) -> None:
+        data = _text(raw)
+        if data.startswith(_FLUSH):
+            task = asyncio.get_running_loop().create_task(self._flushed(data[len(_FLUSH):]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif data != self._origin:
+            self._notify()
+
+    def _back(self) -> None:
+        log.info("mockllm: the state store %s is back", self._description)
+        self._notify()
+
     async def _listen(self) -> None:
+        await self._subscribed(self._channel, self._changed, self._back)
+
+    def follow_journal(self, callback: Callable[[str, Any], None] | None
+                       ) -> Awaitable[None] | None:
+        """Follow the live channel (every process's journal batches) while ``callback``
+        is given; None stops. The awaitable completes once subscribed (or once Redis
+        failed to answer: the caller's next read reports that)."""
+        if self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
+        if callback is None:
+            return None
+        from ..journal import Exchange
+
+        def heard(raw: Any) -> None:
+            if raw in (_CLEARED, _CLEARED.encode()):
+                callback("cleared", None)
+                return
+            for item in orjson.loads(raw):
+                callback("exchange", Exchange.from_json(item))
+
+        self._redis()
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._follower = loop.create_task(self._subscribed(
+            self._live_channel, heard, lambda: callback("lagged", None), ready,
+            quiet=True))
+        return ready
+
+    async def _subscribed(self, channel: str, heard: Callable[[Any], None],
+                          back: Callable[[], None], ready: asyncio.Future[None] | None = None,
+                          *, quiet: bool = False) -> None:
+        """Listen on ``channel`` until cancelled: ``heard`` gets each message's data,
+        ``back`` runs when a lost connection is made again (messages were missed);
+        ``ready`` completes at the first subscription (or the first failure)."""
         lost = False
         while True:
             pubsub = self._redis().pubsub()
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(channel)
+                if ready is not None and not ready.done():
+                    ready.set_result(None)
                 if lost:
-                    log.info("mockllm: the state store %s is back", self._description)
-                    self._notify()
+                    back()
                     lost = False
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=1.0)
-                    if message is None:
-                        continue
-                    data = _text(message["data"])
-                    if data.startswith(_FLUSH):
-                        task = asyncio.get_running_loop().create_task(
-                            self._flushed(data[len(_FLUSH):]))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
-                    elif data != self._origin:
-                        self._notify()
+                    if message is not None:
+                        heard(message["data"])
             except _UNREACHABLE + (RedisError,):
-                if not lost:
+                if ready is not None and not ready.done():
+                    ready.set_result(None)
+                if not lost and not quiet:
                     log.warning("mockllm: lost the state store %s; retrying",
                                 self._description)
                 lost = True
@@ -724,7 +785,7 @@ class RedisStore:
         dropped = await self._run(
             _RESET, (self._uses_key, self._conv_names, self._conv_order, self._journal_key),
             (self._conv_prefix, _glob_escape(self._budget_prefix) + "*", self._channel,
-             self._origin, _glob_escape(self._prompt_prefix) + "*"))
+             self._origin, _glob_escape(self._prompt_prefix) + "*", self._live_channel))
         return int(dropped)
 
     async def health(self) -> Mapping[str, Any]:
@@ -741,11 +802,12 @@ class RedisStore:
 
     async def close(self) -> None:
         """Write what is queued (when Redis answers), stop listening, disconnect."""
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        for task in (self._listener, self._follower):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._listener = self._follower = None
         if self._client is None:
             return
         with contextlib.suppress(StateUnavailableError):

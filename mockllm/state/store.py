@@ -18,7 +18,7 @@ without an event loop turn (:func:`mockllm.state.run_now`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -162,6 +162,17 @@ class StateStore(Protocol):
     def watch_scenarios(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (on the server's loop) when another process changed the
         added scenarios or reset the state."""
+        ...
+
+    def follow_journal(self, callback: Callable[[str, Any], None] | None
+                       ) -> Awaitable[None] | None:
+        """Start (``callback``) or stop (None) hearing the journal of every process
+        sharing this store, for the browser view's live feed: ``callback("exchange",
+        exchange)`` for each exchange as it is written, in the journal's order,
+        ``callback("cleared", None)`` when any process empties it, and
+        ``callback("lagged", None)`` when events may have been missed (a lost
+        connection). Returns an awaitable that completes once following, or None for
+        a store no other process shares (this process's own events are all there are)."""
         ...
 
     # ------------------------------------------------------- stored completions
