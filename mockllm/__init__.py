@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from .state import MemoryStore, StateStore
     from .testing import MockLLM
 
+# The version of the distribution (mockllm-server); setup.cfg reads it from here.
+__version__ = "0.1.0"
+
 # Public name -> the module that defines it.
 _EXPORTS = MappingProxyType({
     "AppParts": "http.app",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .config import OPTIONS, RecordMode, Settings
 from .errors import ConfigError
 
@@ -26,6 +27,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockllm",
         description="A validating mock of the chat completions API, for tests and local dev.")
+    parser.add_argument("--version", action="version", version=f"mockllm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
@@ -124,15 +126,31 @@ def _serve_without_collections_at_first(settings: Settings) -> int:
         problem = workers_problem(settings)
         if problem is not None:
             raise ConfigError(problem)
+    if settings.state:  # said at start: a store that does not answer, or one to empty
+        import asyncio
+
+        from .state import prepare_store
+
+        asyncio.run(prepare_store(settings.state, prefix=settings.state_prefix,
+                                  reset=settings.state_reset))
     level = logging.DEBUG if settings.verbose else logging.INFO
     if settings.quiet and not settings.verbose:
         level = logging.WARNING
     logging.basicConfig(level=level,
                         format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
 
-    def announce(url: str) -> None:
+    from .recording import Recording
+
+    recording = Recording.from_settings(settings)
+
+    def announce(url: str, scenarios: int | None = None) -> None:
         print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it",
               flush=True)
+        print(f"  browser view: {url}/__mockllm/ui", flush=True)
+        print(f"  scenarios: {_scenarios_line(settings, scenarios)}", flush=True)
+        if recording is not None:
+            print(f"  recording ({recording.mode.value}): forwards to {recording.upstream}, "
+                  f"writes scenarios into {recording.source}", flush=True)
 
     if settings.workers > 1:
         from .http.workers import serve_workers
@@ -145,6 +163,15 @@ def _serve_without_collections_at_first(settings: Settings) -> int:
         run(serve_forever(settings, announce))
     print("mockllm stopped", flush=True)
     return 0
+
+
+def _scenarios_line(settings: Settings, count: int | None) -> str:
+    """How many scenarios the server loaded, and from where (the start banner's line)."""
+    where = (", ".join(str(p) for p in settings.scenario_paths) if settings.scenario_paths
+             else "the built-in ones (--scenarios PATH for yours)")
+    if count is None:
+        return f"from {where}"
+    return f"{count} from {where}" + ("; reloaded when a file changes" if settings.reload else "")
 
 
 def _check(paths: Sequence[Path]) -> int:

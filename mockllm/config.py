@@ -107,6 +107,8 @@ class Settings:
     state: str | None = None
     # What every key of a shared state store starts with.
     state_prefix: str = "mockllm:"
+    # Start with a clean shared state: forget what an earlier run left in the store.
+    state_reset: bool = False
     # Worker processes serving one port (above 1 needs a shared ``state``).
     workers: int = 1
     # Recording (docs/recording.md): the upstream to forward to, the key sent there
@@ -116,6 +118,9 @@ class Settings:
     upstream: str | None = None
     upstream_key: str | None = field(default=None, repr=False)
     record_dir: Path | None = None
+    # Also record the upstream's 401/403/404 (a bad key, a wrong --upstream): setup
+    # mistakes, relayed but not recorded unless asked.
+    record_setup_errors: bool = False
     redact: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -344,6 +349,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("state_prefix", _text,
            "what every key in the state store starts with, so several servers can share one "
            "Redis", "`mockllm:`", ("--state-prefix",), metavar="PREFIX"),
+    Option("state_reset", _parse_bool,
+           "start clean: forget the use counts, budgets, journal and added scenarios an "
+           "earlier run left in the `--state` store (kept across restarts otherwise)", "off",
+           ("--state-reset",), switch=True),
     Option("record", _enum(RecordMode),
            "`none`: never forward; `missing`: forward and record requests no scenario "
            "matches; `all`: every request (`mockllm record`)", "`none`", ("--record",),
@@ -357,6 +366,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("record_dir", _path_or_none,
            "where recordings go (`mockllm record --out DIR`)", "first `--scenarios` folder",
            ("--record-dir",), metavar="DIR", serve_only=True),
+    Option("record_setup_errors", _parse_bool,
+           "also record the upstream's 401, 403 and 404 answers (a bad key, an `--upstream` "
+           "without `/v1`): relayed, but not recorded otherwise", "off",
+           ("--record-setup-errors",), switch=True),
     Option("redact", _lines,
            "more patterns scrubbed from recordings (repeatable; one per line in the variable)",
            "keys, bearer tokens", ("--redact",), metavar="REGEX", many="append",

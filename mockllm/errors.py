@@ -15,6 +15,7 @@ The tree, with one root::
     │   ├── UnsupportedMediaTypeError 415  UnsupportedMediaType
     │   ├── NoScenarioMatchedError 404 NoScenarioMatched (strict mode; carries the near misses)
     │   ├── TemplateLimitError  422   TemplateLimitExceeded (a reply template grew past a limit)
+    │   ├── TemplateRenderError 422   ScenarioTemplateError (a reply template raised; not retried)
     │   ├── RateLimitExceededError 429 TooManyRequests (a --rate-limit-* budget is spent)
     │   ├── StateUnavailableError 503 ServiceUnavailable (the state store cannot be reached)
     │   └── ScriptedError       any   a reply a scenario asked for (429, 500, ...)
@@ -27,6 +28,7 @@ The tree, with one root::
     │   └── SchemaSourceError         the API page or overlay the schemas are built from
     │       ├── PageStructureError    the page lacks the structure the generator reads
     │       └── OverlayError          an overlay entry that is malformed or does not apply
+    ├── TemplateFailure               a reply template raised (inside rendering, finding its key)
     ├── UnsupportedPattern            a regex the instance generator cannot satisfy
     ├── KeyClash                      one field sent under two spellings (casing.py)
     ├── ClientError                   mockllm conform: no usable answer from the server
@@ -73,8 +75,10 @@ __all__ = [
     "SchemaSourceError",
     "ScriptedError",
     "StateUnavailableError",
+    "TemplateFailure",
     "TemplateLimitError",
     "TemplateProblem",
+    "TemplateRenderError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
     "UnsupportedPattern",
@@ -273,6 +277,33 @@ class TemplateLimitError(MockLLMError):
     openai_code = "template_limit_exceeded"
 
 
+class TemplateRenderError(MockLLMError):
+    """A reply template that raised while rendering (a faker call with bad arguments, a
+    missing key of the request): the scenario's mistake, which the same request meets
+    again. A 422 with ``x-should-retry: false`` (read by the OpenAI and Anthropic SDKs),
+    naming the scenario, the template's file and line, and the template's own message.
+
+    ``key_path`` is where the failing template sits in the scenario (``reply.content``).
+    """
+
+    status = 422
+    error_code = "ScenarioTemplateError"
+    openai_code = "scenario_template_error"
+
+    def __init__(self, scenario: str, where: str, problem: str, *,
+                 key_path: Sequence[str | int] = (), location: str = "") -> None:
+        place = f"{location}, {where}" if location else where
+        super().__init__(f"scenario {scenario!r} ({place}): the reply template failed: "
+                         f"{problem}", headers={"x-should-retry": "false"})
+        self.scenario, self.where, self.problem = scenario, where, problem
+        self.key_path: tuple[str | int, ...] = tuple(key_path)
+
+    def located(self, location: str) -> TemplateRenderError:
+        """The same error naming the template's ``file:line``."""
+        return TemplateRenderError(self.scenario, self.where, self.problem,
+                                   key_path=self.key_path, location=location)
+
+
 class RateLimitExceededError(MockLLMError):
     """A request over a configured budget: 429 with OpenAI's ``rate_limit_exceeded``."""
 
@@ -352,6 +383,28 @@ class PageStructureError(SchemaSourceError):
 
 class OverlayError(SchemaSourceError):
     """An overlay entry that is malformed or does not apply to the generated schemas."""
+
+
+class TemplateFailure(MockLLMException):
+    """A reply template that raised while rendering, on its way out of the reply's tree:
+    each mapping or list it passes notes the key that held it (``path``), so rendering
+    that succeeds pays nothing for knowing where a failure was. The template engine
+    turns it into a :class:`TemplateRenderError`."""
+
+    def __init__(self, node: Any, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+        self.path: list[str | int] = []
+
+    def found_in(self, container: Any) -> None:
+        """Note which key (or index) of ``container`` held the node that failed."""
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in items:
+            if value is self.node:
+                self.path.insert(0, key)
+                break
+        self.node = container
 
 
 class UnsupportedPattern(MockLLMException):

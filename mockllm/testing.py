@@ -145,6 +145,7 @@ class MockLLM:
     @property
     def last_request(self) -> Exchange:
         """The newest request; AssertionError when there is none."""
+        __tracebackhide__ = True  # pytest shows the test's line and this message first
         entries = self.requests
         if not entries:
             raise MockLLMAssertionError("mockllm received no request")
@@ -167,6 +168,7 @@ class MockLLM:
                       predicate: Callable[[Exchange], bool] | None = None) -> list[Exchange]:
         """Assert that requests matching the criteria came ``times`` times (default: at
         least once); returns them. The failure lists the similar requests made."""
+        __tracebackhide__ = True  # pytest shows the test's line and this message first
         query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
                              surface=surface, predicate=predicate)
         entries = self.requests
@@ -181,6 +183,7 @@ class MockLLM:
                           surface: str | None = None,
                           predicate: Callable[[Exchange], bool] | None = None) -> None:
         """Assert that no request matched the criteria."""
+        __tracebackhide__ = True
         self.assert_called(scenario, 0, model=model, path=path, status=status,
                            surface=surface, predicate=predicate)
 

@@ -269,7 +269,11 @@ class Podman:
             args += ["-e", f"{key}={value}"]
         self.run(*args, *options, image, *command)
         started = Started(self, name, f"http://127.0.0.1:{port}")
-        started.wait_healthy()
+        try:
+            started.wait_healthy()  # its failure carries the server's output
+        except BaseException:
+            started.remove()  # nobody else holds it: do not leave it behind
+            raise
         return started
 
 

@@ -228,3 +228,20 @@ def test_every_error_class_lives_in_the_errors_module() -> None:
     # One tree: every error mockllm defines descends from the one root.
     assert sorted(n for n in known
                   if not issubclass(getattr(errors, n), errors.MockLLMException)) == []
+
+
+def test_the_test_extra_pins_the_checkers() -> None:
+    """A fresh install must stay green whatever a new release of a checker reports: ruff,
+    mypy and the stubs mypy reads are pinned with ``==`` (a bump is taken on purpose)."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    lines = [line.split("#")[0].strip()
+             for line in config["options.extras_require"]["test"].splitlines()]
+    checkers = [line for line in lines
+                if line.split("=")[0].split(">")[0].split("<")[0].strip() in ("ruff", "mypy")
+                or line.startswith("types-")]
+    assert {c.split("=")[0] for c in checkers} >= {"ruff", "mypy", "types-PyYAML"}
+    assert all("==" in c and not any(op in c for op in (">", "<", "~", "!", ","))
+               for c in checkers), checkers

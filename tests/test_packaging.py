@@ -1,14 +1,18 @@
-"""The built wheel carries schemas/, scenarios/ and the browser view, and serves from any
-directory."""
+"""The built wheel (``python -m build``, as the README's install says) carries schemas/,
+scenarios/, the browser view and ``py.typed``, serves from any directory, and installed in a
+user's own virtualenv gives typed imports, the redacted journal and the README's pytest
+example passing as written."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -33,8 +37,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "*.egg-info", "node_modules", "test-artifacts",
         "__pycache__", ".aimock"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
-                    str(source)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(source)],
+                   check=True, timeout=600, capture_output=True)
     wheel = next(out.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl"))
     site = out / "site"
     with zipfile.ZipFile(wheel) as archive:
@@ -54,6 +58,9 @@ def test_wheel_ships_the_data_folders(installed: Path) -> None:
     # The browser view's page (GET /__mockllm/ui).
     ui = {p.name for p in (installed / "mockllm" / "http" / "ui").iterdir()}
     assert {"index.html", "ui.css", "ui.js"} <= ui
+    assert (installed / "mockllm" / "py.typed").is_file()  # PEP 561: users' mypy reads it
+    [info] = installed.glob("*.dist-info")
+    assert (info / "licenses" / "LICENSE").is_file() or (info / "LICENSE").is_file()
 
 
 def test_installed_package_serves_from_another_directory(installed: Path,
@@ -96,12 +103,80 @@ def test_the_distribution_is_mockllm_server_with_the_mockllm_command(installed: 
     assert (installed / "mockllm" / "__init__.py").is_file()  # and the import name
 
 
-def test_the_readme_and_plugin_docs_install_the_distribution() -> None:
+def test_the_readme_installs_the_distribution_as_it_can_be_installed() -> None:
+    # mockllm-server is not on PyPI: the README must not promise `pip install mockllm-server`
+    # as the way in; it installs from a clone, a wheel, a git URL, pipx or uvx.
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     install = readme.split("<!-- install-command -->", 1)[1].split("<!-- /install-command -->")[0]
-    assert f"pip install {DISTRIBUTION}\n" in install
+    assert "pip install /path/to/mockllm" in install
+    section = readme[readme.index("## Install"):]
+    section = section[: section.index("\n## ", 1)]
+    assert "not published on PyPI" in section
+    for way in ("python -m\n  build", "git+", "pipx install", "uvx --from"):
+        assert way in section, way
     assert "pip install mockllm\n" not in readme and "pip install mockllm " not in readme
     plugin = (ROOT / "mockllm" / "pytest_plugin.py").read_text(encoding="utf-8")
     assert DISTRIBUTION in plugin.split('"""')[1]
     setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
     assert f"\nname = {DISTRIBUTION}\n" in setup
+
+
+USER_TEST = """
+from openai import OpenAI
+
+
+def test_keys_stay_out_of_the_journal(mockllm):
+    client = OpenAI(base_url=mockllm.base_url, api_key="sk-user-project-key-1234567890")
+    client.chat.completions.create(model="gpt-4o-mini",
+                                   messages=[{"role": "user", "content": "hi"}])
+    headers = {k.lower(): v for k, v in mockllm.last_request.headers.items()}
+    assert headers["authorization"] == "Bearer ***7890"
+"""
+
+USER_TYPES = """
+import mockllm
+from mockllm import MockLLMServer, Settings
+
+with MockLLMServer(Settings(port=0)) as server:
+    url: str = server.base_url
+version: str = mockllm.__version__
+"""
+
+
+def test_a_users_project_gets_types_the_redacted_journal_and_the_readme_example(
+        installed: Path, tmp_path: Path) -> None:
+    [wheel] = installed.parent.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                    "--no-deps", str(wheel)], check=True, timeout=300, capture_output=True)
+    # The dependencies (aiohttp, openai, pytest...) come from this run's environment, added
+    # after the venv's own packages: mockllm itself is the wheel's.
+    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig."
+                                   "get_paths()['purelib'])"], capture_output=True, text=True,
+                                  check=True).stdout.strip())
+    (purelib / "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith(
+        "PYTEST_")}
+    where = subprocess.run([str(python), "-c", "import mockllm; print(mockllm.__file__)"],
+                           cwd=project, env=env, capture_output=True, text=True, check=True)
+    assert where.stdout.startswith(str(purelib))
+
+    (project / "check_types.py").write_text(USER_TYPES)
+    typed = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--python-executable",
+                            str(python), "--cache-dir", str(tmp_path / "mypy"), "check_types.py"],
+                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"<!-- example: pytest -->\s*```python\n(.*?)```", readme, re.S)
+    assert example is not None
+    (project / "test_readme_example.py").write_text(example.group(1))
+    (project / "test_keys.py").write_text(USER_TEST)
+    result = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                            cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

@@ -322,15 +322,16 @@ def test_parallel_workers_each_get_a_server(inner: pytest.Pytester,
     assert seen == {(f"gw{n}", f"http://127.0.0.1:{port + n}") for n in (0, 1)}
 
 
-def test_readme_plugin_example_passes(inner: pytest.Pytester) -> None:
+def test_readme_plugin_examples_pass(inner: pytest.Pytester) -> None:
+    # The short example at the top and the longer ones of "Testing with pytest", as written.
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    match = re.search(r"<!-- example: pytest -->\s*```python\n(.*?)```", readme, re.S)
-    if match is None:
-        pytest.skip("README.md has no <!-- example: pytest --> block yet")
-    inner.makepyfile(test_readme_example=match.group(1))
+    blocks = re.findall(r"<!-- example: (pytest[\w-]*) -->\s*```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2, "README.md lost its pytest examples"
+    for name, code in blocks:
+        inner.makepyfile(**{f"test_readme_{name.replace('-', '_')}": code})
     result = inner.runpytest("-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()
-    assert result.parseoutcomes().get("passed", 0) >= 1
+    assert result.parseoutcomes().get("passed", 0) >= 3
 
 
 def test_rate_budgets_start_full_in_every_test(inner: pytest.Pytester,
@@ -419,3 +420,21 @@ def test_the_plugin_works_unchanged_on_a_redis_state(inner: pytest.Pytester,
             assert mockllm.state.store.description.startswith("redis://")
     ''')
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_failed_assertion_starts_with_its_message_not_mockllms_frames(
+        inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_fails='''
+        def test_nothing_came(mockllm):
+            mockllm.assert_called("greeting", times=1)
+
+        def test_no_request(mockllm):
+            mockllm.last_request
+    ''')
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "mockllm/testing.py" not in out and "def assert_called" not in out
+    assert "MockLLMAssertionError: mockllm: expected exactly 1 request(s) with " \
+           "scenario='greeting', got 0" in out
+    assert "MockLLMAssertionError: mockllm received no request" in out

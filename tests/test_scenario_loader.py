@@ -46,7 +46,7 @@ def test_file_shapes(tmp_path: Path, text: str) -> None:
 BROKEN = [
     ("name: a\nreply: {content: [unclosed\n", 3, "", "bad YAML"),
     ("name: a\nwhen:\n  modle: gpt-4o\n", 3, "when.modle",
-     "unknown condition 'modle' (known: any_message, headers, json_path, last_role"),
+     "unknown condition 'modle' (did you mean 'model'?) (known: any_message, headers, json_path"),
     ("- name: a\n- name: b\n  times: three\n", 3, "[1].times", "'three' is not of type 'integer'"),
     ("name: a\npriority: 1.5\n", 2, "priority", "is not of type 'integer'"),
     ("name: a\nwhen:\n  last_user_message:\n    regex: 'weather ('\n", 4,

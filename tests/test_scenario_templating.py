@@ -138,12 +138,16 @@ def test_sandbox_still_blocks_what_only_shows_at_render_time() -> None:
     with pytest.raises(MockLLMError) as info:
         render({"name": "sly", "reply": {
             "content": "{{ request|attr(request.messages[0].content) }}"}}, body=body)
-    assert info.value.status == 500 and "sly" in str(info.value)
+    assert info.value.status == 422 and "sly" in str(info.value)
 
 
-def test_render_time_failure_is_a_500_naming_the_scenario() -> None:
-    with pytest.raises(MockLLMError, match="scenario 'boom': reply template failed"):
-        render({"name": "boom", "reply": {"content": "{{ request.nope.deeper }}"}})
+def test_render_time_failure_names_the_scenario_and_the_key() -> None:
+    with pytest.raises(MockLLMError, match=r"scenario 'boom' \(<data>:1, reply\.tool_calls"
+                                           r"\[1\]\.arguments\.a\): the reply "
+                                           r"template failed: UndefinedError"):
+        render({"name": "boom", "reply": {"tool_calls": [
+            {"name": "f", "arguments": {"a": "{{ turn }}"}},
+            {"name": "f", "arguments": {"a": "{{ request.nope.deeper }}"}}]}})
 
 
 def test_identical_sources_compile_once() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from .client import Client
@@ -52,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the battery as ``args`` say; 0 when every required check passed."""
     if args.timeout <= 0:
         raise ConfigError("--timeout must be a positive number of seconds")
+    base = args.base_url.rstrip("/")
+    if urlsplit(base).path == "":
+        # Every check would fail with a 404: say the one thing that is wrong instead.
+        raise ConfigError(f"{args.base_url} has no path: an OpenAI base URL names the API's "
+                          f"root, usually ending in /v1 (try: mockllm conform {base}/v1)")
     client = Client(args.base_url, api_key=args.api_key, timeout=args.timeout)
     lines_now = args.report == "text" or args.out is not None
 

@@ -96,11 +96,13 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
 def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLMError:
     """aiohttp's own 404/405/413... as mockllm errors with a useful message."""
     if exc.status == 404:
+        # The /v1 hint only where it helps: a path under /v1/ was already sent there.
+        hint = ("" if request.path.startswith("/v1/") else
+                " With the openai SDK, base_url must end in /v1.")
         return NotFoundError(
             f"No route for {request.method} {request.path}. mockllm serves POST "
             "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
-            "GET /v1/models and the control API under /__mockllm/. With the openai SDK, "
-            "base_url must end in /v1."
+            f"GET /v1/models and the control API under /__mockllm/.{hint}"
         )
     if exc.status == 405:
         allowed = getattr(exc, "allowed_methods", None) or ()

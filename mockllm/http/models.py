@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .. import __version__
 from ..catalog import ModelCard, unknown_model
 from .context import state_of
 from .middleware import json_response
@@ -49,9 +50,15 @@ async def get_model(request: web.Request) -> web.Response:
 
 async def index(request: web.Request) -> web.Response:
     """What this server is and where its API lives."""
+    root = f"{request.scheme}://{request.host}"
     return json_response({
         "name": "mockllm",
+        "version": __version__,
         "chat_completions": "POST /v1/chat/completions",
         "models": "GET /v1/models",
-        "openai_base_url": f"{request.scheme}://{request.host}/v1",
+        "openai_base_url": f"{root}/v1",
+        # Where a person who opened this URL in a browser goes next.
+        "browser_view": f"{root}/__mockllm/ui",
+        "control_api": f"{root}/__mockllm/",
+        "docs": "README.md and docs/ of mockllm's source; `mockllm --help` for the command",
     })

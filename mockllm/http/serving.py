@@ -23,6 +23,7 @@ from aiohttp import web
 from ..config import Settings
 from ..errors import ConfigError
 from .app import create_app
+from .context import STATE
 from .leanserver import LeanLane
 
 __all__ = ["LineBatchHandler", "Site", "bind_problem", "run", "serve_forever", "start_site"]
@@ -135,10 +136,11 @@ def bind_problem(host: str, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
+async def serve_forever(settings: Settings, announce: Callable[[str, int], None], *,
                         app: Any = None, reuse_port: bool = False) -> None:
     """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``, and each
-    worker of ``serve --workers``, which share the port with ``reuse_port``)."""
+    worker of ``serve --workers``, which share the port with ``reuse_port``).
+    ``announce`` is told the URL and how many scenarios were loaded."""
     app = app if app is not None else create_app(settings)
     # Everything built so far (schemas, validators, scenarios) lives as long as the
     # server: move it out of the collector's sight, so collections stay short. Start-up
@@ -155,7 +157,7 @@ async def serve_forever(settings: Settings, announce: Callable[[str], None], *,
     try:
         site = await start_site(app, settings.host, settings.port, reuse_port=reuse_port)
         try:
-            announce(f"http://{settings.host}:{site.port}")
+            announce(f"http://{settings.host}:{site.port}", len(app[STATE].scenarios.loaded))
             await stop.wait()
         finally:
             await site.close()

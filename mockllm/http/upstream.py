@@ -11,6 +11,7 @@ a live scenario that answers the same request next time.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,12 @@ from .context import ServerState, Trace
 from .leanio import AnyRequest, open_stream
 from .middleware import record
 
-__all__ = ["UPSTREAM", "Upstream", "forward"]
+__all__ = ["UPSTREAM", "UPSTREAM_HEADER", "Upstream", "forward"]
+
+log = logging.getLogger("mockllm")
+
+# The response header naming the upstream URL that answered a forwarded request, and how.
+UPSTREAM_HEADER = "x-mockllm-upstream"
 
 # Request headers passed upstream besides Authorization (others describe the client).
 _PASSED = ("openai-organization", "openai-project", "openai-beta")
@@ -77,6 +83,8 @@ async def forward(request: AnyRequest, state: ServerState, trace: Trace,
     try:
         async with session.post(recording.endpoint, data=raw, headers=headers) as answer:
             passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+            # Which upstream URL answered what: a client that gets a 404 sees where from.
+            passed[UPSTREAM_HEADER] = f"POST {recording.endpoint} -> {answer.status}"
             if answer.headers.get("x-request-id"):
                 trace.request_id = answer.headers["x-request-id"]
             if answer.content_type == "text/event-stream":
@@ -91,9 +99,14 @@ async def forward(request: AnyRequest, state: ServerState, trace: Trace,
     parsed = _json(data)
     if answer.status < 400:
         trace.response = parsed
-    await _save(state, trace, recording, body,
-                recording.reply_for(body, answer.status, parsed, data, answer.headers),
-                secrets)
+    mistake = recording.setup_mistake(answer.status)
+    if mistake is not None:
+        trace.tags["not_recorded"] = mistake
+        log.warning("mockllm: %s", mistake)
+    else:
+        await _save(state, trace, recording, body,
+                    recording.reply_for(body, answer.status, parsed, data, answer.headers),
+                    secrets)
     return web.Response(body=data, status=answer.status, headers=passed)
 
 

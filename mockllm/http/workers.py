@@ -91,7 +91,7 @@ def _worker(index: int, settings: Settings, parts: AppParts, ready: Connection) 
     app = create_app(settings, parts=parts)
     app[STATE].worker = index
 
-    def announce(url: str) -> None:
+    def announce(url: str, scenarios: int) -> None:
         ready.send(url)
         ready.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..config import RecordMode, Settings
@@ -20,6 +21,13 @@ if TYPE_CHECKING:  # the book and the scenario writer load when something record
     from .book import RecordingBook
 
 __all__ = ["Recording"]
+
+# Upstream statuses that say the recording is set up wrong, and the likely mistake.
+_SETUP_MISTAKES: Mapping[int, str] = MappingProxyType({
+    401: "is the key right? --upstream-key, or the client's own",
+    403: "has the key access to this model and project?",
+    404: "does --upstream end in /v1?",
+})
 
 
 @dataclass(slots=True)
@@ -32,6 +40,8 @@ class Recording:
     book: RecordingBook | None = None
     # What a replay miss names: the file or folder the recordings come from.
     source: str = ""
+    # Record the upstream's 401/403/404 too (setup mistakes are not recorded otherwise).
+    keep_setup_errors: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Recording | None:
@@ -54,7 +64,8 @@ class Recording:
 
         book = RecordingBook(folder, single_file=False, fresh=mode is RecordMode.ALL,
                              redactor=Redactor(settings.redact))
-        return cls(mode, settings.upstream, settings.upstream_key, book, str(folder))
+        return cls(mode, settings.upstream, settings.upstream_key, book, str(folder),
+                   settings.record_setup_errors)
 
     @classmethod
     def for_test(cls, file: Path, mode: RecordMode, upstream: str | None, key: str | None,
@@ -96,6 +107,15 @@ class Recording:
     def endpoint(self) -> str:
         """The upstream's chat completions URL (the base URL, as an SDK takes it)."""
         return f"{(self.upstream or '').rstrip('/')}/chat/completions"
+
+    def setup_mistake(self, status: int) -> str | None:
+        """Why an upstream answer of ``status`` is not recorded: a 401, 403 or 404 says
+        the setup is wrong (a bad key, a base URL without /v1), not what the API does;
+        None when it is recorded (any other status, or ``keep_setup_errors``)."""
+        if self.keep_setup_errors or status not in _SETUP_MISTAKES:
+            return None
+        return (f"the upstream {self.endpoint} answered {status} "
+                f"({_SETUP_MISTAKES[status]}): not recorded (--record-setup-errors records it)")
 
     def authorization(self, client: str | None) -> str | None:
         """The Authorization header sent upstream: ``--upstream-key`` when given, else

@@ -48,6 +48,8 @@ __all__ = [
     "compile_json_path",
     "compile_lookups",
     "default_registry",
+    "did_you_mean",
+    "format_key_path",
     "merge_groups",
     "parse_overrides",
 ]
@@ -60,6 +62,22 @@ _PASS: Groups = MappingProxyType({})
 
 # A place in a condition's YAML value: mapping keys and list indexes.
 KeyPath = tuple["str | int", ...]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'when'?)`` when a known name is close to ``name``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def format_key_path(path: Iterable[str | int]) -> str:
+    """A key path as errors name it: ``sequence[1].tool_calls[0].arguments``."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
 
 
 
@@ -486,7 +504,8 @@ def compile_lookups(spec: Any, *, reserved: Iterable[str] = ()) -> tuple[Lookup,
             continue
         build = LOOKUPS.get(name)
         if build is None:
-            raise ConditionError(f"unknown lookup {name!r} (known: {', '.join(LOOKUPS)})", (name,))
+            raise ConditionError(f"unknown lookup {name!r}{did_you_mean(name, LOOKUPS)} "
+                                 f"(known: {', '.join(LOOKUPS)})", (name,))
         try:
             lookups.append(build(operand))
         except ConditionError as exc:
@@ -801,7 +820,8 @@ class MatcherRegistry:
         matcher = self._matchers.get(name)
         if matcher is None:
             raise ConditionError(
-                f"unknown condition {name!r} (known: {', '.join(self.names())})")
+                f"unknown condition {name!r}{did_you_mean(name, self.names())} "
+                f"(known: {', '.join(self.names())})")
         return matcher.compile(name, value)
 
 

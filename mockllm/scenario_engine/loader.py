@@ -52,7 +52,11 @@ from .conditions import (
     RegexBook,
     SubjectMatcher,
     default_registry,
+    did_you_mean,
 )
+
+# A key path as errors name it (``scenarios[2].reply.content``), for the catalog's errors too.
+from .conditions import format_key_path as format_path
 from .sandbox import DEFAULT_MAX_REPLY_CHARS
 from .scenarioset import After, Conversation, Scenario, ScenarioSet
 from .templating import TEMPLATE_VARIABLES, CompiledReply, TemplateEngine
@@ -65,6 +69,7 @@ __all__ = [
     "line_of",
     "load_scenario_data",
     "load_scenarios",
+    "locate",
     "parse_yaml",
     "scenario_files",
 ]
@@ -151,8 +156,24 @@ def parse_yaml(text: str, source: str) -> Any:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         message = f"bad YAML: {problem}" + (f" ({context})" if context else "")
-        raise ScenarioLoadError(message, path=source,
-                                line=mark.line + 1 if mark is not None else None) from None
+        line = mark.line + 1 if mark is not None else None
+        tabbed = _tab_indented(text, line)
+        if tabbed is not None:
+            line, message = tabbed, ("a tab indents this line: YAML indents with spaces only "
+                                     f"(replace the tab with spaces) [{message}]")
+        raise ScenarioLoadError(message, path=source, line=line) from None
+
+
+def _tab_indented(text: str, near: int | None) -> int | None:
+    """The line (1-based) of a tab in the indentation at or before line ``near``, the
+    first one in the file without ``near``; None when no line is indented with a tab."""
+    lines = text.splitlines()
+    last = len(lines) if near is None else min(near, len(lines))
+    tabbed = [n for n, line in enumerate(lines[:last], 1)
+              if "\t" in line[: len(line) - len(line.lstrip(" \t"))]]
+    if not tabbed:
+        return None
+    return tabbed[-1] if near is not None else tabbed[0]
 
 
 def _parse_file(text: str, source: str, *, parsed_before: bool) -> Any:
@@ -238,12 +259,22 @@ def line_of(root: Any, path: Sequence[str | int]) -> int | None:
     return line
 
 
-def format_path(path: Sequence[str | int]) -> str:
-    """A key path as a reader writes it: ``scenarios[2].reply.content``."""
-    text = ""
-    for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
-    return text
+def locate(source: str, key_path: Sequence[str | int]) -> str:
+    """``file:line`` of ``key_path`` inside the scenario at ``source`` (its ``file:line``),
+    read again from the file: a file loaded from the cache knows only its scenarios'
+    lines. ``source`` itself when the file is gone, changed or not a file."""
+    file, _, line = source.rpartition(":")
+    if not line.isdigit() or not Path(file).is_file():
+        return source
+    try:
+        root = parse_yaml(Path(file).read_text(encoding="utf-8"), file)
+        items = ScenarioLoader._split(root, file)  # noqa: SLF001 - the same walk as loading
+    except (OSError, ScenarioLoadError):
+        return source
+    for item in items:
+        if line_of(root, item.path) == int(line):
+            return f"{file}:{line_of(root, (*item.path, *key_path)) or line}"
+    return source
 
 
 # --------------------------------------------------------------------- loading
@@ -350,7 +381,8 @@ class ScenarioLoader:
         [scenario] = self.load_data(json.loads(runtime.definition), "<added>")
         return dataclasses.replace(scenario, source=runtime.source)
 
-    def _split(self, root: Any, source: str) -> list[_Located]:
+    @classmethod
+    def _split(cls, root: Any, source: str) -> list[_Located]:
         if root is None:
             return []
         if isinstance(root, list):
@@ -359,15 +391,15 @@ class ScenarioLoader:
             # `models:` is the file's part of the model catalog (mockllm/catalog reads it).
             extra = sorted(set(root) - {"scenarios", "models"})
             if extra:
-                raise self._error("unexpected top-level key next to `scenarios`",
+                raise cls._error("unexpected top-level key next to `scenarios`",
                                   source, root, (extra[0],))
             items = root.get("scenarios", [])
             if not isinstance(items, list):
-                raise self._error("`scenarios` must be a list", source, root, ("scenarios",))
+                raise cls._error("`scenarios` must be a list", source, root, ("scenarios",))
             return [_Located(item, source, root, ("scenarios", i)) for i, item in enumerate(items)]
         if isinstance(root, Mapping):
             return [_Located(root, source, root, ())]
-        raise self._error(
+        raise cls._error(
             "a scenario file holds a scenario, a list of scenarios or {scenarios: [...]}",
             source, root, ())
 
@@ -399,7 +431,10 @@ class ScenarioLoader:
             scenarios.append(scenario)
         return scenarios
 
-    def _scenario(self, item: _Located, fast: Any) -> Scenario:
+    def _scenario(self, item: _Located, fast: Any,
+                  problems: list[ScenarioLoadError] | None = None) -> Scenario:
+        """The scenario of ``item``; its first problem raised, or with ``problems``, each
+        condition and reply that does not compile appended there."""
         data, path = item.data, item.path
 
         def fail(message: str, *where: str | int) -> ScenarioLoadError:
@@ -417,7 +452,9 @@ class ScenarioLoader:
             try:
                 conditions.append(self.registry.compile(str(name), value))
             except ConditionError as exc:
-                raise fail(exc.reason, "when", name, *exc.path) from None
+                if problems is None:
+                    raise fail(exc.reason, "when", name, *exc.path) from None
+                problems.append(fail(exc.reason, "when", name, *exc.path))
         groups = frozenset().union(*(c.groups for c in conditions))
         clash = sorted(groups & set(TEMPLATE_VARIABLES))
         if clash:
@@ -439,7 +476,9 @@ class ScenarioLoader:
             try:
                 replies.append(self.engine.compile_reply(spec, where, groups))
             except TemplateProblem as exc:
-                raise fail(exc.reason, *exc.path) from None
+                if problems is None:
+                    raise fail(exc.reason, *exc.path) from None
+                problems.append(fail(exc.reason, *exc.path))
         conversation = None
         if "conversation" in data:
             conv = data["conversation"]
@@ -462,26 +501,75 @@ class ScenarioLoader:
             index=_index_of(when, self.registry),
         )
 
-    def _check_schema(self, item: _Located) -> None:
-        import jsonschema  # only for a scenario the fast check refused: to word the error
+    def _validator_of(self) -> Any:
+        import jsonschema  # only to word errors: for a scenario the fast check refused
 
         if self._validator is None:
             self._validator = jsonschema.Draft202012Validator(self._schema)
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(item.data))
-        if error is None:
-            return
+        return self._validator
+
+    def _check_schema(self, item: _Located) -> None:
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(self._validator_of().iter_errors(item.data))
+        if error is not None:
+            raise self._schema_errors(item, error)[0]
+
+    def _schema_problems(self, item: _Located) -> list[ScenarioLoadError]:
+        """Every way ``item`` breaks the scenario schema, one error each, in file order."""
+        import jsonschema
+
+        found: list[ScenarioLoadError] = []
+        for error in self._validator_of().iter_errors(item.data):
+            found.extend(self._schema_errors(item, jsonschema.exceptions.best_match([error])))
+        found.sort(key=lambda e: e.line or 0)
+        return found
+
+    def _schema_errors(self, item: _Located, error: Any) -> list[ScenarioLoadError]:
+        """A schema error as load errors: one per unknown key (with the known name it is
+        close to), else one."""
         where = list(error.absolute_path)
-        message = error.message
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
             allowed = set(error.schema.get("properties", {}))
             extra = sorted(str(k) for k in error.instance if k not in allowed)
             if extra:
-                where.append(extra[0])
-                message = (f"unknown key {extra[0]!r} "
-                           f"(known: {', '.join(sorted(allowed))})")
-        elif error.validator == "required":
+                return [self._error(f"unknown key {key!r}{did_you_mean(key, allowed)} "
+                                    f"(known: {', '.join(sorted(allowed))})",
+                                    item.source, item.root, (*item.path, *where, key))
+                        for key in extra]
+        message = error.message
+        if error.validator == "required":
             message = error.message.replace("is a required property", "is required")
-        raise self._error(message, item.source, item.root, (*item.path, *where))
+        return [self._error(message, item.source, item.root, (*item.path, *where))]
+
+    def check_file(self, file: Path) -> tuple[list[Scenario], list[ScenarioLoadError]]:
+        """``mockllm check`` of one file: its scenarios, and every problem found in it
+        (each scenario's every schema problem, else each condition and reply that does
+        not compile), where loading stops at the first."""
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            return [], [ScenarioLoadError(f"cannot read: {exc.strerror}", path=str(file))]
+        try:
+            root = _parse_file(text, str(file), parsed_before=False)
+            items = self._split(root, str(file))
+        except ScenarioLoadError as exc:
+            return [], [exc]
+        scenarios: list[Scenario] = []
+        problems: list[ScenarioLoadError] = []
+        fast = self._fast_check() if items else None
+        for item in items:  # regexes compiled, not taken from an earlier run's book
+            found = self._schema_problems(item)
+            if not found:
+                try:
+                    scenario = self._scenario(item, fast, found)
+                except ScenarioLoadError as exc:
+                    found.append(exc)
+                else:
+                    if not found:
+                        scenarios.append(scenario)
+            problems.extend(found)
+        return scenarios, problems
 
 
 def _regex_book(text: str) -> tuple[str, RegexBook]:
@@ -548,7 +636,8 @@ def _loader(registry: MatcherRegistry | None,
 
 def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = None,
                 max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[str]:
-    """``mockllm check``: one message per broken file; an empty list means all load."""
+    """``mockllm check``: every problem of every file, each naming file, line and key (a
+    did-you-mean when a known name is close); an empty list means all load."""
     loader = _loader(registry, max_reply_chars)
     problems: list[str] = []
     names: dict[str, str] = {}
@@ -559,12 +648,9 @@ def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = Non
             problems.append(str(exc))
             continue
         for file in files:
-            try:
-                scenarios = loader.load_paths([file])
-            except ScenarioLoadError as exc:
-                problems.append(str(exc))
-                continue
-            for scenario in scenarios:  # names must also be unique across files
+            scenarios, found = loader.check_file(file)
+            problems.extend(str(exc) for exc in found)
+            for scenario in scenarios:  # names must be unique within and across files
                 if scenario.name in names:
                     problems.append(f"{scenario.source}: duplicate scenario name "
                                     f"{scenario.name!r} (also at {names[scenario.name]})")

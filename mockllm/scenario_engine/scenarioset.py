@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, overload
 
-from ..errors import BadRequestError, ConfigError, NoScenarioMatchedError
+from ..errors import BadRequestError, ConfigError, NoScenarioMatchedError, TemplateRenderError
 from ..state import MemoryStore, RuntimeScenario, StateStore
 from .conditions import INDEXABLE, Condition, Groups, RequestView, merge_groups
 from .templating import CompiledReply
@@ -213,7 +213,12 @@ class Resolution:
         context.update(self.groups)
         context.update(faker=faker, request=view.body, headers=view.headers,
                        turn=view.turn, scenario=scenario.name, call=self.call)
-        rendered = self.reply.render(context, scenario=scenario.name)
+        try:
+            rendered = self.reply.render(context, scenario=scenario.name)
+        except TemplateRenderError as exc:
+            from .loader import locate  # only on this error path: the loader builds sets
+
+            raise exc.located(locate(scenario.source, exc.key_path)) from exc.__cause__
         return rendered
 
 

@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 
-from ..errors import MockLLMError, TemplateLimitError, TemplateProblem
+from ..errors import TemplateFailure, TemplateLimitError, TemplateProblem, TemplateRenderError
+from .conditions import did_you_mean, format_key_path
+from .fakernames import DEFAULT_LOCALE, faker_names
 from .sandbox import DEFAULT_MAX_REPLY_CHARS, Budget, ReplySandbox, unsafe_construct
 
 __all__ = [
@@ -40,8 +42,6 @@ __all__ = [
 TEMPLATE_VARIABLES: tuple[str, ...] = ("faker", "request", "headers", "turn", "scenario", "call")
 
 _SINGLE_EXPRESSION = re.compile(r"^\{\{((?:(?!\}\}|\{\{).)*)\}\}$", re.DOTALL)
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +62,28 @@ class _Expr:
 
 def _render(node: Any, context: Mapping[str, Any], budget: Budget) -> Any:
     kind = type(node)
-    if kind is dict:
-        return {k: _render(v, context, budget) for k, v in node.items()}
-    if kind is list:
-        return [_render(v, context, budget) for v in node]
-    if kind is _Text:
-        # What Template.render does, its chunks counted as they come, so a runaway loop
-        # stops at the limit (without render's traceback rewriting, which nothing reads).
-        template = node.template
-        return budget.join(template.root_render_func(template.new_context(dict(context))))
-    if kind is _Expr:
-        value = node.expression(**context)
-        if isinstance(value, str):
-            budget.charge(len(value))
-        return value
+    try:
+        if kind is dict:
+            return {k: _render(v, context, budget) for k, v in node.items()}
+        if kind is list:
+            return [_render(v, context, budget) for v in node]
+        if kind is _Text:
+            # What Template.render does, its chunks counted as they come, so a runaway
+            # loop stops at the limit (without render's traceback rewriting).
+            template = node.template
+            return budget.join(template.root_render_func(template.new_context(dict(context))))
+        if kind is _Expr:
+            value = node.expression(**context)
+            if isinstance(value, str):
+                budget.charge(len(value))
+            return value
+    except TemplateFailure as failed:
+        failed.found_in(node)
+        raise
+    except TemplateLimitError:
+        raise
+    except Exception as exc:  # sandbox violations, undefined names, faker's own errors
+        raise TemplateFailure(node, exc) from exc
     return node
 
 
@@ -99,13 +107,16 @@ class CompiledReply:
     # Whether a template reads ``call`` (the use count): if none does, and the scenario
     # has no other counter, resolving it need not wait for the state store.
     reads_call: bool = False
+    # Where the reply sits in its scenario (``("reply",)``, ``("sequence", 1)``).
+    where: tuple[str | int, ...] = ()
 
     def render(self, context: Mapping[str, Any], *, scenario: str = "") -> Any:
         """A fresh reply spec (callers may change it) with every template rendered.
 
         A template that fails at request time (a faker method that raises, a
-        sandbox violation) is a 500 naming the scenario, not a crash; one that grows
-        past a limit is a TemplateLimitError (422) naming it.
+        sandbox violation) is a TemplateRenderError (422, not retried) naming the
+        scenario, the template's key path and its message; one that grows past a limit
+        is a TemplateLimitError (422) naming it.
         """
         if self.static:
             return _copy(self.tree)
@@ -114,29 +125,29 @@ class CompiledReply:
         except TemplateLimitError as exc:
             raise TemplateLimitError(
                 f"scenario {scenario!r}: the reply template {exc.message}") from None
-        except Exception as exc:  # sandbox violations, undefined names, faker's own errors
-            raise _render_error(scenario, exc) from exc
-
-
-def _render_error(scenario: str, exc: Exception) -> MockLLMError:
-    return MockLLMError(
-        f"scenario {scenario!r}: reply template failed: {type(exc).__name__}: {exc}",
-        status=500,
-        error_code="ScenarioTemplateError",
-        openai_code="scenario_template_error",
-    )
+        except TemplateFailure as failed:
+            path = (*self.where, *failed.path)
+            cause = failed.cause
+            raise TemplateRenderError(scenario, format_key_path(path),
+                                      f"{type(cause).__name__}: {cause}",
+                                      key_path=path) from cause
 
 
 class TemplateEngine:
     """The sandboxed Jinja2 environment, built once, and a cache of compiled sources.
 
     ``max_chars`` bounds what the templates of one reply may render (the
-    ``max_reply_chars`` setting).
+    ``max_reply_chars`` setting); ``faker_locale`` is the locale whose Faker the
+    templates call (a ``faker.<name>`` it lacks is a load error).
     """
 
-    __slots__ = ("_cache", "env")
+    __slots__ = ("_cache", "_faker_locale", "_faker_names", "env")
 
-    def __init__(self, max_chars: int = DEFAULT_MAX_REPLY_CHARS) -> None:
+    def __init__(self, max_chars: int = DEFAULT_MAX_REPLY_CHARS,
+                 faker_locale: str = DEFAULT_LOCALE) -> None:
+        self._faker_locale = faker_locale
+        # Listed when the first template that calls faker is compiled.
+        self._faker_names: frozenset[str] | None = None
         self.env = ReplySandbox(max_chars, undefined=jinja2.StrictUndefined,
                                 autoescape=False, keep_trailing_newline=True)
         # Identical template sources (common across thousands of generated scenarios)
@@ -154,7 +165,7 @@ class TemplateEngine:
         found: list[frozenset[str]] = []
         tree = self._compile(spec, path, allowed, False, found)
         return CompiledReply(tree, static=not found, max_chars=self.env.max_chars,
-                             reads_call=any("call" in names for names in found))
+                             reads_call=any("call" in names for names in found), where=path)
 
     def _compile(self, node: Any, path: tuple[str | int, ...], allowed: frozenset[str],
                  native: bool, found: list[frozenset[str]]) -> Any:
@@ -169,6 +180,19 @@ class TemplateEngine:
         if isinstance(node, str) and ("{{" in node or "{%" in node or "{#" in node):
             return self._template(node, path, allowed, native, found)
         return node
+
+    def _check_faker(self, parsed: nodes.Template, path: tuple[str | int, ...]) -> None:
+        """Refuse a ``faker.<name>`` that the locale's Faker does not have."""
+        for node in parsed.find_all(nodes.Getattr):
+            if not (isinstance(node.node, nodes.Name) and node.node.name == "faker"):
+                continue
+            if self._faker_names is None:
+                self._faker_names = faker_names(self._faker_locale)
+            if node.attr not in self._faker_names:
+                raise TemplateProblem(
+                    f"faker has no {node.attr!r} in locale {self._faker_locale}"
+                    f"{did_you_mean(node.attr, self._faker_names)} (template line "
+                    f"{node.lineno}; its providers: https://faker.readthedocs.io)", path)
 
     def _template(self, source: str, path: tuple[str | int, ...], allowed: frozenset[str],
                   native: bool, found: list[frozenset[str]]) -> _Text | _Expr:
@@ -187,6 +211,8 @@ class TemplateEngine:
         unsafe = unsafe_construct(parsed, self.env)
         if unsafe is not None:
             raise TemplateProblem(f"the template {unsafe[0]} (template line {unsafe[1]})", path)
+        if "faker" in names:
+            self._check_faker(parsed, path)
         found.append(names)
         single = _SINGLE_EXPRESSION.match(source) if native else None
         cache_key = (source, single is not None)

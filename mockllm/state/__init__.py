@@ -2,7 +2,8 @@
 
 :class:`StateStore` is the interface; :class:`MemoryStore` the default, in-process
 implementation; :func:`open_store` picks the store a ``--state`` URL names (a Redis
-one, :mod:`mockllm.state.redis_store`, is imported only then). :func:`run_now`
+one, :mod:`mockllm.state.redis_store`, is imported only then); :func:`prepare_store`
+checks at start that it answers, and empties it when asked. :func:`run_now`
 drives a coroutine that never waits (every ``MemoryStore`` operation) to its result
 without an event loop.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "StateStore",
     "StoredCompletion",
     "open_store",
+    "prepare_store",
     "redacted_url",
     "run_now",
     "state_url_problem",
@@ -78,3 +80,21 @@ def open_store(url: str | None, *, prefix: str = "mockllm:",
     from .redis_store import RedisStore
 
     return RedisStore(url, prefix=prefix, journal_size=journal_size)
+
+
+async def prepare_store(url: str, *, prefix: str = "mockllm:", reset: bool = False) -> None:
+    """Before serving with a shared store: make sure it answers (a ConfigError naming it
+    when it does not, said at start instead of a 503 per request), and with ``reset``
+    forget what an earlier run left there (use counts, budgets, journal, added scenarios).
+    Without it, that state is kept: what a fleet restarting one worker at a time needs."""
+    store = open_store(url, prefix=prefix)
+    try:
+        health = await store.health()
+        if not health.get("ok"):
+            raise ConfigError(f"the state store {redacted_url(url)} does not answer: is "
+                              "Redis running there? Start it, or serve without --state.")
+        if reset:
+            await store.reset()
+            await store.clear_scenarios()
+    finally:
+        await store.close()
