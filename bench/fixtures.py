@@ -68,8 +68,16 @@ MESSAGES = {
 CONTENT = {"canned": CANNED_TEXT, "stream": STREAM_TEXT}
 
 
-def request_body(reply: str = "default", *, stream: bool = False) -> dict[str, Any]:
-    """A small valid chat request asking for ``reply`` (a key of ``MESSAGES``)."""
+def request_body(reply: str = "default", *, stream: bool = False,
+                 api: str = "chat") -> dict[str, Any]:
+    """A small valid request asking for ``reply`` (a key of ``MESSAGES``): chat
+    completions, or with ``api="responses"`` the same ask to ``/v1/responses``."""
+    if api == "responses":
+        asked: dict[str, Any] = {"model": MODEL, "instructions": "You are a terse assistant.",
+                                 "input": MESSAGES[reply]}
+        if stream:
+            asked["stream"] = True
+        return asked
     body: dict[str, Any] = {
         "model": MODEL,
         "messages": [

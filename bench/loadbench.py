@@ -48,6 +48,7 @@ __all__ = ["Case", "CaseResult", "Report", "RunConfig", "answer_content", "defau
 
 PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
+RESPONSES_PATH = "/v1/responses"
 REQUEST = request_body()  # the default request: no fixture marker, mockllm's generated reply
 BASELINES = ("bare", "aimock")  # the servers the ratios divide by; they always run
 
@@ -65,18 +66,18 @@ class Case:
     stream: bool = False
     scenarios: int = 0  # mockllm: this many generated scenarios instead of the built-in ones
     python: str = ""  # mockllm: the interpreter (another checkout's venv); "" for this one
-    api: str = "chat"  # "chat" (/v1/chat/completions) or "messages" (Anthropic's /v1/messages)
+    api: str = "chat"  # "chat", "responses" (/v1/responses) or "messages" (/v1/messages)
 
     def body(self) -> bytes:
         """The request this case sends."""
         if self.api == "messages":
             return orjson.dumps(messages_body(self.reply, stream=self.stream))
-        return orjson.dumps(request_body(self.reply, stream=self.stream))
+        return orjson.dumps(request_body(self.reply, stream=self.stream, api=self.api))
 
     @property
     def path(self) -> str:
-        """Where the request goes."""
-        return MESSAGES_PATH if self.api == "messages" else PATH
+        """The path this case sends its request to."""
+        return {"responses": RESPONSES_PATH, "messages": MESSAGES_PATH}.get(self.api, PATH)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -169,6 +170,18 @@ def default_cases(scenario_counts: Sequence[int] = (10, 1000, 10_000)) -> list[C
     ]
     cases += [Case(f"mockllm, {n:,} scenarios loaded", "mockllm", scenarios=n)
               for n in scenario_counts]
+    # The Responses API (/v1/responses): aimock's own beside mockllm's, the same fixtures
+    # (their ratios divide by aimock's Responses rows; the bare endpoint serves only chat).
+    cases += [
+        Case(f"aimock {aimock_setup.VERSION}, Responses, canned 1 KB reply", "aimock", "canned",
+             api="responses"),
+        Case(f"aimock {aimock_setup.VERSION}, Responses, {sse}", "aimock", "stream",
+             stream=True, api="responses"),
+        Case("mockllm, Responses, canned 1 KB scenario reply", "mockllm", "canned",
+             api="responses"),
+        Case(f"mockllm, Responses, scenario {sse}", "mockllm", "stream", stream=True,
+             api="responses"),
+    ]
     return cases
 
 
@@ -200,20 +213,27 @@ def select_cases(cases: Sequence[Case], words: Sequence[str]) -> list[Case]:
 
 
 def answer_content(answer: Answer) -> tuple[str, int | None]:
-    """(content, content chunks) of a JSON answer (chunks None) or of an SSE stream."""
+    """(content, content chunks) of a JSON answer (chunks None) or of an SSE stream, of
+    chat completions or of the Responses API."""
     if not answer.content_type.startswith("text/event-stream"):
-        reply = orjson.loads(answer.body)
-        if reply.get("type") == "message":  # Anthropic's Message
-            return "".join(b.get("text", "") for b in reply["content"]), None
-        return str(reply["choices"][0]["message"]["content"] or ""), None
+        body = orjson.loads(answer.body)
+        if "output" in body:  # a Responses API `response`
+            return "".join(part.get("text", "") for item in body["output"]
+                           if item.get("type") == "message"
+                           for part in item["content"]), None
+        if body.get("type") == "message":  # Anthropic's Message
+            return "".join(b.get("text", "") for b in body["content"]), None
+        return str(body["choices"][0]["message"]["content"] or ""), None
     pieces = []
     for line in answer.body.split(b"\n"):
         if line.startswith(b"data: {"):
             event = orjson.loads(line[6:])
             if "choices" in event:
-                delta = event["choices"][0]["delta"]
+                delta = event["choices"][0]["delta"] if event["choices"] else {}
                 if delta.get("content"):
                     pieces.append(delta["content"])
+            elif event.get("type") == "response.output_text.delta":
+                pieces.append(event["delta"])
             elif event.get("type") == "content_block_delta" and "text" in event["delta"]:
                 pieces.append(event["delta"]["text"])
     return "".join(pieces), len(pieces)

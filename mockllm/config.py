@@ -90,6 +90,8 @@ class Settings:
     journal_size: int = 1000
     # Token for the /__mockllm/ control API; required when listening beyond loopback.
     admin_token: str | None = None
+    # API keys the API accepts (Authorization: Bearer); empty: any key, or none.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     # Validate each generated reply against the ChatResponse schema (catches scenario drift).
     check_replies: bool = False
     # Budgets per minute (429 with OpenAI's x-ratelimit-* headers); None: unlimited.
@@ -214,6 +216,10 @@ def _text_or_none(raw: str, source: str) -> str | None:
     return raw.strip() or None
 
 
+def _keys(raw: str, source: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
 def _paths(raw: str, source: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in raw.split(os.pathsep) if p)
 
@@ -331,6 +337,9 @@ OPTIONS: tuple[Option, ...] = (
            ("--rate-limit-global",), switch=False),
     Option("admin_token", _text_or_none, "token for the `/__mockllm/` control API", "none",
            ("--admin-token",), metavar="TOKEN"),
+    Option("api_keys", _keys,
+           "API keys the API accepts: another key is 401 `invalid_api_key` (comma-separated)",
+           "any key", ("--api-keys",), metavar="KEYS"),
     Option("verbose", _parse_bool,
            "log validation details and near misses with each request line", "off",
            ("--verbose", "-v"), switch=True),

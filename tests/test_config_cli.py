@@ -121,6 +121,7 @@ def test_each_flag_sets_what_its_variable_sets(
     # One sample text per kind of setting: the flag and the variable must agree on it.
     samples = {"host": "0.0.0.0", "port": "9001", "seed": "7", "validation": "lenient",
                "error_dialect": "openai", "models_file": "m.yaml", "auto_tools": "fit",
+               "api_keys": "sk-a,sk-b",
                "max_reply_chars": "99",
                "rate_limit_rpm": "5", "rate_limit_tpm": "6", "admin_token": "t0k",
                "workers": "2", "state": "redis://127.0.0.1:1/0", "state_prefix": "p:",

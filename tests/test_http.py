@@ -234,7 +234,7 @@ async def test_every_response_has_a_request_id(client: TestClient) -> None:
         response = await client.request(method, path, json=VALID)
         ids.add(response.headers["x-request-id"])
     assert len(ids) == 4
-    assert all(re.fullmatch(r"req_[0-9a-f]{24}", rid) for rid in ids), ids
+    assert all(re.fullmatch(r"req_[0-9a-f]{32}", rid) for rid in ids), ids
 
 
 async def test_strict_without_scenario_files_answers_nothing_by_itself(make_app: Any,

@@ -215,7 +215,7 @@ async def test_a_streams_chunks_are_the_ones_sent_with_their_timing(
     times = [c["at_ms"] for c in detail["chunks"]]
     assert times[0] >= 25 and times == sorted(times)
     assert times[-1] - times[0] >= 0.5 * 7.5 * (len(times) - 2)  # 3 chars = 3/4 token a chunk
-    assert detail["reply_headers"]["Content-Type"] == "text/event-stream"
+    assert detail["reply_headers"]["Content-Type"] == "text/event-stream; charset=utf-8"
 
     quick = await client.post(CHAT, json=chat("quick", stream=True))
     sent = [json.loads(line[6:]) for line in (await quick.text()).splitlines()

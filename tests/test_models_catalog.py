@@ -126,7 +126,13 @@ def _raw(server: MockLLMServer, body: dict[str, Any]) -> bytes:
 def test_a_reasoning_model_always_reasons_and_counts_it_in_completion_tokens(
     client: openai.OpenAI, model: str
 ) -> None:
+    with client.chat.completions.stream(
+        model=model, messages=ASK, seed=1, stream_options={"include_usage": True}
+    ) as events:
+        streamed = events.get_final_completion()
     reply = client.chat.completions.create(model=model, messages=ASK, seed=1)
+    assert streamed.usage == reply.usage
+    assert streamed.choices[0].message.content == reply.choices[0].message.content
     usage = reply.usage
     assert usage is not None and usage.completion_tokens_details is not None
     reasoning = usage.completion_tokens_details.reasoning_tokens or 0
@@ -232,14 +238,28 @@ def test_the_same_request_to_two_models_differs_as_the_real_ones_do(
     assert "logprobs" in mini["choices"][0] and "logprobs" not in five["choices"][0]
 
 
-def test_audio_models_split_usage_into_text_image_and_audio(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(model="gpt-4o-audio-preview", messages=ASK)
-    assert reply.usage is not None
-    prompt, completion = reply.usage.prompt_tokens_details, reply.usage.completion_tokens_details
+@pytest.mark.parametrize("stream", [False, True])
+def test_audio_models_split_usage_into_text_image_and_audio(
+    client: openai.OpenAI, stream: bool
+) -> None:
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o-audio-preview",
+                messages=ASK,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        usage = chunks[-1].usage
+    else:
+        usage = client.chat.completions.create(model="gpt-4o-audio-preview", messages=ASK).usage
+    assert usage is not None
+    prompt, completion = usage.prompt_tokens_details, usage.completion_tokens_details
     assert prompt is not None and completion is not None
-    assert prompt.model_dump()["text_tokens"] == reply.usage.prompt_tokens
+    assert prompt.model_dump()["text_tokens"] == usage.prompt_tokens
     assert prompt.model_dump()["image_tokens"] == 0
-    assert completion.text_tokens == reply.usage.completion_tokens
+    assert completion.text_tokens == usage.completion_tokens
     plain = client.chat.completions.create(model="gpt-4o", messages=ASK)
     assert plain.usage is not None and plain.usage.prompt_tokens_details is not None
     assert "text_tokens" not in plain.usage.prompt_tokens_details.model_dump(exclude_unset=True)

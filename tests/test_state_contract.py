@@ -220,6 +220,25 @@ async def test_completions_are_bounded_updatable_and_deletable(
     assert [c.id for c in await store.completions()] == ["chatcmpl-2", "chatcmpl-4"]
 
 
+# ------------------------------------------------------------------- API objects
+
+
+async def test_objects_are_kept_by_kind_and_id_bounded_and_deletable(
+        make_store: StoreFactory) -> None:
+    store = await make_store(3)
+    for n in range(4):
+        await store.put_object("response", f"resp_{n}", {"n": n, "items": [{"id": n}]})
+    await store.put_object("conversation", "resp_3", {"other": True})
+    assert await store.get_object("response", "resp_0") is None  # the oldest went
+    assert await store.get_object("response", "resp_3") == {"n": 3, "items": [{"id": 3}]}
+    assert await store.get_object("conversation", "resp_3") == {"other": True}
+    await store.put_object("response", "resp_3", {"n": 30})
+    assert await store.get_object("response", "resp_3") == {"n": 30}
+    assert await store.delete_object("response", "resp_3")
+    assert not await store.delete_object("response", "resp_3")
+    assert await store.get_object("response", "resp_3") is None
+
+
 # ---------------------------------------------------------------------- lifecycle
 
 

@@ -81,3 +81,12 @@ def test_the_neutral_reply_reads_text_calls_citations_and_usage() -> None:
     assert (reply.text, reply.reasoning, reply.finish) == ("see", "think", "tool_calls")
     assert reply.tool_calls[0].name == "f" and reply.citations[0].end == 3
     assert (reply.usage.total, reply.usage.reasoning) == (8, 2)
+
+
+def test_every_surfaces_plain_post_routes_are_on_the_lean_lane() -> None:
+    from mockllm.http.context import STATE
+
+    lane = create_app(Settings())[STATE].lane_routes
+    assert {"/v1/chat/completions", "/api/ChatCompletion", "/v1/responses",
+            "/v1/responses/input_tokens"} <= set(lane)  # fmt: skip
+    assert not any("{" in path for path in lane)

@@ -516,12 +516,7 @@ def test_fast_and_detailed_paths_agree(
         detailed = Draft7Validator(
             schemas.request_schema(lenient=lenient), registry=schemas.registry
         )
-        try:
-            fast(request_body)
-            fast_ok = True
-        except Exception:
-            fast_ok = False
-        assert fast_ok == detailed.is_valid(request_body), (case, lenient)
+        assert fast.is_valid(request_body) == detailed.is_valid(request_body), (case, lenient)
 
 
 @pytest.mark.parametrize(

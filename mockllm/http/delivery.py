@@ -136,7 +136,8 @@ async def send_stream(request: AnyRequest, events: EventStream, *,
     response: web.StreamResponse | None = None
     try:
         response = await open_stream(request, headers=headers,
-                                     content_type="text/event-stream", cache_control="no-cache")
+                                     content_type="text/event-stream; charset=utf-8",
+                                     cache_control="no-cache")
         if not tps and fault is None:
             # Nothing to pace or break: the whole stream in one write (one send, with
             # the headers and the end of the body), which triples streaming throughput

@@ -15,24 +15,28 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ..errors import (
     MethodNotAllowedError,
     MockLLMError,
     NotFoundError,
     PayloadTooLargeError,
+    UnauthorizedError,
 )
 from ..journal import Exchange
+from ..ratelimit import bearer_token
 from ..redaction import RedactedHeaders
 from . import delivery, wire
+from .apiheaders import stamp
 from .context import STATE, TRACE, ServerState, Trace
 from .leanio import AnyRequest, LeanRequest
 
 # The request kinds the error middleware answers: aiohttp's and the lean lane's.
 R = TypeVar("R", web.Request, LeanRequest)
 
-__all__ = ["CONTROL_PREFIX", "answer", "error_middleware", "json_response", "record"]
+__all__ = ["CONTROL_PREFIX", "answer", "check_api_key", "error_middleware", "json_response",
+           "record"]
 
 log = logging.getLogger("mockllm")
 
@@ -59,11 +63,18 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
     # (also for the control sub-app's routes), as the lane's requests carry it: no
     # ChainMap of every app's keys needed.
     state = request.app[STATE]
-    trace = Trace(request_id=f"req_{state.rng.getrandbits(96):024x}",
+    trace = Trace(request_id=f"req_{state.rng.getrandbits(128):032x}",
                   started=time.perf_counter())
     request[TRACE] = trace
     error: MockLLMError | None = None
     try:
+        keys = state.settings.api_keys
+        if keys and request.method != hdrs.METH_OPTIONS and request.path != "/" and \
+                not request.path.startswith(CONTROL_PREFIX):
+            # Anthropic's clients send x-api-key where OpenAI's send a bearer token.
+            sent = request.headers.get("x-api-key")
+            check_api_key(f"Bearer {sent}" if sent else request.headers.get(hdrs.AUTHORIZATION),
+                          keys)
         response = await handler(request)
     except MockLLMError as exc:
         error = exc
@@ -87,10 +98,33 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
                 trace.tags[key] = value
         response = _error_response(request, state, trace, error)
     if not response.prepared:
-        response.headers["x-request-id"] = trace.request_id
+        if request.path.startswith(CONTROL_PREFIX):
+            response.headers["x-request-id"] = trace.request_id
+        else:  # the API's headers, on errors as on successes
+            stamp(response.headers, trace.request_id, trace.started,
+                  default_limits=state.rate_limiter is None)
     if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
         record(request, state, trace, response, error)
     return response
+
+
+def check_api_key(authorization: str | None, keys: tuple[str, ...]) -> None:
+    """Raise the API's 401 when ``--api-keys`` are configured and the request's
+    ``Authorization: Bearer`` key is missing or not one of them; the message shows the
+    key masked, as the API does (and so does the journal)."""
+    key = bearer_token(authorization)
+    if key is None:
+        raise UnauthorizedError(
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            openai_type="invalid_request_error", openai_code="missing_api_key")
+    if key not in keys:
+        shown = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else \
+            "*" * len(key)
+        raise UnauthorizedError(
+            f"Incorrect API key provided: {shown}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            openai_type="invalid_request_error", openai_code="invalid_api_key")
 
 
 def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLMError:
@@ -102,7 +136,7 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
         return NotFoundError(
             f"No route for {request.method} {request.path}. mockllm serves POST "
             "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
-            f"GET /v1/models and the control API under /__mockllm/.{hint}"
+            f"POST /v1/responses, GET /v1/models and the control API under /__mockllm/.{hint}"
         )
     if exc.status == 405:
         allowed = getattr(exc, "allowed_methods", None) or ()
@@ -134,8 +168,9 @@ def _error_response(request: AnyRequest, state: ServerState, trace: Trace,
         # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.
         return web.Response(body=wire.jsonp(callback, body), status=200,
                             content_type="application/javascript", headers=headers)
+    # OpenAI's error bodies say their charset (its successes do not).
     return web.Response(body=body, status=error.status, content_type="application/json",
-                        headers=headers)
+                        charset="utf-8", headers=headers)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

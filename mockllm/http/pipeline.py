@@ -46,6 +46,7 @@ from ..scenario_engine.scenarioset import Resolution
 from ..surfaces import Call, Surface
 from ..surfaces.base import Ask
 from . import delivery, upstream, wire
+from .apiheaders import stamp
 from .context import STATE, TRACE, Handler, ServerState, Trace
 from .leanio import AnyRequest
 from .middleware import json_response, record
@@ -189,7 +190,10 @@ async def read(
                 f"Content-Type {ctype} is not supported; send the {title} as JSON with "
                 "Content-Type: application/json (with curl: -H 'Content-Type: application/json')."
             )
-    length = request.content_length
+    try:
+        length = request.content_length
+    except ValueError:  # more digits than int() reads: leading zeros, as llhttp allows
+        length = None  # the parser framed the body; reading it checks the size
     if length is not None and length > max_bytes:
         raise PayloadTooLargeError(
             f"The request body is {length} bytes; the limit is {max_bytes} "
@@ -369,10 +373,10 @@ async def deliver(
     """JSON, JSONP or SSE, with the reply's timing and faults."""
     reply = call.reply
     extra = reply.get("headers")
-    headers = surface.reply_headers(trace.request_id, limits)
-    if extra:
-        headers.update((str(k), str(v)) for k, v in extra.items())
-    headers["x-request-id"] = trace.request_id
+    headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
+    stamp(headers, trace.request_id, trace.started,
+          default_limits=state.rate_limiter is None)
+    headers = surface.reply_headers(trace.request_id, headers)
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them
     # draws (delivery.jittered and pick_fault); seeding one costs more than a chunk.

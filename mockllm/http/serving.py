@@ -4,7 +4,8 @@
 its connections starting in the lean lane, and returns the running site and its port;
 ``serve_forever`` is the CLI's ``serve``, ``run`` runs it on uvloop when that is
 installed, and ``LineBatchHandler`` writes the access log (one line per request) once
-per loop turn rather than once per line.
+per loop turn rather than once per line. ``QuietRefusals`` is aiohttp's server log with a
+malformed request as one warning line, not a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import IO, Any
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
 from ..config import Settings
 from ..errors import ConfigError
@@ -26,7 +28,8 @@ from .app import create_app
 from .context import STATE
 from .leanserver import LeanLane
 
-__all__ = ["LineBatchHandler", "Site", "bind_problem", "run", "serve_forever", "start_site"]
+__all__ = ["LineBatchHandler", "QuietRefusals", "Site", "bind_problem", "run", "serve_forever",
+           "start_site"]
 
 
 class LineBatchHandler(logging.StreamHandler[IO[str]]):
@@ -65,6 +68,24 @@ class LineBatchHandler(logging.StreamHandler[IO[str]]):
             super().flush()
         finally:
             self.release()
+
+
+class QuietRefusals(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log (``aiohttp.server``), where a request its parser refuses (a
+    malformed head, a header over the limits: answered 400) is one warning line instead
+    of an error with a traceback: the client's mistake, not the server's."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"))
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True,
+                  **kwargs: Any) -> None:
+        """A refused request as a warning; any other failure as aiohttp logs it."""
+        if isinstance(exc_info, HttpProcessingError) and 400 <= exc_info.code < 500:
+            self.warning("refused a malformed request: %s %s", exc_info.code,
+                         exc_info.message)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -106,7 +127,7 @@ async def start_site(app: web.Application, host: str, port: int, *,
     (SO_REUSEPORT). A host that does not resolve, a port in use or not allowed is a
     ConfigError that says which and what to change, not a traceback.
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=QuietRefusals())
     await runner.setup()
     assert runner.server is not None  # set up just above
     lane = LeanLane(app, runner.server)

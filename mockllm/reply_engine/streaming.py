@@ -6,10 +6,15 @@ The chunks are shaped so that OpenAI's own accumulator
 accumulator concatenates strings and adds numbers, so every field that must not
 grow is sent exactly once:
 
-* every chunk carries the same ``id``, ``created``, ``model`` and ``system_fingerprint``
-  (and ``service_tier`` / ``provider`` when the body has them);
-* a choice opens with ``{role: assistant, content: ""}`` (content ``null`` for a tool
-  call, refusal or audio reply; ``refusal: ""`` for a refusal) - ``role`` only there;
+* every chunk carries the same ``id``, ``object``, ``created``, ``model``,
+  ``service_tier`` and ``system_fingerprint`` (null too), in that order (then a
+  gateway's ``provider``), then ``choices``, ``usage`` and, unless the request's
+  ``stream_options.include_obfuscation`` is false, an ``obfuscation`` filler
+  (:func:`fillers`), as the API's chunks do;
+* a choice opens with ``{role: assistant, content: "", refusal: null}`` (content
+  ``null`` for a tool call, refusal or audio reply; ``refusal: ""`` for a refusal) -
+  ``role`` only there; a reply that is only tool calls (or a legacy function call)
+  has its first call's header in that same opening delta;
 * then ``reasoning`` pieces, then ``content`` pieces (each with the logprobs of the
   tokens that end in it), ``refusal`` pieces, the ``annotations`` in one delta;
 * each tool call opens with ``index``, ``id``, ``type``, ``function.name`` and empty
@@ -37,45 +42,90 @@ stream neither copies nor encodes the envelope again for every chunk. The
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 
 from .tokens import ApproxTokenizer, Tokenizer
 
-__all__ = ["ChunkJson", "chunk_json", "iter_chunks"]
+__all__ = ["ChunkJson", "chunk_json", "fillers", "iter_chunks"]
 
-_ENVELOPE_KEYS = ("id", "created", "model", "system_fingerprint", "service_tier", "provider")
+# The envelope's keys in the API's order; system_fingerprint is sent even when null.
+_ENVELOPE_KEYS = ("id", "object", "created", "model", "service_tier", "system_fingerprint")
 # Base64 audio is sent in pieces of this many characters (a multiple of 4).
 _AUDIO_PIECE = 8192
+# An obfuscation filler is 1 to this many characters.
+_FILLER_LONGEST = 15
+_ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_FILLER_TABLE = bytes.maketrans(bytes(range(256)), bytes(_ALNUM[i % 62] for i in range(256)))
+# A letter or digit -> its place in _ALNUM.
+_ALNUM_INDEX: Mapping[int, int] = MappingProxyType(
+    {byte: index for index, byte in enumerate(_ALNUM)})
 
 
 def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
                 chunk_size: int = 1, tokenizer: Tokenizer | None = None,
-                ) -> Iterator[dict[str, Any]]:
+                obfuscation: bool = False) -> Iterator[dict[str, Any]]:
     """The chunks of ``body`` in order (module docstring).
 
     ``chunking`` is ``tokens`` (``chunk_size`` tokens per content delta) or ``chars``
     (``chunk_size`` characters). ``tokenizer`` splits text that has no logprobs tokens;
     pass the model's (``Generator.tokenizer_for(model)``) so chunks match the usage counts.
+    ``obfuscation``: every chunk ends with an ``obfuscation`` filler (:func:`fillers`).
     """
     parts = _parts(body, chunking, chunk_size, tokenizer, encoded=False)
-    envelope = _envelope(body, include_usage)
+    envelope = _envelope(body)
+    filler = fillers(body) if obfuscation else None
     for part in parts:
-        yield {**envelope, "choices": [part]}
-    yield from _closing(body, envelope, include_usage)
+        yield _chunk(envelope, [part], include_usage, None, filler)
+    for extra in _closing(body, include_usage):
+        yield _chunk(envelope, [], include_usage, extra, filler)
 
 
-def _closing(body: Mapping[str, Any], envelope: Mapping[str, Any],
-             include_usage: bool) -> Iterator[dict[str, Any]]:
-    """The chunks after the choices': the usage (``include_usage``), then a moderated
-    completion's ``moderation``, each with ``choices: []``."""
+def fillers(body: Mapping[str, Any]) -> Iterator[str]:
+    """The ``obfuscation`` fillers of ``body``'s stream, one a chunk: 1 to 15 random
+    letters and digits (OpenAI pads chunks against length side channels), drawn from
+    a generator seeded with the reply's id, so they follow the request's seed."""
+    return (filler.decode() for filler in _filler_bytes(body))
+
+
+def _filler_bytes(body: Mapping[str, Any]) -> Iterator[bytes]:
+    """:func:`fillers` as ASCII bytes: 64 fillers from one draw of random bytes (a
+    draw per chunk would cost more than the rest of the chunk)."""
+    rng = random.Random(str(body.get("id")))
+    size = _FILLER_LONGEST + 1
+    while True:
+        block = rng.randbytes(64 * size).translate(_FILLER_TABLE)
+        for start in range(0, 64 * size, size):
+            # The first byte (a letter or digit, 62 values) sets the length.
+            yield block[start + 1:start + 2 + _ALNUM_INDEX[block[start]] % _FILLER_LONGEST]
+
+
+def _chunk(envelope: Mapping[str, Any], choices: list[Any], include_usage: bool,
+           extra: Mapping[str, Any] | None, filler: Iterator[str] | None) -> dict[str, Any]:
+    """One chunk, its keys in the API's order: the envelope, ``choices``, ``usage``
+    (with ``include_usage``), a closing chunk's own key, ``obfuscation``."""
+    chunk = {**envelope, "choices": choices}
     if include_usage:
-        yield {**envelope, "choices": [], "usage": body.get("usage")}
+        chunk["usage"] = None
+    if extra:
+        chunk.update(extra)
+    if filler is not None:
+        chunk["obfuscation"] = next(filler)
+    return chunk
+
+
+def _closing(body: Mapping[str, Any], include_usage: bool) -> Iterator[dict[str, Any]]:
+    """What the chunks after the choices' carry (each with ``choices: []``): the usage
+    (``include_usage``), then a moderated completion's ``moderation``."""
+    if include_usage:
+        yield {"usage": body.get("usage")}
     if body.get("moderation") is not None:
-        yield {**envelope, "choices": [], "moderation": body["moderation"]}
+        yield {"moderation": body["moderation"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,27 +152,40 @@ class ChunkJson:
 
 
 def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
-               chunk_size: int = 1, tokenizer: Tokenizer | None = None) -> ChunkJson:
+               chunk_size: int = 1, tokenizer: Tokenizer | None = None,
+               obfuscation: bool = False) -> ChunkJson:
     """The chunks of :func:`iter_chunks` (same arguments), encoded: what a stream sends,
     with the envelope encoded once rather than in every chunk."""
     parts = _parts(body, chunking, chunk_size, tokenizer, encoded=True)
-    envelope = _envelope(body, include_usage)
+    envelope = _envelope(body)
     dumps = orjson.dumps
     # Compact JSON is the same text wherever a value sits, so a choice encoded alone
     # is the bytes it has inside its chunk.
     head = dumps({**envelope, "choices": []})[:-2]
-    after = tuple(dumps(chunk) for chunk in _closing(body, envelope, include_usage))
-    return ChunkJson(head, parts, b"]}", after)
+    tail = b"]" + (b',"usage":null' if include_usage else b"")
+    raw = _filler_bytes(body) if obfuscation else None
+    if raw is None:
+        tail += b"}"
+    else:  # each chunk's own filler closes its part (letters and digits: no escaping)
+        opening = tail + b',"obfuscation":"'
+        parts = [part + opening + next(raw) + b'"}' for part in parts]
+        tail = b""
+    filler = (piece.decode() for piece in raw) if raw is not None else None
+    after = tuple(dumps(_chunk(envelope, [], include_usage, extra, filler))
+                  for extra in _closing(body, include_usage))
+    return ChunkJson(head, parts, tail, after)
 
 
-def _envelope(body: Mapping[str, Any], include_usage: bool) -> dict[str, Any]:
-    """The keys every chunk of ``body``'s stream carries before ``choices``."""
-    envelope: dict[str, Any] = {"object": "chat.completion.chunk"}
+def _envelope(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys every chunk of ``body``'s stream carries before ``choices``, in the
+    API's order (``provider``, a gateway's, after them)."""
+    envelope: dict[str, Any] = {}
     for key in _ENVELOPE_KEYS:
-        if body.get(key) is not None:
+        if key in body:
             envelope[key] = body[key]
-    if include_usage:
-        envelope["usage"] = None
+    envelope["object"] = "chat.completion.chunk"
+    if body.get("provider") is not None:
+        envelope["provider"] = body["provider"]
     return envelope
 
 
@@ -161,9 +224,15 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
 
     content = message.get("content")
     refusal = message.get("refusal")
-    opening: dict[str, Any] = {"role": "assistant", "content": "" if content is not None else None}
-    if refusal is not None:
-        opening["refusal"] = ""
+    # The API opens with {role, content: "", refusal: null}; content null for a reply
+    # without text, refusal "" for a refusal.
+    opening: dict[str, Any] = {"role": "assistant", "content": "" if content is not None else None,
+                               "refusal": "" if refusal is not None else None}
+    # A reply that is only calls opens with its first call's header in the same delta.
+    calls = list(message.get("tool_calls") or ())
+    legacy = message.get("function_call")
+    bare = content is None and refusal is None and not message.get("reasoning") \
+        and not message.get("audio")
     opening_probs: dict[str, list[Any] | None] | None = None
     if logprobs is not None:
         # An empty list opens the accumulator's lists, so later chunks extend them.
@@ -194,22 +263,29 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
     if audio:
         parts += [part({"audio": piece}) for piece in _audio_pieces(audio, split, size)]
 
-    for position, call in enumerate(message.get("tool_calls") or ()):
+    for position, call in enumerate(calls):
         # A custom tool's call carries `custom: {name, input}` where a function's
         # carries `function: {name, arguments}`.
         key, field = ("custom", "input") if call.get("type") == "custom" \
             else ("function", "arguments")
         inner = call[key]
-        parts.append(part({"tool_calls": [{
+        header = {"tool_calls": [{
             "index": position, "id": call["id"], "type": call.get("type", "function"),
             key: {"name": inner["name"], field: ""},
-        }]}))
+        }]}
+        if position == 0 and bare and len(parts) == 1:
+            parts[0] = part({**opening, **header}, opening_probs)
+        else:
+            parts.append(part(header))
         parts += [part({"tool_calls": [{"index": position, key: {field: piece}}]})
                   for piece in _texts(inner.get(field) or "", split, chunking, size)]
 
-    legacy = message.get("function_call")
     if legacy:  # the 2023 form: the name first, then the arguments in pieces
-        parts.append(part({"function_call": {"name": legacy["name"], "arguments": ""}}))
+        named = {"function_call": {"name": legacy["name"], "arguments": ""}}
+        if bare and not calls and len(parts) == 1:
+            parts[0] = part({**opening, **named}, opening_probs)
+        else:
+            parts.append(part(named))
         parts += [part({"function_call": {"arguments": piece}})
                   for piece in _texts(legacy.get("arguments") or "", split, chunking, size)]
 

@@ -30,6 +30,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..chatbody import last_user_text, message_text, role, system_text, tool_name
 from ..errors import BadRequestError, ConditionError
+from ..redaction import header_text
 
 __all__ = [
     "Condition",
@@ -116,9 +117,11 @@ class RequestView:
 
     @property
     def headers(self) -> Mapping[str, str]:
-        """Request headers with lower-case names (header names are case-insensitive)."""
+        """Request headers with lower-case names (header names are case-insensitive),
+        their values as text a reply can carry (``redaction.header_text``)."""
         if self._headers is None:
-            self._headers = {str(k).lower(): v for k, v in self._raw_headers.items()}
+            self._headers = {str(k).lower(): header_text(v)
+                             for k, v in self._raw_headers.items()}
         return self._headers
 
     def memo(self, compute: Callable[[RequestView], _T], key: Hashable = None) -> _T:

@@ -50,6 +50,8 @@ class MemoryStore:
         self._completions_size = completions_size or max(1, journal_size)
         # Prompt cache key -> when it expires (monotonic), bounded like the budgets.
         self._prompts: dict[str, float] = {}
+        # What API surfaces keep (stored responses...), by (kind, id), oldest first.
+        self._objects: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     @property
     def description(self) -> str:
@@ -226,6 +228,26 @@ class MemoryStore:
                 self._prompts.clear()  # bounded: a full cache starts over
             self._prompts[key] = now + ttl_s
             return hit
+
+    # ------------------------------------------------------------ API objects
+
+    async def put_object(self, kind: str, id: str, data: Mapping[str, Any]) -> None:
+        """Keep one object, dropping the oldest beyond the bound."""
+        with self._lock:
+            self._objects.pop((kind, id), None)
+            self._objects[(kind, id)] = dict(data)
+            while len(self._objects) > self._completions_size:
+                self._objects.popitem(last=False)
+
+    async def get_object(self, kind: str, id: str) -> dict[str, Any] | None:
+        """The kept object, or None."""
+        with self._lock:
+            return self._objects.get((kind, id))
+
+    async def delete_object(self, kind: str, id: str) -> bool:
+        """Forget one kept object."""
+        with self._lock:
+            return self._objects.pop((kind, id), None) is not None
 
     # --------------------------------------------------------------- lifecycle
 

@@ -203,6 +203,16 @@ while redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[4]) do
 end
 """
 
+# KEYS: objects, order, counter. ARGV: id, data, bound.
+_PUT_OBJECT = """
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[3]) do
+  local oldest = redis.call('ZPOPMIN', KEYS[2])
+  redis.call('HDEL', KEYS[1], oldest[1])
+end
+"""
+
 # KEYS: data, metadata. ARGV: id, metadata. Returns the data, or nil for no such id.
 _UPDATE_COMPLETION = """
 local data = redis.call('HGET', KEYS[1], ARGV[1])
@@ -322,6 +332,9 @@ class RedisStore:
         self._scen_order = p + "scenarios:order"
         self._scen_counter = p + "scenarios:counter"
         self._comp_data = p + "completions"
+        # What API surfaces keep (stored responses...): a hash per kind, ordered by a
+        # sorted set of insertion counts so the oldest beyond the bound can go.
+        self._objects_prefix = p + "objects:"
         self._comp_meta = p + "completions:metadata"
         self._comp_order = p + "completions:order"
         self._comp_counter = p + "completions:counter"
@@ -776,6 +789,30 @@ class RedisStore:
             old = await self._redis().set(self._prompt_prefix + key, b"1",
                                           px=max(1, int(ttl_s * 1000)), get=True)
         return old is not None
+
+    # ------------------------------------------------------------ API objects
+
+    async def put_object(self, kind: str, id: str, data: Mapping[str, Any]) -> None:
+        """Keep one object, dropping the oldest beyond the bound (one script)."""
+        key = self._objects_prefix + kind
+        await self._run(_PUT_OBJECT, (key, key + ":order", key + ":counter"),
+                        (id, orjson.dumps(dict(data)), self._completions_size))
+
+    async def get_object(self, kind: str, id: str) -> dict[str, Any] | None:
+        """The kept object, or None."""
+        async with self._reaching():
+            data = await self._redis().hget(self._objects_prefix + kind, id)
+        return None if data is None else dict(orjson.loads(data))
+
+    async def delete_object(self, kind: str, id: str) -> bool:
+        """Forget one kept object."""
+        key = self._objects_prefix + kind
+        async with self._reaching():
+            pipe = self._redis().pipeline(transaction=True)
+            pipe.hdel(key, id)
+            pipe.zrem(key + ":order", id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
 
     # --------------------------------------------------------------- lifecycle
 

@@ -201,6 +201,22 @@ class StateStore(Protocol):
         it was remembered already: a prompt cache hit (``cached_tokens``)."""
         ...
 
+    # ------------------------------------------------------------ API objects
+
+    async def put_object(self, kind: str, id: str, data: Mapping[str, Any]) -> None:
+        """Keep one object an API surface stores (``kind`` ``response``: a stored
+        response, its input and output items), replacing one of the same id; bounded
+        like stored completions, oldest dropped first."""
+        ...
+
+    async def get_object(self, kind: str, id: str) -> dict[str, Any] | None:
+        """The object kept under ``kind`` and ``id``; None when there is none."""
+        ...
+
+    async def delete_object(self, kind: str, id: str) -> bool:
+        """Forget one kept object; False when there was none."""
+        ...
+
     # --------------------------------------------------------------- lifecycle
 
     async def reset(self) -> int:

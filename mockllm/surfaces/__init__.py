@@ -12,10 +12,11 @@ from __future__ import annotations
 from .base import Call, Engine, EventStream, Route, Surface
 from .chat import ChatSurface
 from .messages import MessagesSurface
+from .responses import ResponsesSurface
 
 __all__ = ["Call", "Engine", "EventStream", "Route", "Surface", "builtin_surfaces"]
 
 
 def builtin_surfaces() -> tuple[Surface, ...]:
     """The surfaces every server serves, in the order their routes are added."""
-    return (ChatSurface(), MessagesSurface())
+    return (ChatSurface(), ResponsesSurface(), MessagesSurface())

@@ -80,3 +80,38 @@ def test_bad_request_is_the_client_error_naming_the_field(chat: ChatOpenAI) -> N
     assert err.status_code == 400
     assert err.param == "temperature"
     assert_names_temperature(err.message)
+
+
+# ------------------------------------------------- the Responses API (/v1/responses)
+
+
+@pytest.fixture()
+def responses_chat(live_server: MockLLMServer) -> ChatOpenAI:
+    """ChatOpenAI speaking the Responses API to the live server."""
+    return ChatOpenAI(model=CASE["model"], base_url=live_server.base_url, api_key="sk-test",
+                      max_retries=0, use_responses_api=True)
+
+
+def test_responses_api_plain_stream_and_tool(responses_chat: ChatOpenAI) -> None:
+    reply = responses_chat.invoke(CASE["messages"])
+    assert isinstance(reply, AIMessage)
+    assert_text_reply(reply.text)
+    assert reply.response_metadata["id"].startswith("resp_")
+    usage = reply.usage_metadata
+    assert usage is not None
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] > 0
+    streamed = _accumulate(responses_chat.stream(CASE["messages"]))
+    assert_text_reply(streamed.text)
+    model = responses_chat.bind_tools([TOOL], tool_choice="required")
+    called = model.invoke(CASE["messages"])
+    [call] = called.tool_calls
+    assert call["name"] == CASE["tool"]["name"]
+    assert call["id"] is not None and call["id"].startswith("call_")
+    assert_tool_arguments(call["args"])
+
+
+def test_responses_api_bad_request_names_the_field(responses_chat: ChatOpenAI) -> None:
+    hot = responses_chat.model_copy(update={"temperature": 3})
+    with pytest.raises(openai.BadRequestError) as info:
+        hot.invoke(CASE["messages"])
+    assert info.value.param == "temperature"

@@ -133,3 +133,50 @@ def test_bad_request_is_the_client_error_naming_the_field(
     if "param" in error:  # the openai SDK exposes the OpenAI error envelope's fields
         assert error["param"] == "temperature"
         assert error["type"] == "invalid_request_error"
+
+
+# ------------------------------------------------- the Responses API (/v1/responses)
+
+
+@pytest.fixture(scope="module")
+def responses_report(node_ready: Path, live_server: MockLLMServer) -> dict[str, Any]:
+    """responses.mjs (the openai Node SDK's responses, the Vercel AI SDK's default
+    Responses model) run once against the live server: its JSON report."""
+    done = subprocess.run(
+        [_tool("node"), "responses.mjs", live_server.base_url, json.dumps(CASE)],
+        cwd=node_ready, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"responses.mjs failed:\n{done.stdout}\n{done.stderr}"
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_node_responses_plain_and_stream(responses_report: dict[str, Any]) -> None:
+    plain = reported(responses_report, "plain", "responses.mjs")
+    assert plain["id"].startswith("resp_") and plain["status"] == "completed"
+    assert_text_reply(plain["content"])
+    stream = reported(responses_report, "stream", "responses.mjs")
+    assert stream["deltas"] > 1 and stream["content"] == stream["final_text"]
+    assert stream["usage"]["output_tokens"] > 0
+
+
+def test_node_responses_tool_and_error(responses_report: dict[str, Any]) -> None:
+    tool = reported(responses_report, "tool", "responses.mjs")
+    assert tool["name"] == CASE["tool"]["name"] and tool["call_id"].startswith("call_")
+    assert_tool_arguments(tool["args"])
+    error = reported(responses_report, "error", "responses.mjs")
+    assert (error["raised"], error["status"], error["param"]) == ("BadRequestError", 400,
+                                                                  "temperature")
+    assert "between 0 and 2" in error["message"]
+
+
+def test_vercel_default_model_speaks_responses(responses_report: dict[str, Any]) -> None:
+    plain = reported(responses_report, "vercel_plain", "responses.mjs")
+    assert_text_reply(plain["content"])
+    assert plain["finish_reason"] == "stop" and plain["usage"]["outputTokens"] > 0
+    stream = reported(responses_report, "vercel_stream", "responses.mjs")
+    assert stream["error"] is None and stream["deltas"] > 1
+    assert stream["finish_reason"] == "stop" and stream["usage"]["outputTokens"] > 0
+    tool = reported(responses_report, "vercel_tool", "responses.mjs")
+    assert tool["name"] == CASE["tool"]["name"] and tool["invalid"] is False
+    assert_tool_arguments(tool["args"])
+    assert tool["finish_reason"] == "tool-calls"

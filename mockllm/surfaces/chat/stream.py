@@ -64,6 +64,8 @@ def _cut(
         "chunking": chunking,
         "chunk_size": chunk_size,
         "tokenizer": generator.tokenizer_for(body.get("model")),
+        # The API pads every chunk unless the request turns it off.
+        "obfuscation": options.get("include_obfuscation") is not False,
     }
 
 

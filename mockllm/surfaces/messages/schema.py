@@ -1,6 +1,6 @@
 """Messages bodies against the schemas generated from Anthropic's OpenAPI document.
 
-A body is first run through a compiled ``fastjsonschema`` validator (microseconds);
+A body is first run through jsonschema-rs's validator (microseconds);
 only a body it refuses is walked by ``jsonschema`` for every problem at once, each
 named by its dotted location and worded as the API words it (``max_tokens: Field
 required``, ``messages.0.content.0.text: Field required``, ``temperature: Input should
@@ -32,7 +32,7 @@ from ...config import ValidationMode
 from ...errors import FieldError
 from ...naming import SUFFIX
 from ...resources import data_dir
-from ...schemaset import FastValidator, compile_fast
+from ...schemaset import FastValidator, fast_validator
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -127,14 +127,9 @@ class SchemaCheck:
         if self._fast is None:
             with self._lock:
                 if self._fast is None:
-                    self._fast = compile_fast(self.bundle)
-        from fastjsonschema import JsonSchemaValueException
-
-        try:
-            self._fast(body)
+                    self._fast = fast_validator(self.bundle)
+        if self._fast.is_valid(body):
             return []
-        except JsonSchemaValueException:
-            pass
         if self._detailed is None:
             from jsonschema import Draft7Validator
 
