@@ -24,11 +24,14 @@ __all__ = [
     "CONTENT",
     "DEFAULT_MESSAGE",
     "MESSAGES",
+    "MESSAGES_HEADERS",
+    "MESSAGES_MODEL",
     "MODEL",
     "STREAM_CHUNKS",
     "STREAM_MARK",
     "STREAM_TEXT",
     "aimock_fixtures",
+    "messages_body",
     "mockllm_scenarios",
     "request_body",
     "split_chars",
@@ -81,6 +84,24 @@ def request_body(reply: str = "default", *, stream: bool = False,
             {"role": "system", "content": "You are a terse assistant."},
             {"role": "user", "content": MESSAGES[reply]},
         ],
+    }
+    if stream:
+        body["stream"] = True
+    return body
+
+
+MESSAGES_MODEL = "claude-sonnet-4-5"
+# What an anthropic SDK sends besides the body (mockllm's Messages surface wants a key).
+MESSAGES_HEADERS = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01"}
+
+
+def messages_body(reply: str = "default", *, stream: bool = False) -> dict[str, Any]:
+    """The same request as :func:`request_body`, in Anthropic's Messages spelling."""
+    body: dict[str, Any] = {
+        "model": MESSAGES_MODEL,
+        "max_tokens": 1024,
+        "system": "You are a terse assistant.",
+        "messages": [{"role": "user", "content": MESSAGES[reply]}],
     }
     if stream:
         body["stream"] = True

@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -31,7 +31,9 @@ import orjson
 from . import aimock as aimock_setup
 from .fixtures import (
     CONTENT,
+    MESSAGES_HEADERS,
     STREAM_CHUNKS,
+    messages_body,
     request_body,
     write_aimock_fixtures,
     write_mockllm_scenarios,
@@ -45,12 +47,13 @@ __all__ = ["Case", "CaseResult", "Report", "RunConfig", "answer_content", "defau
            "main", "markdown_table", "parse_python", "run", "select_cases", "with_pythons"]
 
 PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
 RESPONSES_PATH = "/v1/responses"
 REQUEST = request_body()  # the default request: no fixture marker, mockllm's generated reply
 BASELINES = ("bare", "aimock")  # the servers the ratios divide by; they always run
 
-# A load generator: (url, body, the server's CPU seconds so far) -> what it measured.
-Generate = Callable[[str, bytes, Callable[[], float]], Awaitable[LoadResult]]
+# A load generator: (url, body, the server's CPU seconds so far, headers) -> what it measured.
+Generate = Callable[[str, bytes, Callable[[], float], Mapping[str, str]], Awaitable[LoadResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +66,23 @@ class Case:
     stream: bool = False
     scenarios: int = 0  # mockllm: this many generated scenarios instead of the built-in ones
     python: str = ""  # mockllm: the interpreter (another checkout's venv); "" for this one
-    api: str = "chat"  # "chat" (/v1/chat/completions) or "responses" (/v1/responses)
+    api: str = "chat"  # "chat", "responses" (/v1/responses) or "messages" (/v1/messages)
 
     def body(self) -> bytes:
         """The request this case sends."""
+        if self.api == "messages":
+            return orjson.dumps(messages_body(self.reply, stream=self.stream))
         return orjson.dumps(request_body(self.reply, stream=self.stream, api=self.api))
 
     @property
     def path(self) -> str:
         """The path this case sends its request to."""
-        return RESPONSES_PATH if self.api == "responses" else PATH
+        return {"responses": RESPONSES_PATH, "messages": MESSAGES_PATH}.get(self.api, PATH)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What the request carries besides the body (an Anthropic client's key)."""
+        return dict(MESSAGES_HEADERS) if self.api == "messages" else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +157,16 @@ def default_cases(scenario_counts: Sequence[int] = (10, 1000, 10_000)) -> list[C
         Case("mockllm, default reply (built-in scenarios)", "mockllm"),
         Case(f"mockllm, scenario {sse}", "mockllm", "stream", stream=True),
         Case("mockllm, default reply, SSE stream", "mockllm", stream=True),
+        # Anthropic's Messages API (/v1/messages): the same fixtures, against aimock's own.
+        Case(f"aimock {aimock_setup.VERSION}, Messages 1 KB fixture", "aimock", "canned",
+             api="messages"),
+        Case(f"aimock {aimock_setup.VERSION}, Messages {sse}", "aimock", "stream", stream=True,
+             api="messages"),
+        Case("mockllm, Messages 1 KB fixture", "mockllm", "canned",
+             api="messages"),
+        Case(f"mockllm, Messages {sse}", "mockllm", "stream", stream=True,
+             api="messages"),
+        Case("mockllm, Messages default reply", "mockllm", api="messages"),
     ]
     cases += [Case(f"mockllm, {n:,} scenarios loaded", "mockllm", scenarios=n)
               for n in scenario_counts]
@@ -201,6 +221,8 @@ def answer_content(answer: Answer) -> tuple[str, int | None]:
             return "".join(part.get("text", "") for item in body["output"]
                            if item.get("type") == "message"
                            for part in item["content"]), None
+        if body.get("type") == "message":  # Anthropic's Message
+            return "".join(b.get("text", "") for b in body["content"]), None
         return str(body["choices"][0]["message"]["content"] or ""), None
     pieces = []
     for line in answer.body.split(b"\n"):
@@ -212,6 +234,8 @@ def answer_content(answer: Answer) -> tuple[str, int | None]:
                     pieces.append(delta["content"])
             elif event.get("type") == "response.output_text.delta":
                 pieces.append(event["delta"])
+            elif event.get("type") == "content_block_delta" and "text" in event["delta"]:
+                pieces.append(event["delta"]["text"])
     return "".join(pieces), len(pieces)
 
 
@@ -274,7 +298,7 @@ async def _run_case(case: Case, generator: Generate, files: _Files,
                     server_cpu: int | None) -> CaseResult:
     port = free_port()
     async with ServerProcess(_command(case, port, files), port, body=case.body(),
-                             path=case.path, cpu=server_cpu) as server:
+                             path=case.path, cpu=server_cpu, headers=case.headers) as server:
         assert server.answer is not None
         content, chunks = answer_content(server.answer)
         expected = CONTENT.get(case.reply)
@@ -282,7 +306,8 @@ async def _run_case(case: Case, generator: Generate, files: _Files,
             raise RuntimeError(f"{case.name}: the answer is not the benchmark fixture "
                                f"({len(content)} characters: {content[:200]!r}...)")
         before = _cpu_now(server)
-        load = await generator(server.url + case.path, case.body(), server.cpu_seconds)
+        load = await generator(server.url + case.path, case.body(), server.cpu_seconds,
+                               case.headers)
         after = _cpu_now(server)
         wall = after[0] - before[0] or 1.0
         other = (after[1] - before[1]) - (after[2] - before[2]) - (after[3] - before[3])
@@ -307,15 +332,18 @@ def _generator(config: RunConfig, tmp: Path) -> tuple[Generate, str]:
     if config.generator == "wrk" and wrk is None:
         raise SystemExit("--generator wrk: wrk is not installed (apt-get install wrk)")
     if wrk is not None:
-        async def with_wrk(url: str, body: bytes, server_cpu: Callable[[], float]) -> LoadResult:
+        async def with_wrk(url: str, body: bytes, server_cpu: Callable[[], float],
+                           headers: Mapping[str, str]) -> LoadResult:
             return await run_wrk(wrk, url, body, connections=config.concurrency,
                                  seconds=config.seconds, warmup=config.warmup, script_dir=tmp,
-                                 server_cpu=server_cpu)
+                                 server_cpu=server_cpu, headers=headers)
         return with_wrk, f"{version.split(' [')[0]}, 1 thread, Lua POST script"
 
-    async def with_python(url: str, body: bytes, server_cpu: Callable[[], float]) -> LoadResult:
+    async def with_python(url: str, body: bytes, server_cpu: Callable[[], float],
+                          headers: Mapping[str, str]) -> LoadResult:
         return await run_load(url, body, concurrency=config.concurrency, seconds=config.seconds,
-                              warmup=config.warmup, server_cpu=server_cpu, client=config.client)
+                              warmup=config.warmup, server_cpu=server_cpu, client=config.client,
+                              headers=headers)
     note = " (wrk not installed)" if config.generator == "auto" else ""
     return with_python, f"Python {config.client} client, bench/load.py{note}"
 
@@ -374,8 +402,10 @@ async def run(cases: Sequence[Case], config: RunConfig) -> Report:
 
 
 def _baseline(case: Case, cases: Sequence[Case], server: str) -> Case | None:
+    # aimock answers each API: a Messages case compares with aimock's Messages case.
+    api = case.api if server == "aimock" else "chat"
     return next((c for c in cases if c.server == server and c.stream == case.stream
-                 and c.api == case.api), None)
+                 and c.api == api), None)
 
 
 def _median(case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseResult]]

@@ -16,7 +16,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,12 +79,13 @@ class ServerProcess:
 
     def __init__(self, command: Sequence[str], port: int, *, body: bytes,
                  path: str = "/v1/chat/completions", cpu: int | None = None,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, headers: Mapping[str, str] | None = None) -> None:
         self.command = list(command)
         self.port = port
         self.cpu = cpu
         self.path = path
         self.body = body
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.start_timeout = start_timeout
         self.startup_seconds = 0.0
         self.idle_rss_mib = 0.0
@@ -142,7 +143,7 @@ class ServerProcess:
         while True:
             try:
                 async with session.post(self.url + self.path, data=self.body,
-                                        headers={"Content-Type": "application/json"}) as reply:
+                                        headers=self.headers) as reply:
                     data = await reply.read()
                     if reply.status == 200:
                         return Answer(reply.headers.get("Content-Type", ""), data)

@@ -52,6 +52,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                          help="the overlay (default: beside the default page)")
     schemas.add_argument("--out", type=Path,
                          help="folder to write or --check (default: where the page is read)")
+    schemas.add_argument("--openapi", type=Path, metavar="FILE",
+                         help="a newer copy of Anthropic's whole OpenAPI document: take a new "
+                              "pinned extract (schemas/anthropic/openapi.json) from it first")
     conform = sub.add_parser("conform", help="check any chat completions server against the "
                                              "wire format (one line per check)")
     words = sys.argv[1:] if argv is None else argv
@@ -184,6 +187,19 @@ def _check(paths: Sequence[Path]) -> int:
     return 0
 
 
+def _schemas(args: argparse.Namespace) -> int:
+    """``mockllm schemas``: the chat schemas from the DTO page, then each OpenAPI
+    surface's from its pinned extract (from the checkout when it has one)."""
+    from . import openapigen, schemagen
+    from .resources import data_dir
+
+    code = schemagen.run(args.page, args.out, args.check, overlay=args.overlay)
+    source = schemagen.source_dir()
+    if not (source / openapigen.ANTHROPIC.folder / "openapi.json").is_file():
+        source = data_dir("schemas")
+    return max(code, openapigen.run(source, args.out, args.check, refresh=args.openapi))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mockllm`` command and of ``python -m mockllm``."""
     args = _parser(argv).parse_args(argv)
@@ -196,9 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .conform.command import run as conform
 
             return conform(args)
-        from .schemagen import run
-
-        return run(args.page, args.out, args.check, overlay=args.overlay)
+        return _schemas(args)
     except ConfigError as exc:
         print(f"mockllm: {exc}", file=sys.stderr)
         return 2

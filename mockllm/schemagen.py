@@ -46,6 +46,7 @@ __all__ = [
     "generate_schemas",
     "load_overlay",
     "run",
+    "settle",
     "source_dir",
     "write_schemas",
 ]
@@ -823,6 +824,13 @@ def run(page: Path | None = None, out: Path | None = None, check: bool = False, 
     except (PageStructureError, OverlayError, OSError, yaml.YAMLError) as exc:
         print(f"mockllm schemas: {exc}", file=sys.stderr)
         return 2
+    return settle(out, schemas, check, f"{page} and {overlay}")
+
+
+def settle(out: Path, schemas: Mapping[str, Mapping[str, Any]], check: bool,
+           sources: str) -> int:
+    """Write ``schemas`` to ``out`` (or, with ``check``, compare them), saying what was
+    done; the exit code of ``mockllm schemas`` (1: a checked file is out of date)."""
     if check:
         stale = check_schemas(out, schemas)
         for name in stale:
@@ -830,7 +838,7 @@ def run(page: Path | None = None, out: Path | None = None, check: bool = False, 
         if stale:
             print("run `mockllm schemas` to regenerate", file=sys.stderr)
             return 1
-        print(f"{len(schemas)} schemas in {out} match {page} and {overlay}")
+        print(f"{len(schemas)} schemas in {out} match {sources}")
         return 0
     written = write_schemas(out, schemas)
     for path in written:

@@ -37,6 +37,8 @@ class Fault:
     after_chunks: int
     seconds: float
     message: str
+    # stream_error: the error's type (None: the one of its status, 500).
+    error_type: str | None = None
 
 
 def pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> Fault | None:
@@ -50,6 +52,7 @@ def pick_fault(spec: Mapping[str, Any] | None, rng: random.Random) -> Fault | No
         after_chunks=int(spec.get("after_chunks", 0)),
         seconds=float(spec.get("seconds", 300.0)),
         message=str(spec.get("message", "The server had an error while processing your request.")),
+        error_type=str(spec["type"]) if spec.get("type") else None,
     )
 
 
@@ -210,7 +213,8 @@ async def _stream_fault(request: AnyRequest, response: web.StreamResponse,
     if fault.kind == "hang":
         return await _hang(request, fault, response)
     if fault.kind == "stream_error":
-        error = ScriptedError(fault.message, status=500, openai_code="server_error")
+        error = ScriptedError(fault.message, status=500, openai_code="server_error",
+                              openai_type=fault.error_type)
         await response.write(events.error_event(error))
         await response.write_eof()
         return response

@@ -158,9 +158,11 @@ def _error_response(request: AnyRequest, state: ServerState, trace: Trace,
                     error: MockLLMError) -> web.Response:
     dialect = state.settings.error_dialect
     surface = trace.surface
-    body = wire.dumps(surface.error_body(error, dialect) if surface is not None
-                      else wire.error_body(error, dialect))
-    headers = dict(error.headers)
+    if surface is not None:
+        envelope, headers = surface.error_response(error, dialect, trace.request_id)
+    else:
+        envelope, headers = wire.error_body(error, dialect), dict(error.headers)
+    body = wire.dumps(envelope)
     callback = request.query.get("callback")
     if callback is not None and wire.is_safe_callback(callback):
         # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.

@@ -21,6 +21,7 @@ import hashlib
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -90,7 +91,7 @@ async def generate_reply(surface: Surface, request: AnyRequest) -> web.StreamRes
     trace.surface = surface
     callback = negotiate(request, surface)
     raw, body = await read(request, trace, state.settings.max_body_bytes, surface.title)
-    validate(state, trace, surface, raw, body, callback)
+    validate(request, state, trace, surface, raw, body, callback)
     view = await surface.view(state, body)
     check_model(state, view)
     limits = await admit(request, state, view)
@@ -98,11 +99,13 @@ async def generate_reply(surface: Surface, request: AnyRequest) -> web.StreamRes
     if resolution is None:
         return await forward(request, state, trace, body)
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
-    cache = await prompt_cache(state, view)
+    cache = await prompt_cache(state, view) if surface.automatic_prompt_cache else None
     call = Call(
         body, view, reply, generate(state, trace, view, reply, seed, cache),
         request_id=trace.request_id,
     )
+    if type(surface).prepare is not Surface.prepare:  # only a surface that needs it
+        call = replace(call, extra=await surface.prepare(state, body, view))
     answer = surface.answer(state, call)
     trace.response = answer
     await surface.keep(state, call, answer)
@@ -223,6 +226,7 @@ def _json_kind(value: Any) -> str:
 
 
 def validate(
+    request: AnyRequest,
     state: ServerState,
     trace: Trace,
     surface: Surface,
@@ -232,7 +236,7 @@ def validate(
 ) -> None:
     """The body against the surface's schema (every problem at once), then what the
     schema cannot say: JSONP cannot stream."""
-    field_errors = surface.validate(state, body, raw)
+    field_errors = surface.validate_request(state, body, raw, request.headers, request.query)
     if field_errors:
         trace.field_errors = tuple(field_errors)
         raise RequestValidationError(field_errors)
@@ -262,7 +266,8 @@ async def admit(request: AnyRequest, state: ServerState, view: dict[str, Any]) -
     if limiter is None:
         return {}
     tokens = state.generator.count_prompt(view).total if limiter.counts_tokens else 0
-    key = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
+    # The API key: a bearer token, or Anthropic's x-api-key.
+    key = bearer_token(request.headers.get(hdrs.AUTHORIZATION)) or request.headers.get("x-api-key")
     decision = await limiter.check(key, tokens, time.monotonic(), model=str(view.get("model")))
     decision.raise_if_refused()
     return decision.headers
@@ -371,6 +376,7 @@ async def deliver(
     headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
     stamp(headers, trace.request_id, trace.started,
           default_limits=state.rate_limiter is None)
+    headers = surface.reply_headers(trace.request_id, headers)
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them
     # draws (delivery.jittered and pick_fault); seeding one costs more than a chunk.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .base import Call, Engine, EventStream, Route, Surface
 from .chat import ChatSurface
+from .messages import MessagesSurface
 from .responses import ResponsesSurface
 
 __all__ = ["Call", "Engine", "EventStream", "Route", "Surface", "builtin_surfaces"]
@@ -18,4 +19,4 @@ __all__ = ["Call", "Engine", "EventStream", "Route", "Surface", "builtin_surface
 
 def builtin_surfaces() -> tuple[Surface, ...]:
     """The surfaces every server serves, in the order their routes are added."""
-    return (ChatSurface(), ResponsesSurface())
+    return (ChatSurface(), ResponsesSurface(), MessagesSurface())

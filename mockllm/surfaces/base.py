@@ -121,6 +121,8 @@ class Surface:
     jsonp: ClassVar[bool] = False
     # Whether a recording server forwards this surface's misses upstream.
     records: ClassVar[bool] = False
+    # Whether OpenAI's automatic prompt cache (``cached_tokens``) applies to its requests.
+    automatic_prompt_cache: ClassVar[bool] = True
     # What a missing or unknown route of this surface is called in messages.
     title: ClassVar[str] = ""
 
@@ -128,10 +130,29 @@ class Surface:
         """Every problem of ``body`` at once (empty when it is valid)."""
         raise NotImplementedError
 
+    def validate_request(
+        self,
+        engine: Engine,
+        body: dict[str, Any],
+        raw: bytes,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+    ) -> list[FieldError]:
+        """:meth:`validate`, for an API whose rules also read the request's headers or
+        query (a version header, a beta path); may raise a ``MockLLMError`` (a 401)."""
+        return self.validate(engine, body, raw)
+
     async def view(self, engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
         """The neutral request view of ``body`` (module docstring). May read the store
         (an earlier turn of a conversation); a problem raises a ``MockLLMError``."""
         raise NotImplementedError
+
+    async def prepare(
+        self, engine: Engine, body: Mapping[str, Any], view: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """What the answer needs from the store besides the reply (a prompt cache's
+        counts), handed to :meth:`answer` as ``Call.extra``; by default nothing."""
+        return {}
 
     def answer(self, engine: Engine, call: Call) -> dict[str, Any]:
         """The API's JSON body for a generated reply."""
@@ -147,3 +168,15 @@ class Surface:
     def error_body(self, error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
         """The API's error envelope for ``error``."""
         raise NotImplementedError
+
+    def error_response(
+        self, error: MockLLMError, dialect: ErrorDialect, request_id: str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The error's body and headers; by default :meth:`error_body` and the error's
+        own headers (an API that puts the request id in its envelope overrides this)."""
+        return self.error_body(error, dialect), dict(error.headers)
+
+    def reply_headers(self, request_id: str, limits: Mapping[str, str]) -> dict[str, str]:
+        """The headers of an answer besides the reply's own: by default the rate
+        limiter's (``x-ratelimit-*``), as OpenAI spells them."""
+        return dict(limits)
