@@ -402,10 +402,10 @@ async def run(cases: Sequence[Case], config: RunConfig) -> Report:
 
 
 def _baseline(case: Case, cases: Sequence[Case], server: str) -> Case | None:
-    # aimock answers each API: a Messages case compares with aimock's Messages case.
-    api = case.api if server == "aimock" else "chat"
+    # Each case divides by the same API's row: aimock answers every API; the bare endpoint
+    # only chat completions, so Responses and Messages rows have no "vs bare" ratio.
     return next((c for c in cases if c.server == server and c.stream == case.stream
-                 and c.api == api), None)
+                 and c.api == case.api), None)
 
 
 def _median(case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseResult]]
