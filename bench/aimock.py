@@ -40,8 +40,9 @@ class Aimock:
 
 
 def _node_version(node: str) -> tuple[str, tuple[int, ...]]:
-    out = subprocess.run([node, "--version"], capture_output=True, text=True,
-                         timeout=30).stdout.strip()
+    out = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
     return out, tuple(int(n) for n in re.findall(r"\d+", out)[:2])
 
 
@@ -62,8 +63,10 @@ def find(folder: Path = DIR) -> tuple[Aimock | None, str]:
         return None, f"{PACKAGE} is not installed in {folder} (run `python -m bench.aimock`)"
     meta = json.loads(manifest.read_text(encoding="utf-8"))
     if meta.get("version") != VERSION:
-        return None, (f"{folder} holds {PACKAGE} {meta.get('version')}, not the pinned "
-                      f"{VERSION} (run `python -m bench.aimock`)")
+        return None, (
+            f"{folder} holds {PACKAGE} {meta.get('version')}, not the pinned "
+            f"{VERSION} (run `python -m bench.aimock`)"
+        )
     script = manifest.parent / meta["bin"]["llmock"]
     return Aimock(node, script, VERSION, shown), ""
 
@@ -78,13 +81,26 @@ def install(folder: Path = DIR) -> tuple[Aimock | None, str]:
         return None, "npm is not installed, so aimock cannot be installed"
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "package.json"
-    manifest.write_text(json.dumps({
-        "name": "mockllm-bench-aimock", "private": True,
-        "description": "aimock for mockllm's benchmark (python -m bench.aimock)",
-        "dependencies": {PACKAGE: VERSION},
-    }, indent=2) + "\n", encoding="utf-8")
-    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--omit=dev"],
-                          cwd=folder, capture_output=True, text=True, timeout=600)
+    manifest.write_text(
+        json.dumps(
+            {
+                "name": "mockllm-bench-aimock",
+                "private": True,
+                "description": "aimock for mockllm's benchmark (python -m bench.aimock)",
+                "dependencies": {PACKAGE: VERSION},
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--omit=dev"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         return None, f"npm install {PACKAGE}@{VERSION} failed: {done.stderr.strip()[-500:]}"
     return find(folder)
@@ -92,14 +108,25 @@ def install(folder: Path = DIR) -> tuple[Aimock | None, str]:
 
 def command(aimock: Aimock, fixtures: Path, port: int) -> list[str]:
     """The command line that serves ``fixtures`` on 127.0.0.1:``port``."""
-    return [aimock.node, str(aimock.script), "-p", str(port), "-h", "127.0.0.1",
-            "-f", str(fixtures), "--log-level", "warn"]
+    return [
+        aimock.node,
+        str(aimock.script),
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+        "-f",
+        str(fixtures),
+        "--log-level",
+        "warn",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Install the pinned aimock (the bench setup step) and say where it is."""
-    parser = argparse.ArgumentParser(prog="python -m bench.aimock", description=__doc__
-                                     .split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.aimock", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--dir", type=Path, default=DIR, help=f"install folder (default {DIR})")
     args = parser.parse_args(argv)
     found, why = install(args.dir)

@@ -46,16 +46,16 @@ DEFAULT_MESSAGE = "Give me a short status update on the benchmark."
 
 # Sixteen sentences of 64 characters: 1,023 characters once the last space goes.
 CANNED_TEXT = "".join(
-    f"Sentence {i:02d} of the canned benchmark reply is plain ASCII prose. "
-    for i in range(1, 17)).rstrip()
+    f"Sentence {i:02d} of the canned benchmark reply is plain ASCII prose. " for i in range(1, 17)
+).rstrip()
 STREAM_CHUNKS = 20
 CHUNK_CHARS = 20
-STREAM_TEXT = CANNED_TEXT[:STREAM_CHUNKS * CHUNK_CHARS]
+STREAM_TEXT = CANNED_TEXT[: STREAM_CHUNKS * CHUNK_CHARS]
 
 
 def split_chars(text: str, size: int = CHUNK_CHARS) -> list[str]:
     """``text`` in pieces of ``size`` characters, as aimock and mockllm's ``chars`` cut it."""
-    return [text[start:start + size] for start in range(0, len(text), size)]
+    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 # The last user message of each kind of request: the canned reply, the stream, or neither.
@@ -68,13 +68,17 @@ MESSAGES = {
 CONTENT = {"canned": CANNED_TEXT, "stream": STREAM_TEXT}
 
 
-def request_body(reply: str = "default", *, stream: bool = False,
-                 api: str = "chat") -> dict[str, Any]:
+def request_body(
+    reply: str = "default", *, stream: bool = False, api: str = "chat"
+) -> dict[str, Any]:
     """A small valid request asking for ``reply`` (a key of ``MESSAGES``): chat
     completions, or with ``api="responses"`` the same ask to ``/v1/responses``."""
     if api == "responses":
-        asked: dict[str, Any] = {"model": MODEL, "instructions": "You are a terse assistant.",
-                                 "input": MESSAGES[reply]}
+        asked: dict[str, Any] = {
+            "model": MODEL,
+            "instructions": "You are a terse assistant.",
+            "input": MESSAGES[reply],
+        }
         if stream:
             asked["stream"] = True
         return asked
@@ -110,31 +114,45 @@ def messages_body(reply: str = "default", *, stream: bool = False) -> dict[str, 
 
 def mockllm_scenarios() -> dict[str, Any]:
     """The canned reply and the stream as mockllm scenarios (docs/scenarios.md)."""
-    return {"scenarios": [
-        {"name": CANNED_MARK,
-         "when": {"last_user_message": {"contains": CANNED_MARK}},
-         "reply": {"content": CANNED_TEXT}},
-        {"name": STREAM_MARK,
-         "when": {"last_user_message": {"contains": STREAM_MARK}},
-         # Cut by characters like aimock, unpaced: the same chunks, as fast as it can.
-         "reply": {"content": STREAM_TEXT,
-                   "timing": {"chunk": "chars", "chunk_size": CHUNK_CHARS}}},
-    ]}
+    return {
+        "scenarios": [
+            {
+                "name": CANNED_MARK,
+                "when": {"last_user_message": {"contains": CANNED_MARK}},
+                "reply": {"content": CANNED_TEXT},
+            },
+            {
+                "name": STREAM_MARK,
+                "when": {"last_user_message": {"contains": STREAM_MARK}},
+                # Cut by characters like aimock, unpaced: the same chunks, as fast as it can.
+                "reply": {
+                    "content": STREAM_TEXT,
+                    "timing": {"chunk": "chars", "chunk_size": CHUNK_CHARS},
+                },
+            },
+        ]
+    }
 
 
 def aimock_fixtures() -> dict[str, Any]:
     """The same two replies as an aimock fixture file (``userMessage`` is a substring match)."""
-    return {"fixtures": [
-        {"match": {"userMessage": CANNED_MARK}, "response": {"content": CANNED_TEXT}},
-        {"match": {"userMessage": STREAM_MARK}, "response": {"content": STREAM_TEXT},
-         "chunkSize": CHUNK_CHARS},
-    ]}
+    return {
+        "fixtures": [
+            {"match": {"userMessage": CANNED_MARK}, "response": {"content": CANNED_TEXT}},
+            {
+                "match": {"userMessage": STREAM_MARK},
+                "response": {"content": STREAM_TEXT},
+                "chunkSize": CHUNK_CHARS,
+            },
+        ]
+    }
 
 
 def write_mockllm_scenarios(path: Path) -> Path:
     """Write :func:`mockllm_scenarios` as a YAML scenario file; return ``path``."""
-    path.write_text(yaml.safe_dump(mockllm_scenarios(), sort_keys=False, width=200),
-                    encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(mockllm_scenarios(), sort_keys=False, width=200), encoding="utf-8"
+    )
     return path
 
 

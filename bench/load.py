@@ -66,11 +66,18 @@ class _Tally:
     latencies: list[float] | None = None
 
 
-async def run_load(url: str, body: bytes, *, concurrency: int, seconds: float, warmup: float,
-                   headers: Mapping[str, str] | None = None,
-                   expect_status: int = 200,
-                   server_cpu: Callable[[], float] | None = None,
-                   client: str = "raw") -> LoadResult:
+async def run_load(
+    url: str,
+    body: bytes,
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    headers: Mapping[str, str] | None = None,
+    expect_status: int = 200,
+    server_cpu: Callable[[], float] | None = None,
+    client: str = "raw",
+) -> LoadResult:
     """Post ``body`` to ``url`` from ``concurrency`` workers; measure ``seconds`` after warm-up.
 
     ``client`` is ``"raw"`` (a minimal HTTP/1.1 keep-alive client on asyncio
@@ -87,13 +94,15 @@ async def run_load(url: str, body: bytes, *, concurrency: int, seconds: float, w
     host, port = target.hostname or "127.0.0.1", target.port or 80
     async with contextlib.AsyncExitStack() as stack:
         if client == "aiohttp":
-            session = await stack.enter_async_context(aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=concurrency)))
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+            )
 
             async def exchange() -> Callable[[], Awaitable[tuple[int, bytes]]]:
                 async def once() -> tuple[int, bytes]:
                     async with session.post(url, data=body, headers=send_headers) as response:
                         return response.status, await response.read()
+
                 return once
         elif client == "raw":
             request = _raw_request(target.path or "/", f"{host}:{port}", send_headers, body)
@@ -105,6 +114,7 @@ async def run_load(url: str, body: bytes, *, concurrency: int, seconds: float, w
                 async def once() -> tuple[int, bytes]:
                     writer.write(request)
                     return await _read_response(reader)
+
                 return once
         else:
             raise ValueError(f"unknown client {client!r}: use raw or aiohttp")
@@ -146,9 +156,17 @@ async def run_load(url: str, body: bytes, *, concurrency: int, seconds: float, w
             for task in tasks:
                 task.cancel()
     ordered = sorted(tally.latencies or ())
-    return LoadResult(tally.requests, tally.errors, wall1 - wall0, percentile(ordered, 0.50),
-                      percentile(ordered, 0.99), percentile(ordered, 1.0),
-                      tally.response_bytes, cpu1 - cpu0, server1 - server0)
+    return LoadResult(
+        tally.requests,
+        tally.errors,
+        wall1 - wall0,
+        percentile(ordered, 0.50),
+        percentile(ordered, 0.99),
+        percentile(ordered, 1.0),
+        tally.response_bytes,
+        cpu1 - cpu0,
+        server1 - server0,
+    )
 
 
 def _raw_request(path: str, host: str, headers: Mapping[str, str], body: bytes) -> bytes:
@@ -165,7 +183,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     marker = lowered.find(b"\r\ncontent-length:")
     if marker >= 0:
         end = lowered.index(b"\r\n", marker + 2)
-        return status, await reader.readexactly(int(head[marker + 17:end]))
+        return status, await reader.readexactly(int(head[marker + 17 : end]))
     if b"\r\ntransfer-encoding: chunked" not in lowered:
         raise ValueError("the benchmark client reads Content-Length or chunked answers only")
     parts: list[bytes] = []

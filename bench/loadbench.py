@@ -43,8 +43,20 @@ from .process import Answer, ServerProcess, free_port, machine_busy_seconds, spl
 from .scenariogen import write_scenarios
 from .wrk import find_wrk, run_wrk, wrk_seconds
 
-__all__ = ["Case", "CaseResult", "Report", "RunConfig", "answer_content", "default_cases",
-           "main", "markdown_table", "parse_python", "run", "select_cases", "with_pythons"]
+__all__ = [
+    "Case",
+    "CaseResult",
+    "Report",
+    "RunConfig",
+    "answer_content",
+    "default_cases",
+    "main",
+    "markdown_table",
+    "parse_python",
+    "run",
+    "select_cases",
+    "with_pythons",
+]
 
 PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
@@ -158,29 +170,48 @@ def default_cases(scenario_counts: Sequence[int] = (10, 1000, 10_000)) -> list[C
         Case(f"mockllm, scenario {sse}", "mockllm", "stream", stream=True),
         Case("mockllm, default reply, SSE stream", "mockllm", stream=True),
         # Anthropic's Messages API (/v1/messages): the same fixtures, against aimock's own.
-        Case(f"aimock {aimock_setup.VERSION}, Messages 1 KB fixture", "aimock", "canned",
-             api="messages"),
-        Case(f"aimock {aimock_setup.VERSION}, Messages {sse}", "aimock", "stream", stream=True,
-             api="messages"),
-        Case("mockllm, Messages 1 KB fixture", "mockllm", "canned",
-             api="messages"),
-        Case(f"mockllm, Messages {sse}", "mockllm", "stream", stream=True,
-             api="messages"),
+        Case(
+            f"aimock {aimock_setup.VERSION}, Messages 1 KB fixture",
+            "aimock",
+            "canned",
+            api="messages",
+        ),
+        Case(
+            f"aimock {aimock_setup.VERSION}, Messages {sse}",
+            "aimock",
+            "stream",
+            stream=True,
+            api="messages",
+        ),
+        Case("mockllm, Messages 1 KB fixture", "mockllm", "canned", api="messages"),
+        Case(f"mockllm, Messages {sse}", "mockllm", "stream", stream=True, api="messages"),
         Case("mockllm, Messages default reply", "mockllm", api="messages"),
     ]
-    cases += [Case(f"mockllm, {n:,} scenarios loaded", "mockllm", scenarios=n)
-              for n in scenario_counts]
+    cases += [
+        Case(f"mockllm, {n:,} scenarios loaded", "mockllm", scenarios=n) for n in scenario_counts
+    ]
     # The Responses API (/v1/responses): aimock's own beside mockllm's, the same fixtures
     # (their ratios divide by aimock's Responses rows; the bare endpoint serves only chat).
     cases += [
-        Case(f"aimock {aimock_setup.VERSION}, Responses, canned 1 KB reply", "aimock", "canned",
-             api="responses"),
-        Case(f"aimock {aimock_setup.VERSION}, Responses, {sse}", "aimock", "stream",
-             stream=True, api="responses"),
-        Case("mockllm, Responses, canned 1 KB scenario reply", "mockllm", "canned",
-             api="responses"),
-        Case(f"mockllm, Responses, scenario {sse}", "mockllm", "stream", stream=True,
-             api="responses"),
+        Case(
+            f"aimock {aimock_setup.VERSION}, Responses, canned 1 KB reply",
+            "aimock",
+            "canned",
+            api="responses",
+        ),
+        Case(
+            f"aimock {aimock_setup.VERSION}, Responses, {sse}",
+            "aimock",
+            "stream",
+            stream=True,
+            api="responses",
+        ),
+        Case(
+            "mockllm, Responses, canned 1 KB scenario reply", "mockllm", "canned", api="responses"
+        ),
+        Case(
+            f"mockllm, Responses, scenario {sse}", "mockllm", "stream", stream=True, api="responses"
+        ),
     ]
     return cases
 
@@ -194,8 +225,10 @@ def with_pythons(cases: Sequence[Case], pythons: Sequence[tuple[str, str]]) -> l
     for case in cases:
         out.append(case)
         if case.server == "mockllm":
-            out += [replace(case, name=f"{case.name} [{label}]", python=python)
-                    for label, python in pythons]
+            out += [
+                replace(case, name=f"{case.name} [{label}]", python=python)
+                for label, python in pythons
+            ]
     return out
 
 
@@ -208,8 +241,11 @@ def parse_python(text: str) -> tuple[str, str]:
 def select_cases(cases: Sequence[Case], words: Sequence[str]) -> list[Case]:
     """The cases whose name holds one of ``words``, and the baselines (all without words)."""
     lowered = [w.lower() for w in words]
-    return [c for c in cases if not lowered or c.server in BASELINES
-            or any(w in c.name.lower() for w in lowered)]
+    return [
+        c
+        for c in cases
+        if not lowered or c.server in BASELINES or any(w in c.name.lower() for w in lowered)
+    ]
 
 
 def answer_content(answer: Answer) -> tuple[str, int | None]:
@@ -218,9 +254,12 @@ def answer_content(answer: Answer) -> tuple[str, int | None]:
     if not answer.content_type.startswith("text/event-stream"):
         body = orjson.loads(answer.body)
         if "output" in body:  # a Responses API `response`
-            return "".join(part.get("text", "") for item in body["output"]
-                           if item.get("type") == "message"
-                           for part in item["content"]), None
+            return "".join(
+                part.get("text", "")
+                for item in body["output"]
+                if item.get("type") == "message"
+                for part in item["content"]
+            ), None
         if body.get("type") == "message":  # Anthropic's Message
             return "".join(b.get("text", "") for b in body["content"]), None
         return str(body["choices"][0]["message"]["content"] or ""), None
@@ -241,8 +280,15 @@ def answer_content(answer: Answer) -> tuple[str, int | None]:
 
 def _command(case: Case, port: int, files: _Files) -> list[str]:
     if case.server in ("bare", "uvloop"):
-        return [sys.executable, "-m", "bench.serve", "bare", "--port", str(port),
-                *(["--uvloop"] if case.server == "uvloop" else [])]
+        return [
+            sys.executable,
+            "-m",
+            "bench.serve",
+            "bare",
+            "--port",
+            str(port),
+            *(["--uvloop"] if case.server == "uvloop" else []),
+        ]
     if case.server == "aimock":
         assert files.aimock is not None
         return aimock_setup.command(files.aimock, files.aimock_fixtures, port)
@@ -276,8 +322,12 @@ class _Files:
 def _cpu_now(server: ServerProcess) -> tuple[float, float, float, float]:
     """(wall s, machine busy CPU s, server CPU s, this process and children CPU s)."""
     times = os.times()
-    return (time.perf_counter(), machine_busy_seconds(), server.cpu_seconds(),
-            times.user + times.system + times.children_user + times.children_system)
+    return (
+        time.perf_counter(),
+        machine_busy_seconds(),
+        server.cpu_seconds(),
+        times.user + times.system + times.children_user + times.children_system,
+    )
 
 
 QUIET_PCT = 25.0  # --quiet-wait: at most this busy (% of one core) counts as quiet
@@ -294,36 +344,59 @@ async def _wait_quiet(limit: float) -> float:
     return time.perf_counter() - started
 
 
-async def _run_case(case: Case, generator: Generate, files: _Files,
-                    server_cpu: int | None) -> CaseResult:
+async def _run_case(
+    case: Case, generator: Generate, files: _Files, server_cpu: int | None
+) -> CaseResult:
     port = free_port()
-    async with ServerProcess(_command(case, port, files), port, body=case.body(),
-                             path=case.path, cpu=server_cpu, headers=case.headers) as server:
+    async with ServerProcess(
+        _command(case, port, files),
+        port,
+        body=case.body(),
+        path=case.path,
+        cpu=server_cpu,
+        headers=case.headers,
+    ) as server:
         assert server.answer is not None
         content, chunks = answer_content(server.answer)
         expected = CONTENT.get(case.reply)
         if expected is not None and content != expected:
-            raise RuntimeError(f"{case.name}: the answer is not the benchmark fixture "
-                               f"({len(content)} characters: {content[:200]!r}...)")
+            raise RuntimeError(
+                f"{case.name}: the answer is not the benchmark fixture "
+                f"({len(content)} characters: {content[:200]!r}...)"
+            )
         before = _cpu_now(server)
-        load = await generator(server.url + case.path, case.body(), server.cpu_seconds,
-                               case.headers)
+        load = await generator(
+            server.url + case.path, case.body(), server.cpu_seconds, case.headers
+        )
         after = _cpu_now(server)
         wall = after[0] - before[0] or 1.0
         other = (after[1] - before[1]) - (after[2] - before[2]) - (after[3] - before[3])
         window = load.seconds or 1.0
         return CaseResult(
-            name=case.name, server=case.server, stream=case.stream, rps=load.rps,
+            name=case.name,
+            server=case.server,
+            stream=case.stream,
+            rps=load.rps,
             cpu_rps=load.requests / load.server_cpu if load.server_cpu > 0 else 0.0,
-            vs_aimock=None, vs_bare=None, cpu_vs_aimock=None, cpu_vs_bare=None,  # set later
-            p50_ms=load.p50_ms, p99_ms=load.p99_ms, max_ms=load.max_ms,
-            errors=load.errors, requests=load.requests, mean_bytes=load.mean_bytes,
+            vs_aimock=None,
+            vs_bare=None,
+            cpu_vs_aimock=None,
+            cpu_vs_bare=None,  # set later
+            p50_ms=load.p50_ms,
+            p99_ms=load.p99_ms,
+            max_ms=load.max_ms,
+            errors=load.errors,
+            requests=load.requests,
+            mean_bytes=load.mean_bytes,
             chunks=chunks,
             server_cpu_pct=100.0 * load.server_cpu / window,
             client_cpu_pct=100.0 * load.client_cpu / window,
             other_cpu_pct=max(0.0, 100.0 * other / wall),
-            startup_s=server.startup_seconds, idle_rss_mib=server.idle_rss_mib,
-            after_rss_mib=server.rss_mib(), peak_rss_mib=server.peak_rss_mib())
+            startup_s=server.startup_seconds,
+            idle_rss_mib=server.idle_rss_mib,
+            after_rss_mib=server.rss_mib(),
+            peak_rss_mib=server.peak_rss_mib(),
+        )
 
 
 def _generator(config: RunConfig, tmp: Path) -> tuple[Generate, str]:
@@ -332,24 +405,45 @@ def _generator(config: RunConfig, tmp: Path) -> tuple[Generate, str]:
     if config.generator == "wrk" and wrk is None:
         raise SystemExit("--generator wrk: wrk is not installed (apt-get install wrk)")
     if wrk is not None:
-        async def with_wrk(url: str, body: bytes, server_cpu: Callable[[], float],
-                           headers: Mapping[str, str]) -> LoadResult:
-            return await run_wrk(wrk, url, body, connections=config.concurrency,
-                                 seconds=config.seconds, warmup=config.warmup, script_dir=tmp,
-                                 server_cpu=server_cpu, headers=headers)
+
+        async def with_wrk(
+            url: str, body: bytes, server_cpu: Callable[[], float], headers: Mapping[str, str]
+        ) -> LoadResult:
+            return await run_wrk(
+                wrk,
+                url,
+                body,
+                connections=config.concurrency,
+                seconds=config.seconds,
+                warmup=config.warmup,
+                script_dir=tmp,
+                server_cpu=server_cpu,
+                headers=headers,
+            )
+
         return with_wrk, f"{version.split(' [')[0]}, 1 thread, Lua POST script"
 
-    async def with_python(url: str, body: bytes, server_cpu: Callable[[], float],
-                          headers: Mapping[str, str]) -> LoadResult:
-        return await run_load(url, body, concurrency=config.concurrency, seconds=config.seconds,
-                              warmup=config.warmup, server_cpu=server_cpu, client=config.client,
-                              headers=headers)
+    async def with_python(
+        url: str, body: bytes, server_cpu: Callable[[], float], headers: Mapping[str, str]
+    ) -> LoadResult:
+        return await run_load(
+            url,
+            body,
+            concurrency=config.concurrency,
+            seconds=config.seconds,
+            warmup=config.warmup,
+            server_cpu=server_cpu,
+            client=config.client,
+            headers=headers,
+        )
+
     note = " (wrk not installed)" if config.generator == "auto" else ""
     return with_python, f"Python {config.client} client, bench/load.py{note}"
 
 
-def _available(cases: Sequence[Case], config: RunConfig
-               ) -> tuple[list[Case], aimock_setup.Aimock | None, list[str]]:
+def _available(
+    cases: Sequence[Case], config: RunConfig
+) -> tuple[list[Case], aimock_setup.Aimock | None, list[str]]:
     """The cases this machine can run, aimock if installed, and a note per skipped server."""
     notes = []
     found = None
@@ -361,8 +455,9 @@ def _available(cases: Sequence[Case], config: RunConfig
         else:
             notes.append("aimock rows skipped: --no-aimock.")
     if any(c.server == "uvloop" for c in cases) and importlib.util.find_spec("uvloop") is None:
-        notes.append("bare aiohttp + uvloop rows skipped: uvloop is not installed "
-                     "(pip install uvloop).")
+        notes.append(
+            "bare aiohttp + uvloop rows skipped: uvloop is not installed (pip install uvloop)."
+        )
         cases = [c for c in cases if c.server != "uvloop"]
     if found is None:
         cases = [c for c in cases if c.server != "aimock"]
@@ -393,23 +488,35 @@ async def run(cases: Sequence[Case], config: RunConfig) -> Report:
                 measured[case] = await _run_case(case, generator, files, server_cpu)
             rounds.append(measured)
         if config.quiet_wait:
-            notes.append(f"Waited {waited:.0f} s in all for other load to pass (--quiet-wait "
-                         f"{config.quiet_wait:g}: up to that long before each case, until the "
-                         f"machine was {QUIET_PCT:g} % of a core busy at most).")
+            notes.append(
+                f"Waited {waited:.0f} s in all for other load to pass (--quiet-wait "
+                f"{config.quiet_wait:g}: up to that long before each case, until the "
+                f"machine was {QUIET_PCT:g} % of a core busy at most)."
+            )
     results = [_median(case, cases, rounds) for case in cases]
-    return Report(results, described, config, notes, load_before, os.getloadavg(),
-                  f"aimock {found.version} on Node {found.node_version}" if found else "")
+    return Report(
+        results,
+        described,
+        config,
+        notes,
+        load_before,
+        os.getloadavg(),
+        f"aimock {found.version} on Node {found.node_version}" if found else "",
+    )
 
 
 def _baseline(case: Case, cases: Sequence[Case], server: str) -> Case | None:
     # Each case divides by the same API's row: aimock answers every API; the bare endpoint
     # only chat completions, so Responses and Messages rows have no "vs bare" ratio.
-    return next((c for c in cases if c.server == server and c.stream == case.stream
-                 and c.api == case.api), None)
+    return next(
+        (c for c in cases if c.server == server and c.stream == case.stream and c.api == case.api),
+        None,
+    )
 
 
-def _median(case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseResult]]
-            ) -> CaseResult:
+def _median(
+    case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseResult]]
+) -> CaseResult:
     """The round with the median req/s, the median startup and the median ratios."""
     mine = [r[case] for r in rounds]
     middle = sorted(mine, key=lambda r: r.rps)[(len(mine) - 1) // 2]
@@ -419,20 +526,29 @@ def _median(case: Case, cases: Sequence[Case], rounds: Sequence[dict[Case, CaseR
         if base is None:
             return None
         return statistics.median(
-            getattr(r[case], figure) / getattr(r[base], figure) if getattr(r[base], figure)
-            else 0.0 for r in rounds)
+            getattr(r[case], figure) / getattr(r[base], figure) if getattr(r[base], figure) else 0.0
+            for r in rounds
+        )
 
-    return replace(middle, vs_aimock=ratio("aimock"), vs_bare=ratio("bare"),
-                   cpu_vs_aimock=ratio("aimock", "cpu_rps"), cpu_vs_bare=ratio("bare", "cpu_rps"),
-                   startup_s=statistics.median(r.startup_s for r in mine),
-                   rounds_rps=tuple(r.rps for r in mine))
+    return replace(
+        middle,
+        vs_aimock=ratio("aimock"),
+        vs_bare=ratio("bare"),
+        cpu_vs_aimock=ratio("aimock", "cpu_rps"),
+        cpu_vs_bare=ratio("bare", "cpu_rps"),
+        startup_s=statistics.median(r.startup_s for r in mine),
+        rounds_rps=tuple(r.rps for r in mine),
+    )
 
 
 def markdown_table(report: Report) -> str:
     """The results as a markdown table, with how they were measured and what to mind."""
     config = report.config
-    pinned = "server and load generator pinned to separate cores (taskset)" if config.pin \
+    pinned = (
+        "server and load generator pinned to separate cores (taskset)"
+        if config.pin
         else "no core pinning"
+    )
     seconds, warmup = config.seconds, config.warmup
     if report.generator.startswith("wrk"):
         seconds, warmup = wrk_seconds(seconds), wrk_seconds(warmup) if warmup > 0 else 0
@@ -459,7 +575,8 @@ def markdown_table(report: Report) -> str:
             f"| {r.chunks if r.chunks is not None else '-'} | {r.mean_bytes:,.0f} "
             f"| {r.server_cpu_pct:.0f} % | {r.client_cpu_pct:.0f} % | {r.other_cpu_pct:.0f} % "
             f"| {r.startup_s:.2f} | {r.idle_rss_mib:.0f} / {r.after_rss_mib:.0f} "
-            f"| {', '.join(f'{x:,.0f}' for x in r.rounds_rps)} |")
+            f"| {', '.join(f'{x:,.0f}' for x in r.rounds_rps)} |"
+        )
     lines += _startup(report.results)
     if report.notes:
         lines += ["", "Notes:", *(f"- {n}" for n in report.notes)]
@@ -477,8 +594,13 @@ def _loadavg(values: Sequence[float]) -> str:
 
 def _startup(results: Sequence[CaseResult]) -> list[str]:
     """One line on `mockllm serve`'s startup to the first 200, built-in and with N scenarios."""
-    picks = [r for r in results if r.server == "mockllm" and not r.stream
-             and (r.name.startswith("mockllm, default") or "scenarios loaded" in r.name)]
+    picks = [
+        r
+        for r in results
+        if r.server == "mockllm"
+        and not r.stream
+        and (r.name.startswith("mockllm, default") or "scenarios loaded" in r.name)
+    ]
     if not picks:
         return []
     told = "; ".join(f"{r.name.removeprefix('mockllm, ')}: {r.startup_s:.2f} s" for r in picks)
@@ -490,49 +612,89 @@ def _warnings(results: Sequence[CaseResult]) -> list[str]:
     notes = []
     for r in results:
         if r.client_cpu_pct >= 90:
-            notes.append(f"- {r.name}: the load generator was busy {r.client_cpu_pct:.0f} % of "
-                         "the time, so this figure is a floor for the server.")
+            notes.append(
+                f"- {r.name}: the load generator was busy {r.client_cpu_pct:.0f} % of "
+                "the time, so this figure is a floor for the server."
+            )
         elif r.server_cpu_pct < 85 and r.p50_ms > 0:
-            notes.append(f"- {r.name}: the server used only {r.server_cpu_pct:.0f} % of its "
-                         "core; other processes on the machine probably took the rest, "
-                         "so this figure is low. Run again on a quiet machine.")
+            notes.append(
+                f"- {r.name}: the server used only {r.server_cpu_pct:.0f} % of its "
+                "core; other processes on the machine probably took the rest, "
+                "so this figure is low. Run again on a quiet machine."
+            )
     return ["", "Warnings:", *notes] if notes else []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the benchmark, print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="measured seconds per case (default 5, --quick 1; wrk rounds up "
-                             "to whole seconds)")
-    parser.add_argument("--warmup", type=float, default=None,
-                        help="unmeasured warm-up seconds per case (default 1, --quick 0.3)")
-    parser.add_argument("--concurrency", type=int, default=32,
-                        help="keep-alive connections (default 32)")
-    parser.add_argument("--quick", action="store_true",
-                        help="short runs and one round, for a first look")
-    parser.add_argument("--scenario-counts", default="10,1000,10000",
-                        help="comma-separated scenario counts (default 10,1000,10000)")
-    parser.add_argument("--only", default="",
-                        help="run only the cases whose name contains one of these "
-                             "comma-separated words (the bare and aimock baselines always run)")
-    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (default auto: wrk when installed, else the "
-                             "Python one)")
-    parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
-                        help="the Python generator's HTTP client (default raw: cheap enough "
-                             "to saturate the baseline from one core)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="interleaved rounds over all cases; figures are their medians "
-                             "(default 3, --quick 1)")
-    parser.add_argument("--no-aimock", action="store_true",
-                        help="neither install nor measure aimock")
-    parser.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
-                        help="before each case, wait up to SECONDS for the machine to be "
-                             "quiet (for a shared machine; default 0: no wait)")
-    parser.add_argument("--mockllm-python", action="append", default=[], metavar="LABEL=PATH",
-                        help="also run every mockllm case with this interpreter (e.g. another "
-                             "checkout's .venv/bin/python), labelled; repeatable")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="measured seconds per case (default 5, --quick 1; wrk rounds up to whole seconds)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="unmeasured warm-up seconds per case (default 1, --quick 0.3)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="keep-alive connections (default 32)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs and one round, for a first look"
+    )
+    parser.add_argument(
+        "--scenario-counts",
+        default="10,1000,10000",
+        help="comma-separated scenario counts (default 10,1000,10000)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the cases whose name contains one of these "
+        "comma-separated words (the bare and aimock baselines always run)",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (default auto: wrk when installed, else the Python one)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="the Python generator's HTTP client (default raw: cheap enough "
+        "to saturate the baseline from one core)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="interleaved rounds over all cases; figures are their medians (default 3, --quick 1)",
+    )
+    parser.add_argument(
+        "--no-aimock", action="store_true", help="neither install nor measure aimock"
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each case, wait up to SECONDS for the machine to be "
+        "quiet (for a shared machine; default 0: no wait)",
+    )
+    parser.add_argument(
+        "--mockllm-python",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also run every mockllm case with this interpreter (e.g. another "
+        "checkout's .venv/bin/python), labelled; repeatable",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -548,8 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_wait=args.quiet_wait,
     )
     counts = [int(n) for n in args.scenario_counts.split(",") if n.strip()]
-    cases = select_cases(default_cases(counts),
-                         [w.strip() for w in args.only.split(",") if w.strip()])
+    cases = select_cases(
+        default_cases(counts), [w.strip() for w in args.only.split(",") if w.strip()]
+    )
     cases = with_pythons(cases, [parse_python(p) for p in args.mockllm_python])
     report = asyncio.run(run(cases, config))
     print(markdown_table(report))

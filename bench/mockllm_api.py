@@ -24,11 +24,19 @@ from mockllm.reply_engine.seeding import request_seed
 from mockllm.scenario_engine.conditions import RequestView, parse_overrides
 from mockllm.state import run_now
 
-__all__ = ["STATE", "RequestView", "make_app", "parse_overrides", "render", "request_seed",
-           "run_now", "start_site", "streaming"]
+__all__ = [
+    "STATE",
+    "RequestView",
+    "make_app",
+    "parse_overrides",
+    "render",
+    "request_seed",
+    "run_now",
+    "start_site",
+    "streaming",
+]
 
 
 def make_app(scenario_paths: Sequence[Path] = ()) -> web.Application:
     """A mockllm app as ``mockllm serve`` builds it (built-in scenarios without paths)."""
     return create_app(Settings(port=0, scenario_paths=tuple(scenario_paths)))
-

@@ -22,8 +22,14 @@ from pathlib import Path
 
 import aiohttp
 
-__all__ = ["Answer", "ServerProcess", "free_port", "machine_busy_seconds", "pinned_command",
-           "split_cores"]
+__all__ = [
+    "Answer",
+    "ServerProcess",
+    "free_port",
+    "machine_busy_seconds",
+    "pinned_command",
+    "split_cores",
+]
 
 _REPO = Path(__file__).resolve().parents[1]
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -77,9 +83,17 @@ class Answer:
 class ServerProcess:
     """A server command as an async context manager, up once it answered 200."""
 
-    def __init__(self, command: Sequence[str], port: int, *, body: bytes,
-                 path: str = "/v1/chat/completions", cpu: int | None = None,
-                 start_timeout: float = 120.0, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        port: int,
+        *,
+        body: bytes,
+        path: str = "/v1/chat/completions",
+        cpu: int | None = None,
+        start_timeout: float = 120.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.command = list(command)
         self.port = port
         self.cpu = cpu
@@ -111,8 +125,11 @@ class ServerProcess:
         # module compiled from source at each start of the startup rows.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         preexec = None
-        if self.cpu is not None and shutil.which("taskset") is None \
-                and hasattr(os, "sched_setaffinity"):
+        if (
+            self.cpu is not None
+            and shutil.which("taskset") is None
+            and hasattr(os, "sched_setaffinity")
+        ):
             cpu = self.cpu
 
             def preexec() -> None:
@@ -121,9 +138,14 @@ class ServerProcess:
         async with aiohttp.ClientSession() as session:
             started = time.perf_counter()
             self._proc = await asyncio.create_subprocess_exec(
-                *pinned_command(self.command, self.cpu), cwd=_REPO, env=env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=self._output, stderr=self._output,
-                preexec_fn=preexec)
+                *pinned_command(self.command, self.cpu),
+                cwd=_REPO,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=self._output,
+                stderr=self._output,
+                preexec_fn=preexec,
+            )
             try:
                 self.answer = await self._first_200(session, started)
             except BaseException:
@@ -142,20 +164,27 @@ class ServerProcess:
         assert self._proc is not None
         while True:
             try:
-                async with session.post(self.url + self.path, data=self.body,
-                                        headers=self.headers) as reply:
+                async with session.post(
+                    self.url + self.path, data=self.body, headers=self.headers
+                ) as reply:
                     data = await reply.read()
                     if reply.status == 200:
                         return Answer(reply.headers.get("Content-Type", ""), data)
-                    raise RuntimeError(f"{' '.join(self.command)} answered {reply.status}: "
-                                       f"{data[:2000].decode(errors='replace')}")
+                    raise RuntimeError(
+                        f"{' '.join(self.command)} answered {reply.status}: "
+                        f"{data[:2000].decode(errors='replace')}"
+                    )
             except (aiohttp.ClientConnectionError, OSError):
                 if self._proc.returncode is not None:
-                    raise RuntimeError(f"{' '.join(self.command)} exited "
-                                       f"({self._proc.returncode}):\n{self.output()}") from None
+                    raise RuntimeError(
+                        f"{' '.join(self.command)} exited "
+                        f"({self._proc.returncode}):\n{self.output()}"
+                    ) from None
                 if time.perf_counter() - started > self.start_timeout:
-                    raise RuntimeError(f"{' '.join(self.command)} did not answer within "
-                                       f"{self.start_timeout:g} s:\n{self.output()}") from None
+                    raise RuntimeError(
+                        f"{' '.join(self.command)} did not answer within "
+                        f"{self.start_timeout:g} s:\n{self.output()}"
+                    ) from None
                 await asyncio.sleep(0.005)
 
     def output(self) -> str:

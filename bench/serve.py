@@ -34,27 +34,48 @@ BARE_REPLY: dict[str, object] = {
     "object": "chat.completion",
     "created": 1_750_000_000,
     "model": MODEL,
-    "choices": [{
-        "index": 0,
-        "message": {"role": "assistant", "content": CANNED_TEXT,
-                    "refusal": None, "annotations": []},
-        "logprobs": None,
-        "finish_reason": "stop",
-    }],
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": CANNED_TEXT,
+                "refusal": None,
+                "annotations": [],
+            },
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
     "usage": {"prompt_tokens": 25, "completion_tokens": 210, "total_tokens": 235},
 }
 
 
 def _sse(model: str) -> bytes:
-    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk",
-            "created": 1_750_000_000, "model": model}
+    head = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1_750_000_000,
+        "model": model,
+    }
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     deltas += [{"content": piece} for piece in split_chars(STREAM_TEXT)]
-    events = [orjson.dumps(dict(head, choices=[{"index": 0, "delta": delta, "logprobs": None,
-                                                "finish_reason": None}]))
-              for delta in deltas]
-    events.append(orjson.dumps(dict(head, choices=[{"index": 0, "delta": {}, "logprobs": None,
-                                                    "finish_reason": "stop"}])))
+    events = [
+        orjson.dumps(
+            dict(
+                head,
+                choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+            )
+        )
+        for delta in deltas
+    ]
+    events.append(
+        orjson.dumps(
+            dict(
+                head, choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
+            )
+        )
+    )
     return b"".join(b"data: " + event + b"\n\n" for event in events) + b"data: [DONE]\n\n"
 
 
@@ -65,8 +86,9 @@ def bare_app() -> web.Application:
         body = orjson.loads(await request.read())
         model = body.get("model", MODEL)
         if not body.get("stream"):
-            return web.Response(body=orjson.dumps(dict(BARE_REPLY, model=model)),
-                                content_type="application/json")
+            return web.Response(
+                body=orjson.dumps(dict(BARE_REPLY, model=model)), content_type="application/json"
+            )
         response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         response.content_type = "text/event-stream"
         await response.prepare(request)

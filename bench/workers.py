@@ -76,15 +76,37 @@ CASES = (
 )
 
 
-def _start_server(case: _Case, redis_url: str, scenarios: Path) -> tuple[subprocess.Popen[str],
-                                                                          str]:
-    args = [sys.executable, "-m", "mockllm", "serve", "--port", "0",
-            "--scenarios", str(scenarios), str(_REPO / "scenarios")]
+def _start_server(
+    case: _Case, redis_url: str, scenarios: Path
+) -> tuple[subprocess.Popen[str], str]:
+    args = [
+        sys.executable,
+        "-m",
+        "mockllm",
+        "serve",
+        "--port",
+        "0",
+        "--scenarios",
+        str(scenarios),
+        str(_REPO / "scenarios"),
+    ]
     if case.redis:
-        args += ["--state", redis_url, "--state-prefix", f"bench:{uuid.uuid4().hex}:",
-                 "--workers", str(case.workers)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, cwd=_REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        args += [
+            "--state",
+            redis_url,
+            "--state-prefix",
+            f"bench:{uuid.uuid4().hex}:",
+            "--workers",
+            str(case.workers),
+        ]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=_REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert proc.stdout is not None
     url = ""
     for line in proc.stdout:
@@ -140,8 +162,11 @@ async def _take_round_trip_us(redis_url: str, count: int = 2000) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every case and print the table."""
-    parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.workers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -157,9 +182,23 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = folder / "counted.yaml"
     scenarios.write_text(_STATEFUL)
     port = _free_port()
-    redis = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", "--dir", str(folder)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     redis_url = f"redis://127.0.0.1:{port}/0"
     try:
         time.sleep(0.3)
@@ -167,13 +206,20 @@ def main(argv: list[str] | None = None) -> int:
         for case in CASES:
             proc, url = _start_server(case, redis_url, scenarios)
             text = "count me" if case.stateful else "hello"
-            body = orjson.dumps({"model": "gpt-4o-mini",
-                                 "messages": [{"role": "user", "content": text}]})
+            body = orjson.dumps(
+                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+            )
             try:
-                results[case.label] = asyncio.run(run_load(
-                    f"{url}/v1/chat/completions", body, concurrency=args.concurrency,
-                    seconds=args.seconds, warmup=args.warmup,
-                    server_cpu=functools.partial(_cpu_seconds_of, (proc.pid, redis.pid))))
+                results[case.label] = asyncio.run(
+                    run_load(
+                        f"{url}/v1/chat/completions",
+                        body,
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
+                        server_cpu=functools.partial(_cpu_seconds_of, (proc.pid, redis.pid)),
+                    )
+                )
             finally:
                 _stop(proc)
         round_trip = asyncio.run(_take_round_trip_us(redis_url))
@@ -191,19 +237,25 @@ def _report(results: dict[str, LoadResult], round_trip_us: float, cores: int) ->
 
     print(f"{'case':<30} {'req/s':>8} {'p50 ms':>7} {'CPU us/req':>10} {'errors':>6}")
     for label, result in results.items():
-        print(f"{label:<30} {result.rps:>8,.0f} {result.p50_ms:>7.2f} {cpu_us(result):>10,.0f} "
-              f"{result.errors:>6}")
+        print(
+            f"{label:<30} {result.rps:>8,.0f} {result.p50_ms:>7.2f} {cpu_us(result):>10,.0f} "
+            f"{result.errors:>6}"
+        )
     for kind in ("stateless", "stateful"):
         one, two = results[f"{kind}, 1 worker, Redis"], results[f"{kind}, 2 workers, Redis"]
         memory = results[f"{kind}, 1 worker, memory"]
         ratio = two.rps / one.rps if one.rps else 0.0
-        print(f"{kind}: 2 workers = {ratio:.2f}x 1 worker (goal for stateless: >= 1.6x); "
-              f"Redis adds {cpu_us(one) - cpu_us(memory):,.0f} us of CPU per request "
-              "(mockllm and redis-server) on 1 worker")
+        print(
+            f"{kind}: 2 workers = {ratio:.2f}x 1 worker (goal for stateless: >= 1.6x); "
+            f"Redis adds {cpu_us(one) - cpu_us(memory):,.0f} us of CPU per request "
+            "(mockllm and redis-server) on 1 worker"
+        )
     print(f"use-count script round trip, sequential from one client: {round_trip_us:,.0f} us")
     if cores <= 2:
-        print(f"note: {cores} cores run the workers, Redis and the load generator together; "
-              "2 workers cannot double throughput here")
+        print(
+            f"note: {cores} cores run the workers, Redis and the load generator together; "
+            "2 workers cannot double throughput here"
+        )
 
 
 if __name__ == "__main__":

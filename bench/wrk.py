@@ -28,8 +28,15 @@ from pathlib import Path
 from .load import LoadResult
 from .process import pinned_command
 
-__all__ = ["WrkSummary", "find_wrk", "lua_script", "lua_string", "parse_output", "run_wrk",
-           "wrk_seconds"]
+__all__ = [
+    "WrkSummary",
+    "find_wrk",
+    "lua_script",
+    "lua_string",
+    "parse_output",
+    "run_wrk",
+    "wrk_seconds",
+]
 
 THREADS = 1  # one core for the load generator
 
@@ -73,8 +80,10 @@ def lua_string(data: bytes) -> str:
 def lua_script(body: bytes, headers: Mapping[str, str]) -> str:
     """The wrk script that POSTs ``body`` with ``headers`` and reports in ``done()``."""
     lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body)}"]
-    lines += [f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}"
-              for name, value in headers.items()]
+    lines += [
+        f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}"
+        for name, value in headers.items()
+    ]
     return "\n".join(lines) + "\n" + _DONE
 
 
@@ -90,7 +99,10 @@ def parse_output(text: str) -> WrkSummary:
         socket_errors=int(sum(fields[k] for k in ("connect", "read", "write", "timeout"))),
         bytes=int(fields["bytes"]),
         duration_us=int(fields["duration_us"]),
-        p50_us=fields["p50_us"], p99_us=fields["p99_us"], max_us=fields["max_us"])
+        p50_us=fields["p50_us"],
+        p99_us=fields["p99_us"],
+        max_us=fields["max_us"],
+    )
 
 
 def find_wrk() -> tuple[str | None, str]:
@@ -99,8 +111,9 @@ def find_wrk() -> tuple[str | None, str]:
     if path is None:
         return None, ""
     out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
-    return path, (out.stdout + out.stderr).splitlines()[0].strip() if out.stdout + out.stderr \
-        else "wrk"
+    return path, (out.stdout + out.stderr).splitlines()[
+        0
+    ].strip() if out.stdout + out.stderr else "wrk"
 
 
 def wrk_seconds(seconds: float) -> int:
@@ -108,12 +121,22 @@ def wrk_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds - 1e-9))
 
 
-async def _wrk(wrk: str, url: str, script: Path, connections: int, seconds: float,
-               cpu: int | None) -> WrkSummary:
+async def _wrk(
+    wrk: str, url: str, script: Path, connections: int, seconds: float, cpu: int | None
+) -> WrkSummary:
     proc = await asyncio.create_subprocess_exec(
-        *pinned_command([wrk], cpu), f"-t{THREADS}", f"-c{connections}",
-        f"-d{wrk_seconds(seconds)}s", "--timeout", "10s", "-s", str(script), url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *pinned_command([wrk], cpu),
+        f"-t{THREADS}",
+        f"-c{connections}",
+        f"-d{wrk_seconds(seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {err.decode(errors='replace')}")
@@ -125,11 +148,19 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_wrk(wrk: str, url: str, body: bytes, *, connections: int, seconds: float,
-                  warmup: float, script_dir: Path,
-                  headers: Mapping[str, str] | None = None,
-                  server_cpu: Callable[[], float] | None = None,
-                  cpu: int | None = None) -> LoadResult:
+async def run_wrk(
+    wrk: str,
+    url: str,
+    body: bytes,
+    *,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    script_dir: Path,
+    headers: Mapping[str, str] | None = None,
+    server_cpu: Callable[[], float] | None = None,
+    cpu: int | None = None,
+) -> LoadResult:
     """A warm-up wrk run (not counted), then the measured one, as a :class:`LoadResult`.
 
     ``server_cpu`` reads the server's CPU seconds; it is sampled around the measured
@@ -138,8 +169,9 @@ async def run_wrk(wrk: str, url: str, body: bytes, *, connections: int, seconds:
     """
     probe = server_cpu or (lambda: 0.0)
     script = script_dir / "post.lua"
-    script.write_text(lua_script(body, {"Content-Type": "application/json", **(headers or {})}),
-                      encoding="utf-8")
+    script.write_text(
+        lua_script(body, {"Content-Type": "application/json", **(headers or {})}), encoding="utf-8"
+    )
     if warmup > 0:
         await _wrk(wrk, url, script, connections, warmup, cpu)
     cpu0, server0 = _children_cpu(), probe()
@@ -147,7 +179,13 @@ async def run_wrk(wrk: str, url: str, body: bytes, *, connections: int, seconds:
     cpu1, server1 = _children_cpu(), probe()
     window = summary.duration_us / 1e6
     return LoadResult(
-        requests=summary.ok, errors=summary.status_errors + summary.socket_errors,
-        seconds=window, p50_ms=summary.p50_us / 1000, p99_ms=summary.p99_us / 1000,
-        max_ms=summary.max_us / 1000, response_bytes=summary.bytes,
-        client_cpu=cpu1 - cpu0, server_cpu=server1 - server0)
+        requests=summary.ok,
+        errors=summary.status_errors + summary.socket_errors,
+        seconds=window,
+        p50_ms=summary.p50_us / 1000,
+        p99_ms=summary.p99_us / 1000,
+        max_ms=summary.max_us / 1000,
+        response_bytes=summary.bytes,
+        client_cpu=cpu1 - cpu0,
+        server_cpu=server1 - server0,
+    )

@@ -87,8 +87,7 @@ def _aliases(properties: Mapping[str, Any]) -> dict[str, str]:
     for name in properties:
         for spelling in _spellings(name):
             owners.setdefault(spelling, set()).add(name)
-    return {spelling: next(iter(names)) for spelling, names in owners.items()
-            if len(names) == 1}
+    return {spelling: next(iter(names)) for spelling, names in owners.items() if len(names) == 1}
 
 
 def _rename(node: _Node, obj: dict[str, Any]) -> bool:

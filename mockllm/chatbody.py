@@ -46,7 +46,8 @@ def system_text(messages: Sequence[Any]) -> str | None:
     """The text of the ``system`` and ``developer`` messages joined by newlines (None
     when there are none)."""
     texts = [
-        t for m in messages
+        t
+        for m in messages
         if role(m) in ("system", "developer") and (t := message_text(m)) is not None
     ]
     return "\n".join(texts) if texts else None

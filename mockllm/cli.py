@@ -26,37 +26,58 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     (they import the whole checker, which ``serve`` would wait for)."""
     parser = argparse.ArgumentParser(
         prog="mockllm",
-        description="A validating mock of the chat completions API, for tests and local dev.")
+        description="A validating mock of the chat completions API, for tests and local dev.",
+    )
     parser.add_argument("--version", action="version", version=f"mockllm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (built-in scenarios by default)")
 
     _serve_arguments(serve, serve_only=True)
-    record = sub.add_parser("record", help="forward every request to an upstream and record "
-                                           "each exchange as a scenario file")
+    record = sub.add_parser(
+        "record",
+        help="forward every request to an upstream and record each exchange as a scenario file",
+    )
     _serve_arguments(record)
-    record.add_argument("--out", type=Path, metavar="DIR", default=Path("recordings"),
-                        help="folder for the recorded scenarios (default: recordings)")
+    record.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        default=Path("recordings"),
+        help="folder for the recorded scenarios (default: recordings)",
+    )
 
     check = sub.add_parser("check", help="validate scenario files; non-zero exit on problems")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
 
     schemas = sub.add_parser("schemas", help="generate schemas/ from the DTO reference page")
-    schemas.add_argument("--check", action="store_true",
-                         help="do not write; exit 1 when schemas/ differs from the page")
-    schemas.add_argument("--page", type=Path,
-                         help="the API page (default: schemas/ of the checkout you are in, "
-                              "else the shipped copy)")
-    schemas.add_argument("--overlay", type=Path,
-                         help="the overlay (default: beside the default page)")
-    schemas.add_argument("--out", type=Path,
-                         help="folder to write or --check (default: where the page is read)")
-    schemas.add_argument("--openapi", type=Path, metavar="FILE",
-                         help="a newer copy of Anthropic's whole OpenAPI document: take a new "
-                              "pinned extract (schemas/anthropic/openapi.json) from it first")
-    conform = sub.add_parser("conform", help="check any chat completions server against the "
-                                             "wire format (one line per check)")
+    schemas.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 when schemas/ differs from the page",
+    )
+    schemas.add_argument(
+        "--page",
+        type=Path,
+        help="the API page (default: schemas/ of the checkout you are in, else the shipped copy)",
+    )
+    schemas.add_argument(
+        "--overlay", type=Path, help="the overlay (default: beside the default page)"
+    )
+    schemas.add_argument(
+        "--out", type=Path, help="folder to write or --check (default: where the page is read)"
+    )
+    schemas.add_argument(
+        "--openapi",
+        type=Path,
+        metavar="FILE",
+        help="a newer copy of Anthropic's whole OpenAPI document: take a new "
+        "pinned extract (schemas/anthropic/openapi.json) from it first",
+    )
+    conform = sub.add_parser(
+        "conform",
+        help="check any chat completions server against the wire format (one line per check)",
+    )
     words = sys.argv[1:] if argv is None else argv
     if "conform" in words:
         from .conform.command import add_arguments
@@ -74,8 +95,10 @@ def _serve_arguments(parser: argparse.ArgumentParser, *, serve_only: bool = Fals
         text = option.help.replace("`", "")
         default = option.default.replace("`", "")
         kwargs: dict[str, Any] = {
-            "dest": option.name, "default": None,
-            "help": f"{text} (default: {default}) [{option.variable_hint}]"}
+            "dest": option.name,
+            "default": None,
+            "help": f"{text} (default: {default}) [{option.variable_hint}]",
+        }
         if option.switch is not None:
             kwargs["action"] = "store_const"
             kwargs["const"] = option.switch
@@ -131,26 +154,28 @@ def _serve_without_collections_at_first(settings: Settings) -> int:
 
         from .state import prepare_store
 
-        asyncio.run(prepare_store(settings.state, prefix=settings.state_prefix,
-                                  reset=settings.state_reset))
+        asyncio.run(
+            prepare_store(settings.state, prefix=settings.state_prefix, reset=settings.state_reset)
+        )
     level = logging.DEBUG if settings.verbose else logging.INFO
     if settings.quiet and not settings.verbose:
         level = logging.WARNING
-    logging.basicConfig(level=level,
-                        format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
+    logging.basicConfig(level=level, format="%(message)s", handlers=[LineBatchHandler(sys.stderr)])
 
     from .recording import Recording
 
     recording = Recording.from_settings(settings)
 
     def announce(url: str, scenarios: int | None = None) -> None:
-        print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it",
-              flush=True)
+        print(f"mockllm serving on {url}  (OpenAI base_url: {url}/v1)  Ctrl-C stops it", flush=True)
         print(f"  browser view: {url}/__mockllm/ui", flush=True)
         print(f"  scenarios: {_scenarios_line(settings, scenarios)}", flush=True)
         if recording is not None:
-            print(f"  recording ({recording.mode.value}): forwards to {recording.upstream}, "
-                  f"writes scenarios into {recording.source}", flush=True)
+            print(
+                f"  recording ({recording.mode.value}): forwards to {recording.upstream}, "
+                f"writes scenarios into {recording.source}",
+                flush=True,
+            )
 
     if settings.workers > 1:
         from .http.workers import serve_workers
@@ -167,8 +192,11 @@ def _serve_without_collections_at_first(settings: Settings) -> int:
 
 def _scenarios_line(settings: Settings, count: int | None) -> str:
     """How many scenarios the server loaded, and from where (the start banner's line)."""
-    where = (", ".join(str(p) for p in settings.scenario_paths) if settings.scenario_paths
-             else "the built-in ones (--scenarios PATH for yours)")
+    where = (
+        ", ".join(str(p) for p in settings.scenario_paths)
+        if settings.scenario_paths
+        else "the built-in ones (--scenarios PATH for yours)"
+    )
     if count is None:
         return f"from {where}"
     return f"{count} from {where}" + ("; reloaded when a file changes" if settings.reload else "")

@@ -23,8 +23,19 @@ from typing import Any
 from .errors import ConfigError
 from .state import state_url_problem
 
-__all__ = ["AutoTools", "ErrorDialect", "OPTIONS", "Option", "RecordMode", "Settings",
-           "ValidationMode", "check_range", "parse_value", "parse_workers", "settings_markdown"]
+__all__ = [
+    "AutoTools",
+    "ErrorDialect",
+    "OPTIONS",
+    "Option",
+    "RecordMode",
+    "Settings",
+    "ValidationMode",
+    "check_range",
+    "parse_value",
+    "parse_workers",
+    "settings_markdown",
+]
 
 
 class ValidationMode(StrEnum):
@@ -137,8 +148,13 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``MOCKLLM_<FIELD>`` variables (``MOCKLLM_PORT=9000``...)."""
         env = os.environ if environ is None else environ
-        return cls(**{option.name: option.parse(env[option.variable], option.variable)
-                      for option in OPTIONS if option.variable in env})
+        return cls(
+            **{
+                option.name: option.parse(env[option.variable], option.variable)
+                for option in OPTIONS
+                if option.variable in env
+            }
+        )
 
 
 Parser = Callable[[str, str], Any]
@@ -279,10 +295,12 @@ class Option:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: {value!r} is not a whole number")
         if value < self.low or (self.high is not None and value > self.high):
-            allowed = (f"from {self.low} to {self.high}" if self.high is not None
-                       else f"of at least {self.low}")
-            raise ConfigError(f"{source}: {value} is out of range (use a whole number "
-                              f"{allowed})")
+            allowed = (
+                f"from {self.low} to {self.high}"
+                if self.high is not None
+                else f"of at least {self.low}"
+            )
+            raise ConfigError(f"{source}: {value} is out of range (use a whole number {allowed})")
 
 
 # The settings, in the order --help and the docs list them. A numeric setting's range
@@ -290,99 +308,266 @@ class Option:
 # start a server that refuses every request.
 OPTIONS: tuple[Option, ...] = (
     Option("host", _text, "address to bind", "`127.0.0.1`", ("--host",), metavar="ADDRESS"),
-    Option("port", _parse_int, "port (`0` picks a free one; the URL is printed)", "`8000`",
-           ("--port",), metavar="PORT", low=0, high=65535),
-    Option("seed", _parse_seed, "server seed: every reply becomes reproducible", "none",
-           ("--seed",), metavar="N"),
-    Option("validation", _enum(ValidationMode),
-           "`strict`: unknown fields rejected; `lenient`: unknown fields ignored; `off`",
-           "`strict`", ("--validation",), metavar="MODE"),
-    Option("error_dialect", _enum(ErrorDialect),
-           "error envelope: `both`, `openai` (`error`), `servicestack` (`responseStatus`)",
-           "`both`", ("--error-dialect",), metavar="DIALECT"),
-    Option("models_file", _path_or_none,
-           "a model catalog merged over the shipped one ([docs/models.md](docs/models.md))",
-           "the shipped catalog", ("--models",), metavar="FILE"),
-    Option("strict_models", _parse_bool,
-           "the API's model errors: 404 `model_not_found`, 400 `unsupported_parameter`, "
-           "`unsupported_value`, `context_length_exceeded`", "off",
-           ("--strict-models", "--known-models-only"), switch=True),
-    Option("auto_tools", _enum(AutoTools),
-           "`tool_choice: auto` with tools offered: `never` answers text; `always` calls the "
-           "best-fitting tool; `fit` calls a tool whose name or description fits the last "
-           "user message", "`never`", ("--auto-tools",), metavar="MODE"),
-    Option("scenario_paths", _paths, "scenario files or folders", "built-in",
-           ("--scenarios",), metavar="PATH", many="+", separator=os.pathsep),
-    Option("strict", _parse_bool,
-           "a request no scenario matches is an error (404 with near misses)", "off",
-           ("--strict",), switch=True),
-    Option("reload", _parse_bool,
-           "reload changed scenario files; a broken change keeps the last good set", "off",
-           ("--reload",), switch=True),
-    Option("check_replies", _parse_bool,
-           "validate every reply against `ChatResponse` (catches scenario drift)", "off",
-           ("--check-replies",), switch=True),
-    Option("max_reply_chars", _parse_int,
-           "characters the templates of one scenario reply may render; a runaway template "
-           "gets a 422 `TemplateLimitExceeded`", "1048576 (1 MiB)", ("--max-reply-chars",),
-           metavar="N", low=1),
-    Option("rate_limit_rpm", _parse_optional_int,
-           "answer 429 beyond N requests a minute, with real `x-ratelimit-*` counts and "
-           "`Retry-After`", "off", ("--rate-limit-rpm",), metavar="N", low=1),
-    Option("rate_limit_tpm", _parse_optional_int,
-           "answer 429 beyond N prompt tokens a minute, with real `x-ratelimit-*` counts and "
-           "`Retry-After`", "off", ("--rate-limit-tpm",), metavar="N", low=1),
-    Option("rate_limit_per_key", _parse_bool,
-           "one rate-limit budget for the server, not one per API key", "per key",
-           ("--rate-limit-global",), switch=False),
-    Option("admin_token", _text_or_none, "token for the `/__mockllm/` control API", "none",
-           ("--admin-token",), metavar="TOKEN"),
-    Option("api_keys", _keys,
-           "API keys the API accepts: another key is 401 `invalid_api_key` (comma-separated)",
-           "any key", ("--api-keys",), metavar="KEYS"),
-    Option("verbose", _parse_bool,
-           "log validation details and near misses with each request line", "off",
-           ("--verbose", "-v"), switch=True),
-    Option("quiet", _parse_bool,
-           "no access-log line per request (warnings and errors still print); for load tests",
-           "off", ("--quiet", "-q"), switch=True),
-    Option("cors", _parse_bool,
-           "no CORS headers or preflight answers (they are on, for browser apps on another "
-           "origin)", "CORS on", ("--no-cors",), switch=False),
-    Option("workers", parse_workers,
-           "worker processes on the one port (`auto`: one per core); above 1 needs `--state`",
-           "1", ("--workers",), metavar="N"),
-    Option("state", _parse_state,
-           "shared state store, `redis://HOST:PORT/DB` (`rediss://` for TLS): use counts, "
-           "budgets, journal, added scenarios", "memory", ("--state",), metavar="URL"),
-    Option("state_prefix", _text,
-           "what every key in the state store starts with, so several servers can share one "
-           "Redis", "`mockllm:`", ("--state-prefix",), metavar="PREFIX"),
-    Option("state_reset", _parse_bool,
-           "start clean: forget the use counts, budgets, journal and added scenarios an "
-           "earlier run left in the `--state` store (kept across restarts otherwise)", "off",
-           ("--state-reset",), switch=True),
-    Option("record", _enum(RecordMode),
-           "`none`: never forward; `missing`: forward and record requests no scenario "
-           "matches; `all`: every request (`mockllm record`)", "`none`", ("--record",),
-           metavar="MODE", serve_only=True),
-    Option("upstream", _text_or_none,
-           "the OpenAI-compatible base URL to forward to (e.g. https://api.openai.com/v1)",
-           "none", ("--upstream",), metavar="URL"),
-    Option("upstream_key", _text_or_none,
-           "API key sent upstream instead of the client's; never written to a file",
-           "the client's", ("--upstream-key",), metavar="KEY"),
-    Option("record_dir", _path_or_none,
-           "where recordings go (`mockllm record --out DIR`)", "first `--scenarios` folder",
-           ("--record-dir",), metavar="DIR", serve_only=True),
-    Option("record_setup_errors", _parse_bool,
-           "also record the upstream's 401, 403 and 404 answers (a bad key, an `--upstream` "
-           "without `/v1`): relayed, but not recorded otherwise", "off",
-           ("--record-setup-errors",), switch=True),
-    Option("redact", _lines,
-           "more patterns scrubbed from recordings (repeatable; one per line in the variable)",
-           "keys, bearer tokens", ("--redact",), metavar="REGEX", many="append",
-           separator="\n"),
+    Option(
+        "port",
+        _parse_int,
+        "port (`0` picks a free one; the URL is printed)",
+        "`8000`",
+        ("--port",),
+        metavar="PORT",
+        low=0,
+        high=65535,
+    ),
+    Option(
+        "seed",
+        _parse_seed,
+        "server seed: every reply becomes reproducible",
+        "none",
+        ("--seed",),
+        metavar="N",
+    ),
+    Option(
+        "validation",
+        _enum(ValidationMode),
+        "`strict`: unknown fields rejected; `lenient`: unknown fields ignored; `off`",
+        "`strict`",
+        ("--validation",),
+        metavar="MODE",
+    ),
+    Option(
+        "error_dialect",
+        _enum(ErrorDialect),
+        "error envelope: `both`, `openai` (`error`), `servicestack` (`responseStatus`)",
+        "`both`",
+        ("--error-dialect",),
+        metavar="DIALECT",
+    ),
+    Option(
+        "models_file",
+        _path_or_none,
+        "a model catalog merged over the shipped one ([docs/models.md](docs/models.md))",
+        "the shipped catalog",
+        ("--models",),
+        metavar="FILE",
+    ),
+    Option(
+        "strict_models",
+        _parse_bool,
+        "the API's model errors: 404 `model_not_found`, 400 `unsupported_parameter`, "
+        "`unsupported_value`, `context_length_exceeded`",
+        "off",
+        ("--strict-models", "--known-models-only"),
+        switch=True,
+    ),
+    Option(
+        "auto_tools",
+        _enum(AutoTools),
+        "`tool_choice: auto` with tools offered: `never` answers text; `always` calls the "
+        "best-fitting tool; `fit` calls a tool whose name or description fits the last "
+        "user message",
+        "`never`",
+        ("--auto-tools",),
+        metavar="MODE",
+    ),
+    Option(
+        "scenario_paths",
+        _paths,
+        "scenario files or folders",
+        "built-in",
+        ("--scenarios",),
+        metavar="PATH",
+        many="+",
+        separator=os.pathsep,
+    ),
+    Option(
+        "strict",
+        _parse_bool,
+        "a request no scenario matches is an error (404 with near misses)",
+        "off",
+        ("--strict",),
+        switch=True,
+    ),
+    Option(
+        "reload",
+        _parse_bool,
+        "reload changed scenario files; a broken change keeps the last good set",
+        "off",
+        ("--reload",),
+        switch=True,
+    ),
+    Option(
+        "check_replies",
+        _parse_bool,
+        "validate every reply against `ChatResponse` (catches scenario drift)",
+        "off",
+        ("--check-replies",),
+        switch=True,
+    ),
+    Option(
+        "max_reply_chars",
+        _parse_int,
+        "characters the templates of one scenario reply may render; a runaway template "
+        "gets a 422 `TemplateLimitExceeded`",
+        "1048576 (1 MiB)",
+        ("--max-reply-chars",),
+        metavar="N",
+        low=1,
+    ),
+    Option(
+        "rate_limit_rpm",
+        _parse_optional_int,
+        "answer 429 beyond N requests a minute, with real `x-ratelimit-*` counts and `Retry-After`",
+        "off",
+        ("--rate-limit-rpm",),
+        metavar="N",
+        low=1,
+    ),
+    Option(
+        "rate_limit_tpm",
+        _parse_optional_int,
+        "answer 429 beyond N prompt tokens a minute, with real `x-ratelimit-*` counts and "
+        "`Retry-After`",
+        "off",
+        ("--rate-limit-tpm",),
+        metavar="N",
+        low=1,
+    ),
+    Option(
+        "rate_limit_per_key",
+        _parse_bool,
+        "one rate-limit budget for the server, not one per API key",
+        "per key",
+        ("--rate-limit-global",),
+        switch=False,
+    ),
+    Option(
+        "admin_token",
+        _text_or_none,
+        "token for the `/__mockllm/` control API",
+        "none",
+        ("--admin-token",),
+        metavar="TOKEN",
+    ),
+    Option(
+        "api_keys",
+        _keys,
+        "API keys the API accepts: another key is 401 `invalid_api_key` (comma-separated)",
+        "any key",
+        ("--api-keys",),
+        metavar="KEYS",
+    ),
+    Option(
+        "verbose",
+        _parse_bool,
+        "log validation details and near misses with each request line",
+        "off",
+        ("--verbose", "-v"),
+        switch=True,
+    ),
+    Option(
+        "quiet",
+        _parse_bool,
+        "no access-log line per request (warnings and errors still print); for load tests",
+        "off",
+        ("--quiet", "-q"),
+        switch=True,
+    ),
+    Option(
+        "cors",
+        _parse_bool,
+        "no CORS headers or preflight answers (they are on, for browser apps on another origin)",
+        "CORS on",
+        ("--no-cors",),
+        switch=False,
+    ),
+    Option(
+        "workers",
+        parse_workers,
+        "worker processes on the one port (`auto`: one per core); above 1 needs `--state`",
+        "1",
+        ("--workers",),
+        metavar="N",
+    ),
+    Option(
+        "state",
+        _parse_state,
+        "shared state store, `redis://HOST:PORT/DB` (`rediss://` for TLS): use counts, "
+        "budgets, journal, added scenarios",
+        "memory",
+        ("--state",),
+        metavar="URL",
+    ),
+    Option(
+        "state_prefix",
+        _text,
+        "what every key in the state store starts with, so several servers can share one Redis",
+        "`mockllm:`",
+        ("--state-prefix",),
+        metavar="PREFIX",
+    ),
+    Option(
+        "state_reset",
+        _parse_bool,
+        "start clean: forget the use counts, budgets, journal and added scenarios an "
+        "earlier run left in the `--state` store (kept across restarts otherwise)",
+        "off",
+        ("--state-reset",),
+        switch=True,
+    ),
+    Option(
+        "record",
+        _enum(RecordMode),
+        "`none`: never forward; `missing`: forward and record requests no scenario "
+        "matches; `all`: every request (`mockllm record`)",
+        "`none`",
+        ("--record",),
+        metavar="MODE",
+        serve_only=True,
+    ),
+    Option(
+        "upstream",
+        _text_or_none,
+        "the OpenAI-compatible base URL to forward to (e.g. https://api.openai.com/v1)",
+        "none",
+        ("--upstream",),
+        metavar="URL",
+    ),
+    Option(
+        "upstream_key",
+        _text_or_none,
+        "API key sent upstream instead of the client's; never written to a file",
+        "the client's",
+        ("--upstream-key",),
+        metavar="KEY",
+    ),
+    Option(
+        "record_dir",
+        _path_or_none,
+        "where recordings go (`mockllm record --out DIR`)",
+        "first `--scenarios` folder",
+        ("--record-dir",),
+        metavar="DIR",
+        serve_only=True,
+    ),
+    Option(
+        "record_setup_errors",
+        _parse_bool,
+        "also record the upstream's 401, 403 and 404 answers (a bad key, an `--upstream` "
+        "without `/v1`): relayed, but not recorded otherwise",
+        "off",
+        ("--record-setup-errors",),
+        switch=True,
+    ),
+    Option(
+        "redact",
+        _lines,
+        "more patterns scrubbed from recordings (repeatable; one per line in the variable)",
+        "keys, bearer tokens",
+        ("--redact",),
+        metavar="REGEX",
+        many="append",
+        separator="\n",
+    ),
     Option("max_body_bytes", _parse_int, "larger request bodies get 413", "16 MiB", low=1),
     Option("journal_size", _parse_int, "exchanges kept in the journal", "1000", low=0),
 )
@@ -407,7 +592,7 @@ def settings_markdown() -> str:
         flags = ", ".join(
             f"`{flag}{' ' + option.metavar if option.metavar and not i else ''}"
             f"{'…' if option.many == '+' and not i else ''}`"
-            for i, flag in enumerate(option.flags))
-        rows.append(f"| {flags} | `{option.variable_hint}` | {option.default} | "
-                    f"{option.help} |")
+            for i, flag in enumerate(option.flags)
+        )
+        rows.append(f"| {flags} | `{option.variable_hint}` | {option.default} | {option.help} |")
     return "\n".join(rows) + "\n"

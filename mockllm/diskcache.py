@@ -23,8 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "cache_name", "package_json", "read_cached", "read_marshalled",
-           "write_cached"]
+__all__ = [
+    "cache_dir",
+    "cache_name",
+    "package_json",
+    "read_cached",
+    "read_marshalled",
+    "write_cached",
+]
 
 _OFF = frozenset({"off", "0", "false", "no", "none"})
 
@@ -88,8 +94,9 @@ def write_cached(name: str, data: bytes) -> None:
         pass
 
 
-def package_json(package: str, path: str, label: str, build: Callable[[], Any],
-                 valid: Callable[[Any], bool]) -> Any:
+def package_json(
+    package: str, path: str, label: str, build: Callable[[], Any], valid: Callable[[Any], bool]
+) -> Any:
     """A JSON value read from an installed ``package`` (its file ``path`` says what it
     is), kept as ``<label>-<hash of that file>.json``: the cached value when ``valid``
     says it is one, else ``build()`` (which imports the package), kept unless it is

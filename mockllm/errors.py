@@ -105,19 +105,21 @@ class FieldError:
 
 
 # status -> OpenAI error `type`, as observed on api.openai.com (wire-format.md 5.4).
-_OPENAI_TYPES: Mapping[int, str] = MappingProxyType({
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    406: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-})
+_OPENAI_TYPES: Mapping[int, str] = MappingProxyType(
+    {
+        400: "invalid_request_error",
+        401: "invalid_request_error",
+        403: "permission_error",
+        404: "invalid_request_error",
+        405: "invalid_request_error",
+        406: "invalid_request_error",
+        409: "invalid_request_error",
+        413: "invalid_request_error",
+        415: "invalid_request_error",
+        422: "invalid_request_error",
+        429: "rate_limit_error",
+    }
+)
 
 
 def openai_type_for_status(status: int) -> str:
@@ -154,8 +156,10 @@ class MockLLMError(MockLLMException):
         super().__init__(message)
         self.message = message
         self.field_errors: tuple[FieldError, ...] = tuple(field_errors)
-        self.param = param if param is not None else (
-            self.field_errors[0].param if self.field_errors else None
+        self.param = (
+            param
+            if param is not None
+            else (self.field_errors[0].param if self.field_errors else None)
         )
         self.headers: dict[str, str] = dict(headers or {})
         if status is not None:
@@ -290,18 +294,28 @@ class TemplateRenderError(MockLLMError):
     error_code = "ScenarioTemplateError"
     openai_code = "scenario_template_error"
 
-    def __init__(self, scenario: str, where: str, problem: str, *,
-                 key_path: Sequence[str | int] = (), location: str = "") -> None:
+    def __init__(
+        self,
+        scenario: str,
+        where: str,
+        problem: str,
+        *,
+        key_path: Sequence[str | int] = (),
+        location: str = "",
+    ) -> None:
         place = f"{location}, {where}" if location else where
-        super().__init__(f"scenario {scenario!r} ({place}): the reply template failed: "
-                         f"{problem}", headers={"x-should-retry": "false"})
+        super().__init__(
+            f"scenario {scenario!r} ({place}): the reply template failed: {problem}",
+            headers={"x-should-retry": "false"},
+        )
         self.scenario, self.where, self.problem = scenario, where, problem
         self.key_path: tuple[str | int, ...] = tuple(key_path)
 
     def located(self, location: str) -> TemplateRenderError:
         """The same error naming the template's ``file:line``."""
-        return TemplateRenderError(self.scenario, self.where, self.problem,
-                                   key_path=self.key_path, location=location)
+        return TemplateRenderError(
+            self.scenario, self.where, self.problem, key_path=self.key_path, location=location
+        )
 
 
 class RateLimitExceededError(MockLLMError):
@@ -327,8 +341,9 @@ class ConfigError(MockLLMException):
 class ScenarioLoadError(ConfigError):
     """A scenario file that cannot be used; the message names file, line and key."""
 
-    def __init__(self, message: str, *, path: str = "", line: int | None = None,
-                 key: str = "") -> None:
+    def __init__(
+        self, message: str, *, path: str = "", line: int | None = None, key: str = ""
+    ) -> None:
         where = path
         if line is not None:
             where = f"{where}:{line}"

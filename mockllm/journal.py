@@ -23,8 +23,7 @@ from .chatbody import last_user_text, message_text
 from .errors import BadRequestError, FieldError
 from .redaction import redact_headers
 
-__all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "select",
-           "similar"]
+__all__ = ["Exchange", "JournalQuery", "describe_near_miss", "near_miss_json", "select", "similar"]
 
 # How much of a reply's text the one-line summaries show.
 _SUMMARY_CHARS = 60
@@ -59,7 +58,8 @@ def describe_near_miss(near_miss: Any) -> str:
             reasons = (reasons,)
         # The scenario engine gives [{condition, reason}]; show the reasons.
         return f"{name}: " + "; ".join(
-            str(r.get("reason", r)) if isinstance(r, Mapping) else str(r) for r in reasons)
+            str(r.get("reason", r)) if isinstance(r, Mapping) else str(r) for r in reasons
+        )
     return str(data)
 
 
@@ -157,15 +157,17 @@ class Exchange:
         ``POST /v1/chat/completions 200 scenario=greeting 1.3ms -> content: 'Hello'``
         """
         scenario = self.scenario if self.scenario is not None else "-"
-        line = (f"{self.method} {self.path} {self.status} scenario={scenario} "
-                f"{self.duration_ms:.1f}ms")
+        line = (
+            f"{self.method} {self.path} {self.status} scenario={scenario} {self.duration_ms:.1f}ms"
+        )
         if not verbose:
             return line
         details = [f"{line} -> {self.reply_summary}"]
         if self.model is not None:
             details.append(f"  model: {self.model}")
-        details.extend(f"  invalid {f.param or f.field_name}: {f.message}"
-                       for f in self.field_errors)
+        details.extend(
+            f"  invalid {f.param or f.field_name}: {f.message}" for f in self.field_errors
+        )
         if self.raw_body is not None:
             details.append(f"  body: {_clip(self.raw_body, 200)!r}")
         details.extend(f"  near miss {describe_near_miss(n)}" for n in self.near_misses)
@@ -173,8 +175,11 @@ class Exchange:
 
     def describe(self) -> str:
         """A few lines for a failed assertion: what was asked, what answered, what went back."""
-        parts = [f"#{self.seq} {self.method} {self.path} -> {self.status}",
-                 f"model={self.model}", f"scenario={self.scenario}"]
+        parts = [
+            f"#{self.seq} {self.method} {self.path} -> {self.status}",
+            f"model={self.model}",
+            f"scenario={self.scenario}",
+        ]
         user = self.last_user_message
         if user is not None:
             parts.append(f"user={_clip(user)!r}")
@@ -183,8 +188,14 @@ class Exchange:
 
     def _head_json(self) -> dict[str, Any]:
         """What every JSON view of an exchange starts with: which one it is."""
-        return {"seq": self.seq, "request_id": self.request_id, "time": self.time,
-                "method": self.method, "path": self.path, "surface": self.surface}
+        return {
+            "seq": self.seq,
+            "request_id": self.request_id,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "surface": self.surface,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view, for the control API and failure messages."""
@@ -199,8 +210,13 @@ class Exchange:
             "raw_body": self.raw_body,
             "valid": self.valid,
             "field_errors": [
-                {"fieldName": f.field_name, "param": f.param, "errorCode": f.error_code,
-                 "code": f.code, "message": f.message}
+                {
+                    "fieldName": f.field_name,
+                    "param": f.param,
+                    "errorCode": f.error_code,
+                    "code": f.code,
+                    "message": f.message,
+                }
                 for f in self.field_errors
             ],
             "scenario": self.scenario,
@@ -220,18 +236,37 @@ class Exchange:
     def from_json(cls, data: Mapping[str, Any]) -> Exchange:
         """The exchange of a :meth:`to_json` view (a journal kept outside the process)."""
         return cls(
-            seq=data["seq"], request_id=data["request_id"], time=data["time"],
-            method=data["method"], path=data["path"], query=data["query"],
-            headers=data["headers"], body=data["body"], raw_body=data["raw_body"],
+            seq=data["seq"],
+            request_id=data["request_id"],
+            time=data["time"],
+            method=data["method"],
+            path=data["path"],
+            query=data["query"],
+            headers=data["headers"],
+            body=data["body"],
+            raw_body=data["raw_body"],
             field_errors=tuple(
-                FieldError(field_name=f["fieldName"], param=f["param"],
-                           error_code=f["errorCode"], code=f["code"], message=f["message"])
-                for f in data["field_errors"]),
-            scenario=data["scenario"], near_misses=tuple(data["near_misses"]),
-            status=data["status"], response=data["response"], error=data["error"],
-            stream=data["stream"], duration_ms=data["duration_ms"], tags=data["tags"],
-            error_code=data["error_code"], reply_headers=data.get("reply_headers") or {},
-            surface=data.get("surface"))
+                FieldError(
+                    field_name=f["fieldName"],
+                    param=f["param"],
+                    error_code=f["errorCode"],
+                    code=f["code"],
+                    message=f["message"],
+                )
+                for f in data["field_errors"]
+            ),
+            scenario=data["scenario"],
+            near_misses=tuple(data["near_misses"]),
+            status=data["status"],
+            response=data["response"],
+            error=data["error"],
+            stream=data["stream"],
+            duration_ms=data["duration_ms"],
+            tags=data["tags"],
+            error_code=data["error_code"],
+            reply_headers=data.get("reply_headers") or {},
+            surface=data.get("surface"),
+        )
 
     @property
     def search_text(self) -> str:
@@ -254,8 +289,10 @@ class Exchange:
             "invalid": len(self.field_errors) + (self.raw_body is not None),
             "unmatched": self.unmatched,
             # Tag names with a short value (the fault's kind), not their details.
-            "tags": {str(k): v if isinstance(v, (str, int, float, bool)) else True
-                     for k, v in self.tags.items()},
+            "tags": {
+                str(k): v if isinstance(v, (str, int, float, bool)) else True
+                for k, v in self.tags.items()
+            },
             "text": self.search_text[:_ROW_TEXT_CHARS],
         }
 
@@ -277,12 +314,17 @@ class JournalQuery:
         """A query from URL parameters (``?scenario=greeting&status=200``)."""
         status = params.get("status")
         if status is not None and not status.isdigit():
-            raise BadRequestError(f"status must be an HTTP status number, not {status!r}.",
-                                  param="status")
-        return cls(scenario=params.get("scenario"), model=params.get("model"),
-                   path=params.get("path"), method=params.get("method"),
-                   surface=params.get("surface"),
-                   status=int(status) if status is not None else None)
+            raise BadRequestError(
+                f"status must be an HTTP status number, not {status!r}.", param="status"
+            )
+        return cls(
+            scenario=params.get("scenario"),
+            model=params.get("model"),
+            path=params.get("path"),
+            method=params.get("method"),
+            surface=params.get("surface"),
+            status=int(status) if status is not None else None,
+        )
 
     def misses(self, exchange: Exchange) -> list[str]:
         """How ``exchange`` differs from the query; empty when it matches."""
@@ -307,17 +349,23 @@ class JournalQuery:
         return ", ".join(named) or "any request"
 
 
-def select(entries: Sequence[Exchange], query: JournalQuery, *, newest_first: bool = False,
-           limit: int | None = None) -> list[Exchange]:
+def select(
+    entries: Sequence[Exchange],
+    query: JournalQuery,
+    *,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[Exchange]:
     """The exchanges of ``entries`` (oldest first) matching ``query``, oldest first
     unless asked; at most ``limit``."""
     ordered = list(reversed(entries)) if newest_first else list(entries)
     found = [e for e in ordered if query.matches(e)]
-    return found if limit is None else found[:max(0, limit)]
+    return found if limit is None else found[: max(0, limit)]
 
 
-def similar(entries: Sequence[Exchange], query: JournalQuery,
-            count: int = 5) -> list[tuple[Exchange, list[str]]]:
+def similar(
+    entries: Sequence[Exchange], query: JournalQuery, count: int = 5
+) -> list[tuple[Exchange, list[str]]]:
     """The exchanges nearest to ``query`` that miss it, with how each differs.
 
     Fewest failed criteria first, then newest first: what a failed assertion shows.

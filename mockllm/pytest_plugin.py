@@ -87,40 +87,67 @@ __all__ = [
 ]
 
 
-
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The ini options (``[pytest]`` / ``[tool:pytest]`` / ``[tool.pytest.ini_options]``)
     and the record/replay command-line options."""
     group = parser.getgroup("mockllm")
-    group.addoption("--mockllm-record", choices=("none", "missing", "all"), default=None,
-                    help="mockllm recordings: none replays only (default), missing records "
-                         "requests no recording matches, all re-records every test")
-    group.addoption("--mockllm-upstream", default=None, metavar="BASE_URL",
-                    help="the upstream to record from (overrides mockllm_upstream)")
-    parser.addini("mockllm_record", default="none",
-                  help="mockllm record mode: none, missing or all (--mockllm-record wins)")
-    parser.addini("mockllm_upstream", default="",
-                  help="OpenAI-compatible base URL mockllm records from")
-    parser.addini("mockllm_recordings", default="",
-                  help="folder of per-test recordings, <module>/<test>.yaml inside "
-                       "(default: recordings/ next to each test module)")
-    parser.addini("mockllm_redact", type="linelist", default=[],
-                  help="regexes scrubbed from recorded files")
-    parser.addini("mockllm_scenarios", type="paths", default=[],
-                  help="mockllm scenario files or folders for the session server "
-                       "(default: the built-in scenarios)")
+    group.addoption(
+        "--mockllm-record",
+        choices=("none", "missing", "all"),
+        default=None,
+        help="mockllm recordings: none replays only (default), missing records "
+        "requests no recording matches, all re-records every test",
+    )
+    group.addoption(
+        "--mockllm-upstream",
+        default=None,
+        metavar="BASE_URL",
+        help="the upstream to record from (overrides mockllm_upstream)",
+    )
+    parser.addini(
+        "mockllm_record",
+        default="none",
+        help="mockllm record mode: none, missing or all (--mockllm-record wins)",
+    )
+    parser.addini(
+        "mockllm_upstream", default="", help="OpenAI-compatible base URL mockllm records from"
+    )
+    parser.addini(
+        "mockllm_recordings",
+        default="",
+        help="folder of per-test recordings, <module>/<test>.yaml inside "
+        "(default: recordings/ next to each test module)",
+    )
+    parser.addini(
+        "mockllm_redact", type="linelist", default=[], help="regexes scrubbed from recorded files"
+    )
+    parser.addini(
+        "mockllm_scenarios",
+        type="paths",
+        default=[],
+        help="mockllm scenario files or folders for the session server "
+        "(default: the built-in scenarios)",
+    )
     # MOCKLLM_SEED / MOCKLLM_STRICT give the defaults when the ini file does not.
-    parser.addini("mockllm_seed", default=os.environ.get("MOCKLLM_SEED", str(DEFAULT_SEED)),
-                  help=f"mockllm server seed (default $MOCKLLM_SEED, else {DEFAULT_SEED}; "
-                       "'none' for fresh randomness on every run)")
-    parser.addini("mockllm_strict", type="bool",
-                  default=_env_setting("strict", "false"),
-                  help="a request no mockllm scenario matches fails the test "
-                       "(default $MOCKLLM_STRICT, else false)")
-    parser.addini("mockllm_fail_on_invalid", type="bool", default=True,
-                  help="a request that fails mockllm's validation fails the test")
+    parser.addini(
+        "mockllm_seed",
+        default=os.environ.get("MOCKLLM_SEED", str(DEFAULT_SEED)),
+        help=f"mockllm server seed (default $MOCKLLM_SEED, else {DEFAULT_SEED}; "
+        "'none' for fresh randomness on every run)",
+    )
+    parser.addini(
+        "mockllm_strict",
+        type="bool",
+        default=_env_setting("strict", "false"),
+        help="a request no mockllm scenario matches fails the test "
+        "(default $MOCKLLM_STRICT, else false)",
+    )
+    parser.addini(
+        "mockllm_fail_on_invalid",
+        type="bool",
+        default=True,
+        help="a request that fails mockllm's validation fails the test",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,7 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "mockllm(scenarios=None, seed=..., strict=..., fail_on_invalid=...): configure the "
         "mockllm fixtures for this test (scenarios: paths, dicts or YAML text, added for "
-        "this test only).")
+        "this test only).",
+    )
 
 
 def _env_setting(name: str, fallback: str) -> Any:
@@ -157,9 +185,11 @@ class PluginOptions:
     @staticmethod
     def from_ini(config: pytest.Config) -> TestOptions:
         """The session defaults from the ini options."""
-        return TestOptions(seed=_parse_seed(config.getini("mockllm_seed")),
-                   strict=bool(config.getini("mockllm_strict")),
-                   fail_on_invalid=bool(config.getini("mockllm_fail_on_invalid")))
+        return TestOptions(
+            seed=_parse_seed(config.getini("mockllm_seed")),
+            strict=bool(config.getini("mockllm_strict")),
+            fail_on_invalid=bool(config.getini("mockllm_fail_on_invalid")),
+        )
 
     @staticmethod
     def for_item(item: pytest.Item) -> TestOptions:
@@ -171,12 +201,15 @@ class PluginOptions:
         # Farthest (module/class) first so the test's own marker has the last word.
         for mark in reversed(marks):
             if mark.args:
-                raise pytest.UsageError("@pytest.mark.mockllm takes keyword arguments only "
-                                        "(scenarios=, seed=, strict=, fail_on_invalid=)")
+                raise pytest.UsageError(
+                    "@pytest.mark.mockllm takes keyword arguments only "
+                    "(scenarios=, seed=, strict=, fail_on_invalid=)"
+                )
             unknown = set(mark.kwargs) - {"scenarios", "seed", "strict", "fail_on_invalid"}
             if unknown:
-                raise pytest.UsageError(f"@pytest.mark.mockllm: unknown option(s) "
-                                        f"{', '.join(sorted(unknown))}")
+                raise pytest.UsageError(
+                    f"@pytest.mark.mockllm: unknown option(s) {', '.join(sorted(unknown))}"
+                )
             if "scenarios" in mark.kwargs:
                 scenarios.extend(_as_sources(mark.kwargs["scenarios"]))
             if "seed" in mark.kwargs:
@@ -192,8 +225,9 @@ def recording_file(item: pytest.Item) -> Path:
     """Where a test's recording lives: ``<folder>/<module>/<test>.yaml``."""
     configured = str(item.config.getini("mockllm_recordings") or "")
     module = Path(str(item.path))
-    folder = (Path(str(item.config.rootpath)) / configured if configured
-              else module.parent / "recordings")
+    folder = (
+        Path(str(item.config.rootpath)) / configured if configured else module.parent / "recordings"
+    )
     test = ".".join(item.nodeid.split("::")[1:]) or item.name
     safe = re.sub(r"[^A-Za-z0-9_.\-]+", "_", test).strip("_") or "test"
     return folder / module.stem / f"{safe}.yaml"
@@ -210,18 +244,25 @@ def _recording_for(item: pytest.Item) -> Recording | None:
     try:
         mode = RecordMode(str(raw).strip().lower())
     except ValueError:
-        raise pytest.UsageError(f"mockllm_record: {raw!r} is not one of none, missing, "
-                                "all") from None
+        raise pytest.UsageError(
+            f"mockllm_record: {raw!r} is not one of none, missing, all"
+        ) from None
     upstream = config.getoption("--mockllm-upstream") or config.getini("mockllm_upstream")
     file = recording_file(item)
     if mode is RecordMode.NONE and not upstream and not file.is_file():
         return None
     if mode is not RecordMode.NONE and not upstream:
-        raise pytest.UsageError(f"--mockllm-record={mode.value} needs an upstream: the ini "
-                                "option mockllm_upstream or --mockllm-upstream")
-    return Recording.for_test(file, mode, str(upstream) or None,
-                              Settings.from_env().upstream_key,
-                              config.getini("mockllm_redact"))
+        raise pytest.UsageError(
+            f"--mockllm-record={mode.value} needs an upstream: the ini "
+            "option mockllm_upstream or --mockllm-upstream"
+        )
+    return Recording.for_test(
+        file,
+        mode,
+        str(upstream) or None,
+        Settings.from_env().upstream_key,
+        config.getini("mockllm_redact"),
+    )
 
 
 def _as_sources(value: Any) -> list[ScenarioSource]:
@@ -259,9 +300,14 @@ def mockllm_settings(pytestconfig: pytest.Config) -> Settings:
     # Each xdist worker resets the state before every test: on a shared store each
     # needs keys of its own.
     prefix = f"{settings.state_prefix}{worker}:" if settings.state and worker else None
-    return dataclasses.replace(settings, port=port, seed=options.seed, strict=options.strict,
-                               scenario_paths=paths or settings.scenario_paths,
-                               state_prefix=prefix or settings.state_prefix)
+    return dataclasses.replace(
+        settings,
+        port=port,
+        seed=options.seed,
+        strict=options.strict,
+        scenario_paths=paths or settings.scenario_paths,
+        state_prefix=prefix or settings.state_prefix,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -284,13 +330,13 @@ def mockllm_registry() -> MatcherRegistry:
 
 
 @pytest.fixture(scope="session")
-def mockllm_server(mockllm_settings: Settings, mockllm_parts: AppParts,
-                   mockllm_registry: MatcherRegistry) -> Iterator[MockLLMServer]:
+def mockllm_server(
+    mockllm_settings: Settings, mockllm_parts: AppParts, mockllm_registry: MatcherRegistry
+) -> Iterator[MockLLMServer]:
     """One mockllm server per session (per xdist worker), on a background thread."""
     from .server import MockLLMServer
 
-    with MockLLMServer(mockllm_settings, parts=mockllm_parts,
-                       registry=mockllm_registry) as server:
+    with MockLLMServer(mockllm_settings, parts=mockllm_parts, registry=mockllm_registry) as server:
         yield server
 
 
@@ -298,8 +344,9 @@ def mockllm_server(mockllm_settings: Settings, mockllm_parts: AppParts,
 def mockllm(request: pytest.FixtureRequest, mockllm_server: MockLLMServer) -> Iterator[MockLLM]:
     """The session server, reset for this test and configured by its marker."""
     options = PluginOptions.for_item(request.node)
-    handle = MockLLM(mockllm_server.url, mockllm_server.state, mockllm_server.call,
-                     options.base_dir)
+    handle = MockLLM(
+        mockllm_server.url, mockllm_server.state, mockllm_server.call, options.base_dir
+    )
     undo = handle.begin(options)
     try:
         yield handle
@@ -310,21 +357,26 @@ def mockllm(request: pytest.FixtureRequest, mockllm_server: MockLLMServer) -> It
 
 
 @_async_fixture
-async def mockllm_aio(request: pytest.FixtureRequest, mockllm_settings: Settings,
-                      mockllm_parts: AppParts,
-                      mockllm_registry: MatcherRegistry) -> AsyncIterator[MockLLM]:
+async def mockllm_aio(
+    request: pytest.FixtureRequest,
+    mockllm_settings: Settings,
+    mockllm_parts: AppParts,
+    mockllm_registry: MatcherRegistry,
+) -> AsyncIterator[MockLLM]:
     """A fresh mockllm app served in the test's event loop, configured like ``mockllm``."""
     from .http.app import create_app
     from .http.context import STATE
     from .http.serving import start_site
 
     options = PluginOptions.for_item(request.node)
-    app = create_app(dataclasses.replace(mockllm_settings, host="127.0.0.1", port=0),
-                     parts=mockllm_parts, registry=mockllm_registry)
+    app = create_app(
+        dataclasses.replace(mockllm_settings, host="127.0.0.1", port=0),
+        parts=mockllm_parts,
+        registry=mockllm_registry,
+    )
     site = await start_site(app, "127.0.0.1", 0)
     try:
-        handle = MockLLM(f"http://127.0.0.1:{site.port}", app[STATE], run_here,
-                         options.base_dir)
+        handle = MockLLM(f"http://127.0.0.1:{site.port}", app[STATE], run_here, options.base_dir)
         handle.begin(options)
         yield handle
         problems = handle.problems(options)

@@ -140,13 +140,14 @@ class RateLimiter:
         store: StateStore | None = None,
     ) -> None:
         budgets: list[_Budget] = []
-        for kind, unit, limit in (("requests", "RPM", requests_per_minute),
-                                  ("tokens", "TPM", tokens_per_minute)):
+        for kind, unit, limit in (
+            ("requests", "RPM", requests_per_minute),
+            ("tokens", "TPM", tokens_per_minute),
+        ):
             if limit is None:
                 continue
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-                raise ConfigError(
-                    f"rate limit {unit}: {limit!r} is not a positive whole number")
+                raise ConfigError(f"rate limit {unit}: {limit!r} is not a positive whole number")
             budgets.append(_Budget(kind, unit, limit, period))
         self._budgets: tuple[_Budget, ...] = tuple(budgets)
         self.per_key = per_key
@@ -162,8 +163,9 @@ class RateLimiter:
         """Whether a token budget is set (if not, callers need not count prompt tokens)."""
         return any(b.kind == "tokens" for b in self._budgets)
 
-    async def check(self, key: str | None, tokens: int, now: float, *,
-                    model: str = "") -> RateDecision:
+    async def check(
+        self, key: str | None, tokens: int, now: float, *, model: str = ""
+    ) -> RateDecision:
         """Spend one request and ``tokens`` tokens for ``key`` at ``now``, if they fit.
 
         ``key`` is the API key (ignored unless ``per_key``); ``now`` is seconds on a
@@ -172,14 +174,18 @@ class RateLimiter:
         costs = [1 if b.kind == "requests" else max(0, int(tokens)) for b in self._budgets]
         spent = await self._store.spend(
             (key or "") if self.per_key else "",
-            [BudgetSpend(b.limit, b.interval, cost) for b, cost in zip(self._budgets, costs,
-                                                                        strict=True)],
-            now)
+            [
+                BudgetSpend(b.limit, b.interval, cost)
+                for b, cost in zip(self._budgets, costs, strict=True)
+            ],
+            now,
+        )
         verdicts = []
         for budget, cost, used in zip(self._budgets, costs, spent.used, strict=True):
             over = used + cost - budget.limit
-            verdicts.append(_Verdict(budget, used, cost,
-                                     over * budget.interval if over > _EPSILON else 0.0))
+            verdicts.append(
+                _Verdict(budget, used, cost, over * budget.interval if over > _EPSILON else 0.0)
+            )
         if spent.allowed:
             return RateDecision(True, _headers(verdicts, spent=True))
         error = _refusal(verdicts, model)
@@ -194,7 +200,8 @@ def _headers(verdicts: list[_Verdict], *, spent: bool) -> dict[str, str]:
         kind = budget.kind
         headers[f"x-ratelimit-limit-{kind}"] = str(budget.limit)
         headers[f"x-ratelimit-remaining-{kind}"] = str(
-            max(0, math.floor(budget.limit - used + _EPSILON)))
+            max(0, math.floor(budget.limit - used + _EPSILON))
+        )
         # Time until the bucket is full again, OpenAI's "reset".
         headers[f"x-ratelimit-reset-{kind}"] = format_duration(used * budget.interval)
     return headers
@@ -211,8 +218,10 @@ def _refusal(verdicts: list[_Verdict], model: str) -> RateLimitExceededError:
             f"Request too large{for_model} on {budget.kind} per min ({budget.unit}): "
             f"Limit {budget.limit}, Requested {too_large.cost}. The input or output tokens "
             f"must be reduced in order to run successfully. Visit {_LIMITS_URL} to learn more.",
-            headers=headers, openai_type=budget.kind,
-            details=_details(too_large, None))
+            headers=headers,
+            openai_type=budget.kind,
+            details=_details(too_large, None),
+        )
     # The longest wait is the one that matters; its budget names the error.
     worst = max(verdicts, key=lambda v: v.wait)
     wait = worst.wait
@@ -224,12 +233,20 @@ def _refusal(verdicts: list[_Verdict], model: str) -> RateLimitExceededError:
         f"Limit {budget.limit}, Used {math.ceil(worst.used - _EPSILON)}, "
         f"Requested {worst.cost}. Please try again in {format_duration(wait)}. "
         f"Visit {_LIMITS_URL} to learn more.",
-        headers=headers, openai_type=budget.kind,
-        details=_details(worst, wait))
+        headers=headers,
+        openai_type=budget.kind,
+        details=_details(worst, wait),
+    )
 
 
 def _details(verdict: _Verdict, wait: float | None) -> dict[str, Any]:
     """Machine-readable facts for the journal."""
-    return {"rate_limit": {"budget": verdict.budget.kind, "limit": verdict.budget.limit,
-                           "used": math.ceil(verdict.used - _EPSILON),
-                           "requested": verdict.cost, "retry_after_s": wait}}
+    return {
+        "rate_limit": {
+            "budget": verdict.budget.kind,
+            "limit": verdict.budget.limit,
+            "used": math.ceil(verdict.used - _EPSILON),
+            "requested": verdict.cost,
+            "retry_after_s": wait,
+        }
+    }

@@ -20,8 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
-__all__ = ["RedactedHeaders", "header_text", "is_secret_header", "redact_headers",
-           "redact_value"]
+__all__ = ["RedactedHeaders", "header_text", "is_secret_header", "redact_headers", "redact_value"]
 
 # A word of the header name that says it carries a secret (``apikey``, ``accesstoken``...);
 # searched only in a name that holds one of _HINTS (a regex per header costs too much).

@@ -65,21 +65,19 @@ _ROUTE_RE = re.compile(r"^\|\s*(GET|POST|PUT|PATCH|DELETE|ANY)\s*\|\s*(/\S*)\s*\
 _SEPARATOR_RE = re.compile(r"^\|(\s*-{3,}\s*\|)+\s*$")
 
 # C# primitive -> JSON Schema type. `long` and `int` are both JSON integers.
-_PRIMITIVES: Mapping[str, str] = MappingProxyType({
-    "string": "string",
-    "int": "integer",
-    "long": "integer",
-    "short": "integer",
-    "double": "number",
-    "float": "number",
-    "decimal": "number",
-    "bool": "boolean",
-})
+_PRIMITIVES: Mapping[str, str] = MappingProxyType(
+    {
+        "string": "string",
+        "int": "integer",
+        "long": "integer",
+        "short": "integer",
+        "double": "number",
+        "float": "number",
+        "decimal": "number",
+        "bool": "boolean",
+    }
+)
 _GENERIC_RE = re.compile(r"^(List|Dictionary)<(.+)>$")
-
-
-
-
 
 
 def _normal(name: str) -> str:
@@ -800,14 +798,22 @@ def source_dir(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         schemas = folder / "schemas"
-        if ((schemas / PAGE_FILE).is_file() and (schemas / OVERLAY_FILE).is_file()
-                and (folder / "mockllm" / "schemagen.py").is_file()):
+        if (
+            (schemas / PAGE_FILE).is_file()
+            and (schemas / OVERLAY_FILE).is_file()
+            and (folder / "mockllm" / "schemagen.py").is_file()
+        ):
             return schemas
     return data_dir("schemas")
 
 
-def run(page: Path | None = None, out: Path | None = None, check: bool = False, *,
-        overlay: Path | None = None) -> int:
+def run(
+    page: Path | None = None,
+    out: Path | None = None,
+    check: bool = False,
+    *,
+    overlay: Path | None = None,
+) -> int:
     """``mockllm schemas [--check]``: regenerate (or check) the schema files; an exit code.
 
     The page and the overlay come from ``source_dir()`` unless given; ``out`` (default:
@@ -818,17 +824,14 @@ def run(page: Path | None = None, out: Path | None = None, check: bool = False, 
     page = page or source / PAGE_FILE
     overlay = overlay or source / OVERLAY_FILE
     try:
-        schemas = generate_schemas(
-            page.read_text(encoding="utf-8"), load_overlay(overlay)
-        )
+        schemas = generate_schemas(page.read_text(encoding="utf-8"), load_overlay(overlay))
     except (PageStructureError, OverlayError, OSError, yaml.YAMLError) as exc:
         print(f"mockllm schemas: {exc}", file=sys.stderr)
         return 2
     return settle(out, schemas, check, f"{page} and {overlay}")
 
 
-def settle(out: Path, schemas: Mapping[str, Mapping[str, Any]], check: bool,
-           sources: str) -> int:
+def settle(out: Path, schemas: Mapping[str, Mapping[str, Any]], check: bool, sources: str) -> int:
     """Write ``schemas`` to ``out`` (or, with ``check``, compare them), saying what was
     done; the exit code of ``mockllm schemas`` (1: a checked file is out of date)."""
     if check:

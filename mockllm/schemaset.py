@@ -159,7 +159,8 @@ class SchemaSet:
 
     def _fast(self, what: str, root: Mapping[str, Any]) -> FastValidator:
         validator: FastValidator = self._once(
-            what, lambda: fast_validator(bundle(root, self.schemas)))
+            what, lambda: fast_validator(bundle(root, self.schemas))
+        )
         return validator
 
     def _once(self, what: str, build: Callable[[], Any]) -> Any:

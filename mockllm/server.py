@@ -25,9 +25,13 @@ __all__ = ["MockLLMServer"]
 class MockLLMServer:
     """A mockllm server on a background thread; ``start()``, ``url``, ``stop()``."""
 
-    def __init__(self, settings: Settings | None = None, *,
-                 parts: AppParts | None = None,
-                 registry: MatcherRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        parts: AppParts | None = None,
+        registry: MatcherRegistry | None = None,
+    ) -> None:
         self.settings = settings or Settings(port=0)
         self._parts = parts
         self._registry = registry
@@ -93,7 +97,8 @@ class MockLLMServer:
         self._loop = loop
         try:
             self._site = loop.run_until_complete(
-                start_site(self.app, self.settings.host, self.settings.port))
+                start_site(self.app, self.settings.host, self.settings.port)
+            )
             self.port = self._site.port
         except BaseException as exc:  # reported to start() in the caller's thread
             self._error = exc

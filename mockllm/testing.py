@@ -59,8 +59,13 @@ class MockLLM:
     sees a half-made change.
     """
 
-    def __init__(self, url: str, state: ServerState,
-                 call: Callable[[Callable[[], Any]], Any], base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        state: ServerState,
+        call: Callable[[Callable[[], Any]], Any],
+        base_dir: Path | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self._state = state
         # Runs a function on the server's loop and returns its (awaited) result.
@@ -114,6 +119,7 @@ class MockLLM:
     def reset(self) -> None:
         """Forget the journal, every use count and rate budget; drop scenarios added by
         the test."""
+
         async def run() -> None:
             await self._state.scenarios.reset()
             await self._state.reset()
@@ -151,26 +157,52 @@ class MockLLM:
             raise MockLLMAssertionError("mockllm received no request")
         return entries[-1]
 
-    def requests_where(self, predicate: Callable[[Exchange], bool] | None = None, *,
-                       scenario: str | None = None, model: str | None = None,
-                       path: str | None = None, status: int | None = None,
-                       method: str | None = None,
-                       surface: str | None = None) -> list[Exchange]:
+    def requests_where(
+        self,
+        predicate: Callable[[Exchange], bool] | None = None,
+        *,
+        scenario: str | None = None,
+        model: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        method: str | None = None,
+        surface: str | None = None,
+    ) -> list[Exchange]:
         """The requests matching every given criterion, oldest first (``surface``: the
         API they came through, ``chat`` or ``responses``...)."""
-        query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
-                             method=method, surface=surface, predicate=predicate)
+        query = JournalQuery(
+            scenario=scenario,
+            model=model,
+            path=path,
+            status=status,
+            method=method,
+            surface=surface,
+            predicate=predicate,
+        )
         return select(self.requests, query)
 
-    def assert_called(self, scenario: str | None = None, times: int | None = None, *,
-                      model: str | None = None, path: str | None = None,
-                      status: int | None = None, surface: str | None = None,
-                      predicate: Callable[[Exchange], bool] | None = None) -> list[Exchange]:
+    def assert_called(
+        self,
+        scenario: str | None = None,
+        times: int | None = None,
+        *,
+        model: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        surface: str | None = None,
+        predicate: Callable[[Exchange], bool] | None = None,
+    ) -> list[Exchange]:
         """Assert that requests matching the criteria came ``times`` times (default: at
         least once); returns them. The failure lists the similar requests made."""
         __tracebackhide__ = True  # pytest shows the test's line and this message first
-        query = JournalQuery(scenario=scenario, model=model, path=path, status=status,
-                             surface=surface, predicate=predicate)
+        query = JournalQuery(
+            scenario=scenario,
+            model=model,
+            path=path,
+            status=status,
+            surface=surface,
+            predicate=predicate,
+        )
         entries = self.requests
         found = select(entries, query)
         if (len(found) == times) if times is not None else bool(found):
@@ -178,20 +210,30 @@ class MockLLM:
         wanted = f"exactly {times}" if times is not None else "at least 1"
         raise MockLLMAssertionError(self._explain(entries, query, found, wanted))
 
-    def assert_not_called(self, scenario: str | None = None, *, model: str | None = None,
-                          path: str | None = None, status: int | None = None,
-                          surface: str | None = None,
-                          predicate: Callable[[Exchange], bool] | None = None) -> None:
+    def assert_not_called(
+        self,
+        scenario: str | None = None,
+        *,
+        model: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        surface: str | None = None,
+        predicate: Callable[[Exchange], bool] | None = None,
+    ) -> None:
         """Assert that no request matched the criteria."""
         __tracebackhide__ = True
-        self.assert_called(scenario, 0, model=model, path=path, status=status,
-                           surface=surface, predicate=predicate)
+        self.assert_called(
+            scenario, 0, model=model, path=path, status=status, surface=surface, predicate=predicate
+        )
 
     @staticmethod
-    def _explain(entries: list[Exchange], query: JournalQuery, found: list[Exchange],
-                 wanted: str) -> str:
-        lines = [f"mockllm: expected {wanted} request(s) with {query}, got {len(found)} "
-                 f"(of {len(entries)} received)"]
+    def _explain(
+        entries: list[Exchange], query: JournalQuery, found: list[Exchange], wanted: str
+    ) -> str:
+        lines = [
+            f"mockllm: expected {wanted} request(s) with {query}, got {len(found)} "
+            f"(of {len(entries)} received)"
+        ]
         if found:
             lines.append("matching requests:")
             lines.extend(f"  {e.describe()}" for e in found[-_SIMILAR:])
@@ -208,14 +250,12 @@ class MockLLM:
     def begin(self, options: TestOptions) -> Callable[[], None]:
         """Prepare the server for a test; returns what undoes it (seed, strictness)."""
         state = self._state
-        before = (state.settings, state.scenarios.strict, state.scenarios.loaded,
-                  state.recording)
+        before = (state.settings, state.scenarios.strict, state.scenarios.loaded, state.recording)
         recording = options.recording
         strict = options.strict or recording is not None
 
         async def run() -> None:
-            state.settings = dataclasses.replace(state.settings, seed=options.seed,
-                                                 strict=strict)
+            state.settings = dataclasses.replace(state.settings, seed=options.seed, strict=strict)
             state.scenarios.strict = strict
             state.recording = recording
             if strict and not state.settings.scenario_paths:
@@ -248,16 +288,21 @@ class MockLLM:
         found: list[str] = []
         invalid = [e for e in entries if not e.valid] if options.fail_on_invalid else []
         if invalid:
-            found.append(f"mockllm: {len(invalid)} request(s) failed validation "
-                         "(even if the code under test swallowed the 400):")
+            found.append(
+                f"mockllm: {len(invalid)} request(s) failed validation "
+                "(even if the code under test swallowed the 400):"
+            )
             for exchange in invalid:
                 found.append(f"  #{exchange.seq} {exchange.method} {exchange.path}")
-                found.extend(f"    {f.param or f.field_name}: {f.message}"
-                             for f in exchange.field_errors)
+                found.extend(
+                    f"    {f.param or f.field_name}: {f.message}" for f in exchange.field_errors
+                )
                 if exchange.raw_body is not None:
                     found.append(f"    body is not a JSON object: {exchange.error}")
-            found.append("  (tests that send bad requests on purpose: "
-                         "@pytest.mark.mockllm(fail_on_invalid=False))")
+            found.append(
+                "  (tests that send bad requests on purpose: "
+                "@pytest.mark.mockllm(fail_on_invalid=False))"
+            )
         recording = options.recording
         strict = options.strict or recording is not None
         unmatched = [e for e in entries if e.unmatched] if strict else []
@@ -268,8 +313,10 @@ class MockLLM:
         if unmatched:
             for exchange in unmatched:
                 found.append(f"  {exchange.describe()}")
-                found.extend(f"    near miss {describe_near_miss(n)}"
-                             for n in exchange.near_misses[:_SIMILAR])
+                found.extend(
+                    f"    near miss {describe_near_miss(n)}"
+                    for n in exchange.near_misses[:_SIMILAR]
+                )
         return found
 
 

@@ -41,15 +41,17 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestValidator", "ResponseValidator", "validate_response"]
 
-_TYPE_WORDS: Mapping[str, str] = MappingProxyType({
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "array": "an array",
-    "object": "an object",
-    "null": "null",
-})
+_TYPE_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "a boolean",
+        "array": "an array",
+        "object": "an object",
+        "null": "null",
+    }
+)
 _MISMATCH = frozenset({"type"})
 _DISCRIMINATING = frozenset({"const", "enum"})
 
@@ -262,8 +264,7 @@ class _Reporter:
             return self._error(place, "Enum", "invalid_value", message)
         if keyword == "const":
             message = (
-                said
-                or f"'{name}' must be {_shown(_rule(error))}. You entered {_shown(value)}."
+                said or f"'{name}' must be {_shown(_rule(error))}. You entered {_shown(value)}."
             )
             return self._error(place, "Equal", "invalid_value", message)
         if keyword in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
@@ -332,8 +333,7 @@ class _Reporter:
         key = _shown(error.instance)
         if error.validator == "maxLength":
             message = (
-                f"Keys of '{owner}' must have at most {_rule(error)} characters. "
-                f"You entered {key}."
+                f"Keys of '{owner}' must have at most {_rule(error)} characters. You entered {key}."
             )
             return self._error(place, "MaximumLength", "string_above_max_length", message)
         message = f"Key {key} of '{owner}' is not in the correct format."
@@ -342,8 +342,10 @@ class _Reporter:
     def clash(self, body: Any, clash: KeyClash) -> FieldError:
         """A property sent under two spellings (``topLogprobs`` and ``top_logprobs``)."""
         place = self._namer.place(body, clash.path)
-        message = (f"'{place.field_name}' is sent twice, as '{clash.sent}' and "
-                   f"'{clash.path[-1]}'; send it once.")
+        message = (
+            f"'{place.field_name}' is sent twice, as '{clash.sent}' and "
+            f"'{clash.path[-1]}'; send it once."
+        )
         return self._error(place, "DuplicateField", "duplicate_parameter", message)
 
     @staticmethod
@@ -355,8 +357,13 @@ class _Checker:
     """A fast validator backed by a detailed one for the report; each is built the
     first time it is needed (``jsonschema`` is imported with the first invalid body)."""
 
-    def __init__(self, schemas: SchemaSet, fast: Callable[[], FastValidator],
-                 root: Mapping[str, Any], dto: str):
+    def __init__(
+        self,
+        schemas: SchemaSet,
+        fast: Callable[[], FastValidator],
+        root: Mapping[str, Any],
+        dto: str,
+    ):
         self._schemas = schemas
         self._get_fast = fast
         self._fast: FastValidator | None = None
@@ -425,8 +432,9 @@ class _OutputSchemaChecker:
         place = self._namer.place(body, _OUTPUT_SCHEMA_PATH)
         # OpenAI's words, which clients match on: "Invalid schema for response_format 'x': ..."
         message = f"Invalid schema for response_format '{spec.get('name', '')}': {problem}."
-        return [FieldError(place.field_name, place.param, "Predicate", "invalid_json_schema",
-                           message)]
+        return [
+            FieldError(place.field_name, place.param, "Predicate", "invalid_json_schema", message)
+        ]
 
 
 def _schema_problem(schema: dict[str, Any]) -> str | None:
@@ -455,8 +463,14 @@ class RequestValidator:
     again, nor walked for keys when none needed a new name.
     """
 
-    def __init__(self, schemas: SchemaSet, mode: ValidationMode, *,
-                 remember: int = 1024, longest: int = 16384) -> None:
+    def __init__(
+        self,
+        schemas: SchemaSet,
+        mode: ValidationMode,
+        *,
+        remember: int = 1024,
+        longest: int = 16384,
+    ) -> None:
         self.mode = mode
         self._valid: dict[bytes, bool] = {}
         self._remember = remember
@@ -468,8 +482,13 @@ class RequestValidator:
             lenient = mode is ValidationMode.LENIENT
             root = schemas.request_schema(lenient=lenient)
             self._checker = _Checker(
-                schemas, (lambda: schemas.fast_request_lenient) if lenient
-                else (lambda: schemas.fast_request_strict), root, REQUEST_SCHEMA)
+                schemas,
+                (lambda: schemas.fast_request_lenient)
+                if lenient
+                else (lambda: schemas.fast_request_strict),
+                root,
+                REQUEST_SCHEMA,
+            )
             self._output_schemas = _OutputSchemaChecker(_Namer(schemas, root))
 
     def validate(self, body: Any, raw: bytes | None = None) -> list[FieldError]:

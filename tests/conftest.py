@@ -30,6 +30,7 @@ def openai_client(live_server: MockLLMServer) -> openai.OpenAI:
 @pytest.fixture()
 def make_app(mockllm_parts: AppParts) -> Callable[..., web.Application]:
     """``create_app`` sharing the session's compiled parts: a fresh app in milliseconds."""
+
     def make(settings: Settings | None = None) -> web.Application:
         return create_app(settings, parts=mockllm_parts)
 

@@ -22,10 +22,13 @@ __all__ = ["RedisServer", "find_redis_server"]
 def find_redis_server() -> str:
     """The redis-server binary; skips (or fails under REQUIRE_REDIS=1) without one."""
     found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
     if found is None:
-        message = ("redis-server not found: the Redis state store tests need it "
-                   "(apt-get install redis-server)")
+        message = (
+            "redis-server not found: the Redis state store tests need it "
+            "(apt-get install redis-server)"
+        )
         if os.environ.get("REQUIRE_REDIS") == "1":
             pytest.fail(message + "; REQUIRE_REDIS=1 makes them required")
         pytest.skip(message)
@@ -56,9 +59,22 @@ class RedisServer:
     def start(self) -> RedisServer:
         """Start and wait until it answers PING."""
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

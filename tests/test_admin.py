@@ -42,14 +42,23 @@ class Api:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def call(self, method: str, path: str, data: Any = None, *, raw: bytes | None = None,
-             content_type: str = "application/json",
-             headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        body = raw if raw is not None else (
-            json.dumps(data).encode() if data is not None else None)
+    def call(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        body = raw if raw is not None else (json.dumps(data).encode() if data is not None else None)
         request = urllib.request.Request(
-            self.url + path, data=body, method=method,
-            headers={"Content-Type": content_type, **(headers or {})})
+            self.url + path,
+            data=body,
+            method=method,
+            headers={"Content-Type": content_type, **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -138,13 +147,17 @@ def test_journal_keeps_the_newest_journal_size_requests(api: Api) -> None:
     [
         (json.dumps(WEATHER), "application/json"),
         (json.dumps({"scenarios": [WEATHER]}), "application/json"),
-        ("name: weather\nwhen: {last_user_message: {contains: weather}}\n"
-         "sequence:\n  - content: Sunny.\n  - content: Rainy.\n", "application/yaml"),
+        (
+            "name: weather\nwhen: {last_user_message: {contains: weather}}\n"
+            "sequence:\n  - content: Sunny.\n  - content: Rainy.\n",
+            "application/yaml",
+        ),
     ],
 )
 def test_add_scenarios_at_run_time(api: Api, data: str, content_type: str) -> None:
-    status, body = api.call("POST", f"{ADMIN}/scenarios", raw=data.encode(),
-                            content_type=content_type)
+    status, body = api.call(
+        "POST", f"{ADMIN}/scenarios", raw=data.encode(), content_type=content_type
+    )
     assert (status, body["added"]) == (201, ["weather"])
     assert api.content("How is the weather?") == "Sunny."
     assert api.content("And the weather now?") == "Rainy."
@@ -163,10 +176,12 @@ def test_add_scenarios_at_run_time(api: Api, data: str, content_type: str) -> No
         ("", "application/json", "scenario document"),
     ],
 )
-def test_invalid_scenarios_are_400_naming_the_problem(api: Api, data: str, content_type: str,
-                                                      needle: str) -> None:
-    status, body = api.call("POST", f"{ADMIN}/scenarios", raw=data.encode(),
-                            content_type=content_type)
+def test_invalid_scenarios_are_400_naming_the_problem(
+    api: Api, data: str, content_type: str, needle: str
+) -> None:
+    status, body = api.call(
+        "POST", f"{ADMIN}/scenarios", raw=data.encode(), content_type=content_type
+    )
     assert status == 400
     assert needle in body["error"]["message"]
     assert body["responseStatus"]["message"] == body["error"]["message"]
@@ -199,20 +214,31 @@ def test_reset_restarts_sequences_and_clears_the_journal(api: Api) -> None:
     [
         ("127.0.0.1", None, {None: 200, "Bearer guess": 200}),
         ("0.0.0.0", None, {None: 404, "Bearer guess": 404}),
-        ("0.0.0.0", "s3cret", {None: 401, "Bearer wrong": 401, "Basic s3cret": 401,
-                               "Bearer s3cret": 200}),
+        (
+            "0.0.0.0",
+            "s3cret",
+            {None: 401, "Bearer wrong": 401, "Basic s3cret": 401, "Bearer s3cret": 200},
+        ),
         ("127.0.0.1", "s3cret", {None: 401, "Bearer s3cre": 401, "bearer s3cret": 200}),
     ],
 )
-async def test_who_may_call_the_control_api(make_app: Any, aiohttp_client: Client, host: str,
-                                            token: str | None,
-                                            expected: dict[str | None, int]) -> None:
+async def test_who_may_call_the_control_api(
+    make_app: Any,
+    aiohttp_client: Client,
+    host: str,
+    token: str | None,
+    expected: dict[str | None, int],
+) -> None:
     # The test client binds 127.0.0.1 whatever the settings say; the guard reads settings.
     client = await aiohttp_client(make_app(Settings(host=host, admin_token=token)))
     for authorization, status in expected.items():
         headers = {"Authorization": authorization} if authorization else {}
-        for method, path in (("POST", "/reset"), ("GET", "/requests"),
-                             ("DELETE", "/scenarios/nope"), ("GET", "/scenarios")):
+        for method, path in (
+            ("POST", "/reset"),
+            ("GET", "/requests"),
+            ("DELETE", "/scenarios/nope"),
+            ("GET", "/scenarios"),
+        ):
             response = await client.request(method, ADMIN + path, headers=headers)
             want = 404 if path == "/scenarios/nope" and status == 200 else status
             assert response.status == want, (authorization, method, path)
@@ -231,9 +257,17 @@ async def test_who_may_call_the_control_api(make_app: Any, aiohttp_client: Clien
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("0.0.0.0", False), ("::", False), ("192.168.1.5", False),
-     ("example.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("example.com", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
@@ -252,7 +286,11 @@ class _Served:
         env.pop("MOCKLLM_PORT", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mockllm", "serve", "--port", "0", *options],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.out = self.err = ""
 
     def __enter__(self) -> Api:

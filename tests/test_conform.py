@@ -46,8 +46,7 @@ FAULTS: dict[str, tuple[set[str], str]] = {
     "new_id_per_chunk": ({"stream.id"}, "different ids"),
     "no_tool_index": ({"tools.stream"}, "without an integer index"),
     "usage_sum": ({"plain.usage", "stream.include_usage"}, "usage does not add up"),
-    "error_500": ({"errors.temperature", "errors.missing_messages", "errors.wrong_type"},
-                  "500"),
+    "error_500": ({"errors.temperature", "errors.missing_messages", "errors.wrong_type"}, "500"),
     "role_every_delta": ({"stream.role"}, "role repeated"),
     "no_usage_chunk": ({"stream.include_usage"}, "no chunk carries usage"),
 }
@@ -60,8 +59,12 @@ def validator() -> ResponseValidator:
 
 
 def _run(base_url: str, validator: ResponseValidator, **options: Any) -> Report:
-    return run_checks(Client(base_url, timeout=options.pop("timeout", 20.0)), "gpt-4o-mini",
-                      validator=validator, **options)
+    return run_checks(
+        Client(base_url, timeout=options.pop("timeout", 20.0)),
+        "gpt-4o-mini",
+        validator=validator,
+        **options,
+    )
 
 
 def _failed(report: Report) -> dict[str, str]:
@@ -71,8 +74,9 @@ def _failed(report: Report) -> dict[str, str]:
 # ------------------------------------------------------------------------ against mockllm
 
 
-def test_mockllm_passes_every_check(live_server: MockLLMServer,
-                                    validator: ResponseValidator) -> None:
+def test_mockllm_passes_every_check(
+    live_server: MockLLMServer, validator: ResponseValidator
+) -> None:
     report = _run(live_server.base_url, validator)
     assert [r.name for r in report.results] == [c.name for c in CHECKS]
     assert _failed(report) == {}, as_text(report)
@@ -80,16 +84,18 @@ def test_mockllm_passes_every_check(live_server: MockLLMServer,
     assert all(r.required for r in report.results if r.name not in ("audio", "logprobs"))
 
 
-def test_the_command_against_a_served_mockllm(live_server: MockLLMServer, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_against_a_served_mockllm(
+    live_server: MockLLMServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "conform.json"
     code = main(["conform", live_server.base_url, "--report", "json", "--out", str(out)])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(CHECKS) + 1  # one line per check, then the summary
     for check, text in zip(CHECKS, lines, strict=False):
-        assert re.match(rf"^(PASS|FAIL|UNSUPPORTED) +{re.escape(check.name)} +expected .+; got ",
-                        text), text
+        assert re.match(
+            rf"^(PASS|FAIL|UNSUPPORTED) +{re.escape(check.name)} +expected .+; got ", text
+        ), text
     assert "conforms" in lines[-1] and "does not" not in lines[-1]
     report = json.loads(out.read_text())
     assert report["passed"] is True
@@ -98,31 +104,51 @@ def test_the_command_against_a_served_mockllm(live_server: MockLLMServer, tmp_pa
 
 def test_the_installed_command_runs_as_a_process(live_server: MockLLMServer) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mockllm", "conform", live_server.base_url, "--only", "plain",
-         "--report", "junit"], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "mockllm",
+            "conform",
+            live_server.base_url,
+            "--only",
+            "plain",
+            "--report",
+            "junit",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     suite = ET.fromstring(result.stdout).find("testsuite")
     assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "0"
 
 
-def test_only_and_require_choose_checks(live_server: MockLLMServer,
-                                        validator: ResponseValidator) -> None:
+def test_only_and_require_choose_checks(
+    live_server: MockLLMServer, validator: ResponseValidator
+) -> None:
     report = _run(live_server.base_url, validator, only=["stream", "plain.usage"])
     assert [r.name for r in report.results] == [
-        c.name for c in CHECKS if c.name.startswith("stream") or c.name == "plain.usage"]
+        c.name for c in CHECKS if c.name.startswith("stream") or c.name == "plain.usage"
+    ]
     assert report.passed
     required = _run(live_server.base_url, validator, only=["audio"], require=["audio"])
     assert [(r.name, r.required, r.status) for r in required.results] == [
-        ("audio", True, Status.PASS)]
+        ("audio", True, Status.PASS)
+    ]
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--only", "nothing"], "'nothing' names no check"),
-    (["--require", "audio,sound"], "'sound' names no check"),
-    (["--timeout", "0"], "--timeout"),
-])
-def test_bad_options_exit_2_naming_the_problem(argv: list[str], needle: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--only", "nothing"], "'nothing' names no check"),
+        (["--require", "audio,sound"], "'sound' names no check"),
+        (["--timeout", "0"], "--timeout"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_problem(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["conform", "http://127.0.0.1:9/v1", *argv]) == 2
     assert needle in capsys.readouterr().err
 
@@ -160,16 +186,29 @@ def _stream_fault(fault: str, raw: bytes) -> bytes:
     return b"".join(out)
 
 
-def _json_fault(fault: str, request: dict[str, Any], status: int,
-                body: bytes) -> tuple[int, bytes]:
+def _json_fault(fault: str, request: dict[str, Any], status: int, body: bytes) -> tuple[int, bytes]:
     if fault == "error_500" and status == 400:
-        return 500, json.dumps({"error": {"message": "Internal server error",
-                                          "type": "server_error", "param": None,
-                                          "code": None}}).encode()
+        return 500, json.dumps(
+            {
+                "error": {
+                    "message": "Internal server error",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+        ).encode()
     if fault == "declines_optional" and "audio" in request.get("modalities", ()):
-        return 400, json.dumps({"error": {"message": "audio output is not supported",
-                                          "type": "invalid_request_error",
-                                          "param": "modalities", "code": None}}).encode()
+        return 400, json.dumps(
+            {
+                "error": {
+                    "message": "audio output is not supported",
+                    "type": "invalid_request_error",
+                    "param": "modalities",
+                    "code": None,
+                }
+            }
+        ).encode()
     if status != 200:
         return status, body
     reply = json.loads(body)
@@ -206,8 +245,9 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(3)
             return
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream, timeout=30)
-        upstream.request(self.command, "/" + rest, data or None,
-                         {"Content-Type": "application/json"})
+        upstream.request(
+            self.command, "/" + rest, data or None, {"Content-Type": "application/json"}
+        )
         response = upstream.getresponse()
         status, body = response.status, response.read()
         content_type = response.getheader("Content-Type", "")
@@ -246,14 +286,16 @@ def proxy(live_server: MockLLMServer) -> Iterator[_FaultProxy]:
     server.server_close()
 
 
-def test_the_proxy_without_a_fault_passes_as_mockllm_does(proxy: _FaultProxy,
-                                                          validator: ResponseValidator) -> None:
+def test_the_proxy_without_a_fault_passes_as_mockllm_does(
+    proxy: _FaultProxy, validator: ResponseValidator
+) -> None:
     assert _failed(_run(proxy.base_url("none"), validator)) == {}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_each_fault_fails_exactly_its_checks(proxy: _FaultProxy, validator: ResponseValidator,
-                                             fault: str) -> None:
+def test_each_fault_fails_exactly_its_checks(
+    proxy: _FaultProxy, validator: ResponseValidator, fault: str
+) -> None:
     checks, words = FAULTS[fault]
     report = _run(proxy.base_url(fault), validator)
     failed = _failed(report)
@@ -263,23 +305,33 @@ def test_each_fault_fails_exactly_its_checks(proxy: _FaultProxy, validator: Resp
 
 
 def test_a_server_declining_audio_and_logprobs_is_unsupported_not_failed(
-        proxy: _FaultProxy, validator: ResponseValidator) -> None:
+    proxy: _FaultProxy, validator: ResponseValidator
+) -> None:
     report = _run(proxy.base_url("declines_optional"), validator, only=["audio", "logprobs"])
     assert {r.name: r.status for r in report.results} == {
-        "logprobs": Status.UNSUPPORTED, "audio": Status.UNSUPPORTED}
+        "logprobs": Status.UNSUPPORTED,
+        "audio": Status.UNSUPPORTED,
+    }
     assert report.passed
     audio = next(r for r in report.results if r.name == "audio")
     assert "400, the server declines audio output" in audio.got
-    required = _run(proxy.base_url("declines_optional"), validator, only=["audio", "logprobs"],
-                    require=["audio"])
+    required = _run(
+        proxy.base_url("declines_optional"),
+        validator,
+        only=["audio", "logprobs"],
+        require=["audio"],
+    )
     assert {r.name: r.status for r in required.results} == {
-        "logprobs": Status.UNSUPPORTED, "audio": Status.FAIL}
+        "logprobs": Status.UNSUPPORTED,
+        "audio": Status.FAIL,
+    }
     assert not required.passed
     assert "unsupported, but required" in _failed(required)["audio"]
 
 
-def test_a_stream_that_stalls_fails_within_the_deadline(proxy: _FaultProxy,
-                                                        validator: ResponseValidator) -> None:
+def test_a_stream_that_stalls_fails_within_the_deadline(
+    proxy: _FaultProxy, validator: ResponseValidator
+) -> None:
     started = time.monotonic()
     report = _run(proxy.base_url("hang"), validator, only=["stream.done"], timeout=0.5)
     assert time.monotonic() - started < 2.5
@@ -287,13 +339,18 @@ def test_a_stream_that_stalls_fails_within_the_deadline(proxy: _FaultProxy,
 
 
 def test_a_server_that_never_answers_fails_within_the_deadline(
-        validator: ResponseValidator) -> None:
+    validator: ResponseValidator,
+) -> None:
     with socket.socket() as silent:  # accepts connections (the backlog), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         started = time.monotonic()
-        report = _run(f"http://127.0.0.1:{silent.getsockname()[1]}/v1", validator,
-                      only=["plain", "stream.done"], timeout=1.0)
+        report = _run(
+            f"http://127.0.0.1:{silent.getsockname()[1]}/v1",
+            validator,
+            only=["plain", "stream.done"],
+            timeout=1.0,
+        )
     # Two requests (the five plain checks share one answer), each given up after 1 s.
     assert time.monotonic() - started < 4.5
     failed = _failed(report)
@@ -306,12 +363,14 @@ def test_a_server_that_never_answers_fails_within_the_deadline(
 
 @pytest.mark.parametrize("dialect", [ErrorDialect.BOTH, ErrorDialect.SERVICESTACK])
 def test_error_checks_read_bodies_as_the_openai_sdk_does(
-        dialect: ErrorDialect, mockllm_parts: AppParts, validator: ResponseValidator) -> None:
+    dialect: ErrorDialect, mockllm_parts: AppParts, validator: ResponseValidator
+) -> None:
     with MockLLMServer(Settings(port=0, error_dialect=dialect), parts=mockllm_parts) as server:
         sdk = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
         with pytest.raises(openai.BadRequestError) as raised:
-            sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
-                                        temperature=3)
+            sdk.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "x"}], temperature=3
+            )
         body = raised.value.response.content
         assert (sdk_error(body) or {}).get("param") == raised.value.param
         report = _run(server.base_url, validator, only=["errors.temperature"])
@@ -333,7 +392,8 @@ def _sample() -> Report:
             ("plain.usage", Status.PASS, True, "8 + 12 = 20 tokens"),
             ("stream.id", Status.FAIL, True, "2 different ids <a & b>"),
             ("audio", Status.UNSUPPORTED, False, "400, the server declines audio output"),
-        ])
+        ]
+    )
     return Report("http://localhost:11434/v1", "llama3", results)
 
 
@@ -379,7 +439,8 @@ def test_json_report_has_the_documented_shape() -> None:
     assert report["counts"] == {"pass": 1, "fail": 1, "unsupported": 1}
     assert report["passed"] is False
     assert [type(v) for v in report["checks"][0].values()] == [
-        type(v) for v in documented["checks"][0].values()]
+        type(v) for v in documented["checks"][0].values()
+    ]
 
 
 def test_docs_list_every_check() -> None:
@@ -390,7 +451,7 @@ def test_docs_list_every_check() -> None:
 
 def test_readme_shows_conform_against_mockllm_and_another_server() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Checking any server: mockllm conform"):]
+    section = readme[readme.index("## Checking any server: mockllm conform") :]
     section = section[: section.find("\n## ", 1)]
     assert "mockllm conform http://127.0.0.1:8000/v1" in section
     assert "mockllm conform http://localhost:11434/v1 --model llama3" in section
@@ -412,15 +473,30 @@ def test_stream_reader_framing() -> None:
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **envelope: Any) -> dict[str, Any]:
-    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, **envelope,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        **envelope,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def test_analyse_accumulates_and_files_each_problem_under_its_rule() -> None:
     chunks = [
         _chunk({"role": "assistant", "content": None}),
-        _chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                "function": {"name": "f", "arguments": ""}}]}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": ""},
+                    }
+                ]
+            }
+        ),
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a":'}}]}),
         _chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": "1}"}}]}),
         _chunk({}, "tool_calls", id="c2"),
@@ -431,7 +507,8 @@ def test_analyse_accumulates_and_files_each_problem_under_its_rule() -> None:
     (choice,) = analysis.completion["choices"]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["tool_calls"] == [
-        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}]
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    ]
 
 
 # -------------------------------------------------------------------------- the package
@@ -452,8 +529,9 @@ def test_the_package_imports_only_what_the_layers_allow() -> None:
             assert not [n for n in names if n.split(".")[0] == "aiohttp"], path.name
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "mockllm" / "conform").glob("*.py")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "mockllm" / "conform").glob("*.py")), ids=lambda p: p.stem
+)
 def test_every_conform_module_documents_and_exports_itself(path: Path) -> None:
     assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     name = "mockllm.conform" if path.stem == "__init__" else f"mockllm.conform.{path.stem}"

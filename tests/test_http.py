@@ -36,14 +36,25 @@ async def _still_serving(client: TestClient) -> None:
         ("", JSON, 400, "SerializationException", "empty"),
         ("[1, 2]", JSON, 400, "SerializationException", "not an array"),
         ('"text"', JSON, 400, "SerializationException", "not a string"),
-        ('{"model": "m"}', {"Content-Type": "text/plain"}, 415, "UnsupportedMediaType",
-         "application/json"),
-        ("model=x", {"Content-Type": "application/x-www-form-urlencoded"}, 415,
-         "UnsupportedMediaType", "Content-Type"),
+        (
+            '{"model": "m"}',
+            {"Content-Type": "text/plain"},
+            415,
+            "UnsupportedMediaType",
+            "application/json",
+        ),
+        (
+            "model=x",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            415,
+            "UnsupportedMediaType",
+            "Content-Type",
+        ),
     ],
 )
-async def test_bad_bodies_get_a_clear_4xx(client: TestClient, data: str, headers: dict,
-                                          status: int, error_code: str, needle: str) -> None:
+async def test_bad_bodies_get_a_clear_4xx(
+    client: TestClient, data: str, headers: dict, status: int, error_code: str, needle: str
+) -> None:
     response = await client.post("/v1/chat/completions", data=data, headers=headers)
     assert response.status == status
     body = await response.json()
@@ -55,8 +66,12 @@ async def test_bad_bodies_get_a_clear_4xx(client: TestClient, data: str, headers
 
 
 async def test_validation_error_has_both_envelopes(client: TestClient) -> None:
-    bad = {"model": "gpt-4o", "messages": [{"role": "robot", "content": "x"}],
-           "temperature": 3, "temprature": 1}
+    bad = {
+        "model": "gpt-4o",
+        "messages": [{"role": "robot", "content": "x"}],
+        "temperature": 3,
+        "temprature": 1,
+    }
     response = await client.post("/v1/chat/completions", json=bad)
     assert response.status == 400
     body = await response.json()
@@ -72,9 +87,9 @@ async def test_validation_error_has_both_envelopes(client: TestClient) -> None:
     ("mode", "status"),
     [(ValidationMode.STRICT, 400), (ValidationMode.LENIENT, 200), (ValidationMode.OFF, 200)],
 )
-async def test_unknown_fields_by_validation_mode(make_app: Any,
-                                                 aiohttp_client: Client, mode: ValidationMode,
-                                                 status: int) -> None:
+async def test_unknown_fields_by_validation_mode(
+    make_app: Any, aiohttp_client: Client, mode: ValidationMode, status: int
+) -> None:
     client = await aiohttp_client(make_app(Settings(validation=mode)))
     response = await client.post("/v1/chat/completions", json={**VALID, "temprature": 0.2})
     assert response.status == status
@@ -88,11 +103,15 @@ async def test_validation_off_accepts_wrong_types(make_app: Any, aiohttp_client:
 
 @pytest.mark.parametrize(
     ("dialect", "keys"),
-    [(ErrorDialect.BOTH, {"responseStatus", "error"}), (ErrorDialect.OPENAI, {"error"}),
-     (ErrorDialect.SERVICESTACK, {"responseStatus"})],
+    [
+        (ErrorDialect.BOTH, {"responseStatus", "error"}),
+        (ErrorDialect.OPENAI, {"error"}),
+        (ErrorDialect.SERVICESTACK, {"responseStatus"}),
+    ],
 )
-async def test_error_dialect(make_app: Any,
-                             aiohttp_client: Client, dialect: ErrorDialect, keys: set) -> None:
+async def test_error_dialect(
+    make_app: Any, aiohttp_client: Client, dialect: ErrorDialect, keys: set
+) -> None:
     client = await aiohttp_client(make_app(Settings(error_dialect=dialect)))
     response = await client.post("/v1/chat/completions", json={"model": "m"})
     assert response.status == 400
@@ -128,9 +147,14 @@ async def test_wrong_verb_is_405_with_allow(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/chat/completions", "/v1/chat/completions.json", "/api/ChatCompletion",
-     "/api/ChatCompletion.json", "/json/reply/ChatCompletion",
-     "/v1/chat/completions?format=json"],
+    [
+        "/v1/chat/completions",
+        "/v1/chat/completions.json",
+        "/api/ChatCompletion",
+        "/api/ChatCompletion.json",
+        "/json/reply/ChatCompletion",
+        "/v1/chat/completions?format=json",
+    ],
 )
 async def test_servicestack_routes_and_formats(client: TestClient, path: str) -> None:
     response = await client.post(path, json=VALID)
@@ -141,20 +165,28 @@ async def test_servicestack_routes_and_formats(client: TestClient, path: str) ->
 
 @pytest.mark.parametrize(
     ("path", "headers"),
-    [("/v1/chat/completions?format=xml", {}), ("/v1/chat/completions.csv", {}),
-     ("/xml/reply/ChatCompletion", {}), ("/v1/chat/completions", {"Accept": "application/xml"}),
-     ("/v1/chat/completions", {"Accept": "application/json;q=0, text/html"})],
+    [
+        ("/v1/chat/completions?format=xml", {}),
+        ("/v1/chat/completions.csv", {}),
+        ("/xml/reply/ChatCompletion", {}),
+        ("/v1/chat/completions", {"Accept": "application/xml"}),
+        ("/v1/chat/completions", {"Accept": "application/json;q=0, text/html"}),
+    ],
 )
-async def test_unsupported_formats_are_406(client: TestClient, path: str,
-                                           headers: dict[str, str]) -> None:
+async def test_unsupported_formats_are_406(
+    client: TestClient, path: str, headers: dict[str, str]
+) -> None:
     response = await client.post(path, json=VALID, headers=headers)
     assert response.status == 406
     assert (await response.json())["responseStatus"]["errorCode"] == "NotAcceptable"
 
 
 async def test_accept_negotiation_takes_json_among_others(client: TestClient) -> None:
-    response = await client.post("/v1/chat/completions", json=VALID,
-                                 headers={"Accept": "application/xml, application/json;q=0.5"})
+    response = await client.post(
+        "/v1/chat/completions",
+        json=VALID,
+        headers={"Accept": "application/xml, application/json;q=0.5"},
+    )
     assert response.status == 200
 
 
@@ -174,10 +206,10 @@ async def test_jsonp_errors_answer_200_like_servicestack(client: TestClient) -> 
 
 
 @pytest.mark.parametrize("callback", ["alert(1)", "a-b", "x;y", "<script>", "1abc", "a..b"])
-async def test_unsafe_jsonp_callback_is_rejected_not_echoed(client: TestClient,
-                                                            callback: str) -> None:
-    response = await client.post("/v1/chat/completions", params={"callback": callback},
-                                 json=VALID)
+async def test_unsafe_jsonp_callback_is_rejected_not_echoed(
+    client: TestClient, callback: str
+) -> None:
+    response = await client.post("/v1/chat/completions", params={"callback": callback}, json=VALID)
     assert response.status == 400
     text = await response.text()
     assert callback not in text
@@ -192,9 +224,9 @@ async def test_models_are_listed(client: TestClient) -> None:
     assert one["id"] == body["data"][0]["id"] and one["object"] == "model"
 
 
-async def test_unknown_model_is_404_when_models_are_enforced(make_app: Any,
-                                                             aiohttp_client: Client,
-                                                             tmp_path: Path) -> None:
+async def test_unknown_model_is_404_when_models_are_enforced(
+    make_app: Any, aiohttp_client: Client, tmp_path: Path
+) -> None:
     catalog = tmp_path / "models.yaml"
     catalog.write_text("models:\n  m1: {owned_by: me}\n")
     client = await aiohttp_client(make_app(Settings(models_file=catalog, strict_models=True)))
@@ -229,16 +261,21 @@ async def test_stream_framing_bytes(client: TestClient) -> None:
 
 async def test_every_response_has_a_request_id(client: TestClient) -> None:
     ids = set()
-    for method, path in [("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
-                         ("GET", "/nowhere"), ("POST", "/v1/chat/completions?stream")]:
+    for method, path in [
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+        ("GET", "/nowhere"),
+        ("POST", "/v1/chat/completions?stream"),
+    ]:
         response = await client.request(method, path, json=VALID)
         ids.add(response.headers["x-request-id"])
     assert len(ids) == 4
     assert all(re.fullmatch(r"req_[0-9a-f]{32}", rid) for rid in ids), ids
 
 
-async def test_strict_without_scenario_files_answers_nothing_by_itself(make_app: Any,
-        aiohttp_client: Client) -> None:
+async def test_strict_without_scenario_files_answers_nothing_by_itself(
+    make_app: Any, aiohttp_client: Client
+) -> None:
     client = await aiohttp_client(make_app(Settings(strict=True)))
     response = await client.post("/v1/chat/completions", json=VALID)
     assert response.status == 404
@@ -246,16 +283,22 @@ async def test_strict_without_scenario_files_answers_nothing_by_itself(make_app:
 
 
 async def test_cors_preflight_and_headers_for_browser_apps(client: TestClient) -> None:
-    preflight = await client.options("/v1/chat/completions", headers={
-        "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type, authorization"})
+    preflight = await client.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, authorization",
+        },
+    )
     assert preflight.status == 204
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert preflight.headers["Access-Control-Allow-Headers"] == "content-type, authorization"
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     for body in (VALID, {**VALID, "stream": True}, {"model": "m"}):
-        response = await client.post("/v1/chat/completions", json=body,
-                                     headers={"Origin": "http://localhost:5173"})
+        response = await client.post(
+            "/v1/chat/completions", json=body, headers={"Origin": "http://localhost:5173"}
+        )
         await response.read()
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert "x-request-id" in response.headers["Access-Control-Expose-Headers"]
@@ -267,14 +310,15 @@ async def test_no_cors_when_turned_off(make_app: Any, aiohttp_client: Client) ->
     client = await aiohttp_client(make_app(Settings(cors=False)))
     preflight = await client.options("/v1/chat/completions", headers={"Origin": "http://x"})
     assert preflight.status == 405
-    response = await client.post("/v1/chat/completions", json=VALID,
-                                 headers={"Origin": "http://x"})
+    response = await client.post("/v1/chat/completions", json=VALID, headers={"Origin": "http://x"})
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
 async def test_cors_leaves_the_control_api_private(client: TestClient) -> None:
-    preflight = await client.options("/__mockllm/scenarios", headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    preflight = await client.options(
+        "/__mockllm/scenarios",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert preflight.status == 405
     assert "Access-Control-Allow-Origin" not in preflight.headers
     health = await client.get("/__mockllm/health", headers={"Origin": "http://evil.example"})

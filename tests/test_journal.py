@@ -22,28 +22,61 @@ from mockllm.journal import (
 def _reply(content: str | None = None, tool: str | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool is not None:
-        message["tool_calls"] = [{"id": "c1", "type": "function",
-                                  "function": {"name": tool, "arguments": "{}"}}]
+        message["tool_calls"] = [
+            {"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
+        ]
     return {"object": "chat.completion", "choices": [{"index": 0, "message": message}]}
 
 
-def make(seq: int = 1, *, scenario: str | None = "greeting", model: str = "gpt-4o",
-         path: str = "/v1/chat/completions", status: int = 200, response: Any = None,
-         error: str | None = None, field_errors: tuple[FieldError, ...] = (),
-         near_misses: tuple[Any, ...] = (), user: str = "Hello",
-         error_code: str | None = None, raw_body: str | None = None) -> Exchange:
-    body = None if raw_body is not None else {
-        "model": model, "messages": [{"role": "user", "content": user}]}
+def make(
+    seq: int = 1,
+    *,
+    scenario: str | None = "greeting",
+    model: str = "gpt-4o",
+    path: str = "/v1/chat/completions",
+    status: int = 200,
+    response: Any = None,
+    error: str | None = None,
+    field_errors: tuple[FieldError, ...] = (),
+    near_misses: tuple[Any, ...] = (),
+    user: str = "Hello",
+    error_code: str | None = None,
+    raw_body: str | None = None,
+) -> Exchange:
+    body = (
+        None
+        if raw_body is not None
+        else {"model": model, "messages": [{"role": "user", "content": user}]}
+    )
     return Exchange(
-        seq=seq, request_id=f"req_{seq}", time=1.0, method="POST", path=path, query={},
-        headers={}, body=body, raw_body=raw_body, field_errors=field_errors,
-        scenario=scenario, near_misses=near_misses, status=status,
+        seq=seq,
+        request_id=f"req_{seq}",
+        time=1.0,
+        method="POST",
+        path=path,
+        query={},
+        headers={},
+        body=body,
+        raw_body=raw_body,
+        field_errors=field_errors,
+        scenario=scenario,
+        near_misses=near_misses,
+        status=status,
         response=response if response is not None or error else _reply("Hi there"),
-        error=error, stream=False, duration_ms=1.25, error_code=error_code)
+        error=error,
+        stream=False,
+        duration_ms=1.25,
+        error_code=error_code,
+    )
 
 
-TEMP = FieldError("Temperature", "temperature", "InclusiveBetween", "invalid_value",
-                  "temperature must be between 0 and 2")
+TEMP = FieldError(
+    "Temperature",
+    "temperature",
+    "InclusiveBetween",
+    "invalid_value",
+    "temperature must be between 0 and 2",
+)
 
 
 @pytest.mark.parametrize(
@@ -60,10 +93,12 @@ TEMP = FieldError("Temperature", "temperature", "InclusiveBetween", "invalid_val
     ],
 )
 def test_query_filters(query: JournalQuery, expected: list[int]) -> None:
-    entries = [make(1),
-               make(2, scenario="weather", path="/api/ChatCompletion", user="Paris?"),
-               make(3, model="gpt-4o-mini"),
-               make(4, scenario="weather", status=429, error="Rate limit", user="Paris!")]
+    entries = [
+        make(1),
+        make(2, scenario="weather", path="/api/ChatCompletion", user="Paris?"),
+        make(3, model="gpt-4o-mini"),
+        make(4, scenario="weather", status=429, error="Rate limit", user="Paris!"),
+    ]
     assert [e.seq for e in select(entries, query)] == expected
     assert [e.seq for e in select(entries, query, newest_first=True, limit=1)] == expected[-1:]
 
@@ -73,8 +108,10 @@ def test_query_filters(query: JournalQuery, expected: list[int]) -> None:
     [
         ({}, JournalQuery()),
         ({"scenario": "a", "status": "404"}, JournalQuery(scenario="a", status=404)),
-        ({"model": "m", "path": "/p", "method": "POST"},
-         JournalQuery(model="m", path="/p", method="POST")),
+        (
+            {"model": "m", "path": "/p", "method": "POST"},
+            JournalQuery(model="m", path="/p", method="POST"),
+        ),
     ],
 )
 def test_query_from_url_params(params: dict[str, str], query: JournalQuery) -> None:
@@ -87,9 +124,11 @@ def test_query_from_params_rejects_a_non_numeric_status() -> None:
 
 
 def test_similar_lists_the_nearest_misses_with_reasons() -> None:
-    entries = [make(1, scenario="greeting", model="gpt-4o-mini"),  # misses both
-               make(2, scenario="weather", model="gpt-4o-mini"),  # misses model only
-               make(3, scenario="weather", model="gpt-4o")]  # matches
+    entries = [
+        make(1, scenario="greeting", model="gpt-4o-mini"),  # misses both
+        make(2, scenario="weather", model="gpt-4o-mini"),  # misses model only
+        make(3, scenario="weather", model="gpt-4o"),
+    ]  # matches
     near = similar(entries, JournalQuery(scenario="weather", model="gpt-4o"))
     assert [(e.seq, len(why)) for e, why in near] == [(2, 1), (1, 2)]
     assert "model is 'gpt-4o-mini', not 'gpt-4o'" in near[0][1]

@@ -32,8 +32,10 @@ def _registry() -> MatcherRegistry:
     return registry
 
 
-BODY: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [
-    {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
+BODY: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+}
 COUNTED = {"name": "counted", "when": {"message_count": 2}, "reply": {"content": "two"}}
 
 
@@ -52,8 +54,7 @@ async def test_a_custom_condition_works_at_startup(aiohttp_client: Any, tmp_path
     assert await _content(await aiohttp_client(app)) == "two"
 
 
-async def test_a_custom_condition_works_after_a_reload(aiohttp_client: Any,
-                                                       tmp_path: Path) -> None:
+async def test_a_custom_condition_works_after_a_reload(aiohttp_client: Any, tmp_path: Path) -> None:
     file = tmp_path / "s.yaml"
     file.write_text(json.dumps({"name": "plain", "reply": {"content": "one"}}))
     app = create_app(Settings(scenario_paths=(tmp_path,), reload=True), registry=_registry())
@@ -78,15 +79,18 @@ def test_a_custom_condition_works_through_the_test_handle() -> None:
         handle = MockLLM(server.url, server.state, server.call)
         assert handle.add(COUNTED) == ["counted"]
         request = urllib.request.Request(
-            server.base_url + "/chat/completions", data=json.dumps(BODY).encode(),
-            headers={"Content-Type": "application/json"})
+            server.base_url + "/chat/completions",
+            data=json.dumps(BODY).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)["choices"][0]["message"]["content"] == "two"
         assert handle.last_request.scenario == "counted"
 
 
 async def test_the_in_loop_handle_drives_the_memory_store_without_waiting(
-        aiohttp_client: Any) -> None:
+    aiohttp_client: Any,
+) -> None:
     app = create_app(Settings(), registry=_registry())
     client = await aiohttp_client(app)
     handle = MockLLM(str(client.make_url("")), app[STATE], run_here)
@@ -100,16 +104,29 @@ async def test_the_in_loop_handle_drives_the_memory_store_without_waiting(
 
 async def test_a_times_counter_survives_a_full_conversation_table() -> None:
     store = MemoryStore(max_conversations=2)
-    scenarios = ScenarioSet(load_scenario_data([
-        {"name": "once", "times": 1, "when": {"last_user_message": "once"},
-         "reply": {"content": "once"}},
-        {"name": "chat", "conversation": {"key": "header", "header": "x-conv"},
-         "reply": {"content": "chat"}},
-    ]), store=store)
+    scenarios = ScenarioSet(
+        load_scenario_data(
+            [
+                {
+                    "name": "once",
+                    "times": 1,
+                    "when": {"last_user_message": "once"},
+                    "reply": {"content": "once"},
+                },
+                {
+                    "name": "chat",
+                    "conversation": {"key": "header", "header": "x-conv"},
+                    "reply": {"content": "chat"},
+                },
+            ]
+        ),
+        store=store,
+    )
 
     def ask(text: str, conv: str = "") -> str | None:
-        view = RequestView({"model": "m", "messages": [{"role": "user", "content": text}]},
-                           {"x-conv": conv})
+        view = RequestView(
+            {"model": "m", "messages": [{"role": "user", "content": text}]}, {"x-conv": conv}
+        )
         return run_now(scenarios.resolve(view)).scenario_name
 
     assert ask("once") == "once"
@@ -135,7 +152,8 @@ def test_a_condition_named_like_a_view_fact_has_its_own_cache_slot() -> None:
     registry.register("first_user_message", lambda view: "custom-first")
     [scenario] = load_scenario_data(
         {"name": "s", "when": {"turn": "custom-turn", "first_user_message": "custom-first"}},
-        registry=registry)
+        registry=registry,
+    )
     view = RequestView({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert view.turn == 1 and view.first_user_message == "hi"  # cached first
     assert scenario.match(view) is not None
@@ -145,8 +163,9 @@ def test_a_condition_named_like_a_view_fact_has_its_own_cache_slot() -> None:
 def test_one_snake_case_converter_reads_acronyms_as_one_word() -> None:
     assert to_snake("URLCitation") == "url_citation"
     assert to_snake("MaxCompletionTokens") == "max_completion_tokens"
-    error = scripted_error({"status": 400, "field_errors": [
-        {"fieldName": "URLCitation", "message": "bad"}]})
+    error = scripted_error(
+        {"status": 400, "field_errors": [{"fieldName": "URLCitation", "message": "bad"}]}
+    )
     assert error.field_errors[0].param == "url_citation"
 
 
@@ -159,16 +178,22 @@ def test_runtime_code_does_not_import_the_schema_generator() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and (node.module or "").endswith(
-                    ("schemagen", "openapigen")):
+                ("schemagen", "openapigen")
+            ):
                 importers.append(path.name)
     assert importers == []
 
 
 def test_the_suffix_is_defined_once() -> None:
-    defined = [p.name for p in sorted((ROOT / "mockllm").rglob("*.py"))
-               if any(isinstance(n, ast.Assign) and any(
-                   isinstance(t, ast.Name) and t.id == "SUFFIX" for t in n.targets)
-                   for n in ast.parse(p.read_text(encoding="utf-8")).body)]
+    defined = [
+        p.name
+        for p in sorted((ROOT / "mockllm").rglob("*.py"))
+        if any(
+            isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "SUFFIX" for t in n.targets)
+            for n in ast.parse(p.read_text(encoding="utf-8")).body
+        )
+    ]
     assert defined == ["naming.py"]
 
 

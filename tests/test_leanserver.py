@@ -44,31 +44,46 @@ SCENARIOS = """
 
 
 @pytest.fixture(scope="module")
-def server(mockllm_parts: AppParts, tmp_path_factory: pytest.TempPathFactory,
-           ) -> Iterator[MockLLMServer]:
+def server(
+    mockllm_parts: AppParts,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MockLLMServer]:
     folder: Path = tmp_path_factory.mktemp("lane")
     (folder / "lane.yaml").write_text(SCENARIOS)
-    with MockLLMServer(Settings(port=0, seed=7, max_body_bytes=4096,
-                                scenario_paths=[folder / "lane.yaml"]),
-                       parts=mockllm_parts) as running:
+    with MockLLMServer(
+        Settings(port=0, seed=7, max_body_bytes=4096, scenario_paths=[folder / "lane.yaml"]),
+        parts=mockllm_parts,
+    ) as running:
         yield running
 
 
 def _body(text: str = "hello", **fields: Any) -> bytes:
-    return json.dumps({"model": "gpt-4o-mini", "seed": 11,
-                       "messages": [{"role": "user", "content": text}], **fields}).encode()
+    return json.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "seed": 11,
+            "messages": [{"role": "user", "content": text}],
+            **fields,
+        }
+    ).encode()
 
 
 def _lane_request(body: bytes, path: str = "/v1/chat/completions", extra: str = "") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"{extra}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def _chunked_request(body: bytes) -> bytes:
     """The same request with a chunked body: the lane hands it to aiohttp."""
-    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(body)
+        + body
+        + b"\r\n0\r\n\r\n"
+    )
 
 
 class Reader:
@@ -132,21 +147,35 @@ def _comparable(answer: tuple[str, list[tuple[str, str]], bytes]) -> Any:
     """An answer without what differs between any two answers: the date, request ids,
     the processing time."""
     status, headers, body = answer
-    kept = [(n, v) for n, v in headers
-            if n.lower() not in {"date", "x-request-id", "openai-processing-ms"}]
+    kept = [
+        (n, v)
+        for n, v in headers
+        if n.lower() not in {"date", "x-request-id", "openai-processing-ms"}
+    ]
     return status, kept, re.sub(rb"req_[0-9a-f]{32}", b"req_", body)
 
 
-@pytest.mark.parametrize("body", [
-    _body(),
-    _body(stream=True, stream_options={"include_usage": True}),
-    _body("header please"),
-    _body(temperature="hot"),
-    _body(model="no-such-model"),
-    b'{"model": "gpt-4o-mini", "messages": [',
-    b"[1, 2]",
-], ids=["reply", "stream", "reply-header", "invalid-field", "unknown-model", "broken-json",
-        "not-an-object"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _body(),
+        _body(stream=True, stream_options={"include_usage": True}),
+        _body("header please"),
+        _body(temperature="hot"),
+        _body(model="no-such-model"),
+        b'{"model": "gpt-4o-mini", "messages": [',
+        b"[1, 2]",
+    ],
+    ids=[
+        "reply",
+        "stream",
+        "reply-header",
+        "invalid-field",
+        "unknown-model",
+        "broken-json",
+        "not-an-object",
+    ],
+)
 def test_the_lane_answers_as_aiohttp_does(server: MockLLMServer, body: bytes) -> None:
     lane = _ask(server, _lane_request(body))
     aiohttp_answer = _ask(server, _chunked_request(body))
@@ -176,8 +205,10 @@ def test_one_connection_serves_the_lane_and_then_aiohttp(server: MockLLMServer) 
         answers = [reader.response() for _ in range(4)]
     assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 4
     assert json.loads(answers[2][2])["object"] == "list"
-    contents = [json.loads(a[2])["choices"][0]["message"]["content"]
-                for a in (answers[0], answers[1], answers[3])]
+    contents = [
+        json.loads(a[2])["choices"][0]["message"]["content"]
+        for a in (answers[0], answers[1], answers[3])
+    ]
     assert len(set(contents)) == 1  # the same seed: the same reply, whoever answered
 
 
@@ -221,8 +252,11 @@ def test_a_paced_stream_reaches_a_slow_reader_whole(server: MockLLMServer) -> No
     events = [line for line in answer.split(b"\n\n") if line]
     assert status == "HTTP/1.1 200 OK"
     assert events[-1] == b"data: [DONE]"
-    text = "".join(json.loads(e[6:])["choices"][0]["delta"].get("content") or ""
-                   for e in events[:-1] if json.loads(e[6:])["choices"])
+    text = "".join(
+        json.loads(e[6:])["choices"][0]["delta"].get("content") or ""
+        for e in events[:-1]
+        if json.loads(e[6:])["choices"]
+    )
     assert text == "word " * 400
 
 
@@ -235,8 +269,11 @@ def test_a_broken_header_is_a_500_and_the_server_goes_on(server: MockLLMServer) 
 
 
 def test_clients_that_leave_early_lose_nobody_else_anything(server: MockLLMServer) -> None:
-    for data in (_lane_request(_body()), _lane_request(_body(stream=True)),
-                 _lane_request(_body())[:30]):
+    for data in (
+        _lane_request(_body()),
+        _lane_request(_body(stream=True)),
+        _lane_request(_body())[:30],
+    ):
         sock, _ = _connect(server)
         sock.sendall(data)
         sock.close()
@@ -244,11 +281,13 @@ def test_clients_that_leave_early_lose_nobody_else_anything(server: MockLLMServe
     assert status == "HTTP/1.1 200 OK" and json.loads(answer)["choices"]
 
 
-def test_stopping_does_not_wait_for_a_hanging_reply(mockllm_parts: AppParts,
-                                                    tmp_path: Path) -> None:
+def test_stopping_does_not_wait_for_a_hanging_reply(
+    mockllm_parts: AppParts, tmp_path: Path
+) -> None:
     (tmp_path / "lane.yaml").write_text(SCENARIOS)
-    running = MockLLMServer(Settings(port=0, scenario_paths=[tmp_path / "lane.yaml"]),
-                            parts=mockllm_parts).start()
+    running = MockLLMServer(
+        Settings(port=0, scenario_paths=[tmp_path / "lane.yaml"]), parts=mockllm_parts
+    ).start()
     sock, _ = _connect(running)
     sock.sendall(_lane_request(_body("hang please")))
     time.sleep(0.2)
@@ -258,8 +297,9 @@ def test_stopping_does_not_wait_for_a_hanging_reply(mockllm_parts: AppParts,
     assert time.monotonic() - started < 8  # the lane's grace, not the fault's 300 s
 
 
-def test_an_idle_keep_alive_connection_is_closed(mockllm_parts: AppParts,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_idle_keep_alive_connection_is_closed(
+    mockllm_parts: AppParts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mockllm.http import leanserver
 
     monkeypatch.setattr(leanserver, "_IDLE_SECONDS", 0.3)
@@ -277,7 +317,8 @@ def test_an_idle_keep_alive_connection_is_closed(mockllm_parts: AppParts,
 
 
 def test_requests_sent_before_the_client_shuts_its_side_are_all_answered(
-        server: MockLLMServer) -> None:
+    server: MockLLMServer,
+) -> None:
     sock, reader = _connect(server)
     with sock:
         sock.sendall(_lane_request(_body("one")) + _lane_request(_body("two")))
@@ -294,7 +335,7 @@ def test_a_large_body_in_many_small_pieces(mockllm_parts: AppParts) -> None:
         sock, reader = _connect(running)
         with sock:
             for at in range(0, len(data), 1024):
-                sock.sendall(data[at:at + 1024])
+                sock.sendall(data[at : at + 1024])
             status, _, answer = reader.response()
         [exchange] = running.call(running.state.store.exchanges)
     assert status == "HTTP/1.1 200 OK" and json.loads(answer)["usage"]["prompt_tokens"] > 60_000
@@ -315,8 +356,7 @@ def test_a_long_head_then_a_body_in_pieces_is_not_stalled(server: MockLLMServer)
     assert status == "HTTP/1.1 200 OK" and json.loads(answer)["object"] == "chat.completion"
 
 
-async def test_a_route_mounted_with_add_post_is_served_by_the_lane(
-        mockllm_parts: AppParts) -> None:
+async def test_a_route_mounted_with_add_post_is_served_by_the_lane(mockllm_parts: AppParts) -> None:
     from aiohttp import web
 
     from mockllm.http.app import create_app
@@ -335,8 +375,10 @@ async def test_a_route_mounted_with_add_post_is_served_by_the_lane(
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
         body = b'{"a": 1}'
-        head = (b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body))
+        head = (
+            b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
         writer.write(head + body + head.replace(b"HTTP/1.1", b"HTTP/1.0") + body)
         answers = [await reader.readuntil(b'{"got": {"a": 1}}') for _ in range(2)]
         writer.close()

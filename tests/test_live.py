@@ -85,7 +85,8 @@ async def test_a_listener_that_falls_behind_is_cut_off_not_waited_for() -> None:
 
 
 async def test_the_stream_sends_a_snapshot_then_each_exchange_and_clearing(
-        aiohttp_client: Client, make_app: Callable[..., Any]) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     client = await aiohttp_client(make_app())
     await client.post(CHAT, json=chat("before anyone listened"))
     events = await client.get(STREAM)
@@ -112,8 +113,9 @@ async def test_the_stream_sends_a_snapshot_then_each_exchange_and_clearing(
     events.close()
 
 
-async def test_a_burst_arrives_in_batches(aiohttp_client: Client,
-                                          make_app: Callable[..., Any]) -> None:
+async def test_a_burst_arrives_in_batches(
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     app = make_app()
     client = await aiohttp_client(app)
     events = await client.get(STREAM)
@@ -132,8 +134,8 @@ async def test_a_burst_arrives_in_batches(aiohttp_client: Client,
 
 
 async def test_a_stream_that_falls_behind_is_told_so_and_ended(
-        aiohttp_client: Client, make_app: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app()
     client = await aiohttp_client(app)
     feed = app[STATE].live
@@ -151,8 +153,9 @@ async def test_a_stream_that_falls_behind_is_told_so_and_ended(
     assert not feed.listening
 
 
-async def test_a_browser_that_went_away_is_dropped(aiohttp_client: Client,
-                                                   make_app: Callable[..., Any]) -> None:
+async def test_a_browser_that_went_away_is_dropped(
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     app = make_app()
     client = await aiohttp_client(app)
     feed = app[STATE].live
@@ -169,8 +172,8 @@ async def test_a_browser_that_went_away_is_dropped(aiohttp_client: Client,
 
 
 async def test_requests_cost_no_feed_work_while_nobody_listens(
-        aiohttp_client: Client, make_app: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app()
     client = await aiohttp_client(app)
     calls: list[str] = []
@@ -182,8 +185,9 @@ async def test_requests_cost_no_feed_work_while_nobody_listens(
 # --------------------------------------------------------------------------- one exchange
 
 
-async def test_one_exchange_in_full_with_reply_headers(aiohttp_client: Client,
-                                                       make_app: Callable[..., Any]) -> None:
+async def test_one_exchange_in_full_with_reply_headers(
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     client = await aiohttp_client(make_app())
     reply = await client.post(CHAT, json=chat("Hello"))
     request_id = reply.headers["x-request-id"]
@@ -199,18 +203,38 @@ async def test_one_exchange_in_full_with_reply_headers(aiohttp_client: Client,
 
 
 async def test_a_streams_chunks_are_the_ones_sent_with_their_timing(
-        aiohttp_client: Client, make_app: Callable[..., Any]) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     client = await aiohttp_client(make_app())
-    await client.post("/__mockllm/scenarios", json={"scenarios": [{
-        "name": "paced", "when": {"last_user_message": {"contains": "paced"}},
-        "reply": {"content": "one two three four", "timing": {
-            "ttft_ms": 30, "tokens_per_second": 100, "chunk": "chars", "chunk_size": 3}}}]})
-    reply = await client.post(CHAT, json=chat("paced please", stream=True,
-                                              stream_options={"include_usage": True}))
-    sent = [json.loads(line[6:]) for line in (await reply.text()).splitlines()
-            if line.startswith("data: {")]
-    detail = await (await client.get(
-        f"/__mockllm/requests/{reply.headers['x-request-id']}")).json()
+    await client.post(
+        "/__mockllm/scenarios",
+        json={
+            "scenarios": [
+                {
+                    "name": "paced",
+                    "when": {"last_user_message": {"contains": "paced"}},
+                    "reply": {
+                        "content": "one two three four",
+                        "timing": {
+                            "ttft_ms": 30,
+                            "tokens_per_second": 100,
+                            "chunk": "chars",
+                            "chunk_size": 3,
+                        },
+                    },
+                }
+            ]
+        },
+    )
+    reply = await client.post(
+        CHAT, json=chat("paced please", stream=True, stream_options={"include_usage": True})
+    )
+    sent = [
+        json.loads(line[6:])
+        for line in (await reply.text()).splitlines()
+        if line.startswith("data: {")
+    ]
+    detail = await (await client.get(f"/__mockllm/requests/{reply.headers['x-request-id']}")).json()
     assert [c["chunk"] for c in detail["chunks"]] == sent
     times = [c["at_ms"] for c in detail["chunks"]]
     assert times[0] >= 25 and times == sorted(times)
@@ -218,10 +242,12 @@ async def test_a_streams_chunks_are_the_ones_sent_with_their_timing(
     assert detail["reply_headers"]["Content-Type"] == "text/event-stream; charset=utf-8"
 
     quick = await client.post(CHAT, json=chat("quick", stream=True))
-    sent = [json.loads(line[6:]) for line in (await quick.text()).splitlines()
-            if line.startswith("data: {")]
-    detail = await (await client.get(
-        f"/__mockllm/requests/{quick.headers['x-request-id']}")).json()
+    sent = [
+        json.loads(line[6:])
+        for line in (await quick.text()).splitlines()
+        if line.startswith("data: {")
+    ]
+    detail = await (await client.get(f"/__mockllm/requests/{quick.headers['x-request-id']}")).json()
     assert [c["chunk"] for c in detail["chunks"]] == sent
     assert len({c["at_ms"] for c in detail["chunks"]}) == 1  # one write carried them all
 
@@ -229,8 +255,9 @@ async def test_a_streams_chunks_are_the_ones_sent_with_their_timing(
 # --------------------------------------------------------------------------- the page
 
 
-async def test_the_page_is_one_self_contained_response(aiohttp_client: Client,
-                                                       make_app: Callable[..., Any]) -> None:
+async def test_the_page_is_one_self_contained_response(
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     client = await aiohttp_client(make_app())
     page = await client.get("/__mockllm/ui")
     assert page.status == 200 and page.content_type == "text/html"
@@ -244,7 +271,8 @@ async def test_the_page_is_one_self_contained_response(aiohttp_client: Client,
 
 
 async def test_the_page_and_stream_take_the_admin_token_in_the_query(
-        aiohttp_client: Client, make_app: Callable[..., Any]) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     client = await aiohttp_client(make_app(Settings(admin_token="s3cret")))
     assert (await client.get("/__mockllm/ui")).status == 401
     assert (await client.get("/__mockllm/ui?token=wrong")).status == 401
@@ -255,12 +283,14 @@ async def test_the_page_and_stream_take_the_admin_token_in_the_query(
     # Everywhere else the token must come as a header, as before.
     assert (await client.get("/__mockllm/requests?token=s3cret")).status == 401
     assert (await client.post("/__mockllm/reset?token=s3cret")).status == 401
-    assert (await client.get("/__mockllm/requests", headers={
-        "Authorization": "Bearer s3cret"})).status == 200
+    assert (
+        await client.get("/__mockllm/requests", headers={"Authorization": "Bearer s3cret"})
+    ).status == 200
 
 
 async def test_the_page_is_off_beyond_loopback_without_a_token(
-        aiohttp_client: Client, make_app: Callable[..., Any]) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any]
+) -> None:
     client = await aiohttp_client(make_app(Settings(host="0.0.0.0")))
     assert (await client.get("/__mockllm/ui")).status == 404
     assert (await client.get(STREAM)).status == 404
@@ -270,7 +300,8 @@ async def test_the_page_is_off_beyond_loopback_without_a_token(
 
 
 async def test_a_stream_on_one_process_shows_every_process_sharing_the_store(
-        aiohttp_client: Client, make_app: Callable[..., Any], redis_server: RedisServer) -> None:
+    aiohttp_client: Client, make_app: Callable[..., Any], redis_server: RedisServer
+) -> None:
     # Two apps on one Redis stand for two hosts (tests/test_hosts.py runs real ones).
     settings = Settings(state=redis_server.url, state_prefix=f"live:{uuid.uuid4().hex}:")
     watched, other = make_app(settings), make_app(settings)

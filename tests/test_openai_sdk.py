@@ -44,7 +44,8 @@ def test_stop_sequence_truncates_like_a_model(openai_client: openai.OpenAI) -> N
     words = text.split()
     stop_word = words[len(words) // 2]
     cut = openai_client.chat.completions.create(
-        model="gpt-4o", messages=MESSAGES, seed=11, stop=[stop_word, "@@never@@"])
+        model="gpt-4o", messages=MESSAGES, seed=11, stop=[stop_word, "@@never@@"]
+    )
     content = cut.choices[0].message.content or ""
     assert stop_word not in content
     assert text.startswith(content)
@@ -54,28 +55,35 @@ def test_stop_sequence_truncates_like_a_model(openai_client: openai.OpenAI) -> N
 
 @pytest.mark.parametrize("field", ["max_completion_tokens", "max_tokens"])
 def test_max_tokens_truncates_with_finish_reason_length(
-        openai_client: openai.OpenAI, field: str) -> None:
+    openai_client: openai.OpenAI, field: str
+) -> None:
     reply = openai_client.chat.completions.create(
-        model="gpt-4o", messages=MESSAGES, seed=5, **{field: 3})
+        model="gpt-4o", messages=MESSAGES, seed=5, **{field: 3}
+    )
     assert reply.choices[0].finish_reason == "length"
     assert reply.usage is not None and reply.usage.completion_tokens == 3
     full = openai_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, seed=5)
-    assert (full.choices[0].message.content or "").startswith(reply.choices[0].message.content
-                                                               or "\0")
+    assert (full.choices[0].message.content or "").startswith(
+        reply.choices[0].message.content or "\0"
+    )
 
 
 def test_stream_accumulates_to_the_same_message(openai_client: openai.OpenAI) -> None:
     plain = openai_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, seed=21)
     with openai_client.chat.completions.stream(
-            model="gpt-4o", messages=MESSAGES, seed=21) as stream:
+        model="gpt-4o", messages=MESSAGES, seed=21
+    ) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].message.content == plain.choices[0].message.content
     assert final.choices[0].finish_reason == "stop"
 
 
 def test_stream_without_usage_has_no_usage_chunk(openai_client: openai.OpenAI) -> None:
-    chunks = list(openai_client.chat.completions.create(
-        model="gpt-4o", messages=MESSAGES, stream=True, seed=2))
+    chunks = list(
+        openai_client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, seed=2
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert all(c.choices[0].delta.role is None for c in chunks[1:] if c.choices)
     assert all(c.usage is None for c in chunks)
@@ -84,9 +92,15 @@ def test_stream_without_usage_has_no_usage_chunk(openai_client: openai.OpenAI) -
 
 
 def test_stream_with_include_usage_ends_with_a_usage_chunk(openai_client: openai.OpenAI) -> None:
-    chunks = list(openai_client.chat.completions.create(
-        model="gpt-4o", messages=MESSAGES, stream=True, seed=2,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        openai_client.chat.completions.create(
+            model="gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            seed=2,
+            stream_options={"include_usage": True},
+        )
+    )
     last = chunks[-1]
     assert last.choices == [] and last.usage is not None
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -108,8 +122,10 @@ def test_bad_request_raises_with_the_field_named(openai_client: openai.OpenAI) -
 
 def _post_raw(server: MockLLMServer, body: dict) -> bytes:
     request = urllib.request.Request(
-        server.base_url + "/chat/completions", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"})
+        server.base_url + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request) as response:
         return response.read()
 
@@ -129,7 +145,8 @@ def test_usage_is_counted_in_the_encoding_of_the_model(openai_client: openai.Ope
     prompt = {}
     for model in ("gpt-4", "gpt-4o"):
         reply = openai_client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}], seed=1)
+            model=model, messages=[{"role": "user", "content": text}], seed=1
+        )
         assert reply.usage is not None
         prompt[model] = reply.usage.prompt_tokens
     assert prompt == {"gpt-4": 7 + 31, "gpt-4o": 7 + 10}
@@ -138,19 +155,25 @@ def test_usage_is_counted_in_the_encoding_of_the_model(openai_client: openai.Ope
 def test_an_invalid_json_schema_is_a_400_naming_the_field(openai_client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES,
-            response_format={"type": "json_schema",
-                             "json_schema": {"name": "x", "schema": {"type": "bogus"}}})
+            model="gpt-4o",
+            messages=MESSAGES,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "bogus"}},
+            },
+        )
     error = caught.value
     assert error.status_code == 400
     assert error.param == "response_format.json_schema.schema"
     assert error.code == "invalid_json_schema"
     assert error.response.json()["error"]["message"].startswith(
-        "Invalid schema for response_format 'x': In context=('type',), 'bogus' is not valid")
+        "Invalid schema for response_format 'x': In context=('type',), 'bogus' is not valid"
+    )
     # ServiceStack clients read the same problem from responseStatus, in the DTO's casing.
     status = error.response.json()["responseStatus"]
     assert [(e["fieldName"], e["errorCode"]) for e in status["errors"]] == [
-        ("ResponseFormat.JsonSchema.Schema", "Predicate")]
+        ("ResponseFormat.JsonSchema.Schema", "Predicate")
+    ]
 
 
 def _sdk_parameters() -> set[str]:
@@ -158,8 +181,11 @@ def _sdk_parameters() -> set[str]:
     from openai.types.chat import completion_create_params as params
 
     declared: set[str] = set()
-    for typed in (params.CompletionCreateParamsBase, params.CompletionCreateParamsStreaming,
-                  params.CompletionCreateParamsNonStreaming):
+    for typed in (
+        params.CompletionCreateParamsBase,
+        params.CompletionCreateParamsStreaming,
+        params.CompletionCreateParamsNonStreaming,
+    ):
         declared |= set(typed.__required_keys__) | set(typed.__optional_keys__)
     return declared
 
@@ -172,15 +198,18 @@ def test_the_schema_knows_every_parameter_the_sdk_sends() -> None:
     assert "messages" in _sdk_parameters() and "stream" in _sdk_parameters()
     assert missing == [], (
         f"openai {openai.__version__} sends {missing}, which schemas/overlay.yaml does not "
-        "define: add them there and run `mockllm schemas`")
+        "define: add them there and run `mockllm schemas`"
+    )
 
 
 def test_prompt_cache_options_are_accepted(openai_client: openai.OpenAI) -> None:
     reply = openai_client.chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES,
-        prompt_cache_options={"mode": "explicit", "ttl": "30m"})
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        prompt_cache_options={"mode": "explicit", "ttl": "30m"},
+    )
     assert reply.choices[0].message.content
     with pytest.raises(openai.BadRequestError, match="Mode"):
         openai_client.chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES,
-            prompt_cache_options={"mode": "sometimes"})  # type: ignore[typeddict-item]
+            model="gpt-4o-mini", messages=MESSAGES, prompt_cache_options={"mode": "sometimes"}
+        )  # type: ignore[typeddict-item]

@@ -17,7 +17,7 @@ from redis_server import RedisServer
 pytest_plugins = ["pytester"]
 
 # Helpers the inner test files share: a tiny HTTP client, nothing from mockllm.
-HELPERS = '''
+HELPERS = """
 import json
 import urllib.error
 import urllib.request
@@ -42,7 +42,7 @@ def content(url, text, **extra):
     status, body = ask(url, text, **extra)
     assert status == 200, body
     return body["choices"][0]["message"]["content"]
-'''
+"""
 
 GREETING_YAML = """\
 name: greeting
@@ -81,12 +81,14 @@ def _free_port(count: int = 1) -> int:
     raise RuntimeError("no run of free ports found")
 
 
-def test_fixture_marker_and_reset_between_tests(inner: pytest.Pytester,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fixture_marker_and_reset_between_tests(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = _free_port()
     monkeypatch.setenv("MOCKLLM_PORT", str(port))  # pins the address
     inner.makefile(".yaml", greeting=GREETING_YAML)
-    inner.makepyfile(test_inner='''
+    inner.makepyfile(
+        test_inner="""
         import os
         import pytest
         from helpers import ask, content
@@ -147,7 +149,8 @@ def test_fixture_marker_and_reset_between_tests(inner: pytest.Pytester,
             from mockllm.pytest_plugin import DEFAULT_SEED
             assert mockllm.settings.seed == DEFAULT_SEED
             assert SEEN["7a"] == SEEN["7b"] == SEEN["7c"] != SEEN["8"]
-    ''')
+    """
+    )
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=11)
     assert port  # the session server took the pinned port (test_pinned_address)
@@ -155,9 +158,12 @@ def test_fixture_marker_and_reset_between_tests(inner: pytest.Pytester,
 
 def test_ini_options_set_the_defaults(inner: pytest.Pytester) -> None:
     inner.makefile(".yaml", greeting=GREETING_YAML)
-    inner.makeini(BASE_INI + "mockllm_scenarios = greeting.yaml\nmockllm_seed = 99\n"
-                  "mockllm_strict = true\nmockllm_fail_on_invalid = false\n")
-    inner.makepyfile(test_inner='''
+    inner.makeini(
+        BASE_INI + "mockllm_scenarios = greeting.yaml\nmockllm_seed = 99\n"
+        "mockllm_strict = true\nmockllm_fail_on_invalid = false\n"
+    )
+    inner.makepyfile(
+        test_inner="""
         import pytest
         from helpers import ask, content
 
@@ -174,12 +180,14 @@ def test_ini_options_set_the_defaults(inner: pytest.Pytester) -> None:
         def test_invalid_allowed_by_ini(mockllm):
             assert ask(mockllm.url, "hello", temperature=7)[0] == 400
             assert mockllm.last_request.field_errors[0].param == "temperature"
-    ''')
+    """
+    )
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
 
 
 def test_teardown_failures(inner: pytest.Pytester) -> None:
-    inner.makepyfile(test_inner='''
+    inner.makepyfile(
+        test_inner="""
         import pytest
         from helpers import ask
 
@@ -209,23 +217,28 @@ def test_teardown_failures(inner: pytest.Pytester) -> None:
         @pytest.mark.mockllm(stirct=True)
         def test_misspelt_option(mockllm):
             pass
-    ''')
+    """
+    )
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, errors=4)
-    result.stdout.fnmatch_lines(["*missing.yaml*no such file or folder*",
-                                 "*unknown option(s) stirct*"], consecutive=False)
-    result.stdout.fnmatch_lines([
-        "*ERROR at teardown of test_swallowed_invalid_request*",
-        "*1 request(s) failed validation*",
-        "*temperature: *",
-        "*ERROR at teardown of test_strict_unmatched*",
-        "*matched no scenario*",
-        "*near miss weather: *football*",
-    ])
+    result.stdout.fnmatch_lines(
+        ["*missing.yaml*no such file or folder*", "*unknown option(s) stirct*"], consecutive=False
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_swallowed_invalid_request*",
+            "*1 request(s) failed validation*",
+            "*temperature: *",
+            "*ERROR at teardown of test_strict_unmatched*",
+            "*matched no scenario*",
+            "*near miss weather: *football*",
+        ]
+    )
 
 
 def test_assertions_and_their_failure_messages(inner: pytest.Pytester) -> None:
-    inner.makepyfile(test_inner='''
+    inner.makepyfile(
+        test_inner="""
         import pytest
         from helpers import ask, content
 
@@ -258,21 +271,25 @@ def test_assertions_and_their_failure_messages(inner: pytest.Pytester) -> None:
         def test_failing_assertion(mockllm):
             content(mockllm.url, "weather in Paris")
             mockllm.assert_called("weather", times=1, model="gpt-4o")
-    ''')
+    """
+    )
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*MockLLMAssertionError: mockllm: expected exactly 1 request(s) with scenario='weather',"
-        " model='gpt-4o', got 0*",
-        "*similar requests:*",
-        "*#* POST /v1/chat/completions -> 200*weather in Paris*",
-        "*differs: model is 'gpt-4o-mini', not 'gpt-4o'*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*MockLLMAssertionError: mockllm: expected exactly 1 request(s) with "
+            "scenario='weather', model='gpt-4o', got 0*",
+            "*similar requests:*",
+            "*#* POST /v1/chat/completions -> 200*weather in Paris*",
+            "*differs: model is 'gpt-4o-mini', not 'gpt-4o'*",
+        ]
+    )
 
 
 def test_async_fixture_runs_in_the_test_loop(inner: pytest.Pytester) -> None:
     inner.makeini(BASE_INI + "asyncio_mode = auto\n")
-    inner.makepyfile(test_inner='''
+    inner.makepyfile(
+        test_inner="""
         import asyncio
         import aiohttp
         import pytest
@@ -291,19 +308,23 @@ def test_async_fixture_runs_in_the_test_loop(inner: pytest.Pytester) -> None:
             async with aiohttp.ClientSession() as session:
                 await session.post(mockllm_aio.base_url + "/chat/completions",
                                    json={"model": "m", "messages": []})
-    ''')
+    """
+    )
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_aio_invalid_fails_at_teardown*",
-                                 "*messages*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_aio_invalid_fails_at_teardown*", "*messages*"]
+    )
 
 
-def test_parallel_workers_each_get_a_server(inner: pytest.Pytester,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_workers_each_get_a_server(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = _free_port(2)
     # A pinned port under xdist: worker gwN takes port + N.
     monkeypatch.setenv("MOCKLLM_PORT", str(port))
-    inner.makepyfile(test_inner=f'''
+    inner.makepyfile(
+        test_inner=f"""
         import os
         import pathlib
         import pytest
@@ -315,7 +336,8 @@ def test_parallel_workers_each_get_a_server(inner: pytest.Pytester,
             assert content(mockllm.url, "x") == f"reply {{n}}"
             out = pathlib.Path({str(inner.path)!r}) / f"port-{{n}}"
             out.write_text(os.environ["PYTEST_XDIST_WORKER"] + " " + mockllm.url)
-    ''')
+    """
+    )
     result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=4)
     seen = {tuple(p.read_text().split()) for p in inner.path.glob("port-*")}
@@ -334,10 +356,12 @@ def test_readme_plugin_examples_pass(inner: pytest.Pytester) -> None:
     assert result.parseoutcomes().get("passed", 0) >= 3
 
 
-def test_rate_budgets_start_full_in_every_test(inner: pytest.Pytester,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_budgets_start_full_in_every_test(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MOCKLLM_RATE_LIMIT_RPM", "2")
-    inner.makepyfile(test_budget='''
+    inner.makepyfile(
+        test_budget="""
 import pytest
 from helpers import ask
 
@@ -348,12 +372,14 @@ def test_two_requests_fit_the_budget(mockllm, round):
     assert ask(mockllm.url, "two")[0] == 200
     status, body = ask(mockllm.url, "three")
     assert status == 429 and body["error"]["code"] == "rate_limit_exceeded"
-''')
+"""
+    )
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_strict_mode_survives_a_reset_inside_the_test(inner: pytest.Pytester) -> None:
-    inner.makepyfile(test_strict_reset='''
+    inner.makepyfile(
+        test_strict_reset="""
 import pytest
 from helpers import ask
 
@@ -370,15 +396,18 @@ def test_reset_keeps_strict(mockllm):
 
 def test_next_test_gets_the_built_ins_again(mockllm):
     assert ask(mockllm.url, "anything")[0] == 200
-''')
+"""
+    )
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_environment_sets_seed_and_strict_when_the_ini_does_not(
-        inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MOCKLLM_SEED", "none")
     monkeypatch.setenv("MOCKLLM_STRICT", "true")
-    inner.makepyfile(test_env='''
+    inner.makepyfile(
+        test_env="""
 from helpers import ask
 
 
@@ -387,24 +416,28 @@ def test_env_defaults(mockllm):
     assert mockllm.settings.strict is True
     assert ask(mockllm.url, "anything")[0] == 404
     mockllm.reset()
-''')
+"""
+    )
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     inner.makeini(BASE_INI + "mockllm_seed = 5\nmockllm_strict = false\n")
-    inner.makepyfile(test_env='''
+    inner.makepyfile(
+        test_env="""
 def test_ini_wins(mockllm):
     assert mockllm.settings.seed == 5 and mockllm.settings.strict is False
-''')
+"""
+    )
     inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_the_plugin_works_unchanged_on_a_redis_state(inner: pytest.Pytester,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      redis_server: RedisServer) -> None:
+def test_the_plugin_works_unchanged_on_a_redis_state(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
     # MOCKLLM_STATE puts the session server's state in Redis: the same fixture, the
     # same assertions, and a `times` counted there.
     monkeypatch.setenv("MOCKLLM_STATE", redis_server.url)
     monkeypatch.setenv("MOCKLLM_STATE_PREFIX", f"plugin:{uuid.uuid4().hex}:")
-    inner.makepyfile(test_inner='''
+    inner.makepyfile(
+        test_inner="""
         from helpers import content
 
         def test_times_and_the_journal(mockllm):
@@ -418,23 +451,29 @@ def test_the_plugin_works_unchanged_on_a_redis_state(inner: pytest.Pytester,
         def test_the_next_test_starts_clean(mockllm):
             assert mockllm.requests == []
             assert mockllm.state.store.description.startswith("redis://")
-    ''')
+    """
+    )
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_a_failed_assertion_starts_with_its_message_not_mockllms_frames(
-        inner: pytest.Pytester) -> None:
-    inner.makepyfile(test_fails='''
+    inner: pytest.Pytester,
+) -> None:
+    inner.makepyfile(
+        test_fails="""
         def test_nothing_came(mockllm):
             mockllm.assert_called("greeting", times=1)
 
         def test_no_request(mockllm):
             mockllm.last_request
-    ''')
+    """
+    )
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "mockllm/testing.py" not in out and "def assert_called" not in out
-    assert "MockLLMAssertionError: mockllm: expected exactly 1 request(s) with " \
-           "scenario='greeting', got 0" in out
+    assert (
+        "MockLLMAssertionError: mockllm: expected exactly 1 request(s) with "
+        "scenario='greeting', got 0" in out
+    )
     assert "MockLLMAssertionError: mockllm received no request" in out

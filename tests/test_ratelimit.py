@@ -70,11 +70,16 @@ def _remaining(decision, kind: str) -> int:  # noqa: ANN001 - test helper
     ],
 )
 def test_remaining_goes_down_until_the_budget_refuses(
-    rpm: int | None, tpm: int | None, tokens: int, allowed_count: int, binding: str,
+    rpm: int | None,
+    tpm: int | None,
+    tokens: int,
+    allowed_count: int,
+    binding: str,
 ) -> None:
     limiter = RateLimiter(rpm, tpm, per_key=False)
-    decisions = [run_now(limiter.check("sk-a", tokens, now=100.0))
-                 for _ in range(allowed_count + 1)]
+    decisions = [
+        run_now(limiter.check("sk-a", tokens, now=100.0)) for _ in range(allowed_count + 1)
+    ]
     assert [d.allowed for d in decisions] == [True] * allowed_count + [False]
     for kind, limit, cost in (("requests", rpm, 1), ("tokens", tpm, tokens)):
         if limit is None:
@@ -102,7 +107,11 @@ def test_a_refused_request_gets_retry_after_and_openais_message() -> None:
     assert error.headers["x-ratelimit-reset-requests"] == "1m0s"
     assert decision.headers == error.headers
     assert (error.status, error.error_code, error.openai_code, error.openai_type) == (
-        429, "TooManyRequests", "rate_limit_exceeded", "requests")
+        429,
+        "TooManyRequests",
+        "rate_limit_exceeded",
+        "requests",
+    )
     assert "Rate limit reached for gpt-4o-mini on requests per min (RPM): " in error.message
     assert "Limit 3, Used 3, Requested 1. Please try again in 20s." in error.message
     with pytest.raises(type(error)):
@@ -118,7 +127,10 @@ def test_a_refused_request_gets_retry_after_and_openais_message() -> None:
     ],
 )
 def test_token_refusal_waits_for_exactly_the_missing_tokens(
-    spent: int, requested: int, retry_after: str, retry_after_ms: str,
+    spent: int,
+    requested: int,
+    retry_after: str,
+    retry_after_ms: str,
 ) -> None:
     limiter = RateLimiter(None, 1000, per_key=False)
     assert run_now(limiter.check(None, spent, now=0.0)).allowed
@@ -200,8 +212,10 @@ def test_a_request_larger_than_the_whole_budget_says_retrying_cannot_help() -> N
     assert decision.error is not None
     assert decision.headers["x-should-retry"] == "false"
     assert "retry-after" not in decision.headers
-    assert "Request too large for gpt-4o on tokens per min (TPM): Limit 1000, Requested 1500." \
+    assert (
+        "Request too large for gpt-4o on tokens per min (TPM): Limit 1000, Requested 1500."
         in decision.error.message
+    )
     assert not run_now(limiter.check(None, 1500, now=10_000.0)).allowed
 
 
@@ -210,8 +224,10 @@ def test_headers_and_message_agree_with_each_other() -> None:
     run_now(limiter.check("k", 5000, now=0.0))
     decision = run_now(limiter.check("k", 2000, now=1.0))
     assert decision.error is not None
-    match = re.search(r"Limit (\d+), Used (\d+), Requested (\d+)\. Please try again in ([\d.]+)s",
-                      decision.error.message)
+    match = re.search(
+        r"Limit (\d+), Used (\d+), Requested (\d+)\. Please try again in ([\d.]+)s",
+        decision.error.message,
+    )
     assert match is not None
     limit, used, requested = (int(g) for g in match.groups()[:3])
     assert limit == int(decision.headers["x-ratelimit-limit-tokens"])
@@ -238,11 +254,18 @@ def test_a_budget_must_be_a_positive_whole_number(rpm: object, tpm: object) -> N
 
 @pytest.mark.parametrize(
     ("rpm", "tpm", "enabled", "counts_tokens"),
-    [(None, None, False, False), (5, None, True, False), (None, 1, True, True),
-     (5, 100, True, True)],
+    [
+        (None, None, False, False),
+        (5, None, True, False),
+        (None, 1, True, True),
+        (5, 100, True, True),
+    ],
 )
 def test_enabled_and_counts_tokens_follow_the_budgets(
-    rpm: int | None, tpm: int | None, enabled: bool, counts_tokens: bool,
+    rpm: int | None,
+    tpm: int | None,
+    enabled: bool,
+    counts_tokens: bool,
 ) -> None:
     limiter = RateLimiter(rpm, tpm)
     assert (limiter.enabled, limiter.counts_tokens) == (enabled, counts_tokens)

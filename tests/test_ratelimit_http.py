@@ -26,8 +26,9 @@ async def test_requests_budget_per_key(make_app: Any, aiohttp_client: Client) ->
     assert first.status == 200
     assert first.headers["x-ratelimit-limit-requests"] == "2"
     assert first.headers["x-ratelimit-remaining-requests"] == "1"
-    assert (await client.post("/v1/chat/completions", json=VALID,
-                              headers=_auth("sk-a"))).status == 200
+    assert (
+        await client.post("/v1/chat/completions", json=VALID, headers=_auth("sk-a"))
+    ).status == 200
     refused = await client.post("/v1/chat/completions", json=VALID, headers=_auth("sk-a"))
     assert refused.status == 429
     assert refused.headers["retry-after"] == "30"  # 2 RPM: one request back every 30 s
@@ -38,28 +39,30 @@ async def test_requests_budget_per_key(make_app: Any, aiohttp_client: Client) ->
     other = await client.post("/v1/chat/completions", json=VALID, headers=_auth("sk-b"))
     assert other.status == 200
     # An invalid body is refused by validation and spends nothing.
-    bad = await client.post("/v1/chat/completions", json={"model": "gpt-4o-mini"},
-                            headers=_auth("sk-c"))
+    bad = await client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini"}, headers=_auth("sk-c")
+    )
     assert bad.status == 400
     ok = await client.post("/v1/chat/completions", json=VALID, headers=_auth("sk-c"))
     assert ok.headers["x-ratelimit-remaining-requests"] == "1"
     # The control API's reset refills every budget.
     assert (await client.post("/__mockllm/reset")).status == 200
-    assert (await client.post("/v1/chat/completions", json=VALID,
-                              headers=_auth("sk-a"))).status == 200
+    assert (
+        await client.post("/v1/chat/completions", json=VALID, headers=_auth("sk-a"))
+    ).status == 200
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_token_budget_counts_the_prompt(make_app: Any,
-                                              aiohttp_client: Client, stream: bool) -> None:
+async def test_token_budget_counts_the_prompt(
+    make_app: Any, aiohttp_client: Client, stream: bool
+) -> None:
     client = await aiohttp_client(make_app(Settings(rate_limit_tpm=200)))
     short = await client.post("/v1/chat/completions", json=dict(VALID, stream=stream))
     assert short.status == 200
     remaining = int(short.headers["x-ratelimit-remaining-tokens"])
     assert 150 < remaining < 200
     assert "x-ratelimit-limit-requests" not in short.headers
-    huge = dict(VALID, stream=stream,
-                messages=[{"role": "user", "content": "word " * 500}])
+    huge = dict(VALID, stream=stream, messages=[{"role": "user", "content": "word " * 500}])
     refused = await client.post("/v1/chat/completions", json=huge)
     assert refused.status == 429
     assert refused.headers["x-should-retry"] == "false"

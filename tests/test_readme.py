@@ -40,8 +40,9 @@ def test_readme_has_exactly_the_two_commands_near_the_top() -> None:
 
 def test_readme_openai_example_runs(live_server: MockLLMServer) -> None:
     code = _point_at(_block("example: openai"), live_server)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.split()) >= 3
 
@@ -64,7 +65,7 @@ def _slug(heading: str) -> str:
 def test_the_contents_list_every_section_in_order() -> None:
     text = README.read_text()
     headings = [h for h in re.findall(r"^## (.+)$", text, re.M) if h != "Contents"]
-    contents = text[text.index("## Contents"):]
+    contents = text[text.index("## Contents") :]
     contents = contents[: contents.index("\n## ", 1)]
     listed = re.findall(r"^- \[(.+?)\]\(#([\w-]+)\)$", contents, re.M)
     assert [title for title, _ in listed] == headings
@@ -96,8 +97,10 @@ def _commands(text: str) -> list[str]:
     return [re.sub(r"\s*\[[^\]]*\](\.\.\.)?", "", c) for c in found]
 
 
-@pytest.mark.parametrize("page", ["README.md", "CONTRIBUTING.md", "docs/scenarios.md",
-                                  "docs/recording.md", "docs/conform.md"])
+@pytest.mark.parametrize(
+    "page",
+    ["README.md", "CONTRIBUTING.md", "docs/scenarios.md", "docs/recording.md", "docs/conform.md"],
+)
 def test_every_mockllm_command_in_the_docs_parses(page: str) -> None:
     # docs/scenarios.md said `mockllm serve scenarios/`, which serve refuses.
     import shlex

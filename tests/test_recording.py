@@ -32,9 +32,16 @@ pytest_plugins = ["pytester"]
 
 KEY = "sk-upstream-SECRET-0123456789abcdef"
 CLIENT_KEY = "sk-client-SECRET-fedcba9876543210"
-TOOLS = [{"type": "function", "function": {
-    "name": name, "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
-    for name in ("get_weather", "get_time")]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    for name in ("get_weather", "get_time")
+]
 TTFT_S = 0.3
 GAP_S = 0.03
 
@@ -43,9 +50,14 @@ GAP_S = 0.03
 
 
 def _envelope(include_usage: bool) -> dict[str, Any]:
-    base: dict[str, Any] = {"id": "chatcmpl-standin1", "object": "chat.completion.chunk",
-                            "created": 1700000000, "model": "gpt-4o-mini-2024-07-18",
-                            "system_fingerprint": "fp_standin", "service_tier": "default"}
+    base: dict[str, Any] = {
+        "id": "chatcmpl-standin1",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_standin",
+        "service_tier": "default",
+    }
     if include_usage:
         base["usage"] = None
     return base
@@ -55,14 +67,23 @@ def _part(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[
     return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
 
 
-USAGE = {"prompt_tokens": 21, "completion_tokens": 17, "total_tokens": 38,
-         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                       "accepted_prediction_tokens": 0,
-                                       "rejected_prediction_tokens": 0}}
+USAGE = {
+    "prompt_tokens": 21,
+    "completion_tokens": 17,
+    "total_tokens": 38,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
 TEXTS = ["Paris is sunny and 21 degrees today.", "In Paris: sun, 21 C."]
-CALLS = [("call_w1", "get_weather", ['{"ci', 'ty": "Pa', 'ris"}']),
-         ("call_t2", "get_time", ['{"city"', ': "Paris"}'])]
+CALLS = [
+    ("call_w1", "get_weather", ['{"ci', 'ty": "Pa', 'ris"}']),
+    ("call_t2", "get_time", ['{"city"', ': "Paris"}']),
+]
 
 
 def standin_chunks(request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,16 +95,24 @@ def standin_chunks(request: dict[str, Any]) -> list[dict[str, Any]]:
     if request.get("tools"):
         first = True
         for position, (call_id, name, pieces) in enumerate(CALLS):
-            opening: dict[str, Any] = {"tool_calls": [{"index": position, "id": call_id,
-                                                       "type": "function", "function": {
-                                                           "name": name, "arguments": ""}}]}
+            opening: dict[str, Any] = {
+                "tool_calls": [
+                    {
+                        "index": position,
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ]
+            }
             if first:
                 opening = {"role": "assistant", "content": None, **opening}
                 first = False
             parts.append(_part(0, opening))
-            parts.extend(_part(0, {"tool_calls": [{"index": position,
-                                                   "function": {"arguments": p}}]})
-                         for p in pieces)
+            parts.extend(
+                _part(0, {"tool_calls": [{"index": position, "function": {"arguments": p}}]})
+                for p in pieces
+            )
         parts.append(_part(0, {}, "tool_calls"))
     else:
         n = int(request.get("n") or 1)
@@ -104,10 +133,10 @@ def standin_chunks(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 def standin_completion(request: dict[str, Any]) -> dict[str, Any]:
     """The plain reply: what the stream accumulates to, with the usage."""
-    body = analyse(standin_chunks({**request, "stream_options": {"include_usage": True}}),
-                   include_usage=True).completion
-    body.update(object="chat.completion", system_fingerprint="fp_standin",
-                service_tier="default")
+    body = analyse(
+        standin_chunks({**request, "stream_options": {"include_usage": True}}), include_usage=True
+    ).completion
+    body.update(object="chat.completion", system_fingerprint="fp_standin", service_tier="default")
     for choice in body["choices"]:
         choice["message"].setdefault("refusal", None)
         choice["message"]["annotations"] = []
@@ -128,12 +157,23 @@ class StandIn(BaseHTTPRequestHandler):
         StandIn.seen.append({"body": body, "authorization": self.headers.get("Authorization")})
         last = body["messages"][-1].get("content")
         if last == "rate limit me":
-            error = {"error": {"message": "Rate limit reached for gpt-4o-mini",
-                               "type": "requests", "param": None,
-                               "code": "rate_limit_exceeded"}}
-            self._send(429, json.dumps(error).encode(), {
-                "retry-after": "2", "x-should-retry": "true",
-                "x-ratelimit-remaining-requests": "0"})
+            error = {
+                "error": {
+                    "message": "Rate limit reached for gpt-4o-mini",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            }
+            self._send(
+                429,
+                json.dumps(error).encode(),
+                {
+                    "retry-after": "2",
+                    "x-should-retry": "true",
+                    "x-ratelimit-remaining-requests": "0",
+                },
+            )
             return
         if not body.get("stream"):
             self._send(200, json.dumps(standin_completion(body)).encode(), {})
@@ -186,10 +226,12 @@ def server(settings: Settings) -> MockLLMServer:
     return MockLLMServer(settings, parts=_parts())
 
 
-def recorder(upstream: str, out: Path, mode: RecordMode = RecordMode.ALL,
-             **extra: Any) -> MockLLMServer:
-    settings = Settings(port=0, record=mode, upstream=upstream, record_dir=out,
-                        upstream_key=KEY, **extra)
+def recorder(
+    upstream: str, out: Path, mode: RecordMode = RecordMode.ALL, **extra: Any
+) -> MockLLMServer:
+    settings = Settings(
+        port=0, record=mode, upstream=upstream, record_dir=out, upstream_key=KEY, **extra
+    )
     return server(settings)
 
 
@@ -207,10 +249,13 @@ def essentials(completion: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for choice in sorted(completion["choices"], key=lambda c: c["index"]):
         message = choice["message"]
-        calls = [(c["id"], c["function"]["name"], c["function"]["arguments"])
-                 for c in message.get("tool_calls") or ()]
-        out.append({"content": message.get("content"), "calls": calls,
-                    "finish": choice["finish_reason"]})
+        calls = [
+            (c["id"], c["function"]["name"], c["function"]["arguments"])
+            for c in message.get("tool_calls") or ()
+        ]
+        out.append(
+            {"content": message.get("content"), "calls": calls, "finish": choice["finish_reason"]}
+        )
     return [*out, {"usage": _counts(completion.get("usage"))}]
 
 
@@ -250,15 +295,21 @@ def all_text(folder: Path) -> str:
 
 
 def test_the_standin_recording_replays_equal_plain_and_streamed(
-        standin: str, tmp_path: Path) -> None:
+    standin: str, tmp_path: Path
+) -> None:
     requests = {
         "plain": ask("weather in Paris?"),
         "tools": ask("weather in Paris?", tools=TOOLS),
         "n2": ask("weather, twice", n=2, stream_options={"include_usage": True}),
-        "tools_stream": ask("weather in Paris?", tools=TOOLS,
-                            messages=[{"role": "system", "content": "Use tools."},
-                                      {"role": "user", "content": "weather in Paris?"}],
-                            stream_options={"include_usage": True}),
+        "tools_stream": ask(
+            "weather in Paris?",
+            tools=TOOLS,
+            messages=[
+                {"role": "system", "content": "Use tools."},
+                {"role": "user", "content": "weather in Paris?"},
+            ],
+            stream_options={"include_usage": True},
+        ),
     }
     with recorder(standin, tmp_path) as rec:
         api = client(rec)
@@ -283,8 +334,7 @@ def test_the_standin_recording_replays_equal_plain_and_streamed(
         assert essentials(plain(api, **requests["plain"])) == recorded["plain"]
         assert essentials(plain(api, **requests["tools"])) == recorded["tools"]
         assert essentials(streamed(api, **requests["n2"])[0]) == recorded["n2"]
-        assert essentials(streamed(api, **requests["tools_stream"])[0]) == \
-            recorded["tools_stream"]
+        assert essentials(streamed(api, **requests["tools_stream"])[0]) == recorded["tools_stream"]
         with pytest.raises(openai.RateLimitError) as replayed:
             api.chat.completions.create(**ask("rate limit me"))
     assert replayed.value.response.headers["retry-after"] == "2"
@@ -297,8 +347,11 @@ def test_a_stream_is_relayed_as_it_arrives_byte_for_byte(standin: str, tmp_path:
     body = json.dumps(ask("weather in Paris?", stream=True)).encode()
 
     def fetch(url: str) -> tuple[bytes, float, float]:
-        request = urllib.request.Request(f"{url}/chat/completions", data=body, headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"})
+        request = urllib.request.Request(
+            f"{url}/chat/completions",
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"},
+        )
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=10) as response:
             first = response.readline()
@@ -329,8 +382,10 @@ def test_replayed_stream_timing_is_within_ten_percent(standin: str, tmp_path: Pa
     # The median of three replays: a shared machine can stall any one run.
     replay_ttft = sorted(r[0] for r in runs)[1]
     replay_total = sorted(r[1] for r in runs)[1]
-    print(f"timing: recorded ttft {ttft * 1000:.0f} ms, total {total * 1000:.0f} ms; "
-          f"replayed ttft {replay_ttft * 1000:.0f} ms, total {replay_total * 1000:.0f} ms")
+    print(
+        f"timing: recorded ttft {ttft * 1000:.0f} ms, total {total * 1000:.0f} ms; "
+        f"replayed ttft {replay_ttft * 1000:.0f} ms, total {replay_total * 1000:.0f} ms"
+    )
     assert abs(replay_ttft - ttft) <= 0.1 * ttft, (ttft, replay_ttft)
     assert abs(replay_total - total) <= 0.1 * total, (total, replay_total)
 
@@ -377,21 +432,42 @@ def _tool_loop(api: openai.OpenAI) -> list[list[dict[str, Any]]]:
     first = ask("Weather in Oslo?", tools=TOOLS)
     call = plain(api, **first)
     message = call["choices"][0]["message"]
-    follow = {**first, "messages": [
-        *first["messages"],
-        {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
-        {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "3C"}]}
-    return [essentials(call), essentials(plain(api, **follow)),
-            essentials(plain(api, **ask("hello"))),
-            essentials(plain(api, **ask("hello", messages=[
-                {"role": "system", "content": "You are a pirate."},
-                {"role": "user", "content": "hello"}]))),
-            essentials(streamed(api, **ask("hello", stream_options={"include_usage": True}),
-                                )[0])]
+    follow = {
+        **first,
+        "messages": [
+            *first["messages"],
+            {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
+            {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "3C"},
+        ],
+    }
+    return [
+        essentials(call),
+        essentials(plain(api, **follow)),
+        essentials(plain(api, **ask("hello"))),
+        essentials(
+            plain(
+                api,
+                **ask(
+                    "hello",
+                    messages=[
+                        {"role": "system", "content": "You are a pirate."},
+                        {"role": "user", "content": "hello"},
+                    ],
+                ),
+            )
+        ),
+        essentials(
+            streamed(
+                api,
+                **ask("hello", stream_options={"include_usage": True}),
+            )[0]
+        ),
+    ]
 
 
 def test_recording_another_mockllm_replays_equal_and_re_records_the_same_file(
-        mockllm_upstream: MockLLMServer, tmp_path: Path) -> None:
+    mockllm_upstream: MockLLMServer, tmp_path: Path
+) -> None:
     out = tmp_path / "rec"
     with recorder(f"{mockllm_upstream.url}/v1", out) as rec:
         recorded = _tool_loop(client(rec))
@@ -411,16 +487,23 @@ def test_recording_another_mockllm_replays_equal_and_re_records_the_same_file(
     assert again.keys() == first.keys()
     unpaced = {name for name, text in first.items() if "timing:" in text}
     assert len(unpaced) == 1
-    assert {k: v for k, v in again.items() if k not in unpaced} == \
-        {k: v for k, v in first.items() if k not in unpaced}
+    assert {k: v for k, v in again.items() if k not in unpaced} == {
+        k: v for k, v in first.items() if k not in unpaced
+    }
 
 
 def test_serve_record_missing_forwards_only_misses_and_marks_the_journal(
-        mockllm_upstream: MockLLMServer, tmp_path: Path) -> None:
+    mockllm_upstream: MockLLMServer, tmp_path: Path
+) -> None:
     folder = tmp_path / "scenarios"
     folder.mkdir()
-    with recorder(f"{mockllm_upstream.url}/v1", tmp_path / "unused", RecordMode.MISSING,
-                  scenario_paths=(folder,), strict=True) as rec:
+    with recorder(
+        f"{mockllm_upstream.url}/v1",
+        tmp_path / "unused",
+        RecordMode.MISSING,
+        scenario_paths=(folder,),
+        strict=True,
+    ) as rec:
         api = client(rec)
         one = plain(api, **ask("hello"))
         two = plain(api, **ask("hello"))
@@ -429,8 +512,11 @@ def test_serve_record_missing_forwards_only_misses_and_marks_the_journal(
             journal = json.loads(response.read())["requests"]
         with urllib.request.urlopen(f"{rec.url}/__mockllm/health") as response:
             health = json.loads(response.read())
-    assert health["recording"] == {"mode": "missing", "upstream": f"{mockllm_upstream.url}/v1",
-                                   "to": str(tmp_path / "unused")}
+    assert health["recording"] == {
+        "mode": "missing",
+        "upstream": f"{mockllm_upstream.url}/v1",
+        "to": str(tmp_path / "unused"),
+    }
     tags = [entry["tags"] for entry in reversed(journal)]  # oldest first
     assert tags[0]["forwarded"] == f"{mockllm_upstream.url}/v1"
     assert tags[0]["recorded"].endswith(".yaml")
@@ -438,10 +524,14 @@ def test_serve_record_missing_forwards_only_misses_and_marks_the_journal(
     assert len(mockllm_upstream.call(mockllm_upstream.state.store.exchanges)) == 1
 
 
-def test_serve_without_record_never_forwards(mockllm_upstream: MockLLMServer,
-                                             tmp_path: Path) -> None:
-    with server(Settings(port=0, scenario_paths=(tmp_path,), strict=True,
-                                upstream=f"{mockllm_upstream.url}/v1")) as rep:
+def test_serve_without_record_never_forwards(
+    mockllm_upstream: MockLLMServer, tmp_path: Path
+) -> None:
+    with server(
+        Settings(
+            port=0, scenario_paths=(tmp_path,), strict=True, upstream=f"{mockllm_upstream.url}/v1"
+        )
+    ) as rep:
         with pytest.raises(openai.NotFoundError) as missed:
             plain(client(rep), **ask("hello"))
     assert "No scenario matched" in str(missed.value)
@@ -455,7 +545,7 @@ def test_record_command_needs_an_upstream(capsys: pytest.CaptureFixture[str]) ->
 # --------------------------------------------------------------------------- pytest
 
 
-INNER_TESTS = '''
+INNER_TESTS = """
 import openai
 
 
@@ -472,22 +562,26 @@ def test_greeting(mockllm):
 
 def test_farewell(mockllm):
     assert ask(mockllm, "bye") == "Goodbye from upstream"
-'''
+"""
 
 
 def test_pytest_records_per_test_and_replays_without_the_upstream(
-        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     scenarios = tmp_path / "up.yaml"
     scenarios.write_text(
         "scenarios:\n"
         "  - {name: hi, when: {last_user_message: hello},\n"
         "     reply: {content: Hello from upstream}}\n"
         "  - {name: bye, when: {last_user_message: bye},\n"
-        "     reply: {content: Goodbye from upstream}}\n")
+        "     reply: {content: Goodbye from upstream}}\n"
+    )
     pytester.makepyfile(test_calls=INNER_TESTS.format(client_key=CLIENT_KEY))
     with server(Settings(port=0, scenario_paths=(scenarios,))) as upstream:
-        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
-                         f"mockllm_upstream = {upstream.url}/v1\n")
+        pytester.makeini(
+            "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+            f"mockllm_upstream = {upstream.url}/v1\n"
+        )
         first = pytester.runpytest_subprocess("--mockllm-record=missing")
         first.assert_outcomes(passed=2)
         seen = len(upstream.call(upstream.state.store.exchanges))
@@ -532,8 +626,10 @@ def test_refusal_reasoning_annotations_and_logprobs_replay_as_recorded(tmp_path:
     upstream_file.write_text(RICH_SCENARIOS)
     requests = [ask("forbidden thing"), ask("cite it", logprobs=True, top_logprobs=2)]
     out = tmp_path / "rec"
-    with server(Settings(port=0, seed=3, scenario_paths=(upstream_file,))) as upstream, \
-            recorder(f"{upstream.url}/v1", out) as rec:
+    with (
+        server(Settings(port=0, seed=3, scenario_paths=(upstream_file,))) as upstream,
+        recorder(f"{upstream.url}/v1", out) as rec,
+    ):
         recorded = [plain(client(rec), **r)["choices"][0] for r in requests]
     assert recorded[0]["message"]["refusal"] == "I can't help with that."
     with replayer(out) as rep:
@@ -555,26 +651,47 @@ def test_the_documented_recording_is_a_valid_scenario_file() -> None:
     assert scenario.name == "weather-in-paris-1c9e0f3a"
 
 
-def test_the_record_command_as_a_process(mockllm_upstream: MockLLMServer,
-                                         tmp_path: Path) -> None:
+def test_the_record_command_as_a_process(mockllm_upstream: MockLLMServer, tmp_path: Path) -> None:
     import re
     import subprocess
     import sys
 
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "mockllm", "record", "--upstream", f"{mockllm_upstream.url}/v1",
-         "--out", str(out), "--port", "0", "--upstream-key", KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mockllm",
+            "record",
+            "--upstream",
+            f"{mockllm_upstream.url}/v1",
+            "--out",
+            str(out),
+            "--port",
+            "0",
+            "--upstream-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         url = re.search(r"http://[\d.]+:\d+", line)
         assert url, line
         api = openai.OpenAI(base_url=f"{url.group(0)}/v1", api_key=CLIENT_KEY, max_retries=0)
-        reply = plain(api, **ask("hello", messages=[
-            {"role": "system", "content": "You are a pirate."},
-            {"role": "user", "content": "hello"}]))
+        reply = plain(
+            api,
+            **ask(
+                "hello",
+                messages=[
+                    {"role": "system", "content": "You are a pirate."},
+                    {"role": "user", "content": "hello"},
+                ],
+            ),
+        )
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)
@@ -588,11 +705,30 @@ def test_the_record_command_as_a_process(mockllm_upstream: MockLLMServer,
 def test_serve_and_record_flags_reach_the_settings(tmp_path: Path) -> None:
     from mockllm.cli import _parser, _settings
 
-    serve = _settings(_parser().parse_args([
-        "serve", "--scenarios", str(tmp_path), "--record", "missing", "--upstream",
-        "http://up/v1", "--upstream-key", KEY, "--redact", "x+", "--redact", "y+"]))
+    serve = _settings(
+        _parser().parse_args(
+            [
+                "serve",
+                "--scenarios",
+                str(tmp_path),
+                "--record",
+                "missing",
+                "--upstream",
+                "http://up/v1",
+                "--upstream-key",
+                KEY,
+                "--redact",
+                "x+",
+                "--redact",
+                "y+",
+            ]
+        )
+    )
     assert (serve.record, serve.upstream, serve.redact) == (
-        RecordMode.MISSING, "http://up/v1", ("x+", "y+"))
+        RecordMode.MISSING,
+        "http://up/v1",
+        ("x+", "y+"),
+    )
     assert KEY not in repr(serve)
     record = _settings(_parser().parse_args(["record", "--upstream", "http://up/v1"]))
     assert (record.record, record.record_dir) == (RecordMode.ALL, Path("recordings"))

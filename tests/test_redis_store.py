@@ -24,8 +24,7 @@ async def store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
     await made.close()
 
 
-async def test_budgets_use_redis_time_so_every_worker_agrees(
-        redis_server: RedisServer) -> None:
+async def test_budgets_use_redis_time_so_every_worker_agrees(redis_server: RedisServer) -> None:
     prefix = f"clock:{uuid.uuid4().hex}:"
     one, two = (RedisStore(redis_server.url, prefix=prefix) for _ in range(2))
     budget = [BudgetSpend(2, 30.0, 1)]
@@ -70,21 +69,34 @@ async def test_an_unreachable_redis_is_a_quick_503_naming_it() -> None:
 
 def test_exchanges_round_trip_through_json() -> None:
     original = Exchange(
-        seq=3, request_id="req_1", time=1.5, method="POST", path="/v1/chat/completions",
-        query={"a": "1"}, headers={"Content-Type": "application/json"},
-        body={"model": "m", "messages": []}, raw_body=None,
-        field_errors=(FieldError("Messages", "messages", "NotEmpty", "invalid_value",
-                                 "must not be empty"),),
-        scenario=None, near_misses=({"scenario": "x", "source": "", "failed": []},),
-        status=400, response=None, error="bad", stream=False, duration_ms=0.25,
-        tags={"worker": 1}, error_code="BadRequest")
+        seq=3,
+        request_id="req_1",
+        time=1.5,
+        method="POST",
+        path="/v1/chat/completions",
+        query={"a": "1"},
+        headers={"Content-Type": "application/json"},
+        body={"model": "m", "messages": []},
+        raw_body=None,
+        field_errors=(
+            FieldError("Messages", "messages", "NotEmpty", "invalid_value", "must not be empty"),
+        ),
+        scenario=None,
+        near_misses=({"scenario": "x", "source": "", "failed": []},),
+        status=400,
+        response=None,
+        error="bad",
+        stream=False,
+        duration_ms=0.25,
+        tags={"worker": 1},
+        error_code="BadRequest",
+    )
     again = Exchange.from_json(original.to_json())
     assert again.to_json() == original.to_json()
     assert again.field_errors == original.field_errors and not again.valid
 
 
-async def test_a_batch_that_meets_a_missing_script_runs_each_call_once(
-        store: RedisStore) -> None:
+async def test_a_batch_that_meets_a_missing_script_runs_each_call_once(store: RedisStore) -> None:
     # A worker's first batch can meet Redis with one script loaded and another not (a
     # fresh or restarted Redis, or another worker loading it meanwhile): only the calls
     # Redis refused may run again, or a use count or a budget is spent twice.
@@ -96,8 +108,8 @@ async def test_a_batch_that_meets_a_missing_script_runs_each_call_once(
     await client.script_flush()
     await client.script_load(redis_store._TAKE)
     took, spent = await asyncio.gather(
-        store.take("once", None, None),
-        store.spend("key", [BudgetSpend(10, 6.0, 1)], 0.0))
+        store.take("once", None, None), store.spend("key", [BudgetSpend(10, 6.0, 1)], 0.0)
+    )
     assert took == 0 and spent.allowed
     assert (await store.uses())["once"] == 1
     again = await store.spend("key", [BudgetSpend(10, 6.0, 1)], 0.0)
@@ -105,7 +117,8 @@ async def test_a_batch_that_meets_a_missing_script_runs_each_call_once(
 
 
 async def test_a_call_that_times_out_is_not_sent_again(
-        redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Redis busy longer than the read timeout (a starved server looks the same): the
     # spend times out but still runs once Redis is free; sending it again would spend twice.
     import asyncio
@@ -120,10 +133,14 @@ async def test_a_call_that_times_out_is_not_sent_again(
     budget = [BudgetSpend(10, 6.0, 1)]
     try:
         await store.spend("warm", budget, 0.0)  # connected, scripts loaded
-        busy = asyncio.create_task(other.eval(
-            "local s = redis.call('TIME') local t = s "
-            "while (t[1] - s[1]) * 1e6 + (t[2] - s[2]) < 900000 do t = redis.call('TIME') end "
-            "return 1", 0))
+        busy = asyncio.create_task(
+            other.eval(
+                "local s = redis.call('TIME') local t = s "
+                "while (t[1] - s[1]) * 1e6 + (t[2] - s[2]) < 900000 do t = redis.call('TIME') end "
+                "return 1",
+                0,
+            )
+        )
         await asyncio.sleep(0.05)
         with pytest.raises(StateUnavailableError):
             await store.spend("key", budget, 0.0)

@@ -50,12 +50,14 @@ async def _until(predicate, client: TestClient, timeout: float = 5.0) -> str:  #
         await asyncio.sleep(0.1)
 
 
-async def test_reload_picks_up_changes_and_keeps_state(make_app: Any,
-                                                       aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_reload_picks_up_changes_and_keeps_state(
+    make_app: Any, aiohttp_client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     file = tmp_path / "s.yaml"
     _write(file, COUNTER.replace("VERSION", "first"))
-    client = await aiohttp_client(make_app(Settings(scenario_paths=(tmp_path,), reload=True,
-                                                      strict=True)))
+    client = await aiohttp_client(
+        make_app(Settings(scenario_paths=(tmp_path,), reload=True, strict=True))
+    )
     assert await _content(client) == "one"
     assert await _content(client, "bye") == "first"
 

@@ -108,7 +108,7 @@ def sse_chunks(client: openai.OpenAI, **params: Any) -> list[dict[str, Any]]:
         for line in rsp.iter_lines():
             if not line.startswith("data: "):
                 continue
-            data = line[len("data: "):]
+            data = line[len("data: ") :]
             if data == "[DONE]":
                 break
             events.append(json.loads(data))
@@ -121,33 +121,64 @@ def sse_chunks(client: openai.OpenAI, **params: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("reply", "prompt", "expected"),
     [
-        pytest.param([{"name": "get_weather",
-                       "arguments": {"city": "Paris", "days": 2, "unit": "celsius"}}],
-                     "weather in Paris", [{"city": "Paris", "days": 2, "unit": "celsius"}],
-                     id="canned"),
-        pytest.param([{"name": "get_weather",
-                       "arguments": {"city": "{{ city }}", "days": "{{ days | int }}",
-                                     "unit": "fahrenheit"}}],
-                     "weather in Lyon for 3 days",
-                     [{"city": "Lyon", "days": 3, "unit": "fahrenheit"}], id="templated"),
-        pytest.param([{"name": "get_weather",
-                       "arguments": {"city": "Rome", "days": 1, "unit": "celsius"}},
-                      {"name": "get_time", "arguments": '{"zone": "Europe/Rome"}'},
-                      {"name": "get_weather"}],
-                     "weather in Rome",
-                     [{"city": "Rome", "days": 1, "unit": "celsius"}, {"zone": "Europe/Rome"},
-                      None], id="parallel-with-generated"),
+        pytest.param(
+            [{"name": "get_weather", "arguments": {"city": "Paris", "days": 2, "unit": "celsius"}}],
+            "weather in Paris",
+            [{"city": "Paris", "days": 2, "unit": "celsius"}],
+            id="canned",
+        ),
+        pytest.param(
+            [
+                {
+                    "name": "get_weather",
+                    "arguments": {
+                        "city": "{{ city }}",
+                        "days": "{{ days | int }}",
+                        "unit": "fahrenheit",
+                    },
+                }
+            ],
+            "weather in Lyon for 3 days",
+            [{"city": "Lyon", "days": 3, "unit": "fahrenheit"}],
+            id="templated",
+        ),
+        pytest.param(
+            [
+                {
+                    "name": "get_weather",
+                    "arguments": {"city": "Rome", "days": 1, "unit": "celsius"},
+                },
+                {"name": "get_time", "arguments": '{"zone": "Europe/Rome"}'},
+                {"name": "get_weather"},
+            ],
+            "weather in Rome",
+            [{"city": "Rome", "days": 1, "unit": "celsius"}, {"zone": "Europe/Rome"}, None],
+            id="parallel-with-generated",
+        ),
     ],
 )
-def test_scenario_tool_calls(mockllm: MockLLM, client: openai.OpenAI,
-                             response_validator: ResponseValidator, reply: list[dict],
-                             prompt: str, expected: list[dict | None]) -> None:
-    mockllm.add({"name": "tools",
-                 "when": {"last_user_message": {
-                     "regex": r"weather in (?P<city>\w+)(?: for (?P<days>\d+) days)?"}},
-                 "reply": {"tool_calls": reply}})
-    completion = ask(client, response_validator, tools=TOOLS,
-                     messages=[{"role": "user", "content": prompt}])
+def test_scenario_tool_calls(
+    mockllm: MockLLM,
+    client: openai.OpenAI,
+    response_validator: ResponseValidator,
+    reply: list[dict],
+    prompt: str,
+    expected: list[dict | None],
+) -> None:
+    mockllm.add(
+        {
+            "name": "tools",
+            "when": {
+                "last_user_message": {
+                    "regex": r"weather in (?P<city>\w+)(?: for (?P<days>\d+) days)?"
+                }
+            },
+            "reply": {"tool_calls": reply},
+        }
+    )
+    completion = ask(
+        client, response_validator, tools=TOOLS, messages=[{"role": "user", "content": prompt}]
+    )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     calls = choice.message.tool_calls
@@ -162,20 +193,29 @@ def test_scenario_tool_calls(mockllm: MockLLM, client: openai.OpenAI,
 
 @pytest.mark.parametrize(
     ("tool_choice", "name", "finish"),
-    [("required", "get_weather", "tool_calls"),
-     # OpenAI answers "stop" for a function forced by name (vllm-project/vllm#25054).
-     ({"type": "function", "function": {"name": "get_time"}}, "get_time", "stop")],
+    [
+        ("required", "get_weather", "tool_calls"),
+        # OpenAI answers "stop" for a function forced by name (vllm-project/vllm#25054).
+        ({"type": "function", "function": {"name": "get_time"}}, "get_time", "stop"),
+    ],
 )
 def test_forced_tool_choice_without_scenario_calls_the_tool(
-        client: openai.OpenAI, response_validator: ResponseValidator,
-        tool_choice: Any, name: str, finish: str) -> None:
+    client: openai.OpenAI,
+    response_validator: ResponseValidator,
+    tool_choice: Any,
+    name: str,
+    finish: str,
+) -> None:
     completion = ask(client, response_validator, tools=TOOLS, tool_choice=tool_choice)
     choice = completion.choices[0]
     assert choice.finish_reason == finish
     # ask() compared the streamed finish reason; check the raw last chunk as well.
     chunks = sse_chunks(client, tools=TOOLS, tool_choice=tool_choice, seed=7)
-    assert [c["choices"][0]["finish_reason"] for c in chunks
-            if c["choices"] and c["choices"][0]["finish_reason"]] == [finish]
+    assert [
+        c["choices"][0]["finish_reason"]
+        for c in chunks
+        if c["choices"] and c["choices"][0]["finish_reason"]
+    ] == [finish]
     assert choice.message.content is None
     [call] = choice.message.tool_calls
     assert call.type == "function" and call.function.name == name
@@ -183,9 +223,20 @@ def test_forced_tool_choice_without_scenario_calls_the_tool(
 
 
 def test_tool_call_stream_wire_shape(mockllm: MockLLM, client: openai.OpenAI) -> None:
-    mockllm.add({"name": "two-calls", "reply": {"tool_calls": [
-        {"name": "get_weather", "arguments": {"city": "Paris", "days": 5, "unit": "celsius"}},
-        {"name": "get_time", "arguments": {"zone": "Europe/Paris"}}]}})
+    mockllm.add(
+        {
+            "name": "two-calls",
+            "reply": {
+                "tool_calls": [
+                    {
+                        "name": "get_weather",
+                        "arguments": {"city": "Paris", "days": 5, "unit": "celsius"},
+                    },
+                    {"name": "get_time", "arguments": {"zone": "Europe/Paris"}},
+                ]
+            },
+        }
+    )
     chunks = sse_chunks(client, tools=TOOLS, seed=3)
     deltas = [d for c in chunks for d in c["choices"][0]["delta"].get("tool_calls") or ()]
     assert all("index" in d for d in deltas)
@@ -211,35 +262,54 @@ def test_tool_call_stream_wire_shape(mockllm: MockLLM, client: openai.OpenAI) ->
 
 # Each step answers once per conversation: were the two conversations' counts shared,
 # the second conversation would fall through to the built-in replies.
-_PER_CONVERSATION = {"conversation": {"key": "header", "header": "X-Conversation-Id"},
-                     "times": 1}
+_PER_CONVERSATION = {"conversation": {"key": "header", "header": "X-Conversation-Id"}, "times": 1}
 AGENT_LOOP = [
-    {"name": "ask-tool", **_PER_CONVERSATION,
-     "when": {"tools": "get_weather", "last_role": "user",
-              "last_user_message": {"regex": r"in (?P<city>\w+)"}},
-     "reply": {"tool_calls": [{"name": "get_weather",
-                               "arguments": {"city": "{{ city }}", "days": 1,
-                                             "unit": "celsius"}}]}},
-    {"name": "final-answer", **_PER_CONVERSATION,
-     "when": {"last_role": "tool",
-              "tool_result": {"name": "get_weather",
-                              "regex": r"(?P<city>\w+): (?P<temp>-?\d+) C"}},
-     "reply": {"content": "It is {{ temp }} degrees in {{ city }}."}},
+    {
+        "name": "ask-tool",
+        **_PER_CONVERSATION,
+        "when": {
+            "tools": "get_weather",
+            "last_role": "user",
+            "last_user_message": {"regex": r"in (?P<city>\w+)"},
+        },
+        "reply": {
+            "tool_calls": [
+                {
+                    "name": "get_weather",
+                    "arguments": {"city": "{{ city }}", "days": 1, "unit": "celsius"},
+                }
+            ]
+        },
+    },
+    {
+        "name": "final-answer",
+        **_PER_CONVERSATION,
+        "when": {
+            "last_role": "tool",
+            "tool_result": {"name": "get_weather", "regex": r"(?P<city>\w+): (?P<temp>-?\d+) C"},
+        },
+        "reply": {"content": "It is {{ temp }} degrees in {{ city }}."},
+    },
 ]
 
 
 def _agent_turn(client: openai.OpenAI, conversation: str, messages: list[dict]) -> Any:
     return client.chat.completions.create(
-        model="gpt-4o", messages=messages, tools=TOOLS,
-        extra_headers={"X-Conversation-Id": conversation})
+        model="gpt-4o",
+        messages=messages,
+        tools=TOOLS,
+        extra_headers={"X-Conversation-Id": conversation},
+    )
 
 
 def test_agent_loop_interleaved_conversations_do_not_cross_fire(
-        mockllm: MockLLM, client: openai.OpenAI) -> None:
+    mockllm: MockLLM, client: openai.OpenAI
+) -> None:
     mockllm.add(AGENT_LOOP)
     temps = {"Paris": 21, "Oslo": -4}
-    histories = {city: [{"role": "user", "content": f"What is the weather in {city}?"}]
-                 for city in temps}
+    histories = {
+        city: [{"role": "user", "content": f"What is the weather in {city}?"}] for city in temps
+    }
     # Both conversations ask first, then both answer: their turns interleave on the server.
     for city, history in histories.items():
         reply = _agent_turn(client, f"conv-{city}", history)
@@ -247,8 +317,9 @@ def test_agent_loop_interleaved_conversations_do_not_cross_fire(
         [call] = reply.choices[0].message.tool_calls
         assert json.loads(call.function.arguments)["city"] == city
         history.append(reply.choices[0].message.model_dump(exclude_none=True))
-        history.append({"role": "tool", "tool_call_id": call.id,
-                        "content": f"{city}: {temps[city]} C"})
+        history.append(
+            {"role": "tool", "tool_call_id": call.id, "content": f"{city}: {temps[city]} C"}
+        )
     for city, history in reversed(list(histories.items())):
         final = _agent_turn(client, f"conv-{city}", history)
         assert final.choices[0].finish_reason == "stop"
@@ -269,24 +340,36 @@ class Forecast(pydantic.BaseModel):
     hours: list[int]
 
 
-def test_json_object_content_is_an_object(client: openai.OpenAI,
-                                          response_validator: ResponseValidator) -> None:
+def test_json_object_content_is_an_object(
+    client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
     completion = ask(client, response_validator, response_format={"type": "json_object"})
     assert isinstance(json.loads(completion.choices[0].message.content), dict)
 
 
-def test_json_schema_content_validates(client: openai.OpenAI,
-                                       response_validator: ResponseValidator) -> None:
+def test_json_schema_content_validates(
+    client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
     schema = Forecast.model_json_schema()
-    completion = ask(client, response_validator, response_format={
-        "type": "json_schema", "json_schema": {"name": "forecast", "schema": schema}})
+    completion = ask(
+        client,
+        response_validator,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "forecast", "schema": schema},
+        },
+    )
     jsonschema.validate(json.loads(completion.choices[0].message.content), schema)
 
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_parse_helpers_build_the_pydantic_model(client: openai.OpenAI, streamed: bool) -> None:
-    params: dict[str, Any] = {"model": "gpt-4o", "messages": USER, "seed": 4,
-                              "response_format": Forecast}
+    params: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": USER,
+        "seed": 4,
+        "response_format": Forecast,
+    }
     completion = parse_either(client, streamed, **params)
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, Forecast)
@@ -302,14 +385,17 @@ class GetWeather(pydantic.BaseModel):
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_parse_helpers_build_strict_tool_arguments(client: openai.OpenAI, streamed: bool) -> None:
-    params: dict[str, Any] = {"model": "gpt-4o", "messages": USER, "seed": 8,
-                              "tools": [openai.pydantic_function_tool(GetWeather)],
-                              "tool_choice": "required"}
+    params: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": USER,
+        "seed": 8,
+        "tools": [openai.pydantic_function_tool(GetWeather)],
+        "tool_choice": "required",
+    }
     completion = parse_either(client, streamed, **params)
     [call] = completion.choices[0].message.tool_calls
     assert isinstance(call.function.parsed_arguments, GetWeather)
-    assert call.function.parsed_arguments == GetWeather.model_validate_json(
-        call.function.arguments)
+    assert call.function.parsed_arguments == GetWeather.model_validate_json(call.function.arguments)
 
 
 # --------------------------------------------------------------------------- audio
@@ -335,9 +421,15 @@ def _decoded(data: bytes, fmt: str) -> tuple[Any, int]:
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "flac", "opus", "pcm16", "aac"])
 def test_audio_is_audible_and_as_long_as_its_transcript(
-        client: openai.OpenAI, response_validator: ResponseValidator, fmt: str) -> None:
-    completion = ask(client, response_validator, model="gpt-4o-audio-preview",
-                     modalities=["text", "audio"], audio={"voice": "alloy", "format": fmt})
+    client: openai.OpenAI, response_validator: ResponseValidator, fmt: str
+) -> None:
+    completion = ask(
+        client,
+        response_validator,
+        model="gpt-4o-audio-preview",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": fmt},
+    )
     audio = completion.choices[0].message.audio
     assert audio is not None and audio.transcript
     samples, rate = _decoded(base64.b64decode(audio.data), fmt)
@@ -356,26 +448,34 @@ def test_audio_is_audible_and_as_long_as_its_transcript(
 # --------------------------------------------------------------------------- citations
 
 
-def test_url_citations_slice_the_cited_span(mockllm: MockLLM, client: openai.OpenAI,
-                                            response_validator: ResponseValidator) -> None:
-    mockllm.add({"name": "cited", "reply": {
-        "content": "The Eiffel Tower is 330 m tall and was finished in 1889.",
-        "annotations": [
-            {"url": "https://example.com/eiffel", "title": "Eiffel", "text": "330 m"},
-            {"url": "https://example.com/history", "title": "History", "text": "1889"}]}})
+def test_url_citations_slice_the_cited_span(
+    mockllm: MockLLM, client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
+    mockllm.add(
+        {
+            "name": "cited",
+            "reply": {
+                "content": "The Eiffel Tower is 330 m tall and was finished in 1889.",
+                "annotations": [
+                    {"url": "https://example.com/eiffel", "title": "Eiffel", "text": "330 m"},
+                    {"url": "https://example.com/history", "title": "History", "text": "1889"},
+                ],
+            },
+        }
+    )
     completion = ask(client, response_validator)
     message = completion.choices[0].message
-    spans = {a.url_citation.url: message.content[a.url_citation.start_index:
-                                                 a.url_citation.end_index]
-             for a in message.annotations}
-    assert spans == {"https://example.com/eiffel": "330 m",
-                     "https://example.com/history": "1889"}
+    spans = {
+        a.url_citation.url: message.content[a.url_citation.start_index : a.url_citation.end_index]
+        for a in message.annotations
+    }
+    assert spans == {"https://example.com/eiffel": "330 m", "https://example.com/history": "1889"}
     assert all(a.type == "url_citation" for a in message.annotations)
 
 
 def test_generated_citations_lie_inside_the_content(
-        mockllm: MockLLM, client: openai.OpenAI,
-        response_validator: ResponseValidator) -> None:
+    mockllm: MockLLM, client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
     mockllm.add({"name": "cited", "reply": {"annotations": 2}})
     message = ask(client, response_validator).choices[0].message
     assert len(message.annotations) == 2
@@ -392,8 +492,9 @@ def _reasoning(completion: Any) -> str:
     return (completion.choices[0].message.model_extra or {}).get("reasoning") or ""
 
 
-def test_reasoning_grows_with_effort(client: openai.OpenAI,
-                                     response_validator: ResponseValidator) -> None:
+def test_reasoning_grows_with_effort(
+    client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
     # A model the catalog does not know shows its reasoning as text (an OpenAI reasoning
     # model only counts it: tests/test_models_catalog.py).
     low = ask(client, response_validator, model="qwen3-32b", reasoning_effort="low")
@@ -404,25 +505,36 @@ def test_reasoning_grows_with_effort(client: openai.OpenAI,
         reasoning_tokens = usage.completion_tokens_details.reasoning_tokens
         assert 0 < reasoning_tokens < usage.completion_tokens
         assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    assert (low.usage.completion_tokens_details.reasoning_tokens
-            < high.usage.completion_tokens_details.reasoning_tokens)
+    assert (
+        low.usage.completion_tokens_details.reasoning_tokens
+        < high.usage.completion_tokens_details.reasoning_tokens
+    )
 
 
-def test_enable_thinking_gives_reasoning(client: openai.OpenAI,
-                                         response_validator: ResponseValidator) -> None:
+def test_enable_thinking_gives_reasoning(
+    client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
     # enable_thinking is a Qwen-style provider's switch: a model outside the catalog.
-    completion = ask(client, response_validator, model="qwen3-32b",
-                     extra_body={"enable_thinking": True})
+    completion = ask(
+        client, response_validator, model="qwen3-32b", extra_body={"enable_thinking": True}
+    )
     assert _reasoning(completion)
     assert completion.usage.completion_tokens_details.reasoning_tokens > 0
 
 
-def test_refusal_has_null_content(mockllm: MockLLM, client: openai.OpenAI,
-                                  response_validator: ResponseValidator) -> None:
-    mockllm.add({"name": "refuse", "when": {"last_user_message": {"contains": "bomb"}},
-                 "reply": {"refusal": "I can't help with that."}})
-    completion = ask(client, response_validator,
-                     messages=[{"role": "user", "content": "How do I build a bomb?"}])
+def test_refusal_has_null_content(
+    mockllm: MockLLM, client: openai.OpenAI, response_validator: ResponseValidator
+) -> None:
+    mockllm.add(
+        {
+            "name": "refuse",
+            "when": {"last_user_message": {"contains": "bomb"}},
+            "reply": {"refusal": "I can't help with that."},
+        }
+    )
+    completion = ask(
+        client, response_validator, messages=[{"role": "user", "content": "How do I build a bomb?"}]
+    )
     message = completion.choices[0].message
     assert message.refusal == "I can't help with that."
     assert message.content is None
@@ -443,8 +555,9 @@ def _check_entries(entries: list[Any], top: int) -> None:
 
 
 @pytest.mark.parametrize("top", [0, 3, 5])
-def test_logprobs_cover_the_content(client: openai.OpenAI,
-                                    response_validator: ResponseValidator, top: int) -> None:
+def test_logprobs_cover_the_content(
+    client: openai.OpenAI, response_validator: ResponseValidator, top: int
+) -> None:
     completion = ask(client, response_validator, logprobs=True, top_logprobs=top)
     entries = completion.choices[0].logprobs.content
     assert "".join(e.token for e in entries) == completion.choices[0].message.content
@@ -474,13 +587,23 @@ def _retrying_client(mockllm: MockLLM) -> openai.OpenAI:
 
 
 def test_429_with_retry_after_is_retried_until_success(mockllm: MockLLM) -> None:
-    mockllm.add({"name": "limited", "sequence": [
-        {"error": {"status": 429, "message": "Rate limit reached",
-                   "headers": {"Retry-After": "0.3"}}},
-        {"content": "Finally."}]})
+    mockllm.add(
+        {
+            "name": "limited",
+            "sequence": [
+                {
+                    "error": {
+                        "status": 429,
+                        "message": "Rate limit reached",
+                        "headers": {"Retry-After": "0.3"},
+                    }
+                },
+                {"content": "Finally."},
+            ],
+        }
+    )
     started = time.monotonic()
-    completion = _retrying_client(mockllm).chat.completions.create(model="gpt-4o",
-                                                                   messages=USER)
+    completion = _retrying_client(mockllm).chat.completions.create(model="gpt-4o", messages=USER)
     elapsed = time.monotonic() - started
     assert completion.choices[0].message.content == "Finally."
     assert [e.status for e in mockllm.assert_called("limited", 2)] == [429, 200]
@@ -488,8 +611,14 @@ def test_429_with_retry_after_is_retried_until_success(mockllm: MockLLM) -> None
 
 
 def test_500_with_should_retry_false_is_not_retried(mockllm: MockLLM) -> None:
-    mockllm.add({"name": "broken", "reply": {"error": {
-        "status": 500, "message": "Boom", "headers": {"x-should-retry": "false"}}}})
+    mockllm.add(
+        {
+            "name": "broken",
+            "reply": {
+                "error": {"status": 500, "message": "Boom", "headers": {"x-should-retry": "false"}}
+            },
+        }
+    )
     with pytest.raises(openai.InternalServerError) as info:
         _retrying_client(mockllm).chat.completions.create(model="gpt-4o", messages=USER)
     assert "Boom" in info.value.message
@@ -497,18 +626,39 @@ def test_500_with_should_retry_false_is_not_retried(mockllm: MockLLM) -> None:
 
 
 def test_scripted_400_surfaces_param_and_code(mockllm: MockLLM, client: openai.OpenAI) -> None:
-    mockllm.add({"name": "bad", "reply": {"error": {
-        "status": 400, "message": "messages must not be empty", "errorCode": "NotEmpty",
-        "type": "invalid_request_error", "code": "invalid_value", "param": "messages",
-        "field_errors": [{"fieldName": "Messages", "param": "messages",
-                          "errorCode": "NotEmpty", "message": "must not be empty"}]}}})
+    mockllm.add(
+        {
+            "name": "bad",
+            "reply": {
+                "error": {
+                    "status": 400,
+                    "message": "messages must not be empty",
+                    "errorCode": "NotEmpty",
+                    "type": "invalid_request_error",
+                    "code": "invalid_value",
+                    "param": "messages",
+                    "field_errors": [
+                        {
+                            "fieldName": "Messages",
+                            "param": "messages",
+                            "errorCode": "NotEmpty",
+                            "message": "must not be empty",
+                        }
+                    ],
+                }
+            },
+        }
+    )
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="gpt-4o", messages=USER)
     error = info.value
     assert (error.status_code, error.param, error.code, error.type) == (
-        400, "messages", "invalid_value", "invalid_request_error")
+        400,
+        "messages",
+        "invalid_value",
+        "invalid_request_error",
+    )
     assert error.body is not None  # the SDK hands over the OpenAI envelope
     status = error.response.json()["responseStatus"]
     assert status["errorCode"] == "NotEmpty"
     assert [e["fieldName"] for e in status["errors"]] == ["Messages"]
-

@@ -31,12 +31,15 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     return path
 
 
-@pytest.mark.parametrize("text", [
-    "name: one\nreply: {content: hi}\n",
-    "- name: one\n- name: two\n",
-    "scenarios:\n  - name: one\n  - name: two\n",
-    "",  # an empty file holds no scenarios
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: one\nreply: {content: hi}\n",
+        "- name: one\n- name: two\n",
+        "scenarios:\n  - name: one\n  - name: two\n",
+        "",  # an empty file holds no scenarios
+    ],
+)
 def test_file_shapes(tmp_path: Path, text: str) -> None:
     names = [s.name for s in load_scenarios([write(tmp_path, text)])]
     assert names == re.findall(r"name: (\w+)", text)
@@ -45,30 +48,54 @@ def test_file_shapes(tmp_path: Path, text: str) -> None:
 # (file text, line, key, message fragment)
 BROKEN = [
     ("name: a\nreply: {content: [unclosed\n", 3, "", "bad YAML"),
-    ("name: a\nwhen:\n  modle: gpt-4o\n", 3, "when.modle",
-     "unknown condition 'modle' (did you mean 'model'?) (known: any_message, headers, json_path"),
+    (
+        "name: a\nwhen:\n  modle: gpt-4o\n",
+        3,
+        "when.modle",
+        "unknown condition 'modle' (did you mean 'model'?) (known: any_message, headers, json_path",
+    ),
     ("- name: a\n- name: b\n  times: three\n", 3, "[1].times", "'three' is not of type 'integer'"),
     ("name: a\npriority: 1.5\n", 2, "priority", "is not of type 'integer'"),
-    ("name: a\nwhen:\n  last_user_message:\n    regex: 'weather ('\n", 4,
-     "when.last_user_message.regex", "bad regex 'weather ('"),
+    (
+        "name: a\nwhen:\n  last_user_message:\n    regex: 'weather ('\n",
+        4,
+        "when.last_user_message.regex",
+        "bad regex 'weather ('",
+    ),
     ("name: a\nwhen:\n  model: {like: gpt}\n", 3, "when.model.like", "unknown lookup 'like'"),
     ("name: a\nwhen:\n  turn: {gt: many}\n", 3, "when.turn.gt", "'many' is not of type 'number'"),
     ("name: a\nreply:\n  content: '{{ city '\n", 3, "reply.content", "bad template syntax"),
-    ("name: a\nreply:\n  content: '{{ citty }}'\n", 3, "reply.content",
-     "unknown template variable 'citty' (available: call, faker, headers, request"),
+    (
+        "name: a\nreply:\n  content: '{{ citty }}'\n",
+        3,
+        "reply.content",
+        "unknown template variable 'citty' (available: call, faker, headers, request",
+    ),
     ("name: a\nreply:\n  contnet: hi\n", 3, "reply.contnet", "unknown key 'contnet'"),
-    ("name: a\nreply:\n  tool_calls:\n    - {arguments: {}}\n", 4, "reply.tool_calls[0]",
-     "'name' is required"),
+    (
+        "name: a\nreply:\n  tool_calls:\n    - {arguments: {}}\n",
+        4,
+        "reply.tool_calls[0]",
+        "'name' is required",
+    ),
     ("name: a\nreply:\n  error: {status: 200}\n", 3, "reply.error.status", "less than the minimum"),
-    ("scenarios:\n  - name: a\n    sequence:\n"
-     "      - content: x\n      - {timing: {chunk: words}}\n",
-     5, "scenarios[0].sequence[1].timing.chunk", "'words' is not one of"),
+    (
+        "scenarios:\n  - name: a\n    sequence:\n"
+        "      - content: x\n      - {timing: {chunk: words}}\n",
+        5,
+        "scenarios[0].sequence[1].timing.chunk",
+        "'words' is not one of",
+    ),
     ("name: a\nname: b\n", 2, "name", "duplicate key 'name' (first at line 1)"),
     ("- name: a\n- name: a\n", 2, "[1].name", "duplicate scenario name 'a' (also at"),
     ("name: a\nreply: {}\nsequence: [{}]\n", 3, "sequence", "either `reply` or `sequence`"),
     ("name: a\nconversation: {key: header}\n", 2, "conversation", "needs `header: <name>`"),
-    ("name: a\nwhen:\n  last_user_message: {regex: '(?P<faker>x)'}\n", 2, "when",
-     "regex group name 'faker' is reserved"),
+    (
+        "name: a\nwhen:\n  last_user_message: {regex: '(?P<faker>x)'}\n",
+        2,
+        "when",
+        "regex group name 'faker' is reserved",
+    ),
     ("when: {model: x}\n", 1, "", "'name' is required"),
     ("42\n", None, "", "a scenario file holds a scenario"),
 ]
@@ -76,7 +103,8 @@ BROKEN = [
 
 @pytest.mark.parametrize(("text", "line", "key", "message"), BROKEN)
 def test_broken_files_name_file_line_and_key(
-        tmp_path: Path, text: str, line: int | None, key: str, message: str) -> None:
+    tmp_path: Path, text: str, line: int | None, key: str, message: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ScenarioLoadError) as info:
         load_scenarios([path])
@@ -149,8 +177,11 @@ def test_docs_mention_every_condition_and_reply_key() -> None:
 
     text = DOCS.read_text(encoding="utf-8")
     schema = json.loads((data_dir("schemas") / "scenario.schema.json").read_text())
-    keys = [*schema["$defs"]["when"]["properties"], *schema["$defs"]["reply"]["properties"],
-            *schema["$defs"]["scenario"]["properties"]]
+    keys = [
+        *schema["$defs"]["when"]["properties"],
+        *schema["$defs"]["reply"]["properties"],
+        *schema["$defs"]["scenario"]["properties"],
+    ]
     missing = [k for k in keys if f"`{k}`" not in text]
     assert missing == []
 
@@ -167,8 +198,9 @@ def test_check_paths_reports_each_broken_file(tmp_path: Path) -> None:
 
 
 def test_watcher_reloads_changes_and_keeps_last_good_set(tmp_path: Path) -> None:
-    path = write(tmp_path, "- {name: a, times: 1, reply: {content: a}}\n"
-                           "- {name: b, reply: {content: b1}}\n")
+    path = write(
+        tmp_path, "- {name: a, times: 1, reply: {content: a}}\n- {name: b, reply: {content: b1}}\n"
+    )
     loader = ScenarioLoader()
     scenario_set = ScenarioSet(loader.load_paths([tmp_path]))
     watcher = ScenarioWatcher([tmp_path], loader)
@@ -176,8 +208,9 @@ def test_watcher_reloads_changes_and_keeps_last_good_set(tmp_path: Path) -> None
     view = RequestView({"messages": []})
     assert run_now(scenario_set.resolve(view)).scenario_name == "a"
 
-    path.write_text("- {name: a, times: 1, reply: {content: a}}\n"
-                    "- {name: b, reply: {content: b2}}\n")
+    path.write_text(
+        "- {name: a, times: 1, reply: {content: a}}\n- {name: b, reply: {content: b2}}\n"
+    )
     os.utime(path, ns=(1, 1))  # mtime granularity must not hide the change
     assert watcher.changed_files() == [path]
     assert run_now(watcher.reload(scenario_set)) is None
@@ -196,7 +229,8 @@ def test_watcher_reloads_changes_and_keeps_last_good_set(tmp_path: Path) -> None
 
 
 def test_watcher_sees_added_and_removed_files_and_survives_a_vanished_folder(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "scenarios"
     folder.mkdir()
     first = folder / "a.yaml"

@@ -20,8 +20,13 @@ def scenarios(text: str) -> ScenarioSet:
     return ScenarioSet(load_scenario_data(text, "test.yaml"))
 
 
-def ask(text: str, *, model: str = "gpt-4o-mini", headers: dict[str, str] | None = None,
-        history: list[dict[str, Any]] | None = None) -> RequestView:
+def ask(
+    text: str,
+    *,
+    model: str = "gpt-4o-mini",
+    headers: dict[str, str] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> RequestView:
     messages = [*(history or []), {"role": "user", "content": text}]
     return RequestView({"model": model, "messages": messages}, headers or {})
 
@@ -55,11 +60,14 @@ def test_times_then_skip_to_the_next() -> None:
     assert resolution.near_misses[0]["failed"][0]["condition"] == "times"
 
 
-@pytest.mark.parametrize(("after", "expected"), [
-    ("repeat_last", ["1", "2", "3", "3", "3"]),
-    ("cycle", ["1", "2", "3", "1", "2"]),
-    ("fail", ["1", "2", "3", "fail", "fail"]),
-])
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        ("repeat_last", ["1", "2", "3", "3", "3"]),
+        ("cycle", ["1", "2", "3", "1", "2"]),
+        ("fail", ["1", "2", "3", "fail", "fail"]),
+    ],
+)
 def test_sequence_after_modes(after: str, expected: list[str]) -> None:
     s = scenarios(f"""
 name: seq
@@ -105,7 +113,12 @@ def test_two_interleaved_conversations_keep_their_own_position() -> None:
         return "tool" if "tool_calls" in reply else reply.get("content") or "error"
 
     assert [step("a"), step("b"), step("a"), step("b"), step("a")] == [
-        "tool", "tool", "It is sunny.", "It is sunny.", "error"]
+        "tool",
+        "tool",
+        "It is sunny.",
+        "It is sunny.",
+        "error",
+    ]
     assert run_now(s.uses())["agent"] == 5
 
 
@@ -119,8 +132,13 @@ reply: {content: "{{ call }}"}
     first = run_now(s.resolve(ask("plan a trip")))
     assert first.scenario_name == "count"
     # Same first message, later turn: same conversation, so `times` is used up.
-    later = ask("and back?", history=[{"role": "user", "content": "plan a trip"},
-                                      {"role": "assistant", "content": "ok"}])
+    later = ask(
+        "and back?",
+        history=[
+            {"role": "user", "content": "plan a trip"},
+            {"role": "assistant", "content": "ok"},
+        ],
+    )
     assert run_now(s.resolve(later)).scenario_name is None
     assert run_now(s.resolve(ask("another chat"))).scenario_name == "count"
 
@@ -164,17 +182,21 @@ def test_strict_no_match_lists_nearest_with_reasons() -> None:
     # half of weather held, a third of greeting (model failed, stream failed), none of tools-only
     assert [m["scenario"] for m in misses] == ["weather", "greeting", "tools-only"]
     assert misses[0]["source"] == "near.yaml:2"
-    assert misses[0]["failed"] == [{
-        "condition": "last_user_message",
-        "reason": "last_user_message: 'hello there' does not match regex "
-                  "'weather in (?P<city>\\\\w+)'"}]
+    assert misses[0]["failed"] == [
+        {
+            "condition": "last_user_message",
+            "reason": "last_user_message: 'hello there' does not match regex "
+            "'weather in (?P<city>\\\\w+)'",
+        }
+    ]
     assert {f["condition"] for f in misses[1]["failed"]} == {"model", "stream"}
     message = str(info.value)
     assert "weather (near.yaml:2)" in message and "does not match regex" in message
 
 
-FAR_AND_NEAR = "".join(
-    f"- {{name: far-{i}, when: {{model: other-{i}}}}}\n" for i in range(6)) + """
+FAR_AND_NEAR = (
+    "".join(f"- {{name: far-{i}, when: {{model: other-{i}}}}}\n" for i in range(6))
+    + """
 - name: near
   when:
     model: gpt-4o-mini
@@ -186,6 +208,7 @@ FAR_AND_NEAR = "".join(
   when: {model: gpt-4o-mini, last_user_message: {contains: refund}, stream: true,
          tools: lookup_order}
 """
+)
 
 
 def test_near_misses_are_ranked_by_the_share_of_conditions_that_held() -> None:
@@ -196,7 +219,11 @@ def test_near_misses_are_ranked_by_the_share_of_conditions_that_held() -> None:
     # 2 of 3 held; then 1 of 2 and 2 of 4 (a half each: fewer failures first); then
     # the six that share nothing with the request, in resolution order
     assert [m["scenario"] for m in misses] == [
-        "near", "halfway", "two-of-four", *(f"far-{i}" for i in range(6))]
+        "near",
+        "halfway",
+        "two-of-four",
+        *(f"far-{i}" for i in range(6)),
+    ]
     assert [f["condition"] for f in misses[0]["failed"]] == ["tools"]
     message = str(info.value)
     assert "- near (near.yaml:" in message.splitlines()[1]
@@ -281,9 +308,17 @@ def test_index_keeps_order_across_buckets() -> None:
 
 
 def _many(count: int) -> ScenarioSet:
-    data = [{"name": f"s{i}", "when": {"model": f"model-{i}",
-                                       "last_user_message": {"regex": rf"^ticket {i}-(?P<n>\d+)"}},
-             "reply": {"content": f"ticket {i}"}} for i in range(count)]
+    data = [
+        {
+            "name": f"s{i}",
+            "when": {
+                "model": f"model-{i}",
+                "last_user_message": {"regex": rf"^ticket {i}-(?P<n>\d+)"},
+            },
+            "reply": {"content": f"ticket {i}"},
+        }
+        for i in range(count)
+    ]
     return ScenarioSet(load_scenario_data(data))
 
 
@@ -298,6 +333,7 @@ def test_resolve_cost_does_not_grow_with_indexed_scenarios() -> None:
         return (time.perf_counter() - start) / 2000
 
     assert per_call(large) < per_call(small) * 5 + 20e-6
-    hit = RequestView({"model": "model-1500",
-                       "messages": [{"role": "user", "content": "ticket 1500-7"}]})
+    hit = RequestView(
+        {"model": "model-1500", "messages": [{"role": "user", "content": "ticket 1500-7"}]}
+    )
     assert content(large, hit) == "ticket 1500"

@@ -10,8 +10,11 @@ from faker import Faker
 
 from mockllm.reply_engine.seeding import LazySeededFaker, request_seed
 
-BODY: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
-                        "seed": 7}
+BODY: dict[str, Any] = {
+    "model": "gpt-4o",
+    "messages": [{"role": "user", "content": "hi"}],
+    "seed": 7,
+}
 
 
 def test_same_body_and_seed_give_the_same_seed_and_created() -> None:
@@ -20,20 +23,33 @@ def test_same_body_and_seed_give_the_same_seed_and_created() -> None:
     assert first == second and first.seeded
 
 
-@pytest.mark.parametrize("change", [
-    {"stream": True}, {"stop": ["x"]}, {"max_tokens": 3}, {"n": 2}, {"logprobs": True},
-    {"stream_options": {"include_usage": True}}, {"metadata": {"a": "b"}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"stream": True},
+        {"stop": ["x"]},
+        {"max_tokens": 3},
+        {"n": 2},
+        {"logprobs": True},
+        {"stream_options": {"include_usage": True}},
+        {"metadata": {"a": "b"}},
+    ],
+)
 def test_delivery_fields_do_not_change_the_seed(change: dict[str, Any]) -> None:
     base = request_seed(BODY, override=None, server_seed=None)
     assert request_seed({**BODY, **change}, override=None, server_seed=None).seed == base.seed
 
 
-@pytest.mark.parametrize("change", [
-    {"model": "gpt-4o-mini"}, {"messages": [{"role": "user", "content": "hello"}]},
-    {"seed": 8}, {"temperature": 0.5}, {"tools": [{"type": "function",
-                                                   "function": {"name": "f"}}]},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": "gpt-4o-mini"},
+        {"messages": [{"role": "user", "content": "hello"}]},
+        {"seed": 8},
+        {"temperature": 0.5},
+        {"tools": [{"type": "function", "function": {"name": "f"}}]},
+    ],
+)
 def test_content_fields_change_the_seed(change: dict[str, Any]) -> None:
     base = request_seed(BODY, override=None, server_seed=None)
     assert request_seed({**BODY, **change}, override=None, server_seed=None).seed != base.seed
@@ -75,6 +91,7 @@ def test_an_unseeded_request_draws_its_seed_from_the_given_generator() -> None:
     drawn = request_seed(body, override=None, server_seed=None, rng=random.Random(3))
     assert drawn.seed == random.Random(3).getrandbits(64) and not drawn.seeded
     # A seeded request ignores the generator: its seed follows from the body alone.
-    seeded = [request_seed(body, override=7, server_seed=None, rng=random.Random(n))
-              for n in (1, 2)]
+    seeded = [
+        request_seed(body, override=7, server_seed=None, rng=random.Random(n)) for n in (1, 2)
+    ]
     assert seeded[0] == seeded[1] and seeded[0].seeded

@@ -104,12 +104,19 @@ def client(request: pytest.FixtureRequest, mockllm: MockLLM) -> JsonServiceClien
     return sdk
 
 
-def test_chat_completion_dto_gets_the_documented_reply(mockllm: MockLLM,
-                                                      client: JsonServiceClient) -> None:
-    mockllm.add({"name": "greet", "when": {"path": {"endswith": "/ChatCompletion"}},
-                 "reply": {"content": "Hello from mockllm."}})
-    request = ChatCompletion(model="gpt-4o-mini", seed=1,
-                             messages=[Message(role="user", content="Hi there")])
+def test_chat_completion_dto_gets_the_documented_reply(
+    mockllm: MockLLM, client: JsonServiceClient
+) -> None:
+    mockllm.add(
+        {
+            "name": "greet",
+            "when": {"path": {"endswith": "/ChatCompletion"}},
+            "reply": {"content": "Hello from mockllm."},
+        }
+    )
+    request = ChatCompletion(
+        model="gpt-4o-mini", seed=1, messages=[Message(role="user", content="Hi there")]
+    )
     response = client.post(request)
     assert isinstance(response, ChatResponse)
     assert response.object == "chat.completion"
@@ -127,8 +134,13 @@ def test_chat_completion_dto_gets_the_documented_reply(mockllm: MockLLM,
 
 
 def test_snake_case_fields_reach_the_server(mockllm: MockLLM, client: JsonServiceClient) -> None:
-    response = client.post(ChatCompletion(model="gpt-4o", max_completion_tokens=2,
-                                          messages=[Message(role="user", content="Go on")]))
+    response = client.post(
+        ChatCompletion(
+            model="gpt-4o",
+            max_completion_tokens=2,
+            messages=[Message(role="user", content="Go on")],
+        )
+    )
     assert response.choices[0].finish_reason == "length"
     assert response.usage.completion_tokens == 2
     assert mockllm.last_request.body["max_completion_tokens"] == 2
@@ -137,13 +149,16 @@ def test_snake_case_fields_reach_the_server(mockllm: MockLLM, client: JsonServic
 @pytest.mark.mockllm(fail_on_invalid=False)
 @pytest.mark.parametrize(
     ("changes", "field_name"),
-    [({"temperature": 3.5}, "Temperature"),
-     # The client drops empty lists, so the server sees no messages at all.
-     ({"messages": []}, "Messages")],
+    [
+        ({"temperature": 3.5}, "Temperature"),
+        # The client drops empty lists, so the server sees no messages at all.
+        ({"messages": []}, "Messages"),
+    ],
     ids=["temperature-out-of-range", "messages-missing"],
 )
 def test_invalid_request_raises_web_service_exception_with_field_errors(
-        mockllm: MockLLM, client: JsonServiceClient, changes: dict, field_name: str) -> None:
+    mockllm: MockLLM, client: JsonServiceClient, changes: dict, field_name: str
+) -> None:
     request = ChatCompletion(model="gpt-4o", messages=[Message(role="user", content="Hi")])
     for name, value in changes.items():
         setattr(request, name, value)
@@ -156,14 +171,29 @@ def test_invalid_request_raises_web_service_exception_with_field_errors(
     assert field_name in [e.field_name for e in status.errors]
     assert status.error_code == status.errors[0].error_code
     # The client keeps working after the error.
-    assert client.post(ChatCompletion(model="gpt-4o", messages=[
-        Message(role="user", content="Hi")])).choices[0].finish_reason == "stop"
+    assert (
+        client.post(ChatCompletion(model="gpt-4o", messages=[Message(role="user", content="Hi")]))
+        .choices[0]
+        .finish_reason
+        == "stop"
+    )
 
 
-def test_scripted_error_surfaces_its_error_code(mockllm: MockLLM,
-                                                client: JsonServiceClient) -> None:
-    mockllm.add({"name": "limited", "reply": {"error": {
-        "status": 429, "message": "Rate limit reached", "errorCode": "TooManyRequests"}}})
+def test_scripted_error_surfaces_its_error_code(
+    mockllm: MockLLM, client: JsonServiceClient
+) -> None:
+    mockllm.add(
+        {
+            "name": "limited",
+            "reply": {
+                "error": {
+                    "status": 429,
+                    "message": "Rate limit reached",
+                    "errorCode": "TooManyRequests",
+                }
+            },
+        }
+    )
     with pytest.raises(WebServiceException) as info:
         client.post(ChatCompletion(model="gpt-4o", messages=[Message(role="user", content="x")]))
     assert info.value.status_code == 429
@@ -211,28 +241,55 @@ CamelChatCompletion.__name__ = "ChatCompletion"  # the operation name in the URL
 
 
 def test_camel_case_dto_keys_bind_as_the_documented_fields(
-        mockllm: MockLLM, client: JsonServiceClient) -> None:
-    mockllm.add({"name": "json-only", "when": {"response_format": "json_object"},
-                 "reply": {"content": '{"ok": true}'}})
-    response = client.post(CamelChatCompletion(
-        model="gpt-4o", seed=1, max_completion_tokens=50, logprobs=True, top_logprobs=2,
-        response_format=CamelResponseFormat(type="json_object"), tool_choice="none",
-        messages=[CamelMessage(role="user", content="Hi")]))
+    mockllm: MockLLM, client: JsonServiceClient
+) -> None:
+    mockllm.add(
+        {
+            "name": "json-only",
+            "when": {"response_format": "json_object"},
+            "reply": {"content": '{"ok": true}'},
+        }
+    )
+    response = client.post(
+        CamelChatCompletion(
+            model="gpt-4o",
+            seed=1,
+            max_completion_tokens=50,
+            logprobs=True,
+            top_logprobs=2,
+            response_format=CamelResponseFormat(type="json_object"),
+            tool_choice="none",
+            messages=[CamelMessage(role="user", content="Hi")],
+        )
+    )
     assert response.choices[0].message.content == '{"ok": true}'
     exchange = mockllm.last_request
     assert exchange.scenario == "json-only"
     assert exchange.body == {
-        "model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
-        "max_completion_tokens": 50, "logprobs": True, "top_logprobs": 2,
-        "response_format": {"type": "json_object"}, "tool_choice": "none", "seed": 1}
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_completion_tokens": 50,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "response_format": {"type": "json_object"},
+        "tool_choice": "none",
+        "seed": 1,
+    }
 
 
 @pytest.mark.mockllm(fail_on_invalid=False)
-def test_camel_case_dto_errors_name_the_dto_field(mockllm: MockLLM,
-                                                  client: JsonServiceClient) -> None:
+def test_camel_case_dto_errors_name_the_dto_field(
+    mockllm: MockLLM, client: JsonServiceClient
+) -> None:
     with pytest.raises(WebServiceException) as info:
-        client.post(CamelChatCompletion(model="gpt-4o", logprobs=True, top_logprobs=50,
-                                        messages=[CamelMessage(role="user", content="Hi")]))
+        client.post(
+            CamelChatCompletion(
+                model="gpt-4o",
+                logprobs=True,
+                top_logprobs=50,
+                messages=[CamelMessage(role="user", content="Hi")],
+            )
+        )
     assert info.value.status_code == 400
     [error] = info.value.response_status.errors
     assert (error.field_name, error.error_code) == ("TopLogprobs", "InclusiveBetween")
@@ -247,16 +304,32 @@ def test_pascal_case_keys_over_raw_http(mockllm: MockLLM, path: str) -> None:
         answer = requests.post(mockllm.url + path, json=body, timeout=30)
         return answer.status_code, answer.json()
 
-    status, reply = post({"Model": "gpt-4o", "MaxCompletionTokens": 2, "Seed": 4,
-                          "Messages": [{"Role": "user", "Content": "Go on"}]})
+    status, reply = post(
+        {
+            "Model": "gpt-4o",
+            "MaxCompletionTokens": 2,
+            "Seed": 4,
+            "Messages": [{"Role": "user", "Content": "Go on"}],
+        }
+    )
     assert status == 200, reply
     assert (reply["choices"][0]["finish_reason"], reply["usage"]["completion_tokens"]) == (
-        "length", 2)
-    assert mockllm.last_request.body == {"model": "gpt-4o", "max_completion_tokens": 2,
-                                         "seed": 4,
-                                         "messages": [{"role": "user", "content": "Go on"}]}
-    status, reply = post({"Model": "gpt-4o", "Messages": [{"Role": "user", "Content": "x"}],
-                          "MaxCompletionTokenz": 2})
+        "length",
+        2,
+    )
+    assert mockllm.last_request.body == {
+        "model": "gpt-4o",
+        "max_completion_tokens": 2,
+        "seed": 4,
+        "messages": [{"role": "user", "content": "Go on"}],
+    }
+    status, reply = post(
+        {
+            "Model": "gpt-4o",
+            "Messages": [{"Role": "user", "Content": "x"}],
+            "MaxCompletionTokenz": 2,
+        }
+    )
     assert status == 400
     [error] = reply["responseStatus"]["errors"]
     assert (error["fieldName"], error["errorCode"]) == ("MaxCompletionTokenz", "UnknownField")

@@ -28,10 +28,19 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 
 
 def _tool(name: str, properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": name, "description": f"the {name} tool",
-        "parameters": {"type": "object", "properties": properties,
-                       "required": list(properties), "additionalProperties": False}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"the {name} tool",
+            "parameters": {
+                "type": "object",
+                "properties": properties,
+                "required": list(properties),
+                "additionalProperties": False,
+            },
+        },
+    }
 
 
 REQUEST: dict[str, Any] = {
@@ -39,18 +48,34 @@ REQUEST: dict[str, Any] = {
     "messages": [
         {"role": "system", "content": "You are a travel agent."},
         {"role": "user", "content": "book 2 tickets to Paris; what is the weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "21 C and sunny"},
         {"role": "user", "content": "order 42 please"},
     ],
     "tools": [
-        _tool("get_weather", {"city": {"type": "string"},
-                              "unit": {"type": "string", "enum": ["c", "f"]}}),
+        _tool(
+            "get_weather",
+            {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+        ),
         _tool("get_time", {"zone": {"type": "string"}}),
-        _tool("book", {"city": {"type": "string"}, "seats": {"type": "integer"},
-                       "reference": {"type": "string"}}),
+        _tool(
+            "book",
+            {
+                "city": {"type": "string"},
+                "seats": {"type": "integer"},
+                "reference": {"type": "string"},
+            },
+        ),
         _tool("search", {"query": {"type": "string"}}),
     ],
     "seed": 5,
@@ -85,9 +110,12 @@ def validator() -> ResponseValidator:
     return ResponseValidator(SchemaSet.load())
 
 
-async def test_every_scenario_reply_is_valid(make_app: Any,
-        aiohttp_client: Callable[..., Awaitable[TestClient]], folder: Path,
-        validator: ResponseValidator) -> None:
+async def test_every_scenario_reply_is_valid(
+    make_app: Any,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    folder: Path,
+    validator: ResponseValidator,
+) -> None:
     app = make_app(Settings(scenario_paths=(folder,)))
     client = await aiohttp_client(app)
     cases = _cases()
@@ -95,8 +123,9 @@ async def test_every_scenario_reply_is_valid(make_app: Any,
     checked = 0
     for name, _position in cases:
         try:
-            response = await client.post("/v1/chat/completions", json=REQUEST,
-                                         headers={"Prefer": f"scenario={name}"})
+            response = await client.post(
+                "/v1/chat/completions", json=REQUEST, headers={"Prefer": f"scenario={name}"}
+            )
             body = await response.json()
         except aiohttp.ServerDisconnectedError:
             # Only a scenario that scripts a fault may drop the connection.

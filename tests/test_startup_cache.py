@@ -38,8 +38,9 @@ def test_the_pool_is_the_same_with_randranges_own_draws(monkeypatch: pytest.Monk
     monkeypatch.setattr(textgen, "_draws", lambda rng: rng.randrange)
     slow = textgen.TextGenerator(words, ApproxTokenizer(), pool=512)
     rng_a, rng_b = random.Random(4), random.Random(4)
-    assert [fast.paragraphs(rng_a, 3).text for _ in range(50)] \
-        == [slow.paragraphs(rng_b, 3).text for _ in range(50)]
+    assert [fast.paragraphs(rng_a, 3).text for _ in range(50)] == [
+        slow.paragraphs(rng_b, 3).text for _ in range(50)
+    ]
 
 
 def test_the_word_list_is_fakers_cached_or_not(cache: Path) -> None:
@@ -98,8 +99,9 @@ def test_a_file_loaded_again_from_the_cache_is_the_same(cache: Path, tmp_path: P
     # The parse and the regexes are cached; the schema check needs no cache.
     assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["regexes", "yaml"]
     again = _load(path)  # the parse and the regex's group names from the cache
-    assert [(s.name, s.source, s.fingerprint, s.group_names, s.index) for s in again] \
-        == [(s.name, s.source, s.fingerprint, s.group_names, s.index) for s in first]
+    assert [(s.name, s.source, s.fingerprint, s.group_names, s.index) for s in again] == [
+        (s.name, s.source, s.fingerprint, s.group_names, s.index) for s in first
+    ]
     assert [s.source.rsplit(":", 1)[1] for s in again] == ["2", "8"]
     matched = run_now(ScenarioSet(again).resolve(_ask("ticket 42")))
     assert matched.scenario.name == "ticket"
@@ -119,8 +121,7 @@ def test_an_error_in_a_file_parsed_before_names_its_line(cache: Path, tmp_path: 
     assert caught.value.line == 4  # the `model:` key, inside the scenario
 
 
-def test_a_bad_regex_is_still_a_load_error_after_a_good_load(cache: Path,
-                                                              tmp_path: Path) -> None:
+def test_a_bad_regex_is_still_a_load_error_after_a_good_load(cache: Path, tmp_path: Path) -> None:
     path = tmp_path / "files" / "s.yaml"
     path.parent.mkdir()
     path.write_text(_FILE)
@@ -137,8 +138,9 @@ def test_tiktokens_model_tables_come_from_the_cache_alike(cache: Path) -> None:
     first = [ModelEncodings().encoding(m) for m in models]  # read from tiktoken, cached
     [cached] = cache.iterdir()
     assert [ModelEncodings().encoding(m) for m in models] == first  # from the cache
-    assert first == [encoding_name_for_model(m).replace("o200k_harmony", "o200k_base")
-                     for m in models]
+    assert first == [
+        encoding_name_for_model(m).replace("o200k_harmony", "o200k_base") for m in models
+    ]
     cached.write_text("{damaged")
     assert [ModelEncodings().encoding(m) for m in models] == first
     assert ModelEncodings().encoding("mock-model") == "cl100k_base"
@@ -161,7 +163,11 @@ def test_a_pool_from_the_cache_is_the_pool_drawn_afresh(cache: Path) -> None:
     texts = []
     for tokenizer in (ApproxTokenizer(), ApproxTokenizer(), Plain(), Plain()):
         rng = random.Random(8)
-        texts.append([textgen.TextGenerator(words, tokenizer, pool=256).paragraphs(rng, 2).text
-                      for _ in range(20)])
+        texts.append(
+            [
+                textgen.TextGenerator(words, tokenizer, pool=256).paragraphs(rng, 2).text
+                for _ in range(20)
+            ]
+        )
     assert texts[0] == texts[1] == texts[2] == texts[3]
     assert len([p for p in cache.iterdir() if p.name.startswith("sentences-")]) == 2

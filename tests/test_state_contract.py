@@ -32,8 +32,13 @@ async def _redis(journal_size: int, request: pytest.FixtureRequest) -> StateStor
     from mockllm.state.redis_store import RedisStore
 
     server = request.getfixturevalue("redis_server")
-    return RedisStore(server.url, prefix=f"contract:{uuid.uuid4().hex}:",
-                      journal_size=journal_size, max_conversations=4, server_clock=False)
+    return RedisStore(
+        server.url,
+        prefix=f"contract:{uuid.uuid4().hex}:",
+        journal_size=journal_size,
+        max_conversations=4,
+        server_clock=False,
+    )
 
 
 STORES: dict[str, Implementation] = {"memory": _memory, "redis": _redis}
@@ -54,11 +59,25 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFacto
 
 
 def exchange(seq: int, scenario: str = "s") -> Exchange:
-    return Exchange(seq=seq, request_id=f"req_{seq}", time=float(seq), method="POST",
-                    path="/v1/chat/completions", query={}, headers={},
-                    body={"model": "m", "messages": [{"role": "user", "content": str(seq)}]},
-                    raw_body=None, field_errors=(), scenario=scenario, near_misses=(),
-                    status=200, response=None, error=None, stream=False, duration_ms=1.0)
+    return Exchange(
+        seq=seq,
+        request_id=f"req_{seq}",
+        time=float(seq),
+        method="POST",
+        path="/v1/chat/completions",
+        query={},
+        headers={},
+        body={"model": "m", "messages": [{"role": "user", "content": str(seq)}]},
+        raw_body=None,
+        field_errors=(),
+        scenario=scenario,
+        near_misses=(),
+        status=200,
+        response=None,
+        error=None,
+        stream=False,
+        duration_ms=1.0,
+    )
 
 
 # ------------------------------------------------------------------ use counters
@@ -80,8 +99,7 @@ async def test_conversations_count_apart_and_sum_in_uses(make_store: StoreFactor
     assert (await store.uses())["a"] == 3
 
 
-async def test_counts_without_a_conversation_are_never_evicted(
-        make_store: StoreFactory) -> None:
+async def test_counts_without_a_conversation_are_never_evicted(make_store: StoreFactory) -> None:
     # The table of conversations is full (4 in these stores) many times over: a used-up
     # `times: 1` scenario must stay used up.
     store = await make_store()
@@ -200,18 +218,21 @@ async def test_added_scenarios_keep_order_and_replace_by_name(make_store: StoreF
 
 
 def completion(n: int, **metadata: str) -> StoredCompletion:
-    return StoredCompletion(id=f"chatcmpl-{n}", created=n, model="m", metadata=metadata,
-                            request_messages=({"role": "user", "content": str(n)},),
-                            response={"id": f"chatcmpl-{n}"})
+    return StoredCompletion(
+        id=f"chatcmpl-{n}",
+        created=n,
+        model="m",
+        metadata=metadata,
+        request_messages=({"role": "user", "content": str(n)},),
+        response={"id": f"chatcmpl-{n}"},
+    )
 
 
-async def test_completions_are_bounded_updatable_and_deletable(
-        make_store: StoreFactory) -> None:
+async def test_completions_are_bounded_updatable_and_deletable(make_store: StoreFactory) -> None:
     store = await make_store(3)
     for n in range(5):
         await store.store_completion(completion(n))
-    assert [c.id for c in await store.completions()] == ["chatcmpl-2", "chatcmpl-3",
-                                                          "chatcmpl-4"]
+    assert [c.id for c in await store.completions()] == ["chatcmpl-2", "chatcmpl-3", "chatcmpl-4"]
     updated = await store.update_completion("chatcmpl-3", {"k": "v"})
     assert updated is not None and updated.metadata == {"k": "v"}
     assert await store.update_completion("chatcmpl-0", {}) is None
@@ -224,7 +245,8 @@ async def test_completions_are_bounded_updatable_and_deletable(
 
 
 async def test_objects_are_kept_by_kind_and_id_bounded_and_deletable(
-        make_store: StoreFactory) -> None:
+    make_store: StoreFactory,
+) -> None:
     store = await make_store(3)
     for n in range(4):
         await store.put_object("response", f"resp_{n}", {"n": n, "items": [{"id": n}]})
@@ -243,7 +265,8 @@ async def test_objects_are_kept_by_kind_and_id_bounded_and_deletable(
 
 
 async def test_reset_clears_counts_budgets_and_journal_but_not_scenarios(
-        make_store: StoreFactory) -> None:
+    make_store: StoreFactory,
+) -> None:
     store = await make_store()
     await store.take("a", None, 1)
     await store.spend("k", [BudgetSpend(1, 60.0, 1)], 0.0)
@@ -258,7 +281,8 @@ async def test_reset_clears_counts_budgets_and_journal_but_not_scenarios(
 
 
 async def test_the_prompt_cache_hits_on_a_second_sight_until_it_expires_or_resets(
-        make_store: StoreFactory) -> None:
+    make_store: StoreFactory,
+) -> None:
     store = await make_store()
     assert await store.cache_prompt("p1", 60.0) is False
     assert await store.cache_prompt("p1", 60.0) is True

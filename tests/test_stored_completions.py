@@ -15,22 +15,31 @@ from mockllm import MockLLMServer, Settings
 @pytest.fixture()
 def client() -> Iterator[OpenAI]:
     with MockLLMServer(Settings(port=0, seed=3, journal_size=50)) as server:
-        yield OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0,
-                     _strict_response_validation=True)
+        yield OpenAI(
+            base_url=server.base_url,
+            api_key="sk-test",
+            max_retries=0,
+            _strict_response_validation=True,
+        )
 
 
 def _create(client: OpenAI, text: str, model: str = "gpt-4o-mini", **metadata: str) -> str:
     reply = client.chat.completions.create(
-        model=model, messages=[{"role": "system", "content": "be brief"},
-                               {"role": "user", "content": text}],
-        store=True, metadata=metadata or None)
+        model=model,
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": text}],
+        store=True,
+        metadata=metadata or None,
+    )
     return reply.id
 
 
 def test_a_stored_completion_is_retrieved_as_it_was_answered(client: OpenAI) -> None:
     reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], store=True,
-        metadata={"case": "one"})
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        store=True,
+        metadata={"case": "one"},
+    )
     got = client.chat.completions.retrieve(reply.id)
     assert got.id == reply.id and got.choices[0].message.content == reply.choices[0].message.content
     assert got.usage == reply.usage
@@ -40,7 +49,8 @@ def test_a_stored_completion_is_retrieved_as_it_was_answered(client: OpenAI) -> 
 
 def test_without_store_nothing_is_kept(client: OpenAI) -> None:
     reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.retrieve(reply.id)
     assert "store: true" in str(caught.value)
@@ -48,8 +58,12 @@ def test_without_store_nothing_is_kept(client: OpenAI) -> None:
 
 
 def test_the_list_filters_pages_and_orders(client: OpenAI) -> None:
-    ids = [_create(client, f"q{n}", model="gpt-4o" if n % 2 else "gpt-4o-mini",
-                   team="a" if n < 3 else "b") for n in range(5)]
+    ids = [
+        _create(
+            client, f"q{n}", model="gpt-4o" if n % 2 else "gpt-4o-mini", team="a" if n < 3 else "b"
+        )
+        for n in range(5)
+    ]
     assert [c.id for c in client.chat.completions.list()] == ids
     assert [c.id for c in client.chat.completions.list(model="gpt-4o")] == [ids[1], ids[3]]
     assert [c.id for c in client.chat.completions.list(metadata={"team": "b"})] == ids[3:]
@@ -94,8 +108,8 @@ def test_a_deleted_completion_is_gone(client: OpenAI) -> None:
 
 def test_streamed_completions_are_stored_too(client: OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], store=True,
-        stream=True)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], store=True, stream=True
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     stored = client.chat.completions.retrieve(chunks[0].id)

@@ -24,13 +24,34 @@ from mockllm.reply_engine.generate import Generator
 from mockllm.reply_engine.streaming import chunk_json, iter_chunks
 
 TOOLS = [
-    {"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
-    {"type": "function", "function": {"name": "search", "parameters": {
-        "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+            },
+        },
+    },
 ]
-SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
-          "required": ["a", "b"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+    "required": ["a", "b"],
+}
 
 
 # The model of every request here; usage is counted in its encoding (o200k_base).
@@ -43,8 +64,7 @@ def gen() -> Generator:
 
 
 def ask(**fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": MODEL,
-                            "messages": [{"role": "user", "content": "Hi there"}]}
+    body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "Hi there"}]}
     body.update(fields)
     return body
 
@@ -53,20 +73,36 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
     ("text", ask(), None),
     ("n=2", ask(n=2), None),
     ("tool", ask(tools=TOOLS, tool_choice="required", parallel_tool_calls=False), None),
-    ("parallel tools", ask(tools=TOOLS), {"tool_calls": [
-        {"name": "get_weather"}, {"name": "search", "arguments": {"query": "x" * 40}}]}),
+    (
+        "parallel tools",
+        ask(tools=TOOLS),
+        {
+            "tool_calls": [
+                {"name": "get_weather"},
+                {"name": "search", "arguments": {"query": "x" * 40}},
+            ]
+        },
+    ),
     ("refusal", ask(), {"refusal": "I can't help with that request."}),
     ("reasoning", ask(reasoning_effort="medium"), None),
     ("logprobs", ask(logprobs=True, top_logprobs=2, n=2), None),
     ("refusal logprobs", ask(logprobs=True), {"refusal": "No, sorry."}),
     ("audio", ask(modalities=["text", "audio"], audio={"format": "wav", "voice": "alloy"}), None),
-    ("json schema", ask(response_format={"type": "json_schema",
-                                         "json_schema": {"name": "s", "schema": SCHEMA}}), None),
+    (
+        "json schema",
+        ask(
+            response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}
+        ),
+        None,
+    ),
     ("length", ask(max_completion_tokens=3, logprobs=True), None),
     ("empty content", ask(stop=["A", "B", "C", "D"]), {"content": "Alpha"}),
     ("annotations", ask(), {"annotations": 2}),
-    ("content and tools", ask(tools=TOOLS),
-     {"content": "Checking.", "tool_calls": [{"name": "search"}]}),
+    (
+        "content and tools",
+        ask(tools=TOOLS),
+        {"content": "Checking.", "tool_calls": [{"name": "search"}]},
+    ),
 ]
 
 
@@ -96,13 +132,25 @@ def comparable(choice: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("include_usage", [True, False])
 @pytest.mark.parametrize("chunking, size", [("tokens", 1), ("tokens", 3), ("chars", 5)])
 @pytest.mark.parametrize("name, request_body, reply", CASES, ids=[c[0] for c in CASES])
-def test_stream_accumulates_to_the_reply(gen: Generator, name: str,
-                                         request_body: dict[str, Any],
-                                         reply: dict[str, Any] | None, include_usage: bool,
-                                         chunking: str, size: int) -> None:
+def test_stream_accumulates_to_the_reply(
+    gen: Generator,
+    name: str,
+    request_body: dict[str, Any],
+    reply: dict[str, Any] | None,
+    include_usage: bool,
+    chunking: str,
+    size: int,
+) -> None:
     body = gen.generate(request_body, reply, seed=11, created=1_750_000_000)
-    chunks = list(iter_chunks(body, include_usage=include_usage, chunking=chunking,
-                              chunk_size=size, tokenizer=gen.tokenizer_for(MODEL)))
+    chunks = list(
+        iter_chunks(
+            body,
+            include_usage=include_usage,
+            chunking=chunking,
+            chunk_size=size,
+            tokenizer=gen.tokenizer_for(MODEL),
+        )
+    )
     final = accumulate(chunks, request_body.get("tools"))
     expected = ChatCompletion.model_validate(body)
     assert [comparable(c) for c in final.choices] == [comparable(c) for c in expected.choices]
@@ -118,12 +166,14 @@ def test_stream_accumulates_to_the_reply(gen: Generator, name: str,
 
 
 @pytest.mark.parametrize("name, request_body, reply", CASES, ids=[c[0] for c in CASES])
-def test_chunk_shapes(gen: Generator, name: str, request_body: dict[str, Any],
-                      reply: dict[str, Any] | None) -> None:
+def test_chunk_shapes(
+    gen: Generator, name: str, request_body: dict[str, Any], reply: dict[str, Any] | None
+) -> None:
     body = gen.generate(request_body, reply, seed=5, created=1_750_000_000)
     chunks = list(iter_chunks(body, include_usage=True, tokenizer=gen.tokenizer_for(MODEL)))
-    envelope = {k: body[k] for k in ("id", "created", "model", "system_fingerprint",
-                                     "service_tier")}
+    envelope = {
+        k: body[k] for k in ("id", "created", "model", "system_fingerprint", "service_tier")
+    }
     for chunk in chunks:
         assert chunk["object"] == "chat.completion.chunk"
         assert {k: chunk[k] for k in envelope} == envelope
@@ -149,27 +199,45 @@ def test_chunk_shapes(gen: Generator, name: str, request_body: dict[str, Any],
 
 @pytest.mark.parametrize("include_usage", [True, False])
 @pytest.mark.parametrize("chunking, size", [("tokens", 1), ("tokens", 3), ("chars", 5)])
-@pytest.mark.parametrize("name, request_body, reply",
-                         [*CASES, ("n=3 tools", ask(n=3, tools=TOOLS), None),
-                          ("provider", ask(), {"provider": "acme", "service_tier": "flex",
-                                               "system_fingerprint": "fp_x"}),
-                          ("unicode", ask(), {"content": 'Ünï 日本 🎉 "q" \\ </b>\u2028'})],
-                         ids=[c[0] for c in CASES] + ["n=3 tools", "provider", "unicode"])
-def test_encoded_chunks_are_the_chunk_dicts_bytes(gen: Generator, name: str,
-                                                  request_body: dict[str, Any],
-                                                  reply: dict[str, Any] | None,
-                                                  include_usage: bool, chunking: str,
-                                                  size: int) -> None:
+@pytest.mark.parametrize(
+    "name, request_body, reply",
+    [
+        *CASES,
+        ("n=3 tools", ask(n=3, tools=TOOLS), None),
+        (
+            "provider",
+            ask(),
+            {"provider": "acme", "service_tier": "flex", "system_fingerprint": "fp_x"},
+        ),
+        ("unicode", ask(), {"content": 'Ünï 日本 🎉 "q" \\ </b>\u2028'}),
+    ],
+    ids=[c[0] for c in CASES] + ["n=3 tools", "provider", "unicode"],
+)
+def test_encoded_chunks_are_the_chunk_dicts_bytes(
+    gen: Generator,
+    name: str,
+    request_body: dict[str, Any],
+    reply: dict[str, Any] | None,
+    include_usage: bool,
+    chunking: str,
+    size: int,
+) -> None:
     """What a stream writes (chunk_json, one write or a chunk at a time) is byte for byte
     the SSE framing of iter_chunks' dicts, which the browser view shows."""
     body = gen.generate(request_body, reply, seed=3, created=1_750_000_000)
-    cut = {"include_usage": include_usage, "chunking": chunking, "chunk_size": size,
-           "tokenizer": gen.tokenizer_for(MODEL)}
+    cut = {
+        "include_usage": include_usage,
+        "chunking": chunking,
+        "chunk_size": size,
+        "tokenizer": gen.tokenizer_for(MODEL),
+    }
     dicts = list(iter_chunks(body, **cut))
     encoded = chunk_json(body, **cut)
     assert list(encoded) == [orjson.dumps(chunk) for chunk in dicts]
-    assert wire.sse_stream(encoded) == \
-        b"".join(wire.sse_event(chunk) for chunk in dicts) + wire.SSE_DONE
+    assert (
+        wire.sse_stream(encoded)
+        == b"".join(wire.sse_event(chunk) for chunk in dicts) + wire.SSE_DONE
+    )
 
 
 def _check_tool_deltas(deltas: list[Mapping[str, Any]], message: Mapping[str, Any]) -> None:
@@ -177,11 +245,16 @@ def _check_tool_deltas(deltas: list[Mapping[str, Any]], message: Mapping[str, An
     for position, call in enumerate(calls):
         pieces = [tc for d in deltas for tc in d.get("tool_calls", []) if tc["index"] == position]
         head, *rest = pieces
-        assert head == {"index": position, "id": call["id"], "type": "function",
-                        "function": {"name": call["function"]["name"], "arguments": ""}}
+        assert head == {
+            "index": position,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
         assert len(rest) >= 2, "arguments arrive in several fragments"
-        assert all(set(p) == {"index", "function"} and set(p["function"]) == {"arguments"}
-                   for p in rest)
+        assert all(
+            set(p) == {"index", "function"} and set(p["function"]) == {"arguments"} for p in rest
+        )
         assert "".join(p["function"]["arguments"] for p in rest) == call["function"]["arguments"]
 
 
@@ -194,19 +267,23 @@ def test_no_usage_key_without_include_usage(gen: Generator) -> None:
 
 def test_choices_interleave_and_open_in_order(gen: Generator) -> None:
     body = gen.generate(ask(n=3), None, seed=2, created=1)
-    order = [c["choices"][0]["index"]
-             for c in iter_chunks(body, include_usage=False, tokenizer=gen.tokenizer_for(MODEL))]
+    order = [
+        c["choices"][0]["index"]
+        for c in iter_chunks(body, include_usage=False, tokenizer=gen.tokenizer_for(MODEL))
+    ]
     assert order[:6] == [0, 1, 2, 0, 1, 2]
     # One opening delta, one per token, one closing delta for each choice.
     assert [order.count(i) for i in range(3)] == [
-        len(gen.tokenizer_for(MODEL).split(c["message"]["content"])) + 2 for c in body["choices"]]
+        len(gen.tokenizer_for(MODEL).split(c["message"]["content"])) + 2 for c in body["choices"]
+    ]
 
 
 @pytest.mark.parametrize("size", [1, 4])
 def test_logprobs_travel_with_their_tokens(gen: Generator, size: int) -> None:
     body = gen.generate(ask(logprobs=True, top_logprobs=1), None, seed=4, created=1)
-    for chunk in iter_chunks(body, include_usage=False, chunk_size=size,
-                             tokenizer=gen.tokenizer_for(MODEL)):
+    for chunk in iter_chunks(
+        body, include_usage=False, chunk_size=size, tokenizer=gen.tokenizer_for(MODEL)
+    ):
         part = chunk["choices"][0]
         piece = part["delta"].get("content")
         if piece:
@@ -216,8 +293,10 @@ def test_logprobs_travel_with_their_tokens(gen: Generator, size: int) -> None:
 
 def test_chars_chunking_sends_pieces_of_that_size(gen: Generator) -> None:
     body = gen.generate(ask(), {"content": "abcdefghijklmnopqrstuvwxyz"}, seed=1, created=1)
-    pieces = [c["choices"][0]["delta"].get("content")
-              for c in iter_chunks(body, include_usage=False, chunking="chars", chunk_size=10)]
+    pieces = [
+        c["choices"][0]["delta"].get("content")
+        for c in iter_chunks(body, include_usage=False, chunking="chars", chunk_size=10)
+    ]
     assert [p for p in pieces if p] == ["abcdefghij", "klmnopqrst", "uvwxyz"]
 
 

@@ -41,8 +41,7 @@ def _reply(mockllm: MockLLM, **reply: Any) -> None:
 def _arrivals(client: openai.OpenAI, **params: Any) -> tuple[float, list[float]]:
     """When the request went out, and when each chunk of its stream arrived."""
     started = time.perf_counter()
-    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True,
-                                            **params)
+    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True, **params)
     times = [time.perf_counter() for _ in stream]
     return started, times
 
@@ -62,24 +61,31 @@ def _within(measured: float, configured: float) -> bool:
 
 @pytest.mark.parametrize(
     ("timing", "expected_s"),
-    [({"ttft_ms": 300}, 0.3),
-     ({"latency_ms": 250}, 0.25),
-     ({"ttft_ms": 200, "latency_ms": 900}, 0.2)],  # ttft_ms wins for streams
+    [
+        ({"ttft_ms": 300}, 0.3),
+        ({"latency_ms": 250}, 0.25),
+        ({"ttft_ms": 200, "latency_ms": 900}, 0.2),
+    ],  # ttft_ms wins for streams
     ids=["ttft", "latency-as-first-delay", "ttft-wins"],
 )
-def test_first_token_delay(mockllm: MockLLM, client: openai.OpenAI, timing: dict,
-                           expected_s: float) -> None:
+def test_first_token_delay(
+    mockllm: MockLLM, client: openai.OpenAI, timing: dict, expected_s: float
+) -> None:
     _reply(mockllm, timing=timing)
     started, times = _arrivals(client)
     assert _within(times[0] - started, expected_s), times[0] - started
 
 
-@pytest.mark.parametrize(("timing", "chunks_per_second"), [
-    ({"tokens_per_second": 60}, 60),
-    ({"tokens_per_second": 60, "chunk_size": 3}, 20),  # 3 tokens a chunk: a third the chunks
-])
-def test_token_rate(mockllm: MockLLM, client: openai.OpenAI, timing: dict,
-                    chunks_per_second: float) -> None:
+@pytest.mark.parametrize(
+    ("timing", "chunks_per_second"),
+    [
+        ({"tokens_per_second": 60}, 60),
+        ({"tokens_per_second": 60, "chunk_size": 3}, 20),  # 3 tokens a chunk: a third the chunks
+    ],
+)
+def test_token_rate(
+    mockllm: MockLLM, client: openai.OpenAI, timing: dict, chunks_per_second: float
+) -> None:
     _reply(mockllm, timing=timing)
     _, times = _arrivals(client)
     assert len(times) >= 5
@@ -121,8 +127,9 @@ def test_seeded_jitter_repeats_its_schedule(mockllm: MockLLM, client: openai.Ope
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_close_raises_connection_error(mockllm: MockLLM, client: openai.OpenAI,
-                                       stream: bool) -> None:
+def test_close_raises_connection_error(
+    mockllm: MockLLM, client: openai.OpenAI, stream: bool
+) -> None:
     _reply(mockllm, fault={"kind": "close"})
     with pytest.raises(openai.APIConnectionError):
         reply = client.chat.completions.create(model="gpt-4o", messages=USER, stream=stream)
@@ -134,13 +141,15 @@ def test_close_raises_connection_error(mockllm: MockLLM, client: openai.OpenAI,
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_hang_lets_the_client_timeout_fire(mockllm: MockLLM, client: openai.OpenAI,
-                                           stream: bool) -> None:
+def test_hang_lets_the_client_timeout_fire(
+    mockllm: MockLLM, client: openai.OpenAI, stream: bool
+) -> None:
     _reply(mockllm, fault={"kind": "hang"})
     started = time.perf_counter()
     with pytest.raises(openai.APITimeoutError):
-        reply = client.chat.completions.create(model="gpt-4o", messages=USER, stream=stream,
-                                               timeout=0.5)
+        reply = client.chat.completions.create(
+            model="gpt-4o", messages=USER, stream=stream, timeout=0.5
+        )
         if stream:
             list(reply)  # type: ignore[arg-type]
     assert 0.4 <= time.perf_counter() - started < 3
@@ -150,8 +159,7 @@ def test_hang_lets_the_client_timeout_fire(mockllm: MockLLM, client: openai.Open
 def _read_until_failure(client: openai.OpenAI) -> tuple[list[Any], BaseException]:
     received: list[Any] = []
     try:
-        for chunk in client.chat.completions.create(model="gpt-4o", messages=USER,
-                                                    stream=True):
+        for chunk in client.chat.completions.create(model="gpt-4o", messages=USER, stream=True):
             received.append(chunk)
     except Exception as exc:  # what the caller's loop would see
         return received, exc
@@ -159,8 +167,7 @@ def _read_until_failure(client: openai.OpenAI) -> tuple[list[Any], BaseException
 
 
 @pytest.mark.parametrize("after", [1, 4])
-def test_disconnect_after_n_chunks(mockllm: MockLLM, client: openai.OpenAI,
-                                   after: int) -> None:
+def test_disconnect_after_n_chunks(mockllm: MockLLM, client: openai.OpenAI, after: int) -> None:
     _reply(mockllm, fault={"kind": "disconnect", "after_chunks": after})
     received, error = _read_until_failure(client)
     assert len(received) == after
@@ -176,8 +183,7 @@ def test_malformed_chunk_breaks_the_decoder(mockllm: MockLLM, client: openai.Ope
     _still_serving(client, mockllm)
 
 
-def test_stream_error_raises_api_error_mid_stream(mockllm: MockLLM,
-                                                  client: openai.OpenAI) -> None:
+def test_stream_error_raises_api_error_mid_stream(mockllm: MockLLM, client: openai.OpenAI) -> None:
     _reply(mockllm, fault={"kind": "stream_error", "after_chunks": 2})
     received, error = _read_until_failure(client)
     assert len(received) == 2
@@ -190,8 +196,9 @@ def test_faults_on_a_plain_request(mockllm: MockLLM, client: openai.OpenAI) -> N
     _reply(mockllm, fault={"kind": "malformed_chunk"})
     with pytest.raises(Exception) as info:
         client.chat.completions.create(model="gpt-4o", messages=USER)
-    assert isinstance(info.value, (json.JSONDecodeError, openai.APIResponseValidationError)), \
-        repr(info.value)
+    assert isinstance(info.value, (json.JSONDecodeError, openai.APIResponseValidationError)), repr(
+        info.value
+    )
     mockllm.remove("under-test")
     _reply(mockllm, fault={"kind": "stream_error"})
     with pytest.raises(openai.InternalServerError):
@@ -200,12 +207,14 @@ def test_faults_on_a_plain_request(mockllm: MockLLM, client: openai.OpenAI) -> N
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_fault_with_probability_zero_never_fires(mockllm: MockLLM, client: openai.OpenAI,
-                                                 stream: bool) -> None:
+def test_fault_with_probability_zero_never_fires(
+    mockllm: MockLLM, client: openai.OpenAI, stream: bool
+) -> None:
     _reply(mockllm, fault={"kind": "close", "probability": 0})
     for seed in range(8):
-        reply = client.chat.completions.create(model="gpt-4o", messages=USER, seed=seed,
-                                               stream=stream)
+        reply = client.chat.completions.create(
+            model="gpt-4o", messages=USER, seed=seed, stream=stream
+        )
         if stream:
             text = "".join(c.choices[0].delta.content or "" for c in reply if c.choices)
         else:
@@ -230,18 +239,24 @@ def test_fault_probability_is_seeded(mockllm: MockLLM, client: openai.OpenAI) ->
 
 
 @pytest.mark.parametrize("kind", ["disconnect", "stream_error"])
-def test_fault_after_the_last_chunk_still_fires(mockllm: MockLLM, client: openai.OpenAI,
-                                                kind: str) -> None:
+def test_fault_after_the_last_chunk_still_fires(
+    mockllm: MockLLM, client: openai.OpenAI, kind: str
+) -> None:
     _reply(mockllm, fault={"kind": kind, "after_chunks": 1000})
     received, error = _read_until_failure(client)
     assert received and isinstance(error, openai.APIError)
 
 
-@pytest.mark.parametrize(("kind", "stream"), [("close", False), ("close", True),
-                                              ("disconnect", True)])
-def test_injected_faults_do_not_log_errors(mockllm: MockLLM, client: openai.OpenAI,
-                                           caplog: pytest.LogCaptureFixture, kind: str,
-                                           stream: bool) -> None:
+@pytest.mark.parametrize(
+    ("kind", "stream"), [("close", False), ("close", True), ("disconnect", True)]
+)
+def test_injected_faults_do_not_log_errors(
+    mockllm: MockLLM,
+    client: openai.OpenAI,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    stream: bool,
+) -> None:
     _reply(mockllm, fault={"kind": kind, "after_chunks": 2})
     with caplog.at_level("ERROR"), pytest.raises(openai.APIConnectionError):
         if stream:
@@ -252,19 +267,24 @@ def test_injected_faults_do_not_log_errors(mockllm: MockLLM, client: openai.Open
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
-def test_a_finished_stream_is_already_in_the_journal(mockllm: MockLLM,
-                                                     client: openai.OpenAI) -> None:
+def test_a_finished_stream_is_already_in_the_journal(
+    mockllm: MockLLM, client: openai.OpenAI
+) -> None:
     # The exchange is journaled before [DONE] leaves: never missing once the client is done.
     for i in range(60):
-        chunks = list(client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": f"n{i}"}], stream=True))
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": f"n{i}"}], stream=True
+            )
+        )
         assert chunks
         assert len(mockllm.requests) == i + 1
 
 
 @pytest.mark.parametrize("kind", ["disconnect", "stream_error"])
-def test_a_stream_cut_by_a_fault_is_journaled_as_cut(mockllm: MockLLM, client: openai.OpenAI,
-                                                     kind: str) -> None:
+def test_a_stream_cut_by_a_fault_is_journaled_as_cut(
+    mockllm: MockLLM, client: openai.OpenAI, kind: str
+) -> None:
     _reply(mockllm, fault={"kind": kind, "after_chunks": 2})
     with pytest.raises(openai.APIError):
         list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))

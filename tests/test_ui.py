@@ -27,9 +27,16 @@ from mockllm.server import MockLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # How long a new exchange may take to show up: the issue's "within a second".
 LIVE_S = 1.0
 # Chromium takes a core while it runs: these tests and the wall-clock timing tests share
@@ -40,13 +47,19 @@ pytestmark = pytest.mark.xdist_group("wall-clock")
 def _missing(message: str) -> None:
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(f"{message} (REQUIRE_BROWSER=1: CI must run the browser tests)")
-    pytest.skip(f"{message}: the browser view's tests need Debian's chromium "
-                "(apt-get install chromium) and the playwright package")
+    pytest.skip(
+        f"{message}: the browser view's tests need Debian's chromium "
+        "(apt-get install chromium) and the playwright package"
+    )
 
 
 def _chromium_path() -> str:
-    for candidate in (os.environ.get("MOCKLLM_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("MOCKLLM_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.path.exists(candidate):
             return candidate
     _missing("no chromium found")
@@ -72,8 +85,7 @@ def browser() -> Iterator[Any]:
 
 def _tab(browser: Any, *, bypass_csp: bool) -> Iterator[Any]:
     """A fresh tab; any script error (or policy violation) on the page fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                  bypass_csp=bypass_csp)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=bypass_csp)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
@@ -128,7 +140,9 @@ def ask(server: MockLLMServer, text: str, **extra: Any) -> str:
     """One chat completion through the openai SDK; returns its request id."""
     raw = client(server).chat.completions.with_raw_response.create(
         model=extra.pop("model", "gpt-4o-mini"),
-        messages=[{"role": "user", "content": text}], **extra)
+        messages=[{"role": "user", "content": text}],
+        **extra,
+    )
     if extra.get("stream"):
         list(raw.parse())
     return str(raw.headers["x-request-id"])
@@ -136,8 +150,12 @@ def ask(server: MockLLMServer, text: str, **extra: Any) -> str:
 
 def add_scenarios(server: MockLLMServer, *scenarios: dict[str, Any]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    connection.request("POST", "/__mockllm/scenarios", json.dumps({"scenarios": scenarios}),
-                       {"Content-Type": "application/json"})
+    connection.request(
+        "POST",
+        "/__mockllm/scenarios",
+        json.dumps({"scenarios": scenarios}),
+        {"Content-Type": "application/json"},
+    )
     response = connection.getresponse()
     assert response.status == 201, response.read()
     connection.close()
@@ -158,8 +176,7 @@ def row(request_id: str) -> str:
 # --------------------------------------------------------------------------- live
 
 
-def test_requests_from_the_openai_sdk_appear_live(strict_page: Any,
-                                                  server: MockLLMServer) -> None:
+def test_requests_from_the_openai_sdk_appear_live(strict_page: Any, server: MockLLMServer) -> None:
     page = strict_page  # and the page works under its own policy (no inline eval, no fetch)
     open_ui(page, server)
     page.evaluate("window.__sameDocument = 42")
@@ -182,11 +199,19 @@ def test_requests_from_the_openai_sdk_appear_live(strict_page: Any,
 
 
 def test_opening_a_row_shows_its_body_scenario_reply_and_headers(
-        page: Any, server: MockLLMServer) -> None:
-    add_scenarios(server, {
-        "name": "story", "when": {"last_user_message": {"contains": "story"}},
-        "reply": {"content": "Once upon a time there was a mock.",
-                  "timing": {"tokens_per_second": 200}}})
+    page: Any, server: MockLLMServer
+) -> None:
+    add_scenarios(
+        server,
+        {
+            "name": "story",
+            "when": {"last_user_message": {"contains": "story"}},
+            "reply": {
+                "content": "Once upon a time there was a mock.",
+                "timing": {"tokens_per_second": 200},
+            },
+        },
+    )
     plain = ask(server, "Hello, what is the weather?")
     ask(server, "nothing", model="gpt-4o")
     streamed = ask(server, "Tell me a story", stream=True)
@@ -221,15 +246,23 @@ def test_opening_a_row_shows_its_body_scenario_reply_and_headers(
 
 
 def test_a_strict_miss_shows_the_near_misses_and_what_failed(
-        page: Any, mockllm_parts: AppParts) -> None:
+    page: Any, mockllm_parts: AppParts
+) -> None:
     strict = _server(mockllm_parts, strict=True)
     try:
-        add_scenarios(strict, {"name": "greeting",
-                               "when": {"last_user_message": {"contains": "hello"}},
-                               "reply": {"content": "Hi!"}},
-                      {"name": "farewell", "when": {"model": "gpt-4o",
-                                                    "last_user_message": {"contains": "bye"}},
-                       "reply": {"content": "Bye!"}})
+        add_scenarios(
+            strict,
+            {
+                "name": "greeting",
+                "when": {"last_user_message": {"contains": "hello"}},
+                "reply": {"content": "Hi!"},
+            },
+            {
+                "name": "farewell",
+                "when": {"model": "gpt-4o", "last_user_message": {"contains": "bye"}},
+                "reply": {"content": "Bye!"},
+            },
+        )
         open_ui(page, strict)
         with pytest.raises(openai.APIStatusError) as missed:
             ask(strict, "good morning")
@@ -249,7 +282,8 @@ def test_a_strict_miss_shows_the_near_misses_and_what_failed(
 
 
 def test_with_an_admin_token_the_page_takes_it_from_its_address(
-        page: Any, mockllm_parts: AppParts) -> None:
+    page: Any, mockllm_parts: AppParts
+) -> None:
     guarded = _server(mockllm_parts, admin_token="s3cret")
     try:
         page.goto(f"{guarded.url}/__mockllm/ui?token=s3cret")
@@ -269,8 +303,14 @@ def test_with_an_admin_token_the_page_takes_it_from_its_address(
 
 
 def test_the_filters_narrow_the_list(page: Any, server: MockLLMServer) -> None:
-    add_scenarios(server, {"name": "beta", "when": {"last_user_message": {"contains": "beta"}},
-                           "reply": {"content": "B"}})
+    add_scenarios(
+        server,
+        {
+            "name": "beta",
+            "when": {"last_user_message": {"contains": "beta"}},
+            "reply": {"content": "B"},
+        },
+    )
     ask(server, "alpha question")
     ask(server, "beta question", model="gpt-4o")
     ask(server, "gamma question")
@@ -312,12 +352,14 @@ def test_reset_and_clear_empty_the_list(page: Any, server: MockLLMServer) -> Non
     open_ui(page, server)
     assert rows(page) == 3
     page.wait_for_function(
-        "[...document.querySelectorAll('#scenarios td')].some(td => td.textContent === '3')")
+        "[...document.querySelectorAll('#scenarios td')].some(td => td.textContent === '3')"
+    )
     page.click("#reset")
     page.wait_for_function("document.body.dataset.rows === '0'")
     assert page.locator("#empty").is_visible()
     page.wait_for_function(
-        "![...document.querySelectorAll('#scenarios td.num')].some(td => td.textContent === '3')")
+        "![...document.querySelectorAll('#scenarios td.num')].some(td => td.textContent === '3')"
+    )
     assert server.call(lambda: server.state.store.journal_count()) == 0
     shot(page, "07-reset")
     later = ask(server, "after the reset")
@@ -342,8 +384,9 @@ class Sender:
 
     def send(self, text: str, model: str = "gpt-4o-mini") -> None:
         body = json.dumps({"model": model, "messages": [{"role": "user", "content": text}]})
-        self.connection.request("POST", "/v1/chat/completions", body,
-                                {"Content-Type": "application/json"})
+        self.connection.request(
+            "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"}
+        )
         response = self.connection.getresponse()
         response.read()
         assert response.status == 200
@@ -351,22 +394,30 @@ class Sender:
 
 def _filter_ms(page: Any, text: str) -> float:
     """Milliseconds from typing a search to the filtered list on screen (two frames)."""
-    return float(page.evaluate("""async (text) => {
+    return float(
+        page.evaluate(
+            """async (text) => {
         const t0 = performance.now();
         const input = document.getElementById('f-text');
         input.value = text;
         input.dispatchEvent(new Event('input'));
         await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
         return performance.now() - t0;
-    }""", text))
+    }""",
+            text,
+        )
+    )
 
 
 def test_a_full_journal_and_a_burst_stay_responsive(
-        page: Any, server: MockLLMServer, capsys: pytest.CaptureFixture[str]) -> None:
+    page: Any, server: MockLLMServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     sender = Sender(server)
     for n in range(1000):
-        sender.send(f"filler {n}" + (" needle" if n % 100 == 0 else ""),
-                    model="gpt-4o" if n % 10 == 0 else "gpt-4o-mini")
+        sender.send(
+            f"filler {n}" + (" needle" if n % 100 == 0 else ""),
+            model="gpt-4o" if n % 10 == 0 else "gpt-4o-mini",
+        )
     started = time.perf_counter()
     open_ui(page, server)
     page.wait_for_function("document.body.dataset.rows === '1000'")
@@ -411,10 +462,12 @@ def test_a_full_journal_and_a_burst_stay_responsive(
     shot(page, "08-full-journal")
     assert rows(page) == 1000  # capped at the journal's size: the oldest went
     with capsys.disabled():
-        print(f"\n  browser view: 1000-row snapshot on screen in {load_s * 1000:.0f} ms; "
-              f"filter quiet {quiet_ms:.0f} ms, during a 100 req/s burst "
-              f"{max(busy_ms):.0f} ms (worst); longest frame {worst_frame:.0f} ms; "
-              f"caught up {caught_up_s * 1000:.0f} ms after the burst")
+        print(
+            f"\n  browser view: 1000-row snapshot on screen in {load_s * 1000:.0f} ms; "
+            f"filter quiet {quiet_ms:.0f} ms, during a 100 req/s burst "
+            f"{max(busy_ms):.0f} ms (worst); longest frame {worst_frame:.0f} ms; "
+            f"caught up {caught_up_s * 1000:.0f} ms after the burst"
+        )
     # Wide tolerances: shared CI cores. The point is no freeze, not a benchmark.
     assert load_s < 5.0
     assert quiet_ms < 500 and max(busy_ms) < 1000
@@ -456,8 +509,14 @@ _CONTRAST = """() => {
 
 
 def test_accessibility_labels_contrast_and_keyboard(page: Any, server: MockLLMServer) -> None:
-    add_scenarios(server, {"name": "cut", "when": {"last_user_message": {"contains": "cut"}},
-                           "reply": {"fault": {"kind": "disconnect", "after_chunks": 2}}})
+    add_scenarios(
+        server,
+        {
+            "name": "cut",
+            "when": {"last_user_message": {"contains": "cut"}},
+            "reply": {"fault": {"kind": "disconnect", "after_chunks": 2}},
+        },
+    )
     ids = [ask(server, f"question {n}") for n in range(4)]
     with pytest.raises(openai.BadRequestError):
         client(server).chat.completions.create(model="gpt-4o-mini", messages=[])
@@ -500,8 +559,7 @@ def test_accessibility_labels_contrast_and_keyboard(page: Any, server: MockLLMSe
     page.keyboard.press("ArrowDown")
     assert page.evaluate("document.activeElement.dataset.id") == second
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        f"document.getElementById('detail').textContent.includes('{second}')")
+    page.wait_for_function(f"document.getElementById('detail').textContent.includes('{second}')")
     assert page.get_attribute(row(second), "aria-current") == "true"
     shot(page, "09-keyboard")
     page.keyboard.press("Shift+Tab")  # the list is one tab stop: back to the filters

@@ -581,20 +581,29 @@ def test_lenient_still_checks_known_fields(schemas: SchemaSet) -> None:
 
 
 def structured(schema: Any) -> dict[str, Any]:
-    return body(response_format={"type": "json_schema",
-                                 "json_schema": {"name": "x", "schema": schema}})
+    return body(
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    )
 
 
 @pytest.mark.parametrize(
     ("schema", "context"),
     [
         ({"type": "bogus"}, "In context=('type',), 'bogus' is not valid under any of the given"),
-        ({"type": "object", "properties": {"a": {"type": "strin"}}},
-         "In context=('properties', 'a', 'type'), 'strin' is not valid"),
+        (
+            {"type": "object", "properties": {"a": {"type": "strin"}}},
+            "In context=('properties', 'a', 'type'), 'strin' is not valid",
+        ),
         ({"type": "object", "required": "a"}, "In context=('required',), 'a' is not of type"),
         # The $schema it names decides the metaschema.
-        ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-          "minProperties": -1}, "In context=('minProperties',), -1 is less than the minimum"),
+        (
+            {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "minProperties": -1,
+            },
+            "In context=('minProperties',), -1 is less than the minimum",
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", [ValidationMode.STRICT, ValidationMode.LENIENT])
@@ -604,17 +613,27 @@ def test_a_json_schema_that_is_not_a_json_schema_is_refused(
     # Before: accepted, and the reply's content was "null".
     [error] = RequestValidator(schemas, mode).validate(structured(schema))
     assert (error.field_name, error.param, error.error_code, error.code) == (
-        "ResponseFormat.JsonSchema.Schema", "response_format.json_schema.schema", "Predicate",
-        "invalid_json_schema")
+        "ResponseFormat.JsonSchema.Schema",
+        "response_format.json_schema.schema",
+        "Predicate",
+        "invalid_json_schema",
+    )
     assert error.message.startswith(f"Invalid schema for response_format 'x': {context}")
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "object"},
-    {"type": "object", "properties": {"a": {"type": ["string", "null"]}}, "required": ["a"],
-     "additionalProperties": False},
-    {"$defs": {"n": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/$defs/n"}},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object"},
+        {
+            "type": "object",
+            "properties": {"a": {"type": ["string", "null"]}},
+            "required": ["a"],
+            "additionalProperties": False,
+        },
+        {"$defs": {"n": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/$defs/n"}},
+    ],
+)
 def test_valid_json_schemas_pass(strict: RequestValidator, schema: dict[str, Any]) -> None:
     assert strict.validate(structured(schema)) == []
     assert strict.validate(structured(schema)) == []  # the remembered verdict
@@ -947,20 +966,41 @@ def test_mockllm_replies_fit_the_response_schema(
 SNAKE = {
     "model": "gpt-4o",
     "messages": [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y"}}]},
     ],
-    "max_completion_tokens": 5, "top_logprobs": 2, "logprobs": True,
-    "response_format": {"type": "json_schema", "json_schema": {
-        "name": "out", "schema": {"type": "object", "additionalProperties": False}}},
-    "tool_choice": "auto", "parallel_tool_calls": False,
+    "max_completion_tokens": 5,
+    "top_logprobs": 2,
+    "logprobs": True,
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "out", "schema": {"type": "object", "additionalProperties": False}},
+    },
+    "tool_choice": "auto",
+    "parallel_tool_calls": False,
     # open objects (a JSON schema, metadata) keep their keys as sent
-    "tools": [{"type": "function", "function": {
-        "name": "get_weather", "parameters": {"type": "object", "properties": {"cityName": {}}}}}],
-    "stream_options": {"include_usage": True}, "stream": True,
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"cityName": {}}},
+            },
+        }
+    ],
+    "stream_options": {"include_usage": True},
+    "stream": True,
     "metadata": {"traceId": "t"},
 }
 _OPEN = frozenset({"parameters", "schema", "metadata"})
@@ -977,13 +1017,17 @@ def _spelt(node: Any, *, pascal: bool) -> Any:
         words = key.split("_")
         first = words[0].capitalize() if pascal else words[0]
         out[first + "".join(w.capitalize() for w in words[1:])] = (
-            value if key in _OPEN else _spelt(value, pascal=pascal))
+            value if key in _OPEN else _spelt(value, pascal=pascal)
+        )
     return out
 
 
 @pytest.mark.parametrize("mode", list(ValidationMode))
-@pytest.mark.parametrize("spelt", [_spelt(SNAKE, pascal=False), _spelt(SNAKE, pascal=True)],
-                         ids=["camelCase", "PascalCase"])
+@pytest.mark.parametrize(
+    "spelt",
+    [_spelt(SNAKE, pascal=False), _spelt(SNAKE, pascal=True)],
+    ids=["camelCase", "PascalCase"],
+)
 def test_other_spellings_bind_to_the_canonical_body(
     schemas: SchemaSet, mode: ValidationMode, spelt: dict[str, Any]
 ) -> None:
@@ -1003,35 +1047,92 @@ def test_a_snake_case_body_is_left_alone(strict: RequestValidator) -> None:
 @pytest.mark.parametrize(
     ("request_body", "expected"),
     [
-        (body(topLogprobs=50, logprobs=True),
-         ("TopLogprobs", "top_logprobs", "InclusiveBetween",
-          "'TopLogprobs' must be between 0 and 20. You entered 50.")),
-        (body(MaxCompletionTokens=0),
-         ("MaxCompletionTokens", "max_completion_tokens", "GreaterThanOrEqual",
-          "'MaxCompletionTokens' must be greater than or equal to 1. You entered 0.")),
-        (body(toolChoice=5),
-         ("ToolChoice", "tool_choice", "InvalidType",
-          "'ToolChoice' must be a string or an object. You entered 5.")),
-        (msgs({"Role": "tool", "Content": "x"}),
-         ("Messages[0].ToolCallId", "messages[0].tool_call_id", "NotNull",
-          "'tool_call_id' is required when 'role' is 'tool'.")),
-        (body(responseFormat={"Type": "json_schema"}),
-         ("ResponseFormat.JsonSchema", "response_format.json_schema", "NotNull",
-          "'ResponseFormat.JsonSchema' is required.")),
-        (body(topLogprobz=2),
-         ("TopLogprobz", "topLogprobz", "UnknownField",
-          "'topLogprobz' is not a known field of ChatCompletion.")),
-        (body(top_logprobs=2, topLogprobs=3, logprobs=True),
-         ("TopLogprobs", "top_logprobs", "DuplicateField",
-          "'TopLogprobs' is sent twice, as 'topLogprobs' and 'top_logprobs'; send it once.")),
-        (msgs(user("a"), {"role": "tool", "tool_call_id": "a", "ToolCallId": "b",
-                          "content": "x"}),
-         ("Messages[1].ToolCallId", "messages[1].tool_call_id", "DuplicateField",
-          "'Messages[1].ToolCallId' is sent twice, as 'ToolCallId' and 'tool_call_id'; "
-          "send it once.")),
+        (
+            body(topLogprobs=50, logprobs=True),
+            (
+                "TopLogprobs",
+                "top_logprobs",
+                "InclusiveBetween",
+                "'TopLogprobs' must be between 0 and 20. You entered 50.",
+            ),
+        ),
+        (
+            body(MaxCompletionTokens=0),
+            (
+                "MaxCompletionTokens",
+                "max_completion_tokens",
+                "GreaterThanOrEqual",
+                "'MaxCompletionTokens' must be greater than or equal to 1. You entered 0.",
+            ),
+        ),
+        (
+            body(toolChoice=5),
+            (
+                "ToolChoice",
+                "tool_choice",
+                "InvalidType",
+                "'ToolChoice' must be a string or an object. You entered 5.",
+            ),
+        ),
+        (
+            msgs({"Role": "tool", "Content": "x"}),
+            (
+                "Messages[0].ToolCallId",
+                "messages[0].tool_call_id",
+                "NotNull",
+                "'tool_call_id' is required when 'role' is 'tool'.",
+            ),
+        ),
+        (
+            body(responseFormat={"Type": "json_schema"}),
+            (
+                "ResponseFormat.JsonSchema",
+                "response_format.json_schema",
+                "NotNull",
+                "'ResponseFormat.JsonSchema' is required.",
+            ),
+        ),
+        (
+            body(topLogprobz=2),
+            (
+                "TopLogprobz",
+                "topLogprobz",
+                "UnknownField",
+                "'topLogprobz' is not a known field of ChatCompletion.",
+            ),
+        ),
+        (
+            body(top_logprobs=2, topLogprobs=3, logprobs=True),
+            (
+                "TopLogprobs",
+                "top_logprobs",
+                "DuplicateField",
+                "'TopLogprobs' is sent twice, as 'topLogprobs' and 'top_logprobs'; send it once.",
+            ),
+        ),
+        (
+            msgs(
+                user("a"), {"role": "tool", "tool_call_id": "a", "ToolCallId": "b", "content": "x"}
+            ),
+            (
+                "Messages[1].ToolCallId",
+                "messages[1].tool_call_id",
+                "DuplicateField",
+                "'Messages[1].ToolCallId' is sent twice, as 'ToolCallId' and 'tool_call_id'; "
+                "send it once.",
+            ),
+        ),
     ],
-    ids=["range", "minimum", "type", "nested-required", "nested-dto", "unknown",
-         "twice", "twice-nested"],
+    ids=[
+        "range",
+        "minimum",
+        "type",
+        "nested-required",
+        "nested-dto",
+        "unknown",
+        "twice",
+        "twice-nested",
+    ],
 )
 def test_other_spellings_get_the_same_validation_and_dto_names(
     strict: RequestValidator, request_body: dict[str, Any], expected: tuple[str, ...]
@@ -1051,8 +1152,12 @@ def test_a_valid_body_sent_again_is_not_checked_again(schemas: SchemaSet) -> Non
         return validator.validate(json.loads(raw), raw)
 
     good = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-    camel = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
-             "topLogprobs": 2, "logprobs": True}
+    camel = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "hi"}],
+        "topLogprobs": 2,
+        "logprobs": True,
+    }
     bad = {"model": "gpt-4o", "messages": [{"role": "robot", "content": "hi"}]}
     bound: list[Any] = []
     binder = validator._binder

@@ -211,28 +211,40 @@ def keyed(mockllm_parts: AppParts) -> Iterator[MockLLMServer]:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_configured_api_keys_refuse_a_wrong_key(keyed: MockLLMServer, stream: bool) -> None:
-    wrong = openai.OpenAI(base_url=keyed.base_url, api_key="sk-wrong-key-98765",
-                          max_retries=0, _strict_response_validation=True)
+    wrong = openai.OpenAI(
+        base_url=keyed.base_url,
+        api_key="sk-wrong-key-98765",
+        max_retries=0,
+        _strict_response_validation=True,
+    )
     with pytest.raises(openai.AuthenticationError) as info:
         wrong.chat.completions.create(model="gpt-4o-mini", messages=ASK, stream=stream)
     error = info.value.body
     assert isinstance(error, dict) and error["code"] == "invalid_api_key"
     assert error["type"] == "invalid_request_error"
-    assert error["message"] == ("Incorrect API key provided: sk-***********8765. You can find "
-                                "your API key at https://platform.openai.com/account/api-keys.")
+    assert error["message"] == (
+        "Incorrect API key provided: sk-***********8765. You can find "
+        "your API key at https://platform.openai.com/account/api-keys."
+    )
     _api_headers(info.value.response.headers)
     with pytest.raises(openai.AuthenticationError):
         wrong.models.list()
-    right = openai.OpenAI(base_url=keyed.base_url, api_key="sk-good-key-1234", max_retries=0,
-                          _strict_response_validation=True)
+    right = openai.OpenAI(
+        base_url=keyed.base_url,
+        api_key="sk-good-key-1234",
+        max_retries=0,
+        _strict_response_validation=True,
+    )
     assert right.chat.completions.create(model="gpt-4o-mini", messages=ASK).choices
     assert "sk-good-key-1234" not in repr(keyed.settings)
 
 
 def test_a_missing_key_is_refused_and_the_journal_keeps_no_key(keyed: MockLLMServer) -> None:
     request = urllib.request.Request(
-        keyed.base_url + "/chat/completions", headers={"Content-Type": "application/json"},
-        data=json.dumps({"model": "gpt-4o-mini", "messages": ASK}).encode())
+        keyed.base_url + "/chat/completions",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps({"model": "gpt-4o-mini", "messages": ASK}).encode(),
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 401

@@ -35,8 +35,11 @@ class WorkerServer:
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mockllm", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         self.output: list[str] = []
         assert self.process.stdout is not None
         deadline = time.monotonic() + 60
@@ -65,26 +68,54 @@ class WorkerServer:
 
 def _scenarios(folder: Path) -> Path:
     path = folder / "workers.yaml"
-    path.write_text(yaml.safe_dump({"scenarios": [
-        {"name": "steps", "when": {"last_user_message": {"contains": "next step"}},
-         "sequence": [{"content": f"step {i}"} for i in range(STEPS)], "after": "fail"},
-        {"name": "five", "when": {"last_user_message": {"contains": "five times"}},
-         "times": 5, "reply": {"content": "one of five"}},
-        {"name": "ten-steps", "when": {"last_user_message": {"contains": "survive"}},
-         "sequence": [{"content": f"survivor {i}"} for i in range(10)], "after": "fail"},
-        {"name": "anything", "priority": -1, "reply": {"content": "default"}},
-    ]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "scenarios": [
+                    {
+                        "name": "steps",
+                        "when": {"last_user_message": {"contains": "next step"}},
+                        "sequence": [{"content": f"step {i}"} for i in range(STEPS)],
+                        "after": "fail",
+                    },
+                    {
+                        "name": "five",
+                        "when": {"last_user_message": {"contains": "five times"}},
+                        "times": 5,
+                        "reply": {"content": "one of five"},
+                    },
+                    {
+                        "name": "ten-steps",
+                        "when": {"last_user_message": {"contains": "survive"}},
+                        "sequence": [{"content": f"survivor {i}"} for i in range(10)],
+                        "after": "fail",
+                    },
+                    {"name": "anything", "priority": -1, "reply": {"content": "default"}},
+                ]
+            }
+        )
+    )
     return path
 
 
 @pytest.fixture(scope="module")
-def workers(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[WorkerServer]:
+def workers(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerServer]:
     """Four workers sharing one port and the session's Redis (under their own prefix)."""
     path = _scenarios(tmp_path_factory.mktemp("workers"))
-    server = WorkerServer("--workers", str(WORKERS), "--state", redis_server.url,
-                          "--state-prefix", f"workers:{uuid.uuid4().hex}:",
-                          "--scenarios", str(path), "--rate-limit-rpm", str(RPM))
+    server = WorkerServer(
+        "--workers",
+        str(WORKERS),
+        "--state",
+        redis_server.url,
+        "--state-prefix",
+        f"workers:{uuid.uuid4().hex}:",
+        "--scenarios",
+        str(path),
+        "--rate-limit-rpm",
+        str(RPM),
+    )
     yield server
     server.stop()
 
@@ -98,8 +129,9 @@ async def fresh() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def chat(session: aiohttp.ClientSession, url: str, text: str, *,
-               key: str | None = None) -> tuple[int, dict[str, Any], Any]:
+async def chat(
+    session: aiohttp.ClientSession, url: str, text: str, *, key: str | None = None
+) -> tuple[int, dict[str, Any], Any]:
     """One chat request: status, headers, body. Each client has its own API key unless
     told (the server's rate limit is per key)."""
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
@@ -124,7 +156,8 @@ async def health(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 
 
 async def test_each_sequence_step_is_served_exactly_once(
-        workers: WorkerServer, fresh: aiohttp.ClientSession) -> None:
+    workers: WorkerServer, fresh: aiohttp.ClientSession
+) -> None:
     # 64 concurrent clients take the 256 steps and one more between them.
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(STEPS + 1):
@@ -148,19 +181,23 @@ async def test_each_sequence_step_is_served_exactly_once(
 
 
 async def test_times_five_answers_five_times_across_workers(
-        workers: WorkerServer, fresh: aiohttp.ClientSession) -> None:
-    answers = await asyncio.gather(*(chat(fresh, workers.url, "say it five times")
-                                     for _ in range(24)))
+    workers: WorkerServer, fresh: aiohttp.ClientSession
+) -> None:
+    answers = await asyncio.gather(
+        *(chat(fresh, workers.url, "say it five times") for _ in range(24))
+    )
     assert [content(b) for _, _, b in answers].count("one of five") == 5
     assert all(status == 200 for status, _, _ in answers)
 
 
 async def test_the_rate_limit_admits_its_budget_across_workers(
-        workers: WorkerServer, fresh: aiohttp.ClientSession) -> None:
+    workers: WorkerServer, fresh: aiohttp.ClientSession
+) -> None:
     key = uuid.uuid4().hex
     started = time.monotonic()
-    answers = await asyncio.gather(*(chat(fresh, workers.url, "hello", key=key)
-                                     for _ in range(RPM + 30)))
+    answers = await asyncio.gather(
+        *(chat(fresh, workers.url, "hello", key=key) for _ in range(RPM + 30))
+    )
     elapsed = time.monotonic() - started
     admitted = [h for status, h, _ in answers if status == 200]
     refused = [h for status, h, _ in answers if status == 429]
@@ -172,20 +209,26 @@ async def test_the_rate_limit_admits_its_budget_across_workers(
     assert (remaining[0], remaining[-1]) == (0, RPM - 1)
     # No two admitted requests saw the same count, beyond what refilled meanwhile.
     assert len(set(remaining)) >= RPM - (len(admitted) - RPM)
-    assert all(h["x-ratelimit-remaining-requests"] == "0" and "retry-after" in h
-               for h in refused), refused[:2]
+    assert all(
+        h["x-ratelimit-remaining-requests"] == "0" and "retry-after" in h for h in refused
+    ), refused[:2]
 
 
 async def test_a_scenario_added_to_one_worker_is_served_by_all_within_100ms(
-        workers: WorkerServer, fresh: aiohttp.ClientSession) -> None:
+    workers: WorkerServer, fresh: aiohttp.ClientSession
+) -> None:
     name = f"late-{uuid.uuid4().hex[:8]}"
-    document = {"name": name, "when": {"last_user_message": {"contains": name}},
-                "reply": {"content": "added at run time"}}
+    document = {
+        "name": name,
+        "when": {"last_user_message": {"contains": name}},
+        "reply": {"content": "added at run time"},
+    }
     async with fresh.post(f"{workers.url}/__mockllm/scenarios", json=document) as response:
         assert response.status == 201
     await asyncio.sleep(0.1)
-    answers = await asyncio.gather(*(chat(fresh, workers.url, f"are you {name}?")
-                                     for _ in range(48)))
+    answers = await asyncio.gather(
+        *(chat(fresh, workers.url, f"are you {name}?") for _ in range(48))
+    )
     assert [content(b) for _, _, b in answers] == ["added at run time"] * 48
     ids = {h["x-request-id"] for _, h, _ in answers}
     # The journal, read from any worker, lists every worker's requests.
@@ -199,7 +242,8 @@ async def test_a_scenario_added_to_one_worker_is_served_by_all_within_100ms(
 
 
 async def test_a_killed_worker_loses_no_state_and_the_others_keep_serving(
-        workers: WorkerServer, fresh: aiohttp.ClientSession) -> None:
+    workers: WorkerServer, fresh: aiohttp.ClientSession
+) -> None:
     before = [await chat(fresh, workers.url, "survive this") for _ in range(3)]
     assert [content(b) for _, _, b in before] == ["survivor 0", "survivor 1", "survivor 2"]
     victim = await health(fresh, workers.url)
@@ -227,7 +271,8 @@ async def test_a_killed_worker_loses_no_state_and_the_others_keep_serving(
 
 
 async def test_a_redis_restart_gives_503s_then_service_resumes(
-        fresh: aiohttp.ClientSession) -> None:
+    fresh: aiohttp.ClientSession,
+) -> None:
     redis = RedisServer(find_redis_server()).start()
     # A rate limit makes every request use the store (a scenario without counters
     # needs none: such requests are answered while Redis is down).

@@ -79,60 +79,101 @@ class Check:
 def tool_parameters() -> dict[str, dict[str, Any]]:
     """The tools the battery offers, by name: their ``parameters`` schemas (fresh copies)."""
     return {
-        "get_weather": {"type": "object",
-                        "properties": {"city": {"type": "string", "minLength": 1},
-                                       "unit": {"type": "string",
-                                                "enum": ["celsius", "fahrenheit"]}},
-                        "required": ["city"]},
-        "get_time": {"type": "object", "properties": {"zone": {"type": "string", "minLength": 1}},
-                     "required": ["zone"]},
+        "get_weather": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "minLength": 1},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+        "get_time": {
+            "type": "object",
+            "properties": {"zone": {"type": "string", "minLength": 1}},
+            "required": ["zone"],
+        },
     }
 
 
 def city_schema() -> dict[str, Any]:
     """The ``json_schema`` the battery asks replies to follow (a fresh copy)."""
-    return {"type": "object",
-            "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
-            "required": ["name", "population"], "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["name", "population"],
+        "additionalProperties": False,
+    }
 
 
 def _requests() -> dict[str, dict[str, Any]]:
     """Every request of the battery by name, less ``model`` (added by the session)."""
     hello = {"messages": [{"role": "user", "content": HELLO}], "seed": SEED}
-    weather = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}],
-               "seed": SEED, "tools": [
-                   {"type": "function", "function": {
-                       "name": name, "description": f"{name.replace('_', ' ').capitalize()}.",
-                       "parameters": parameters}}
-                   for name, parameters in tool_parameters().items()]}
+    weather = {
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "seed": SEED,
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": f"{name.replace('_', ' ').capitalize()}.",
+                    "parameters": parameters,
+                },
+            }
+            for name, parameters in tool_parameters().items()
+        ],
+    }
     required = {**weather, "tool_choice": "required"}
     return {
         "plain": hello,
         "n2": {**hello, "n": 2},
-        "stop": {"messages": [{"role": "user", "content": "Write one sentence about the sea."}],
-                 "seed": SEED, "stop": ["e"]},
-        "length": {"messages": [{"role": "user", "content":
-                                 "Write a long story about a lighthouse keeper."}],
-                   "seed": SEED, "max_completion_tokens": 5},
+        "stop": {
+            "messages": [{"role": "user", "content": "Write one sentence about the sea."}],
+            "seed": SEED,
+            "stop": ["e"],
+        },
+        "length": {
+            "messages": [
+                {"role": "user", "content": "Write a long story about a lighthouse keeper."}
+            ],
+            "seed": SEED,
+            "max_completion_tokens": 5,
+        },
         "stream": {**hello, "stream": True},
         "stream_usage": {**hello, "stream": True, "stream_options": {"include_usage": True}},
-        "tools_named": {**weather, "tool_choice": {"type": "function",
-                                                   "function": {"name": "get_weather"}}},
+        "tools_named": {
+            **weather,
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        },
         "tools_required": required,
         "tools_auto": {**weather, "tool_choice": "auto"},
         "tools_stream": {**required, "stream": True},
-        "json_object": {"messages": [{"role": "user", "content":
-                                      "Describe Paris as a JSON object with the keys city and "
-                                      "country."}],
-                        "seed": SEED, "response_format": {"type": "json_object"}},
-        "json_schema": {"messages": [{"role": "user", "content":
-                                      "Give the name and population of Paris as JSON."}],
-                        "seed": SEED, "response_format": {"type": "json_schema", "json_schema": {
-                            "name": "city", "strict": True,
-                            "schema": city_schema()}}},
+        "json_object": {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "Describe Paris as a JSON object with the keys city and country.",
+                }
+            ],
+            "seed": SEED,
+            "response_format": {"type": "json_object"},
+        },
+        "json_schema": {
+            "messages": [
+                {"role": "user", "content": "Give the name and population of Paris as JSON."}
+            ],
+            "seed": SEED,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "city", "strict": True, "schema": city_schema()},
+            },
+        },
         "logprobs": {**hello, "logprobs": True, "top_logprobs": 2},
-        "audio": {**hello, "modalities": ["text", "audio"],
-                  "audio": {"voice": "alloy", "format": "wav"}},
+        "audio": {
+            **hello,
+            "modalities": ["text", "audio"],
+            "audio": {"voice": "alloy", "format": "wav"},
+        },
         "bad_temperature": {**hello, "temperature": 3},
         "no_messages": {"seed": SEED},
         "messages_not_a_list": {"messages": HELLO, "seed": SEED},
@@ -191,14 +232,18 @@ class Session:
         if request not in self._streams:
             reader = StreamReader()
             answer = self._ask(request, lambda body: self.client.stream(CHAT, body, reader))
-            include_usage = bool(self._requests[request].get("stream_options", {})
-                                 .get("include_usage"))
+            include_usage = bool(
+                self._requests[request].get("stream_options", {}).get("include_usage")
+            )
             self._streams[request] = _Streamed(
-                answer, reader, analyse(reader.chunks, include_usage=include_usage))
+                answer, reader, analyse(reader.chunks, include_usage=include_usage)
+            )
         streamed = self._streams[request]
         if streamed.answer.status != 200:
-            raise Mismatch(f"a 200 stream answering the {request} request",
-                           f"{streamed.answer.status}: {streamed.answer.excerpt()}")
+            raise Mismatch(
+                f"a 200 stream answering the {request} request",
+                f"{streamed.answer.status}: {streamed.answer.excerpt()}",
+            )
         return streamed
 
     def _ask(self, request: str, send: Callable[[dict[str, Any]], Answer]) -> Answer:
@@ -234,8 +279,9 @@ def _json_object(answer: Answer, expected: str) -> dict[str, Any]:
 def _offered(answer: Answer, feature: str, expected: str) -> dict[str, Any]:
     """The reply to an optional feature's request; a 4xx means the server declines it."""
     if 400 <= answer.status < 500:
-        raise NotOffered(expected, f"{answer.status}, the server declines {feature}: "
-                                   f"{answer.excerpt()}")
+        raise NotOffered(
+            expected, f"{answer.status}, the server declines {feature}: {answer.excerpt()}"
+        )
     return _json_object(answer, expected)
 
 
@@ -277,14 +323,19 @@ def _usage_problems(usage: Any) -> list[str]:
     if not isinstance(usage, dict):
         return [f"usage is {_shown(usage)}, not an object"]
     names = ("prompt_tokens", "completion_tokens", "total_tokens")
-    bad = [n for n in names if not isinstance(usage.get(n), int) or isinstance(usage.get(n), bool)
-           or usage[n] < 0]
+    bad = [
+        n
+        for n in names
+        if not isinstance(usage.get(n), int) or isinstance(usage.get(n), bool) or usage[n] < 0
+    ]
     if bad:
         return [f"usage {', '.join(bad)} not a count: {_shown(usage)}"]
     prompt, completion, total = (usage[n] for n in names)
     if total != prompt + completion:
-        return [f"usage does not add up: total_tokens {total} != prompt_tokens {prompt} + "
-                f"completion_tokens {completion} (= {prompt + completion})"]
+        return [
+            f"usage does not add up: total_tokens {total} != prompt_tokens {prompt} + "
+            f"completion_tokens {completion} (= {prompt + completion})"
+        ]
     return []
 
 
@@ -293,8 +344,11 @@ def _judge_usage(expected: str, usage: Any, problems: Sequence[str] = ()) -> Ver
     found = [*problems, *(_usage_problems(usage) if usage is not None or not problems else [])]
     if found:
         return _judge(expected, found, "")
-    return _judge(expected, [], f"{usage['prompt_tokens']} + {usage['completion_tokens']} = "
-                                f"{usage['total_tokens']} tokens")
+    return _judge(
+        expected,
+        [],
+        f"{usage['prompt_tokens']} + {usage['completion_tokens']} = {usage['total_tokens']} tokens",
+    )
 
 
 def _calls_problems(calls: Sequence[Any], offered: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -316,14 +370,14 @@ def _call_problems(call: Any, offered: Mapping[str, Mapping[str, Any]]) -> list[
         return [*problems, f"{name} arguments {_shown(function.get('arguments'))} are not JSON"]
     schema = offered[name]
     errors = sorted(validators.validator_for(schema)(schema).iter_errors(arguments), key=str)
-    problems += [f"{name} arguments {_shown(arguments, 60)}: {error.message}"
-                 for error in errors]
+    problems += [f"{name} arguments {_shown(arguments, 60)}: {error.message}" for error in errors]
     return problems
 
 
 def _calls_text(calls: Sequence[Mapping[str, Any]]) -> str:
-    return ", ".join(f"{c['function'].get('name')}({c['function'].get('arguments')})"
-                     for c in calls)
+    return ", ".join(
+        f"{c['function'].get('name')}({c['function'].get('arguments')})" for c in calls
+    )
 
 
 def sdk_error(body: bytes) -> Mapping[str, Any] | None:
@@ -374,8 +428,10 @@ def _plain_model(session: Session) -> Verdict:
 
 
 def _plain_usage(session: Session) -> Verdict:
-    return _judge_usage("usage with total_tokens = prompt_tokens + completion_tokens",
-                        session.reply("plain").get("usage"))
+    return _judge_usage(
+        "usage with total_tokens = prompt_tokens + completion_tokens",
+        session.reply("plain").get("usage"),
+    )
 
 
 def _plain_message(session: Session) -> Verdict:
@@ -391,8 +447,11 @@ def _plain_message(session: Session) -> Verdict:
     if message.get("role") != "assistant":
         problems.append(f"role {_shown(message.get('role'))}")
     problems += _text_problems(choice) + _finish_problems(choice, "stop")
-    return _judge(expected, problems, f"{_shown(message.get('content'), 60)}, finish_reason "
-                                      f"{choice.get('finish_reason')!r}")
+    return _judge(
+        expected,
+        problems,
+        f"{_shown(message.get('content'), 60)}, finish_reason {choice.get('finish_reason')!r}",
+    )
 
 
 def _n2(session: Session) -> Verdict:
@@ -429,16 +488,22 @@ def _length(session: Session) -> Verdict:
     tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     if isinstance(tokens, int) and tokens > 5:
         problems.append(f"{tokens} completion tokens")
-    return _judge(expected, problems, f"{_shown(choice['message'].get('content'), 60)}, "
-                                      f"{tokens} completion tokens, finish_reason 'length'")
+    return _judge(
+        expected,
+        problems,
+        f"{_shown(choice['message'].get('content'), 60)}, "
+        f"{tokens} completion tokens, finish_reason 'length'",
+    )
 
 
 def _stream_content_type(session: Session) -> Verdict:
     answer = session.stream("stream").answer
     ok = answer.content_type == "text/event-stream"
-    return _judge("Content-Type text/event-stream",
-                  [] if ok else [f"Content-Type {answer.headers.get('content-type')!r}"],
-                  answer.headers.get("content-type", ""))
+    return _judge(
+        "Content-Type text/event-stream",
+        [] if ok else [f"Content-Type {answer.headers.get('content-type')!r}"],
+        answer.headers.get("content-type", ""),
+    )
 
 
 def _stream_rule(request: str, rule: Rule, expected: str, session: Session) -> Verdict:
@@ -450,8 +515,9 @@ def _stream_rule(request: str, rule: Rule, expected: str, session: Session) -> V
 
 
 def _stream_accumulate(session: Session) -> Verdict:
-    expected = "the chunks accumulate to the plain reply's choices: same message shape and " \
-               "finish_reason"
+    expected = (
+        "the chunks accumulate to the plain reply's choices: same message shape and finish_reason"
+    )
     plain = _choices(session.reply("plain"), "a plain reply to compare with")
     got = session.stream("stream").completion["choices"]
     problems = []
@@ -459,18 +525,23 @@ def _stream_accumulate(session: Session) -> Verdict:
         problems.append(f"{len(got)} choice(s) streamed, {len(plain)} in the plain reply")
     for want, have in zip(plain, got, strict=False):
         where = f"choice {want.get('index')}: "
-        problems += [where + d for d in shape_differences(shape(want["message"]),
-                                                         shape(have["message"]))]
+        problems += [
+            where + d for d in shape_differences(shape(want["message"]), shape(have["message"]))
+        ]
         if want.get("finish_reason") != have.get("finish_reason"):
-            problems.append(f"{where}finish_reason {have.get('finish_reason')!r}, in the plain "
-                            f"reply {want.get('finish_reason')!r}")
-    return _judge(expected, problems, f"the same shape: {_shown(shape(got[0]['message']))}"
-                  if got else "")
+            problems.append(
+                f"{where}finish_reason {have.get('finish_reason')!r}, in the plain "
+                f"reply {want.get('finish_reason')!r}"
+            )
+    return _judge(
+        expected, problems, f"the same shape: {_shown(shape(got[0]['message']))}" if got else ""
+    )
 
 
 def _stream_usage(session: Session) -> Verdict:
-    expected = "stream_options.include_usage: one last chunk with choices [] and a usage that " \
-               "adds up"
+    expected = (
+        "stream_options.include_usage: one last chunk with choices [] and a usage that adds up"
+    )
     streamed = session.stream("stream_usage")
     return _judge_usage(expected, streamed.completion["usage"], streamed.about(Rule.USAGE))
 
@@ -479,35 +550,64 @@ def _tool_calls(reply: Mapping[str, Any], expected: str) -> tuple[dict[str, Any]
     choice = _first_choice(reply, expected)
     calls = choice["message"].get("tool_calls")
     if not isinstance(calls, list) or not calls:
-        raise Mismatch(expected, f"no tool call: content {_shown(choice['message'].get('content'))}"
-                                 f", finish_reason {_shown(choice.get('finish_reason'))}")
+        raise Mismatch(
+            expected,
+            f"no tool call: content {_shown(choice['message'].get('content'))}"
+            f", finish_reason {_shown(choice.get('finish_reason'))}",
+        )
     return choice, calls
 
 
-def _judge_calls(expected: str, session: Session, choice: Mapping[str, Any],
-                 calls: Sequence[Any], finish: str, why: str,
-                 problems: Sequence[str] = ()) -> Verdict:
+def _judge_calls(
+    expected: str,
+    session: Session,
+    choice: Mapping[str, Any],
+    calls: Sequence[Any],
+    finish: str,
+    why: str,
+    problems: Sequence[str] = (),
+) -> Verdict:
     """Tool calls of offered tools with valid arguments, finishing with ``finish``."""
-    found = [*problems, *_calls_problems(calls, session.parameters),
-             *_finish_problems(choice, finish, why)]
+    found = [
+        *problems,
+        *_calls_problems(calls, session.parameters),
+        *_finish_problems(choice, finish, why),
+    ]
     return _judge(expected, found, f"{_calls_text(calls)}, finish_reason {finish!r}")
 
 
 def _tools_named(session: Session) -> Verdict:
     expected = "a call of get_weather with valid arguments, finish_reason 'stop'"
     choice, calls = _tool_calls(session.reply("tools_named"), expected)
-    others = [f"a call of {c['function'].get('name')!r}, not of the named get_weather"
-              for c in calls if isinstance(c, dict) and isinstance(c.get("function"), dict)
-              and c["function"].get("name") != "get_weather"]
-    return _judge_calls(expected, session, choice, calls, "stop",
-                        "OpenAI answers 'stop' when tool_choice names the function", others)
+    others = [
+        f"a call of {c['function'].get('name')!r}, not of the named get_weather"
+        for c in calls
+        if isinstance(c, dict)
+        and isinstance(c.get("function"), dict)
+        and c["function"].get("name") != "get_weather"
+    ]
+    return _judge_calls(
+        expected,
+        session,
+        choice,
+        calls,
+        "stop",
+        "OpenAI answers 'stop' when tool_choice names the function",
+        others,
+    )
 
 
 def _tools_required(session: Session) -> Verdict:
     expected = "tool_choice 'required': a call with valid arguments, finish_reason 'tool_calls'"
     choice, calls = _tool_calls(session.reply("tools_required"), expected)
-    return _judge_calls(expected, session, choice, calls, "tool_calls",
-                        "OpenAI answers 'tool_calls' for tool_choice 'required'")
+    return _judge_calls(
+        expected,
+        session,
+        choice,
+        calls,
+        "tool_calls",
+        "OpenAI answers 'tool_calls' for tool_choice 'required'",
+    )
 
 
 def _tools_auto(session: Session) -> Verdict:
@@ -519,13 +619,21 @@ def _tools_auto(session: Session) -> Verdict:
         return _judge(expected, problems, f"text, finish_reason {choice.get('finish_reason')!r}")
     if not isinstance(calls, list):
         raise Mismatch(expected, f"tool_calls {_shown(calls)}")
-    return _judge_calls(expected, session, choice, calls, "tool_calls",
-                        "OpenAI answers 'tool_calls' when the model chose to call a tool")
+    return _judge_calls(
+        expected,
+        session,
+        choice,
+        calls,
+        "tool_calls",
+        "OpenAI answers 'tool_calls' when the model chose to call a tool",
+    )
 
 
 def _tools_stream(session: Session) -> Verdict:
-    expected = "streamed tool_choice 'required': deltas with index, id and name once, " \
-               "arguments that accumulate to valid JSON, finish_reason 'tool_calls'"
+    expected = (
+        "streamed tool_choice 'required': deltas with index, id and name once, "
+        "arguments that accumulate to valid JSON, finish_reason 'tool_calls'"
+    )
     streamed = session.stream("tools_stream")
     problems = streamed.about(Rule.TOOL_CALLS)
     if not streamed.analysis.tool_fragments:
@@ -534,8 +642,15 @@ def _tools_stream(session: Session) -> Verdict:
     if not choices:
         raise Mismatch(expected, "; ".join([*problems, "a stream without choices"]))
     calls = choices[0]["message"].get("tool_calls") or []
-    return _judge_calls(expected, session, choices[0], calls, "tool_calls",
-                        "as the plain reply to tool_choice 'required'", problems)
+    return _judge_calls(
+        expected,
+        session,
+        choices[0],
+        calls,
+        "tool_calls",
+        "as the plain reply to tool_choice 'required'",
+        problems,
+    )
 
 
 def _content_json(session: Session, request: str, expected: str) -> tuple[Any, str]:
@@ -558,14 +673,18 @@ def _json_schema_check(session: Session) -> Verdict:
     expected = "response_format json_schema: content that is JSON valid against the schema"
     value, content = _content_json(session, "json_schema", expected)
     schema = city_schema()
-    problems = [f"{_shown(content, 60)}: {error.message}"
-                for error in validators.validator_for(schema)(schema).iter_errors(value)]
+    problems = [
+        f"{_shown(content, 60)}: {error.message}"
+        for error in validators.validator_for(schema)(schema).iter_errors(value)
+    ]
     return _judge(expected, problems, _shown(content, 80))
 
 
 def _logprobs(session: Session) -> Verdict:
-    expected = "logprobs with top_logprobs 2: an entry per token (token, logprob <= 0, bytes, " \
-               "at most 2 top_logprobs) whose tokens make the content"
+    expected = (
+        "logprobs with top_logprobs 2: an entry per token (token, logprob <= 0, bytes, "
+        "at most 2 top_logprobs) whose tokens make the content"
+    )
     choice = _first_choice(_offered(session.answer("logprobs"), "logprobs", expected), expected)
     logprobs = choice.get("logprobs")
     if logprobs is None:
@@ -581,24 +700,29 @@ def _logprobs(session: Session) -> Verdict:
         if not isinstance(entry.get("logprob"), int | float) or entry["logprob"] > 0:
             problems.append(f"entry {n} logprob {_shown(entry.get('logprob'))}")
         raw = entry.get("bytes")
-        if raw is not None and not (isinstance(raw, list)
-                                    and all(isinstance(b, int) and 0 <= b < 256 for b in raw)):
+        if raw is not None and not (
+            isinstance(raw, list) and all(isinstance(b, int) and 0 <= b < 256 for b in raw)
+        ):
             problems.append(f"entry {n} bytes {_shown(raw, 40)} is not a list of byte values")
         top = entry.get("top_logprobs")
         if not isinstance(top, list) or len(top) > 2:
             problems.append(f"entry {n} top_logprobs {_shown(top, 60)}")
-    tokens = "".join(e["token"] for e in entries if isinstance(e, dict)
-                     and isinstance(e.get("token"), str))
+    tokens = "".join(
+        e["token"] for e in entries if isinstance(e, dict) and isinstance(e.get("token"), str)
+    )
     content = choice["message"].get("content")
     if not problems and tokens != content:
-        problems.append(f"the tokens make {_shown(tokens, 50)}, the content is "
-                        f"{_shown(content, 50)}")
+        problems.append(
+            f"the tokens make {_shown(tokens, 50)}, the content is {_shown(content, 50)}"
+        )
     return _judge(expected, problems, f"{len(entries)} entries matching the content")
 
 
 def _audio(session: Session) -> Verdict:
-    expected = "modalities text+audio, format wav: message.audio with id, base64 WAV data, " \
-               "expires_at and transcript"
+    expected = (
+        "modalities text+audio, format wav: message.audio with id, base64 WAV data, "
+        "expires_at and transcript"
+    )
     reply = _offered(session.answer("audio"), "audio output", expected)
     audio = _first_choice(reply, expected)["message"].get("audio")
     if not audio:
@@ -621,8 +745,11 @@ def _audio(session: Session) -> Verdict:
         problems.append(f"expires_at {_shown(audio.get('expires_at'))}")
     if not isinstance(audio.get("transcript"), str):
         problems.append(f"transcript {_shown(audio.get('transcript'))}")
-    return _judge(expected, problems, f"{len(data)} bytes of WAV, transcript "
-                                      f"{_shown(audio.get('transcript'), 40)}")
+    return _judge(
+        expected,
+        problems,
+        f"{len(data)} bytes of WAV, transcript {_shown(audio.get('transcript'), 40)}",
+    )
 
 
 def _invalid(request: str, param: str, what: str, session: Session) -> Verdict:
@@ -632,71 +759,134 @@ def _invalid(request: str, param: str, what: str, session: Session) -> Verdict:
         raise Mismatch(expected, f"{answer.status}: {answer.excerpt()}")
     error = sdk_error(answer.body)
     if error is None:
-        raise Mismatch(expected, f"{answer.status} with a body the SDK finds no error in: "
-                                 f"{answer.excerpt()}")
+        raise Mismatch(
+            expected, f"{answer.status} with a body the SDK finds no error in: {answer.excerpt()}"
+        )
     found = error.get("param")
     said = "no param the SDK can read" if found is None else f"param {_shown(found)}"
     problems = [] if found == param else [f"{answer.status} with {said}: {answer.excerpt()}"]
-    return _judge(expected, problems, f"{answer.status}, param {param!r}, "
-                                      f"{_shown(error.get('message'), 60)}")
+    return _judge(
+        expected, problems, f"{answer.status}, param {param!r}, {_shown(error.get('message'), 60)}"
+    )
 
 
 def _unknown_route(session: Session) -> Verdict:
     expected = "a 404 with a body saying so"
     answer = session.client.get("/mockllm-conform/no-such-route")
-    problems = [] if answer.status == 404 and answer.body.strip() else [
-        f"{answer.status}: {answer.excerpt() or 'an empty body'}"]
+    problems = (
+        []
+        if answer.status == 404 and answer.body.strip()
+        else [f"{answer.status}: {answer.excerpt() or 'an empty body'}"]
+    )
     return _judge(expected, problems, f"404: {answer.excerpt(60)}")
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("plain.schema", "the plain reply validates against the ChatResponse schema",
-          _plain_schema),
-    Check("plain.envelope", "object 'chat.completion', an id, created in unix seconds",
-          _plain_envelope),
+    Check(
+        "plain.schema", "the plain reply validates against the ChatResponse schema", _plain_schema
+    ),
+    Check(
+        "plain.envelope",
+        "object 'chat.completion', an id, created in unix seconds",
+        _plain_envelope,
+    ),
     Check("plain.model", "the reply names the requested model", _plain_model),
     Check("plain.usage", "usage: total_tokens = prompt_tokens + completion_tokens", _plain_usage),
-    Check("plain.message", "one assistant message with text and finish_reason 'stop'",
-          _plain_message),
+    Check(
+        "plain.message", "one assistant message with text and finish_reason 'stop'", _plain_message
+    ),
     Check("n2", "n=2 gives two choices, index 0 and 1", _n2),
     Check("stop", "a stop sequence cuts the text, finish_reason 'stop'", _stop),
     Check("length", "max_completion_tokens cuts the text, finish_reason 'length'", _length),
     Check("stream.content_type", "a stream is text/event-stream", _stream_content_type),
-    Check("stream.framing", "every event is 'data: <json>' and a blank line",
-          partial(_stream_rule, "stream", Rule.FRAMING, "every event 'data: <json>' + blank line")),
-    Check("stream.id", "every chunk is a chat.completion.chunk with the same id and created",
-          partial(_stream_rule, "stream", Rule.ID,
-                  "every chunk a chat.completion.chunk with one id and one created")),
-    Check("stream.role", "role 'assistant' in each choice's first delta only",
-          partial(_stream_rule, "stream", Rule.ROLE, "role 'assistant' in the first delta only")),
-    Check("stream.finish", "exactly one finish_reason chunk per choice, nothing after it",
-          partial(_stream_rule, "stream", Rule.FINISH,
-                  "exactly one finish_reason chunk per choice, nothing after it")),
-    Check("stream.done", "the stream ends with 'data: [DONE]'",
-          partial(_stream_rule, "stream", Rule.DONE, "'data: [DONE]' as the last event")),
-    Check("stream.accumulate", "the stream accumulates to the plain reply's message shape",
-          _stream_accumulate),
-    Check("stream.include_usage", "include_usage: a last chunk with choices [] and usage",
-          _stream_usage),
+    Check(
+        "stream.framing",
+        "every event is 'data: <json>' and a blank line",
+        partial(_stream_rule, "stream", Rule.FRAMING, "every event 'data: <json>' + blank line"),
+    ),
+    Check(
+        "stream.id",
+        "every chunk is a chat.completion.chunk with the same id and created",
+        partial(
+            _stream_rule,
+            "stream",
+            Rule.ID,
+            "every chunk a chat.completion.chunk with one id and one created",
+        ),
+    ),
+    Check(
+        "stream.role",
+        "role 'assistant' in each choice's first delta only",
+        partial(_stream_rule, "stream", Rule.ROLE, "role 'assistant' in the first delta only"),
+    ),
+    Check(
+        "stream.finish",
+        "exactly one finish_reason chunk per choice, nothing after it",
+        partial(
+            _stream_rule,
+            "stream",
+            Rule.FINISH,
+            "exactly one finish_reason chunk per choice, nothing after it",
+        ),
+    ),
+    Check(
+        "stream.done",
+        "the stream ends with 'data: [DONE]'",
+        partial(_stream_rule, "stream", Rule.DONE, "'data: [DONE]' as the last event"),
+    ),
+    Check(
+        "stream.accumulate",
+        "the stream accumulates to the plain reply's message shape",
+        _stream_accumulate,
+    ),
+    Check(
+        "stream.include_usage",
+        "include_usage: a last chunk with choices [] and usage",
+        _stream_usage,
+    ),
     Check("tools.named", "a named tool_choice: that call, finish_reason 'stop'", _tools_named),
-    Check("tools.required", "tool_choice 'required': a call, finish_reason 'tool_calls'",
-          _tools_required),
-    Check("tools.auto", "tool_choice 'auto': finish_reason 'tool_calls' exactly when calling",
-          _tools_auto),
-    Check("tools.stream", "streamed tool calls: index on every delta, id and name once",
-          _tools_stream),
+    Check(
+        "tools.required",
+        "tool_choice 'required': a call, finish_reason 'tool_calls'",
+        _tools_required,
+    ),
+    Check(
+        "tools.auto",
+        "tool_choice 'auto': finish_reason 'tool_calls' exactly when calling",
+        _tools_auto,
+    ),
+    Check(
+        "tools.stream", "streamed tool calls: index on every delta, id and name once", _tools_stream
+    ),
     Check("json.object", "response_format json_object: a JSON object", _json_object_check),
-    Check("json.schema", "response_format json_schema: JSON valid against the schema",
-          _json_schema_check),
-    Check("logprobs", "logprobs: per-token entries that make the content", _logprobs,
-          optional=True),
-    Check("audio", "audio output: a decodable WAV with id, expiry and transcript", _audio,
-          optional=True),
-    Check("errors.temperature", "temperature 3: a 4xx with param 'temperature'",
-          partial(_invalid, "bad_temperature", "temperature", "temperature 3")),
-    Check("errors.missing_messages", "no messages: a 4xx with param 'messages'",
-          partial(_invalid, "no_messages", "messages", "no messages")),
-    Check("errors.wrong_type", "messages as a string: a 4xx with param 'messages'",
-          partial(_invalid, "messages_not_a_list", "messages", "messages as a string")),
+    Check(
+        "json.schema",
+        "response_format json_schema: JSON valid against the schema",
+        _json_schema_check,
+    ),
+    Check(
+        "logprobs", "logprobs: per-token entries that make the content", _logprobs, optional=True
+    ),
+    Check(
+        "audio",
+        "audio output: a decodable WAV with id, expiry and transcript",
+        _audio,
+        optional=True,
+    ),
+    Check(
+        "errors.temperature",
+        "temperature 3: a 4xx with param 'temperature'",
+        partial(_invalid, "bad_temperature", "temperature", "temperature 3"),
+    ),
+    Check(
+        "errors.missing_messages",
+        "no messages: a 4xx with param 'messages'",
+        partial(_invalid, "no_messages", "messages", "no messages"),
+    ),
+    Check(
+        "errors.wrong_type",
+        "messages as a string: a 4xx with param 'messages'",
+        partial(_invalid, "messages_not_a_list", "messages", "messages as a string"),
+    ),
     Check("errors.unknown_route", "an unknown route: a 404 with a body", _unknown_route),
 )

@@ -75,13 +75,13 @@ class Answer:
 class Client:
     """Requests to one OpenAI-compatible base URL (``http://host:port/v1``)."""
 
-    def __init__(self, base_url: str, *, api_key: str | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"base URL {base_url!r} is not an http:// or https:// URL "
-                "(for example http://localhost:11434/v1)")
+                "(for example http://localhost:11434/v1)"
+            )
         self.base_url = base_url.rstrip("/")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
@@ -114,15 +114,16 @@ class Client:
             sink.end(exchange.pump(sink))
             return exchange.answer(b"")
 
-    def _open(self, method: str, path: str, body: Mapping[str, Any] | None,
-              accept: str) -> _Exchange:
+    def _open(
+        self, method: str, path: str, body: Mapping[str, Any] | None, accept: str
+    ) -> _Exchange:
         deadline = time.monotonic() + self._timeout
         if self._https:
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout)
+                self._host, self._port, timeout=self._timeout
+            )
         else:
-            connection = http.client.HTTPConnection(self._host, self._port,
-                                                    timeout=self._timeout)
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
         headers = {**self._headers, "Accept": accept}
         data = None
         if body is not None:
@@ -161,8 +162,14 @@ def _arm(sock: socket.socket | None, deadline: float) -> None:
 class _Exchange:
     """One request on its own connection: reads its answer under the request's deadline."""
 
-    def __init__(self, connection: http.client.HTTPConnection, sock: socket.socket | None,
-                 response: http.client.HTTPResponse, deadline: float, timeout: float) -> None:
+    def __init__(
+        self,
+        connection: http.client.HTTPConnection,
+        sock: socket.socket | None,
+        response: http.client.HTTPResponse,
+        deadline: float,
+        timeout: float,
+    ) -> None:
         self._timeout = timeout
         self._connection = connection
         self._sock = sock

@@ -20,13 +20,16 @@ __all__ = ["FORMATS", "REPORT_VERSION", "as_json", "as_junit", "as_text", "line"
 
 REPORT_VERSION = 1
 _LABELS: Mapping[Status, str] = MappingProxyType(
-    {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.UNSUPPORTED: "UNSUPPORTED"})
+    {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.UNSUPPORTED: "UNSUPPORTED"}
+)
 
 
 def line(result: Result) -> str:
     """``FAIL  stream.id  expected ...; got ...``: one check on one line."""
-    return (f"{_LABELS[result.status]:<11} {result.name:<23} "
-            f"expected {result.expected}; got {result.got}")
+    return (
+        f"{_LABELS[result.status]:<11} {result.name:<23} "
+        f"expected {result.expected}; got {result.got}"
+    )
 
 
 def summary(report: Report) -> str:
@@ -42,9 +45,15 @@ def as_text(report: Report) -> str:
 
 
 def _result_dict(result: Result) -> dict[str, Any]:
-    return {"name": result.name, "status": result.status.value, "required": result.required,
-            "description": result.description, "expected": result.expected, "got": result.got,
-            "seconds": round(result.seconds, 4)}
+    return {
+        "name": result.name,
+        "status": result.status.value,
+        "required": result.required,
+        "description": result.description,
+        "expected": result.expected,
+        "got": result.got,
+        "seconds": round(result.seconds, 4),
+    }
 
 
 def as_json(report: Report) -> str:
@@ -63,21 +72,28 @@ def as_json(report: Report) -> str:
 def as_junit(report: Report) -> str:
     """The report as JUnit XML: a testsuite ``mockllm conform``, a testcase per check."""
     suites = ET.Element("testsuites", name="mockllm conform")
-    suite = ET.SubElement(suites, "testsuite", {
-        "name": "mockllm conform",
-        "tests": str(len(report.results)),
-        "failures": str(report.count(Status.FAIL)),
-        "errors": "0",
-        "skipped": str(report.count(Status.UNSUPPORTED)),
-        "time": f"{sum(r.seconds for r in report.results):.3f}",
-    })
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        {
+            "name": "mockllm conform",
+            "tests": str(len(report.results)),
+            "failures": str(report.count(Status.FAIL)),
+            "errors": "0",
+            "skipped": str(report.count(Status.UNSUPPORTED)),
+            "time": f"{sum(r.seconds for r in report.results):.3f}",
+        },
+    )
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", name="base_url", value=report.base_url)
     ET.SubElement(properties, "property", name="model", value=report.model)
     for result in report.results:
         group = result.name.split(".")[0]
-        case = ET.SubElement(suite, "testcase", {
-            "classname": f"conform.{group}", "name": result.name, "time": f"{result.seconds:.3f}"})
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": f"conform.{group}", "name": result.name, "time": f"{result.seconds:.3f}"},
+        )
         text = f"expected {result.expected}; got {result.got}"
         if result.status is Status.FAIL:
             ET.SubElement(case, "failure", message=result.got, type="nonconformance").text = text
@@ -89,4 +105,5 @@ def as_junit(report: Report) -> str:
 
 
 FORMATS: Mapping[str, Callable[[Report], str]] = MappingProxyType(
-    {"text": as_text, "json": as_json, "junit": as_junit})
+    {"text": as_text, "json": as_json, "junit": as_junit}
+)

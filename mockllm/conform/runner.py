@@ -60,8 +60,9 @@ def matching(prefixes: Iterable[str], what: str) -> Callable[[Check], bool]:
     unknown = [p for p in wanted if not any(c.name.startswith(p) for c in CHECKS)]
     if unknown:
         names = ", ".join(c.name for c in CHECKS)
-        raise ConfigError(f"{what} {', '.join(map(repr, unknown))} names no check; "
-                          f"the checks are: {names}")
+        raise ConfigError(
+            f"{what} {', '.join(map(repr, unknown))} names no check; the checks are: {names}"
+        )
     return lambda check: any(check.name.startswith(p) for p in wanted)
 
 
@@ -84,13 +85,22 @@ def _verdict(check: Check, session: Session) -> Verdict:
         return Verdict(Status.FAIL, check.description, f"no answer: {exc}")
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # A body of a shape the check did not foresee: report it, keep checking.
-        return Verdict(Status.FAIL, check.description,
-                       f"an answer the check cannot read ({type(exc).__name__}: {exc})")
+        return Verdict(
+            Status.FAIL,
+            check.description,
+            f"an answer the check cannot read ({type(exc).__name__}: {exc})",
+        )
 
 
-def run_checks(client: Client, model: str, *, only: Sequence[str] = (),
-               require: Sequence[str] = (), validator: ResponseValidator | None = None,
-               on_result: Callable[[Result], None] | None = None) -> Report:
+def run_checks(
+    client: Client,
+    model: str,
+    *,
+    only: Sequence[str] = (),
+    require: Sequence[str] = (),
+    validator: ResponseValidator | None = None,
+    on_result: Callable[[Result], None] | None = None,
+) -> Report:
     """Run the chosen checks in order; ``on_result`` hears of each as it completes."""
     checks = select(only)
     required_by_name = matching(require, "--require") if require else (lambda _: False)
@@ -103,8 +113,15 @@ def run_checks(client: Client, model: str, *, only: Sequence[str] = (),
         status, got = verdict.status, verdict.got
         if status is Status.UNSUPPORTED and required:
             status, got = Status.FAIL, f"unsupported, but required: {got}"
-        result = Result(check.name, check.description, status, required, verdict.expected, got,
-                        time.perf_counter() - started)
+        result = Result(
+            check.name,
+            check.description,
+            status,
+            required,
+            verdict.expected,
+            got,
+            time.perf_counter() - started,
+        )
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -105,8 +105,11 @@ class StreamReader:
             return  # a comment (keep-alive)
         name, colon, value = text.partition(":")
         if not colon:
-            self._problem(Rule.FRAMING, f"line {self._line} {_shown(text)} is not an SSE field "
-                                        "(each event is 'data: <json>' and a blank line)")
+            self._problem(
+                Rule.FRAMING,
+                f"line {self._line} {_shown(text)} is not an SSE field "
+                "(each event is 'data: <json>' and a blank line)",
+            )
             return
         if name == "data":
             self._data.append(value[1:] if value.startswith(" ") else value)
@@ -116,13 +119,18 @@ class StreamReader:
     def end(self, note: str | None = None) -> None:
         """The body is over; ``note`` says why when it broke off or timed out."""
         if self._data:
-            self._problem(Rule.FRAMING, "the body ended inside an event (no blank line after "
-                                        f"{_shown(self._data[-1], 40)}); SSE drops such an event")
+            self._problem(
+                Rule.FRAMING,
+                "the body ended inside an event (no blank line after "
+                f"{_shown(self._data[-1], 40)}); SSE drops such an event",
+            )
             self._dispatch()
         if not self._done:
             how = f": {note}" if note else ""
-            self._problem(Rule.DONE, f"no 'data: [DONE]' event: the stream ended after "
-                                     f"{self.events} event(s){how}")
+            self._problem(
+                Rule.DONE,
+                f"no 'data: [DONE]' event: the stream ended after {self.events} event(s){how}",
+            )
 
     def _dispatch(self) -> None:
         if not self._data:
@@ -131,8 +139,11 @@ class StreamReader:
         self._data = []
         self.events += 1
         if self._done:
-            self._problem(Rule.DONE, f"event {self.events} {_shown(data, 60)} comes after "
-                                     "[DONE]: [DONE] must be the last event")
+            self._problem(
+                Rule.DONE,
+                f"event {self.events} {_shown(data, 60)} comes after "
+                "[DONE]: [DONE] must be the last event",
+            )
             return
         if data.strip() == _DONE:
             if data != _DONE:
@@ -145,12 +156,12 @@ class StreamReader:
             self._problem(Rule.FRAMING, f"event {self.events} is not JSON: {_shown(data)}")
             return
         if not isinstance(chunk, dict):
-            self._problem(Rule.FRAMING, f"event {self.events} is not a JSON object: "
-                                        f"{_shown(data)}")
+            self._problem(Rule.FRAMING, f"event {self.events} is not a JSON object: {_shown(data)}")
             return
         if chunk.get("error"):
-            self._problem(Rule.FRAMING, f"event {self.events} is an error: "
-                                        f"{_shown(chunk['error'])}")
+            self._problem(
+                Rule.FRAMING, f"event {self.events} is an error: {_shown(chunk['error'])}"
+            )
         self.chunks.append(chunk)
 
     def _problem(self, rule: Rule, message: str) -> None:
@@ -215,7 +226,9 @@ class _Analyser:
             self.usage(chunks, usage_at)
         first = chunks[0] if chunks else {}
         completion: dict[str, Any] = {
-            "id": first.get("id"), "object": "chat.completion", "created": first.get("created"),
+            "id": first.get("id"),
+            "object": "chat.completion",
+            "created": first.get("created"),
             "model": first.get("model"),
             "choices": [self.choices[i] for i in sorted(self.choices)],
             "usage": chunks[usage_at[-1]]["usage"] if usage_at else None,
@@ -225,7 +238,9 @@ class _Analyser:
                 call.pop("index", None)
         return StreamAnalysis(
             problems={rule: tuple(found) for rule, found in self.problems.items()},
-            completion=completion, tool_fragments=self.fragments)
+            completion=completion,
+            tool_fragments=self.fragments,
+        )
 
     def envelope(self, chunks: Sequence[Mapping[str, Any]]) -> None:
         ids = list(dict.fromkeys(str(c.get("id")) for c in chunks))
@@ -234,15 +249,19 @@ class _Analyser:
             self.problem(Rule.ID, f"{missing} of {len(chunks)} chunks have no id")
         if len(ids) > 1:
             shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
-            self.problem(Rule.ID, f"{len(ids)} different ids in {len(chunks)} chunks ({shown}): "
-                                  "every chunk carries the one id of the completion")
+            self.problem(
+                Rule.ID,
+                f"{len(ids)} different ids in {len(chunks)} chunks ({shown}): "
+                "every chunk carries the one id of the completion",
+            )
         created = list(dict.fromkeys(repr(c.get("created")) for c in chunks))
         if len(created) > 1:
             self.problem(Rule.ID, f"'created' changes between chunks ({', '.join(created[:3])})")
         objects = sorted({repr(c.get("object")) for c in chunks} - {"'chat.completion.chunk'"})
         if objects:
-            self.problem(Rule.ID, f"chunks with object {', '.join(objects)}, not "
-                                  "'chat.completion.chunk'")
+            self.problem(
+                Rule.ID, f"chunks with object {', '.join(objects)}, not 'chat.completion.chunk'"
+            )
 
     def choice_part(self, number: int, part: Any) -> None:
         if not isinstance(part, dict):
@@ -253,7 +272,8 @@ class _Analyser:
             self.problem(Rule.FINISH, f"chunk {number}: a choice without an integer index")
             index = 0
         entry = self.choices.setdefault(
-            index, {"index": index, "message": {}, "logprobs": None, "finish_reason": None})
+            index, {"index": index, "message": {}, "logprobs": None, "finish_reason": None}
+        )
         delta = part.get("delta")
         delta = delta if isinstance(delta, dict) else {}
         if index in self.finishes and (delta or part.get("finish_reason") is None):
@@ -261,8 +281,10 @@ class _Analyser:
         if index not in self.opened:
             self.opened.add(index)
             if delta.get("role") != "assistant":
-                self.problem(Rule.ROLE, f"choice {index} opens without role 'assistant' "
-                                        f"(first delta: {_shown(delta)})")
+                self.problem(
+                    Rule.ROLE,
+                    f"choice {index} opens without role 'assistant' (first delta: {_shown(delta)})",
+                )
         elif "role" in delta:
             self.repeated_roles[index] = self.repeated_roles.get(index, 0) + 1
         self.merge(entry["message"], index, number, delta)
@@ -277,8 +299,9 @@ class _Analyser:
             if entry["finish_reason"] is None:
                 entry["finish_reason"] = reason
 
-    def merge(self, message: dict[str, Any], index: int, number: int,
-              delta: Mapping[str, Any]) -> None:
+    def merge(
+        self, message: dict[str, Any], index: int, number: int, delta: Mapping[str, Any]
+    ) -> None:
         for key, value in delta.items():
             if key == "role":
                 message.setdefault("role", value)
@@ -291,12 +314,14 @@ class _Analyser:
             else:
                 message[key] = _merge(message.get(key), value)
 
-    def tool_fragment(self, calls: list[dict[str, Any]], choice: int, number: int,
-                      fragment: Any) -> None:
+    def tool_fragment(
+        self, calls: list[dict[str, Any]], choice: int, number: int, fragment: Any
+    ) -> None:
         self.fragments += 1
         if not isinstance(fragment, dict):
-            self.problem(Rule.TOOL_CALLS, f"chunk {number}: a tool_calls entry that is not an "
-                                          "object")
+            self.problem(
+                Rule.TOOL_CALLS, f"chunk {number}: a tool_calls entry that is not an object"
+            )
             return
         position = fragment.get("index")
         if not isinstance(position, int) or isinstance(position, bool):
@@ -307,39 +332,63 @@ class _Analyser:
         key = (choice, position)
         call = self.calls.get(key)
         if call is None:
-            call = {"index": position, "id": fragment.get("id"), "type": fragment.get("type"),
-                    "function": {"name": function.get("name"), "arguments": ""}}
+            call = {
+                "index": position,
+                "id": fragment.get("id"),
+                "type": fragment.get("type"),
+                "function": {"name": function.get("name"), "arguments": ""},
+            }
             self.calls[key] = call
             calls.append(call)
-            missing = [name for name, value in (("id", call["id"]), ("type", call["type"]),
-                                                ("function.name", function.get("name")))
-                       if not isinstance(value, str) or not value]
+            missing = [
+                name
+                for name, value in (
+                    ("id", call["id"]),
+                    ("type", call["type"]),
+                    ("function.name", function.get("name")),
+                )
+                if not isinstance(value, str) or not value
+            ]
             if missing:
-                self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: its first "
-                                              f"delta has no {', '.join(missing)}")
+                self.problem(
+                    Rule.TOOL_CALLS,
+                    f"choice {choice} tool call {position}: its first "
+                    f"delta has no {', '.join(missing)}",
+                )
         else:
-            for name, there in (("id", fragment.get("id")), ("function.name",
-                                                             function.get("name"))):
+            for name, there in (
+                ("id", fragment.get("id")),
+                ("function.name", function.get("name")),
+            ):
                 if there:
                     place = (choice, position, name)
                     self.repeated[place] = self.repeated.get(place, 0) + 1
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
-            self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: arguments "
-                                          f"{_shown(arguments)} is not a string")
+            self.problem(
+                Rule.TOOL_CALLS,
+                f"choice {choice} tool call {position}: arguments "
+                f"{_shown(arguments)} is not a string",
+            )
         elif arguments:
             call["function"]["arguments"] += arguments
 
     def close_tool_calls(self) -> None:
         if self.unindexed:
             first = ", ".join(map(str, self.unindexed[:3]))
-            self.problem(Rule.TOOL_CALLS, f"{len(self.unindexed)} tool_calls delta(s) without an "
-                                          f"integer index (chunk {first}"
-                                          f"{', ...' if len(self.unindexed) > 3 else ''}): "
-                                          "clients merge tool-call fragments by index")
+            self.problem(
+                Rule.TOOL_CALLS,
+                f"{len(self.unindexed)} tool_calls delta(s) without an "
+                f"integer index (chunk {first}"
+                f"{', ...' if len(self.unindexed) > 3 else ''}): "
+                "clients merge tool-call fragments by index",
+            )
         for (choice, position, name), count in self.repeated.items():
-            self.problem(Rule.TOOL_CALLS, f"choice {choice} tool call {position}: {name} repeated "
-                                          f"in {count} later delta(s) (clients concatenate it)")
+            self.problem(
+                Rule.TOOL_CALLS,
+                f"choice {choice} tool call {position}: {name} repeated "
+                f"in {count} later delta(s) (clients concatenate it)",
+            )
 
     def close_choices(self) -> None:
         if not self.choices:
@@ -348,34 +397,53 @@ class _Analyser:
         for index in sorted(self.choices):
             count = len(self.finishes.get(index, ()))
             if count == 0:
-                self.problem(Rule.FINISH, f"choice {index} never finishes (no chunk with a "
-                                          "finish_reason)")
+                self.problem(
+                    Rule.FINISH, f"choice {index} never finishes (no chunk with a finish_reason)"
+                )
             elif count > 1:
-                self.problem(Rule.FINISH, f"choice {index} finishes {count} times (chunks "
-                                          f"{', '.join(map(str, self.finishes[index]))})")
+                self.problem(
+                    Rule.FINISH,
+                    f"choice {index} finishes {count} times (chunks "
+                    f"{', '.join(map(str, self.finishes[index]))})",
+                )
             if self.after_finish.get(index):
-                self.problem(Rule.FINISH, f"choice {index} has {self.after_finish[index]} "
-                                          "delta(s) after its finish chunk")
+                self.problem(
+                    Rule.FINISH,
+                    f"choice {index} has {self.after_finish[index]} "
+                    "delta(s) after its finish chunk",
+                )
             if self.repeated_roles.get(index):
-                self.problem(Rule.ROLE, f"choice {index}: role repeated in "
-                                        f"{self.repeated_roles[index]} later delta(s); clients "
-                                        "concatenate it ('assistantassistant')")
+                self.problem(
+                    Rule.ROLE,
+                    f"choice {index}: role repeated in "
+                    f"{self.repeated_roles[index]} later delta(s); clients "
+                    "concatenate it ('assistantassistant')",
+                )
 
     def usage(self, chunks: Sequence[Mapping[str, Any]], usage_at: list[int]) -> None:
         if not usage_at:
-            self.problem(Rule.USAGE, "no chunk carries usage: with stream_options.include_usage "
-                                     "the last chunk has choices [] and the usage")
+            self.problem(
+                Rule.USAGE,
+                "no chunk carries usage: with stream_options.include_usage "
+                "the last chunk has choices [] and the usage",
+            )
             return
         if len(usage_at) > 1:
-            self.problem(Rule.USAGE, f"{len(usage_at)} chunks carry usage; only the last may "
-                                     "(the others have usage null)")
+            self.problem(
+                Rule.USAGE,
+                f"{len(usage_at)} chunks carry usage; only the last may "
+                "(the others have usage null)",
+            )
         last = usage_at[-1]
         if last != len(chunks) - 1:
-            self.problem(Rule.USAGE, f"the usage chunk is chunk {last + 1} of {len(chunks)}, "
-                                     "not the last")
+            self.problem(
+                Rule.USAGE, f"the usage chunk is chunk {last + 1} of {len(chunks)}, not the last"
+            )
         if chunks[last].get("choices") != []:
-            self.problem(Rule.USAGE, "the usage chunk has choices "
-                                     f"{_shown(chunks[last].get('choices'), 60)}, not []")
+            self.problem(
+                Rule.USAGE,
+                f"the usage chunk has choices {_shown(chunks[last].get('choices'), 60)}, not []",
+            )
 
 
 def analyse(chunks: Sequence[Mapping[str, Any]], *, include_usage: bool) -> StreamAnalysis:
@@ -402,8 +470,11 @@ def _merge(old: Any, new: Any) -> Any:
 def shape(value: Any) -> Any:
     """``value`` as the kinds of its parts; ``None``, ``[]`` and ``{}`` members left out."""
     if isinstance(value, dict):
-        return {key: shape(item) for key, item in sorted(value.items())
-                if item is not None and item != [] and item != {}}
+        return {
+            key: shape(item)
+            for key, item in sorted(value.items())
+            if item is not None and item != [] and item != {}
+        }
     if isinstance(value, list):
         return [shape(item) for item in value]
     if isinstance(value, bool):
@@ -432,8 +503,11 @@ def shape_differences(expected: Any, got: Any, path: str = "") -> list[str]:
     if isinstance(expected, list) and isinstance(got, list):
         if len(expected) != len(got):
             return [f"{where} has {len(got)} item(s), the plain reply {len(expected)}"]
-        return [d for n, (a, b) in enumerate(zip(expected, got, strict=True))
-                for d in shape_differences(a, b, f"{path}[{n}]")]
+        return [
+            d
+            for n, (a, b) in enumerate(zip(expected, got, strict=True))
+            for d in shape_differences(a, b, f"{path}[{n}]")
+        ]
     if expected != got:
         return [f"{where} is {_kind(got)}, in the plain reply {_kind(expected)}"]
     return []

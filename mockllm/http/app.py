@@ -65,9 +65,13 @@ class AppParts:
         return cls(SchemaSet.load(), Lexicons(), load_catalog())
 
 
-def create_app(settings: Settings | None = None, *, parts: AppParts | None = None,
-               registry: MatcherRegistry | None = None,
-               store: StateStore | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    parts: AppParts | None = None,
+    registry: MatcherRegistry | None = None,
+    store: StateStore | None = None,
+) -> web.Application:
     """Build the application; every expensive object is made here (or in ``parts``), once.
 
     ``registry`` holds the scenario conditions (custom ones included) for every way
@@ -78,32 +82,43 @@ def create_app(settings: Settings | None = None, *, parts: AppParts | None = Non
     parts = parts or AppParts.build()
     schemas = parts.schemas
     faker = DeferredFaker("en_US")
-    store = store if store is not None else open_store(
-        settings.state, prefix=settings.state_prefix, journal_size=settings.journal_size)
-    loader = ScenarioLoader(registry or default_registry(),
-                            TemplateEngine(settings.max_reply_chars))
+    store = (
+        store
+        if store is not None
+        else open_store(
+            settings.state, prefix=settings.state_prefix, journal_size=settings.journal_size
+        )
+    )
+    loader = ScenarioLoader(
+        registry or default_registry(), TemplateEngine(settings.max_reply_chars)
+    )
     catalog = _catalog(settings, parts.catalog)
-    limiter = RateLimiter(settings.rate_limit_rpm, settings.rate_limit_tpm,
-                          settings.rate_limit_per_key, store=store)
+    limiter = RateLimiter(
+        settings.rate_limit_rpm, settings.rate_limit_tpm, settings.rate_limit_per_key, store=store
+    )
     state = ServerState(
         settings=settings,
         schemas=schemas,
         validator=RequestValidator(schemas, settings.validation),
         response_validator=ResponseValidator(schemas),
-        generator=Generator(faker, lexicons=parts.lexicons, catalog=catalog,
-                            auto_tools=settings.auto_tools),
+        generator=Generator(
+            faker, lexicons=parts.lexicons, catalog=catalog, auto_tools=settings.auto_tools
+        ),
         catalog=catalog,
         faker=faker,
         loader=loader,
-        scenarios=ScenarioSet(_initial_scenarios(settings, loader), strict=settings.strict,
-                              store=store, compile=loader.load_runtime),
+        scenarios=ScenarioSet(
+            _initial_scenarios(settings, loader),
+            strict=settings.strict,
+            store=store,
+            compile=loader.load_runtime,
+        ),
         store=store,
         rate_limiter=limiter if limiter.enabled else None,
         recording=Recording.from_settings(settings),
         live=LiveFeed(store.follow_journal),
     )
-    app = web.Application(middlewares=[error_middleware],
-                          client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[STATE] = state
     app[UPSTREAM] = Upstream()
     for surface in builtin_surfaces():
@@ -131,8 +146,9 @@ def _catalog(settings: Settings, shipped: Catalog) -> Catalog:
     """The shipped catalog, with the scenario files' ``models:`` sections and
     ``--models FILE`` merged over it when there are any."""
     if settings.scenario_paths or settings.models_file is not None:
-        return load_catalog(settings.scenario_paths, settings.models_file,
-                            strict=settings.strict_models)
+        return load_catalog(
+            settings.scenario_paths, settings.models_file, strict=settings.strict_models
+        )
     return shipped.with_strict(settings.strict_models) if settings.strict_models else shipped
 
 
@@ -187,8 +203,7 @@ async def _watch_scenarios(app: web.Application) -> Any:
             if problem is None:
                 log.info("reloaded scenarios: %s", ", ".join(str(p) for p in changed))
             else:
-                log.error("scenario reload refused, the last good set keeps serving: %s",
-                          problem)
+                log.error("scenario reload refused, the last good set keeps serving: %s", problem)
 
     task = asyncio.create_task(poll())
     yield

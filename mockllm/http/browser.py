@@ -75,12 +75,22 @@ async def _page(request: web.Request) -> web.Response:
     js = (_UI_DIR / "ui.js").read_text(encoding="utf-8")
     html = html.replace(_CSS_TAG, f"<style>{css}</style>")
     html = html.replace(_JS_TAG, f"<script>{js}</script>")
-    policy = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(css)}; "
-              "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-              "frame-ancestors 'none'")
-    return web.Response(text=html, content_type="text/html", charset="utf-8", headers={
-        "Content-Security-Policy": policy, "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
+    policy = (
+        f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(css)}; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": policy,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def _batch(events: Iterable[tuple[str, Any]]) -> bytes:
@@ -109,16 +119,21 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     # ignores a row it already has).
     listener = feed.subscribe()
     await feed.ready()
-    response = web.StreamResponse(headers={"Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.content_type = "text/event-stream"
     try:
         await response.prepare(request)
         entries = await state.store.exchanges()
         await response.write(
             f"retry: {_RETRY_MS}\n\n".encode()
-            + wire.sse_named("snapshot", {"requests": [e.row_json() for e in entries],
-                                          "journal_size": state.store.journal_size}))
+            + wire.sse_named(
+                "snapshot",
+                {
+                    "requests": [e.row_json() for e in entries],
+                    "journal_size": state.store.journal_size,
+                },
+            )
+        )
         while listener.ended is None:
             events = await listener.take(_KEEPALIVE_S)
             transport = request.transport
@@ -143,17 +158,25 @@ def chunks_of(state: ServerState, exchange: Exchange) -> list[dict[str, Any]] | 
     exchange that was not a stream, or a stream a fault cut short (no reply kept)."""
     noted = exchange.tags.get("chunks")
     body, reply = exchange.body, exchange.response
-    if not exchange.stream or not isinstance(noted, dict) or not isinstance(reply, dict) \
-            or not isinstance(body, dict) or exchange.surface not in ("chat", None):
+    if (
+        not exchange.stream
+        or not isinstance(noted, dict)
+        or not isinstance(reply, dict)
+        or not isinstance(body, dict)
+        or exchange.surface not in ("chat", None)
+    ):
         return None
-    chunks = chunk_dicts(state.generator, body, reply, str(noted.get("by", "tokens")),
-                         int(noted.get("size", 1)))
+    chunks = chunk_dicts(
+        state.generator, body, reply, str(noted.get("by", "tokens")), int(noted.get("size", 1))
+    )
     offsets = noted.get("at_ms")
     if isinstance(offsets, (int, float)):  # one write carried them all
         return [{"at_ms": round(offsets, 3), "chunk": chunk} for chunk in chunks]
     sent = offsets if isinstance(offsets, list) else []
-    return [{"at_ms": round(sent[i], 3) if i < len(sent) else None, "chunk": chunk}
-            for i, chunk in enumerate(chunks)]
+    return [
+        {"at_ms": round(sent[i], 3) if i < len(sent) else None, "chunk": chunk}
+        for i, chunk in enumerate(chunks)
+    ]
 
 
 async def _one_request(request: web.Request) -> web.Response:
@@ -165,8 +188,11 @@ async def _one_request(request: web.Request) -> web.Response:
             data = exchange.to_json()
             data["chunks"] = chunks_of(state, exchange)
             return json_response(data)
-    raise NotFoundError(f"No journaled request with id {wanted!r} (the journal keeps the "
-                        f"last {state.store.journal_size}).", error_code="RequestNotFound")
+    raise NotFoundError(
+        f"No journaled request with id {wanted!r} (the journal keeps the "
+        f"last {state.store.journal_size}).",
+        error_code="RequestNotFound",
+    )
 
 
 async def _close_feed(app: web.Application) -> None:

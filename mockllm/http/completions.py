@@ -44,7 +44,6 @@ def setup_completions(app: web.Application) -> None:
     app.router.add_get(_PATH + "/{id}/messages", _messages)
 
 
-
 def _view(completion: StoredCompletion) -> dict[str, Any]:
     """The completion as the API lists it: the reply, with the request's metadata."""
     return {**completion.response, "metadata": dict(completion.metadata)}
@@ -57,47 +56,64 @@ async def _find(request: web.Request) -> StoredCompletion:
             return completion
     raise NotFoundError(
         f"No chat completion found with id '{wanted}'. Only completions created with "
-        "store: true are kept.", param="completion_id", openai_code="not_found")
+        "store: true are kept.",
+        param="completion_id",
+        openai_code="not_found",
+    )
 
 
-def _page(items: Sequence[Any], query: Mapping[str, str], key: Callable[[Any], str],
-          view: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+def _page(
+    items: Sequence[Any],
+    query: Mapping[str, str],
+    key: Callable[[Any], str],
+    view: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
     """A cursor page: ``order`` (asc by default), after the ``after`` id, ``limit`` long."""
     order = query.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadRequestError(f"order must be 'asc' or 'desc', not {order!r}.", param="order")
     limit_text = query.get("limit", str(_DEFAULT_LIMIT))
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= _MAX_LIMIT:
-        raise BadRequestError(f"limit must be a whole number from 1 to {_MAX_LIMIT}, not "
-                              f"{limit_text!r}.", param="limit")
+        raise BadRequestError(
+            f"limit must be a whole number from 1 to {_MAX_LIMIT}, not {limit_text!r}.",
+            param="limit",
+        )
     ordered = list(items) if order == "asc" else list(reversed(items))
     after = query.get("after")
     if after is not None:
         ids = [key(item) for item in ordered]
         if after not in ids:
-            raise BadRequestError(f"after: no item with id {after!r} in this list.",
-                                  param="after")
-        ordered = ordered[ids.index(after) + 1:]
-    page = ordered[:int(limit_text)]
+            raise BadRequestError(f"after: no item with id {after!r} in this list.", param="after")
+        ordered = ordered[ids.index(after) + 1 :]
+    page = ordered[: int(limit_text)]
     data = [view(item) for item in page]
-    return {"object": "list", "data": data,
-            "first_id": key(page[0]) if page else None,
-            "last_id": key(page[-1]) if page else None,
-            "has_more": len(ordered) > len(page)}
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": key(page[0]) if page else None,
+        "last_id": key(page[-1]) if page else None,
+        "has_more": len(ordered) > len(page),
+    }
 
 
 async def _list(request: web.Request) -> web.Response:
     """Stored completions, filtered by model and metadata."""
-    wanted = {m.group(1): value for name, value in request.query.items()
-              if (m := _METADATA_PARAM.match(name))}
+    wanted = {
+        m.group(1): value
+        for name, value in request.query.items()
+        if (m := _METADATA_PARAM.match(name))
+    }
     state = state_of(request)
     model = request.query.get("model")
     # A model alias finds the completions answered with its dated snapshot too.
     card = state.catalog.get(model)
     models = {model, card.snapshot} if card is not None else {model}
-    found = [c for c in await state.store.completions()
-             if (model is None or c.model in models)
-             and all(c.metadata.get(k) == v for k, v in wanted.items())]
+    found = [
+        c
+        for c in await state.store.completions()
+        if (model is None or c.model in models)
+        and all(c.metadata.get(k) == v for k, v in wanted.items())
+    ]
     return json_response(_page(found, request.query, lambda c: c.id, _view))
 
 
@@ -117,8 +133,11 @@ async def _update(request: web.Request) -> web.Response:
     _check_metadata(metadata)
     updated = await state_of(request).store.update_completion(completion.id, metadata or {})
     if updated is None:  # deleted meanwhile
-        raise NotFoundError(f"No chat completion found with id '{completion.id}'.",
-                            param="completion_id", openai_code="not_found")
+        raise NotFoundError(
+            f"No chat completion found with id '{completion.id}'.",
+            param="completion_id",
+            openai_code="not_found",
+        )
     return json_response(_view(updated))
 
 
@@ -126,30 +145,35 @@ def _check_metadata(metadata: Any) -> None:
     if metadata is None:
         return
     if not isinstance(metadata, dict):
-        raise BadRequestError("metadata must be an object of string keys and values.",
-                              param="metadata")
+        raise BadRequestError(
+            "metadata must be an object of string keys and values.", param="metadata"
+        )
     if len(metadata) > _MAX_PAIRS:
         raise BadRequestError(f"metadata holds at most {_MAX_PAIRS} pairs.", param="metadata")
     for key, value in metadata.items():
         if len(key) > _MAX_KEY or not isinstance(value, str) or len(value) > _MAX_VALUE:
             raise BadRequestError(
                 f"metadata[{key!r}]: keys are at most {_MAX_KEY} characters and values "
-                f"strings of at most {_MAX_VALUE}.", param=f"metadata.{key}")
+                f"strings of at most {_MAX_VALUE}.",
+                param=f"metadata.{key}",
+            )
 
 
 async def _delete(request: web.Request) -> web.Response:
     """Forget a stored completion."""
     completion = await _find(request)
     deleted = await state_of(request).store.delete_completion(completion.id)
-    return json_response({"id": completion.id, "object": "chat.completion.deleted",
-                          "deleted": deleted})
+    return json_response(
+        {"id": completion.id, "object": "chat.completion.deleted", "deleted": deleted}
+    )
 
 
 async def _messages(request: web.Request) -> web.Response:
     """The messages of the request that made a stored completion."""
     completion = await _find(request)
-    messages = [_store_message(completion.id, i, m)
-                for i, m in enumerate(completion.request_messages)]
+    messages = [
+        _store_message(completion.id, i, m) for i, m in enumerate(completion.request_messages)
+    ]
     return json_response(_page(messages, request.query, lambda m: m["id"], lambda m: m))
 
 
@@ -157,8 +181,17 @@ def _store_message(completion_id: str, position: int, message: Any) -> dict[str,
     message = dict(message) if isinstance(message, Mapping) else {"content": message}
     content = message.get("content")
     parts = content if isinstance(content, list) else None
-    text = content if isinstance(content, str) else (
-        "\n".join(p.get("text", "") for p in parts if isinstance(p, Mapping)
-                  and p.get("type") == "text") if parts is not None else None)
-    return {**message, "id": f"{completion_id}-{position}", "content": text,
-            "content_parts": parts}
+    text = (
+        content
+        if isinstance(content, str)
+        else (
+            "\n".join(
+                p.get("text", "")
+                for p in parts
+                if isinstance(p, Mapping) and p.get("type") == "text"
+            )
+            if parts is not None
+            else None
+        )
+    )
+    return {**message, "id": f"{completion_id}-{position}", "content": text, "content_parts": parts}

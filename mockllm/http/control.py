@@ -54,8 +54,9 @@ from .middleware import CONTROL_PREFIX, json_response
 __all__ = ["admin_enabled", "is_loopback", "scenario_summary", "setup_control"]
 
 # Content types read as YAML; everything else must be JSON.
-_YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
-                         "text/plain"})
+_YAML_TYPES = frozenset(
+    {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -126,7 +127,8 @@ def _authorize(request: web.Request, settings: Settings) -> None:
             raise NotFoundError(
                 f"No route for {request.method} {request.path}. The control API is off on a "
                 "server bound beyond loopback; set MOCKLLM_ADMIN_TOKEN (--admin-token) to "
-                "enable it.")
+                "enable it."
+            )
         return
     sent = request.headers.get(hdrs.AUTHORIZATION, "")
     credential = bearer_token(sent) or ""
@@ -137,8 +139,8 @@ def _authorize(request: web.Request, settings: Settings) -> None:
         raise UnauthorizedError(
             "The control API needs Authorization: Bearer <admin token>"
             + (" (the token sent is wrong)." if sent else "."),
-            headers={"WWW-Authenticate": 'Bearer realm="mockllm"'})
-
+            headers={"WWW-Authenticate": 'Bearer realm="mockllm"'},
+        )
 
 
 async def _probe(request: web.Request) -> web.Response:
@@ -154,14 +156,21 @@ async def _health(request: web.Request) -> web.Response:
     health = await store.health()
     ok = bool(health.get("ok"))
     # A store that cannot be reached: 503, so a load balancer stops sending requests.
-    return json_response({"status": "ok" if ok else "unavailable",
-                  "scenarios": len(state.scenarios.scenarios),
-                  "journal": await store.journal_count() if ok else None,
-                  "journal_size": store.journal_size,
-                  "strict": state.scenarios.strict, "seed": state.settings.seed,
-                  "worker": state.worker, "pid": os.getpid(), "state": health,
-                  "recording": state.recording.describe() if state.recording else None},
-                 status=200 if ok else 503)
+    return json_response(
+        {
+            "status": "ok" if ok else "unavailable",
+            "scenarios": len(state.scenarios.scenarios),
+            "journal": await store.journal_count() if ok else None,
+            "journal_size": store.journal_size,
+            "strict": state.scenarios.strict,
+            "seed": state.settings.seed,
+            "worker": state.worker,
+            "pid": os.getpid(),
+            "state": health,
+            "recording": state.recording.describe() if state.recording else None,
+        },
+        status=200 if ok else 503,
+    )
 
 
 async def _list_requests(request: web.Request) -> web.Response:
@@ -170,13 +179,14 @@ async def _list_requests(request: web.Request) -> web.Response:
     query = JournalQuery.from_params(request.query)
     limit_text = request.query.get("limit")
     if limit_text is not None and not limit_text.isdigit():
-        raise BadRequestError(f"limit must be a whole number, not {limit_text!r}.",
-                              param="limit")
+        raise BadRequestError(f"limit must be a whole number, not {limit_text!r}.", param="limit")
     entries = await state.store.exchanges()
-    found = select(entries, query, newest_first=True,
-                   limit=int(limit_text) if limit_text is not None else None)
-    return json_response({"requests": [e.to_json() for e in found], "count": len(found),
-                  "total": len(entries)})
+    found = select(
+        entries, query, newest_first=True, limit=int(limit_text) if limit_text is not None else None
+    )
+    return json_response(
+        {"requests": [e.to_json() for e in found], "count": len(found), "total": len(entries)}
+    )
 
 
 async def _clear_requests(request: web.Request) -> web.Response:
@@ -189,8 +199,9 @@ async def _list_scenarios(request: web.Request) -> web.Response:
     """The scenarios in resolution order."""
     state = state_of(request)
     uses = await state.scenarios.uses()
-    return json_response({"scenarios": [scenario_summary(s, uses.get(s.name, 0))
-                                for s in state.scenarios.scenarios]})
+    return json_response(
+        {"scenarios": [scenario_summary(s, uses.get(s.name, 0)) for s in state.scenarios.scenarios]}
+    )
 
 
 async def _add_scenarios(request: web.Request) -> web.Response:
@@ -208,7 +219,9 @@ async def _add_scenarios(request: web.Request) -> web.Response:
         except orjson.JSONDecodeError as exc:
             raise BadRequestError(
                 f"The scenario document is not valid JSON ({exc}); send YAML with "
-                "Content-Type: application/yaml.", error_code="SerializationException") from None
+                "Content-Type: application/yaml.",
+                error_code="SerializationException",
+            ) from None
     try:
         loaded = state.loader.load_data(data, "POST /__mockllm/scenarios")
     except ConfigError as exc:
@@ -230,8 +243,9 @@ async def _remove_scenario(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not await state.scenarios.remove(name):
         known = ", ".join(s.name for s in state.scenarios.scenarios[:20]) or "none"
-        raise NotFoundError(f"No scenario named {name!r} (known: {known}).",
-                            error_code="ScenarioNotFound")
+        raise NotFoundError(
+            f"No scenario named {name!r} (known: {known}).", error_code="ScenarioNotFound"
+        )
     return json_response({"removed": name})
 
 

@@ -13,12 +13,20 @@ from aiohttp import hdrs, web
 __all__ = ["setup_cors"]
 
 # Headers a browser client may read from an answer: request id, rate-limit state.
-_EXPOSED = ", ".join([
-    "x-request-id", "retry-after", "retry-after-ms", "x-should-retry",
-    "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
-])
+_EXPOSED = ", ".join(
+    [
+        "x-request-id",
+        "retry-after",
+        "retry-after-ms",
+        "x-should-retry",
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-reset-tokens",
+    ]
+)
 
 
 def setup_cors(app: web.Application, *, private_prefix: str) -> None:
@@ -29,8 +37,7 @@ def setup_cors(app: web.Application, *, private_prefix: str) -> None:
     """
     for resource in list(app.router.resources()):
         # Plain and dynamic paths (not static files), except the private ones.
-        if isinstance(resource, web.Resource) and \
-                not resource.canonical.startswith(private_prefix):
+        if isinstance(resource, web.Resource) and not resource.canonical.startswith(private_prefix):
             resource.add_route(hdrs.METH_OPTIONS, _preflight)
 
     async def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
@@ -43,9 +50,11 @@ def setup_cors(app: web.Application, *, private_prefix: str) -> None:
 
 async def _preflight(request: web.Request) -> web.Response:
     allowed = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "*")
-    return web.Response(status=204, headers={
-        hdrs.ACCESS_CONTROL_ALLOW_METHODS: "GET, POST, DELETE, OPTIONS",
-        hdrs.ACCESS_CONTROL_ALLOW_HEADERS: allowed,
-        hdrs.ACCESS_CONTROL_MAX_AGE: "600",
-    })
-
+    return web.Response(
+        status=204,
+        headers={
+            hdrs.ACCESS_CONTROL_ALLOW_METHODS: "GET, POST, DELETE, OPTIONS",
+            hdrs.ACCESS_CONTROL_ALLOW_HEADERS: allowed,
+            hdrs.ACCESS_CONTROL_MAX_AGE: "600",
+        },
+    )

@@ -21,8 +21,15 @@ from ..errors import ScriptedError
 from ..surfaces.base import EventStream
 from .leanio import AnyRequest, open_stream
 
-__all__ = ["CLOSED", "Fault", "drop_connection", "jittered", "pick_fault", "send_body",
-           "send_stream"]
+__all__ = [
+    "CLOSED",
+    "Fault",
+    "drop_connection",
+    "jittered",
+    "pick_fault",
+    "send_body",
+    "send_stream",
+]
 
 # The journal's status for an exchange whose connection closed before an answer (nginx's
 # "client closed request"); it never goes on the wire.
@@ -65,8 +72,10 @@ def jittered(value_ms: float, timing: Mapping[str, Any], rng: random.Random | No
     return float(value_ms) / 1000.0
 
 
-def drop_connection(request: AnyRequest, response: web.StreamResponse | None = None,
-                    ) -> web.StreamResponse:
+def drop_connection(
+    request: AnyRequest,
+    response: web.StreamResponse | None = None,
+) -> web.StreamResponse:
     """Close the socket without (the rest of) an answer, as a crashed upstream would.
 
     The returned response is never sent: aiohttp finds the transport closed and drops
@@ -77,8 +86,9 @@ def drop_connection(request: AnyRequest, response: web.StreamResponse | None = N
     return response if response is not None else web.Response(status=CLOSED)
 
 
-async def _hang(request: AnyRequest, fault: Fault,
-                response: web.StreamResponse | None = None) -> web.StreamResponse:
+async def _hang(
+    request: AnyRequest, fault: Fault, response: web.StreamResponse | None = None
+) -> web.StreamResponse:
     """Answer nothing until the client gives up (or ``fault.seconds`` pass)."""
     deadline = time.monotonic() + fault.seconds
     while time.monotonic() < deadline:
@@ -89,9 +99,16 @@ async def _hang(request: AnyRequest, fault: Fault,
     return drop_connection(request, response)
 
 
-async def send_body(request: AnyRequest, payload: bytes, *, content_type: str,
-                    headers: Mapping[str, str], timing: Mapping[str, Any],
-                    rng: random.Random | None, fault: Fault | None) -> web.StreamResponse:
+async def send_body(
+    request: AnyRequest,
+    payload: bytes,
+    *,
+    content_type: str,
+    headers: Mapping[str, str],
+    timing: Mapping[str, Any],
+    rng: random.Random | None,
+    fault: Fault | None,
+) -> web.StreamResponse:
     """One body (JSON or JSONP) after ``timing.latency_ms``, or the fault instead."""
     latency = timing.get("latency_ms")
     if latency:
@@ -108,12 +125,18 @@ async def send_body(request: AnyRequest, payload: bytes, *, content_type: str,
     return web.Response(body=payload, content_type=content_type, headers=headers)
 
 
-async def send_stream(request: AnyRequest, events: EventStream, *,
-                      headers: Mapping[str, str], timing: Mapping[str, Any],
-                      rng: random.Random | None, fault: Fault | None,
-                      tags: dict[str, Any], started: float | None = None,
-                      on_end: Callable[[bool, web.StreamResponse], None],
-                      ) -> web.StreamResponse:
+async def send_stream(
+    request: AnyRequest,
+    events: EventStream,
+    *,
+    headers: Mapping[str, str],
+    timing: Mapping[str, Any],
+    rng: random.Random | None,
+    fault: Fault | None,
+    tags: dict[str, Any],
+    started: float | None = None,
+    on_end: Callable[[bool, web.StreamResponse], None],
+) -> web.StreamResponse:
     """The surface's events, paced by ``timing``, then its end (chat's ``data: [DONE]``).
 
     ``ttft_ms`` (else ``latency_ms``) comes before the first chunk, and the gap between
@@ -135,9 +158,12 @@ async def send_stream(request: AnyRequest, events: EventStream, *,
     origin = started if started is not None else clock()
     response: web.StreamResponse | None = None
     try:
-        response = await open_stream(request, headers=headers,
-                                     content_type="text/event-stream; charset=utf-8",
-                                     cache_control="no-cache")
+        response = await open_stream(
+            request,
+            headers=headers,
+            content_type="text/event-stream; charset=utf-8",
+            cache_control="no-cache",
+        )
         if not tps and fault is None:
             # Nothing to pace or break: the whole stream in one write (one send, with
             # the headers and the end of the body), which triples streaming throughput
@@ -185,14 +211,18 @@ async def send_stream(request: AnyRequest, events: EventStream, *,
     return response if response is not None else drop_connection(request)
 
 
-def _note_chunks(tags: dict[str, Any], timing: Mapping[str, Any],
-                 offsets: list[float] | float) -> None:
+def _note_chunks(
+    tags: dict[str, Any], timing: Mapping[str, Any], offsets: list[float] | float
+) -> None:
     """Keep in ``tags["chunks"]`` how the stream was cut into chunks (``by``, ``size``:
     enough to cut the journaled reply the same way again) and when they went out
     (``at_ms``, milliseconds since the request arrived: one number when every chunk
     went in one write, else one per chunk sent, filled as they go)."""
-    tags["chunks"] = {"by": timing.get("chunk", "tokens"),
-                      "size": int(timing.get("chunk_size", 1)), "at_ms": offsets}
+    tags["chunks"] = {
+        "by": timing.get("chunk", "tokens"),
+        "size": int(timing.get("chunk_size", 1)),
+        "at_ms": offsets,
+    }
 
 
 def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
@@ -201,10 +231,14 @@ def _tokens_per_chunk(timing: Mapping[str, Any]) -> float:
     return size / 4.0 if timing.get("chunk") == "chars" else size
 
 
-async def _stream_fault(request: AnyRequest, response: web.StreamResponse,
-                        events: EventStream, fault: Fault, event: bytes | None,
-                        on_end: Callable[[bool, web.StreamResponse], None],
-                        ) -> web.StreamResponse | None:
+async def _stream_fault(
+    request: AnyRequest,
+    response: web.StreamResponse,
+    events: EventStream,
+    fault: Fault,
+    event: bytes | None,
+    on_end: Callable[[bool, web.StreamResponse], None],
+) -> web.StreamResponse | None:
     """Inject ``fault`` into a stream; a response returned means the stream ends there."""
     if fault.kind in {"disconnect", "hang", "stream_error"}:
         on_end(False, response)
@@ -213,8 +247,9 @@ async def _stream_fault(request: AnyRequest, response: web.StreamResponse,
     if fault.kind == "hang":
         return await _hang(request, fault, response)
     if fault.kind == "stream_error":
-        error = ScriptedError(fault.message, status=500, openai_code="server_error",
-                              openai_type=fault.error_type)
+        error = ScriptedError(
+            fault.message, status=500, openai_code="server_error", openai_type=fault.error_type
+        )
         await response.write(events.error_event(error))
         await response.write_eof()
         return response

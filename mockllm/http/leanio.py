@@ -44,12 +44,29 @@ class LeanRequest:
     string, with its whole body already read (anything else goes to aiohttp).
     """
 
-    __slots__ = ("_body", "_conn", "_store", "app", "content_length", "headers", "match_info",
-                 "method", "path", "query")
+    __slots__ = (
+        "_body",
+        "_conn",
+        "_store",
+        "app",
+        "content_length",
+        "headers",
+        "match_info",
+        "method",
+        "path",
+        "query",
+    )
 
-    def __init__(self, conn: LeanConnection, app: web.Application, path: str,
-                 headers: CIMultiDictProxy[str], body: bytes,
-                 no_query: MultiDictProxy[str], no_match: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        conn: LeanConnection,
+        app: web.Application,
+        path: str,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        no_query: MultiDictProxy[str],
+        no_match: Mapping[str, str],
+    ) -> None:
         self._conn = conn
         self.app = app
         self.method = "POST"
@@ -143,9 +160,14 @@ class LeanStream(web.StreamResponse):
         self._conn.send(head + data if head is not None else data)
 
 
-async def open_stream(request: AnyRequest, *, status: int = 200, headers: Mapping[str, str],
-                      content_type: str | None = None,
-                      cache_control: str | None = None) -> web.StreamResponse:
+async def open_stream(
+    request: AnyRequest,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str],
+    content_type: str | None = None,
+    cache_control: str | None = None,
+) -> web.StreamResponse:
     """A streamed answer to ``request`` with its head fixed (aiohttp's, or the lean
     lane's for a lean request); the head leaves with the first body bytes."""
     if isinstance(request, LeanRequest):
@@ -159,8 +181,9 @@ async def open_stream(request: AnyRequest, *, status: int = 200, headers: Mappin
     return response
 
 
-def _describe(response: web.StreamResponse, content_type: str | None,
-              cache_control: str | None) -> None:
+def _describe(
+    response: web.StreamResponse, content_type: str | None, cache_control: str | None
+) -> None:
     if content_type is not None:
         response.content_type = content_type
     if cache_control is not None:

@@ -71,8 +71,10 @@ _HEAD_SECONDS = 30.0
 _IDLE_SECONDS = 75.0
 _SWEEP_SECONDS = 15.0
 _SLOW = b"The request's head came too slowly."
-_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_SLOW), _SLOW))
+_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_SLOW), _SLOW)
+)
 
 
 class LeanLane:
@@ -80,9 +82,22 @@ class LeanLane:
     connections share (the app, the aiohttp server that takes handed-over
     connections, the Date header of this second)."""
 
-    __slots__ = ("_date", "_date_second", "_server", "_sweeper", "app", "closing",
-                 "connections", "handler_factory", "loop", "max_body", "no_match", "no_query",
-                 "routes", "state")
+    __slots__ = (
+        "_date",
+        "_date_second",
+        "_server",
+        "_sweeper",
+        "app",
+        "closing",
+        "connections",
+        "handler_factory",
+        "loop",
+        "max_body",
+        "no_match",
+        "no_query",
+        "routes",
+        "state",
+    )
 
     def __init__(self, app: web.Application, handler_factory: web.Server) -> None:
         self.app = app
@@ -91,8 +106,9 @@ class LeanLane:
         self.loop = asyncio.get_running_loop()
         self.max_body = self.state.settings.max_body_bytes
         # The routes the lane serves (ServerState.lane_routes, filled by add_post).
-        self.routes = {path.encode(): (path, handler)
-                       for path, handler in self.state.lane_routes.items()}
+        self.routes = {
+            path.encode(): (path, handler) for path, handler in self.state.lane_routes.items()
+        }
         self.no_query: MultiDictProxy[str] = MultiDictProxy(MultiDict())
         self.no_match: MappingProxyType[str, str] = MappingProxyType({})
         self.connections: set[LeanProtocol] = set()
@@ -105,8 +121,12 @@ class LeanLane:
     async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Accept connections on ``host:port`` (0: a free one); the bound port."""
         self._server = await self.loop.create_server(
-            lambda: LeanProtocol(self), host, port, reuse_address=True,
-            reuse_port=reuse_port or None)
+            lambda: LeanProtocol(self),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+        )
         self._sweeper = self.loop.call_later(_SWEEP_SECONDS, self._sweep)
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -169,8 +189,9 @@ class _Head:
             self.too_big = True
         # As aiohttp reads them: llhttp keeps the whitespace after a value; UTF-8 with
         # the undecodable bytes kept as surrogates.
-        self.headers.append((name.decode("ascii"),
-                             value.rstrip(b" \t").decode("utf-8", "surrogateescape")))
+        self.headers.append(
+            (name.decode("ascii"), value.rstrip(b" \t").decode("utf-8", "surrogateescape"))
+        )
 
     def on_headers_complete(self) -> None:
         self.done = True
@@ -179,9 +200,23 @@ class _Head:
 class LeanProtocol(asyncio.Protocol):
     """One connection while it is in the lane: requests one at a time, in order."""
 
-    __slots__ = ("_buffer", "_drain", "_fed", "_head", "_head_since", "_lane", "_need",
-                 "_parser", "_pending", "_reading_paused", "_writing_paused", "close_after",
-                 "last_byte", "task", "transport")
+    __slots__ = (
+        "_buffer",
+        "_drain",
+        "_fed",
+        "_head",
+        "_head_since",
+        "_lane",
+        "_need",
+        "_parser",
+        "_pending",
+        "_reading_paused",
+        "_writing_paused",
+        "close_after",
+        "last_byte",
+        "task",
+        "transport",
+    )
 
     def __init__(self, lane: LeanLane) -> None:
         self._lane = lane
@@ -255,7 +290,8 @@ class LeanProtocol(asyncio.Protocol):
         if transport is None:
             return
         pause = self._writing_paused or (
-            self.task is not None and len(self._buffer) > _MAX_HEAD + self._lane.max_body)
+            self.task is not None and len(self._buffer) > _MAX_HEAD + self._lane.max_body
+        )
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
@@ -293,10 +329,11 @@ class LeanProtocol(asyncio.Protocol):
             return  # the body is still arriving
         self._need = 0
         self._pending = None
-        body = bytes(buf[end:end + length])
-        self._buffer = buf[end + length:]
-        request = LeanRequest(self, self._lane.app, path, headers, body, self._lane.no_query,
-                              self._lane.no_match)
+        body = bytes(buf[end : end + length])
+        self._buffer = buf[end + length :]
+        request = LeanRequest(
+            self, self._lane.app, path, headers, body, self._lane.no_query, self._lane.no_match
+        )
         self.task = self._lane.loop.create_task(self._serve(request, handler))
 
     def _read_head(self, buf: bytes | bytearray) -> _Pending | None:
@@ -317,7 +354,7 @@ class LeanProtocol(asyncio.Protocol):
         fed_to = end if end > 3 else len(buf)
         try:
             with memoryview(buf) as view:
-                parser.feed_data(view[self._fed:fed_to])
+                parser.feed_data(view[self._fed : fed_to])
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             if not head.done:  # a head llhttp refuses: aiohttp answers it (400)
                 self._hand_off()
@@ -333,8 +370,14 @@ class LeanProtocol(asyncio.Protocol):
         pending = None
         # A folded header (a line break llhttp keeps in a value) makes the lines and
         # the headers differ in number: aiohttp's to read.
-        if (head.done and method == b"POST" and version == "1.1" and not head.too_big
-                and end <= _MAX_HEAD and buf.count(b"\r\n", 0, end - 4) == len(head.headers)):
+        if (
+            head.done
+            and method == b"POST"
+            and version == "1.1"
+            and not head.too_big
+            and end <= _MAX_HEAD
+            and buf.count(b"\r\n", 0, end - 4) == len(head.headers)
+        ):
             pending = self._route(head, end)
         if pending is None:
             self._hand_off()
@@ -427,7 +470,8 @@ class LeanProtocol(asyncio.Protocol):
             self.transport.write(  # type: ignore[union-attr]
                 b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; "
                 b"charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                % (len(text), text))
+                % (len(text), text)
+            )
         self.close()
 
     # ------------------------------------------------------------------ hand-off
@@ -467,8 +511,10 @@ class LeanProtocol(asyncio.Protocol):
         lines.append("\r\n")
         text = "".join(lines)
         if text.count("\n") != len(lines) or text.count("\r") != len(lines):
-            raise ValueError("Newline or carriage return character detected in HTTP status "
-                             "message or header. This is a potential security issue.")
+            raise ValueError(
+                "Newline or carriage return character detected in HTTP status "
+                "message or header. This is a potential security issue."
+            )
         return text.encode("utf-8")
 
     def send(self, data: bytes) -> None:
@@ -495,4 +541,3 @@ class LeanProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is not None:
             transport.abort() if abort else transport.close()
-

@@ -143,8 +143,7 @@ class LiveFeed:
 
     def _deliver(self, kind: str, payload: Any) -> None:
         """Hand one event to every listener; one that cannot keep up is dropped."""
-        dropped = [listener for listener in self._listeners
-                   if not listener.push(kind, payload)]
+        dropped = [listener for listener in self._listeners if not listener.push(kind, payload)]
         for listener in dropped:
             self.unsubscribe(listener)
 

@@ -35,8 +35,14 @@ from .leanio import AnyRequest, LeanRequest
 # The request kinds the error middleware answers: aiohttp's and the lean lane's.
 R = TypeVar("R", web.Request, LeanRequest)
 
-__all__ = ["CONTROL_PREFIX", "answer", "check_api_key", "error_middleware", "json_response",
-           "record"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "answer",
+    "check_api_key",
+    "error_middleware",
+    "json_response",
+    "record",
+]
 
 log = logging.getLogger("mockllm")
 
@@ -52,8 +58,10 @@ async def error_middleware(
     return await answer(request, handler)
 
 
-async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse]],
-                 ) -> web.StreamResponse:
+async def answer(
+    request: R,
+    handler: Callable[[R], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
     """``handler``'s answer to ``request``, or the error body it failed with; journaled.
 
     The error middleware of aiohttp's routes, and the lean lane's (leanserver.py) around
@@ -63,18 +71,22 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
     # (also for the control sub-app's routes), as the lane's requests carry it: no
     # ChainMap of every app's keys needed.
     state = request.app[STATE]
-    trace = Trace(request_id=f"req_{state.rng.getrandbits(128):032x}",
-                  started=time.perf_counter())
+    trace = Trace(request_id=f"req_{state.rng.getrandbits(128):032x}", started=time.perf_counter())
     request[TRACE] = trace
     error: MockLLMError | None = None
     try:
         keys = state.settings.api_keys
-        if keys and request.method != hdrs.METH_OPTIONS and request.path != "/" and \
-                not request.path.startswith(CONTROL_PREFIX):
+        if (
+            keys
+            and request.method != hdrs.METH_OPTIONS
+            and request.path != "/"
+            and not request.path.startswith(CONTROL_PREFIX)
+        ):
             # Anthropic's clients send x-api-key where OpenAI's send a bearer token.
             sent = request.headers.get("x-api-key")
-            check_api_key(f"Bearer {sent}" if sent else request.headers.get(hdrs.AUTHORIZATION),
-                          keys)
+            check_api_key(
+                f"Bearer {sent}" if sent else request.headers.get(hdrs.AUTHORIZATION), keys
+            )
         response = await handler(request)
     except MockLLMError as exc:
         error = exc
@@ -101,8 +113,12 @@ async def answer(request: R, handler: Callable[[R], Awaitable[web.StreamResponse
         if request.path.startswith(CONTROL_PREFIX):
             response.headers["x-request-id"] = trace.request_id
         else:  # the API's headers, on errors as on successes
-            stamp(response.headers, trace.request_id, trace.started,
-                  default_limits=state.rate_limiter is None)
+            stamp(
+                response.headers,
+                trace.request_id,
+                trace.started,
+                default_limits=state.rate_limiter is None,
+            )
     if not trace.recorded and not request.path.startswith(CONTROL_PREFIX):
         record(request, state, trace, response, error)
     return response
@@ -117,22 +133,28 @@ def check_api_key(authorization: str | None, keys: tuple[str, ...]) -> None:
         raise UnauthorizedError(
             "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            openai_type="invalid_request_error", openai_code="missing_api_key")
+            openai_type="invalid_request_error",
+            openai_code="missing_api_key",
+        )
     if key not in keys:
-        shown = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else \
-            "*" * len(key)
+        shown = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else "*" * len(key)
         raise UnauthorizedError(
             f"Incorrect API key provided: {shown}. You can find your API key at "
             "https://platform.openai.com/account/api-keys.",
-            openai_type="invalid_request_error", openai_code="invalid_api_key")
+            openai_type="invalid_request_error",
+            openai_code="invalid_api_key",
+        )
 
 
 def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLMError:
     """aiohttp's own 404/405/413... as mockllm errors with a useful message."""
     if exc.status == 404:
         # The /v1 hint only where it helps: a path under /v1/ was already sent there.
-        hint = ("" if request.path.startswith("/v1/") else
-                " With the openai SDK, base_url must end in /v1.")
+        hint = (
+            ""
+            if request.path.startswith("/v1/")
+            else " With the openai SDK, base_url must end in /v1."
+        )
         return NotFoundError(
             f"No route for {request.method} {request.path}. mockllm serves POST "
             "/v1/chat/completions (also /api/ChatCompletion, /json/reply/ChatCompletion), "
@@ -150,12 +172,16 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
             f"The request body is larger than the limit of "
             f"{request.app[STATE].settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
         )
-    return MockLLMError(exc.reason or "HTTP error", status=exc.status,
-                        error_code=exc.reason.replace(" ", "") if exc.reason else None)
+    return MockLLMError(
+        exc.reason or "HTTP error",
+        status=exc.status,
+        error_code=exc.reason.replace(" ", "") if exc.reason else None,
+    )
 
 
-def _error_response(request: AnyRequest, state: ServerState, trace: Trace,
-                    error: MockLLMError) -> web.Response:
+def _error_response(
+    request: AnyRequest, state: ServerState, trace: Trace, error: MockLLMError
+) -> web.Response:
     dialect = state.settings.error_dialect
     surface = trace.surface
     if surface is not None:
@@ -166,11 +192,20 @@ def _error_response(request: AnyRequest, state: ServerState, trace: Trace,
     callback = request.query.get("callback")
     if callback is not None and wire.is_safe_callback(callback):
         # ServiceStack answers JSONP errors with 200, so the script tag's callback runs.
-        return web.Response(body=wire.jsonp(callback, body), status=200,
-                            content_type="application/javascript", headers=headers)
+        return web.Response(
+            body=wire.jsonp(callback, body),
+            status=200,
+            content_type="application/javascript",
+            headers=headers,
+        )
     # OpenAI's error bodies say their charset (its successes do not).
-    return web.Response(body=body, status=error.status, content_type="application/json",
-                        charset="utf-8", headers=headers)
+    return web.Response(
+        body=body,
+        status=error.status,
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -178,8 +213,13 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=wire.dumps(data), status=status, content_type="application/json")
 
 
-def record(request: AnyRequest, state: ServerState, trace: Trace,
-           response: web.StreamResponse, error: MockLLMError | None) -> None:
+def record(
+    request: AnyRequest,
+    state: ServerState,
+    trace: Trace,
+    response: web.StreamResponse,
+    error: MockLLMError | None,
+) -> None:
     """Journal the exchange once (the last step of every request), log its line and
     tell the live feed, when anyone listens."""
     trace.recorded = True
@@ -219,5 +259,14 @@ def record(request: AnyRequest, state: ServerState, trace: Trace,
         live.publish("exchange", exchange)
     if log.isEnabledFor(logging.INFO):
         # The record made directly: log.info() would walk the stack to find the caller.
-        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0,
-                                  exchange.log_line(state.settings.verbose), (), None))
+        log.handle(
+            log.makeRecord(
+                log.name,
+                logging.INFO,
+                __file__,
+                0,
+                exchange.log_line(state.settings.verbose),
+                (),
+                None,
+            )
+        )

@@ -26,9 +26,14 @@ async def list_models(request: web.Request) -> web.Response:
     catalog = state_of(request).catalog
     if _anthropic(request):
         data = [card.anthropic_object() for card in catalog.for_api("messages")]
-        return json_response({"data": data, "has_more": False,
-                              "first_id": data[0]["id"] if data else None,
-                              "last_id": data[-1]["id"] if data else None})
+        return json_response(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
     return json_response({"object": "list", "data": [card.openai_object() for card in catalog]})
 
 
@@ -41,8 +46,7 @@ async def get_model(request: web.Request) -> web.Response:
     if card is None:
         if catalog.strict:
             raise unknown_model(model)
-        card = ModelCard(id=model, snapshot=model, owned_by="mockllm",
-                         released="2023-11-14")
+        card = ModelCard(id=model, snapshot=model, owned_by="mockllm", released="2023-11-14")
     if _anthropic(request):
         return json_response(card.anthropic_object())
     return json_response(card.openai_object())
@@ -51,14 +55,16 @@ async def get_model(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     """What this server is and where its API lives."""
     root = f"{request.scheme}://{request.host}"
-    return json_response({
-        "name": "mockllm",
-        "version": __version__,
-        "chat_completions": "POST /v1/chat/completions",
-        "models": "GET /v1/models",
-        "openai_base_url": f"{root}/v1",
-        # Where a person who opened this URL in a browser goes next.
-        "browser_view": f"{root}/__mockllm/ui",
-        "control_api": f"{root}/__mockllm/",
-        "docs": "README.md and docs/ of mockllm's source; `mockllm --help` for the command",
-    })
+    return json_response(
+        {
+            "name": "mockllm",
+            "version": __version__,
+            "chat_completions": "POST /v1/chat/completions",
+            "models": "GET /v1/models",
+            "openai_base_url": f"{root}/v1",
+            # Where a person who opened this URL in a browser goes next.
+            "browser_view": f"{root}/__mockllm/ui",
+            "control_api": f"{root}/__mockllm/",
+            "docs": "README.md and docs/ of mockllm's source; `mockllm --help` for the command",
+        }
+    )

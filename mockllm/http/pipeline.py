@@ -101,7 +101,10 @@ async def generate_reply(surface: Surface, request: AnyRequest) -> web.StreamRes
     reply = resolution.render(LazySeededFaker(state.faker, seed.seed)) or {}
     cache = await prompt_cache(state, view) if surface.automatic_prompt_cache else None
     call = Call(
-        body, view, reply, generate(state, trace, view, reply, seed, cache),
+        body,
+        view,
+        reply,
+        generate(state, trace, view, reply, seed, cache),
         request_id=trace.request_id,
     )
     if type(surface).prepare is not Surface.prepare:  # only a surface that needs it
@@ -250,8 +253,7 @@ def check_model(state: ServerState, view: dict[str, Any]) -> None:
     """With ``--strict-models``, the model errors of the API (``catalog.model_error``)
     for the neutral view of the request."""
     if state.catalog.strict:
-        problem = model_error(state.catalog, view,
-                              lambda: state.generator.count_prompt(view).total)
+        problem = model_error(state.catalog, view, lambda: state.generator.count_prompt(view).total)
         if problem is not None:
             raise problem
 
@@ -324,9 +326,17 @@ async def prompt_cache(state: ServerState, view: Mapping[str, Any]) -> PromptCac
     cacheable = cacheable_tokens(state.generator.count_prompt(view).total)
     if not cacheable:
         return None
-    key = hashlib.sha256(orjson.dumps(
-        [view.get("model"), view.get("prompt_cache_key"), view.get("messages"),
-         view.get("tools")], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    key = hashlib.sha256(
+        orjson.dumps(
+            [
+                view.get("model"),
+                view.get("prompt_cache_key"),
+                view.get("messages"),
+                view.get("tools"),
+            ],
+            option=orjson.OPT_SORT_KEYS,
+        )
+    ).hexdigest()[:32]
     ttl = _CACHE_24H_S if view.get("prompt_cache_retention") == "24h" else _CACHE_TTL_S
     hit = await state.store.cache_prompt(key, ttl)
     if hit:
@@ -340,19 +350,27 @@ _CACHE_TTL_S = 600.0
 _CACHE_24H_S = 86400.0
 
 
-def generate(state: ServerState, trace: Trace, view: dict[str, Any], reply: Mapping[str, Any],
-             seed: RequestSeed, cache: PromptCache | None = None) -> dict[str, Any]:
+def generate(
+    state: ServerState,
+    trace: Trace,
+    view: dict[str, Any],
+    reply: Mapping[str, Any],
+    seed: RequestSeed,
+    cache: PromptCache | None = None,
+) -> dict[str, Any]:
     """The engine's reply for the rendered reply spec (checked against the ChatResponse
     schema when ``check_replies`` is on)."""
-    generated = state.generator.generate(view, reply, seed=seed.seed, created=seed.created,
-                                         seeded=seed.seeded, cache=cache)
+    generated = state.generator.generate(
+        view, reply, seed=seed.seed, created=seed.created, seeded=seed.seeded, cache=cache
+    )
     if state.settings.check_replies:
         problems = state.response_validator.validate(generated)
         if problems:
             raise MockLLMError(
                 "mockllm built a reply that breaks the ChatResponse schema (check the "
                 f"scenario {trace.scenario!r}): "
-                + "; ".join(f"{p.param}: {p.message}" for p in problems))
+                + "; ".join(f"{p.param}: {p.message}" for p in problems)
+            )
     return generated
 
 
@@ -374,8 +392,7 @@ async def deliver(
     reply = call.reply
     extra = reply.get("headers")
     headers = {**limits, **{str(k): str(v) for k, v in extra.items()}} if extra else dict(limits)
-    stamp(headers, trace.request_id, trace.started,
-          default_limits=state.rate_limiter is None)
+    stamp(headers, trace.request_id, trace.started, default_limits=state.rate_limiter is None)
     headers = surface.reply_headers(trace.request_id, headers)
     timing: Mapping[str, Any] = reply.get("timing") or {}
     # Timing jitter and fault dice have their own generator, made only when one of them

@@ -28,8 +28,15 @@ from .app import create_app
 from .context import STATE
 from .leanserver import LeanLane
 
-__all__ = ["LineBatchHandler", "QuietRefusals", "Site", "bind_problem", "run", "serve_forever",
-           "start_site"]
+__all__ = [
+    "LineBatchHandler",
+    "QuietRefusals",
+    "Site",
+    "bind_problem",
+    "run",
+    "serve_forever",
+    "start_site",
+]
 
 
 class LineBatchHandler(logging.StreamHandler[IO[str]]):
@@ -78,12 +85,10 @@ class QuietRefusals(logging.LoggerAdapter[logging.Logger]):
     def __init__(self) -> None:
         super().__init__(logging.getLogger("aiohttp.server"))
 
-    def exception(self, msg: object, *args: object, exc_info: Any = True,
-                  **kwargs: Any) -> None:
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         """A refused request as a warning; any other failure as aiohttp logs it."""
         if isinstance(exc_info, HttpProcessingError) and 400 <= exc_info.code < 500:
-            self.warning("refused a malformed request: %s %s", exc_info.code,
-                         exc_info.message)
+            self.warning("refused a malformed request: %s %s", exc_info.code, exc_info.message)
             return
         super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
@@ -104,8 +109,9 @@ class Site:
 
     __slots__ = ("_lane", "_runner", "app", "port")
 
-    def __init__(self, app: web.Application, runner: web.AppRunner, lane: LeanLane,
-                 port: int) -> None:
+    def __init__(
+        self, app: web.Application, runner: web.AppRunner, lane: LeanLane, port: int
+    ) -> None:
         self.app = app
         self._runner = runner
         self._lane = lane
@@ -117,8 +123,9 @@ class Site:
         await self._runner.cleanup()
 
 
-async def start_site(app: web.Application, host: str, port: int, *,
-                     reuse_port: bool = False) -> Site:
+async def start_site(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False
+) -> Site:
     """Serve ``app`` on ``host:port`` in the running loop (port 0 picks one).
 
     Connections start in the lean lane (``leanserver.py``), which hands every request
@@ -145,11 +152,15 @@ async def start_site(app: web.Application, host: str, port: int, *,
 def bind_problem(host: str, exc: OSError) -> str:
     """Why ``host`` could not be listened on, and what to change, in one phrase."""
     if isinstance(exc, socket.gaierror):
-        return (f"the host {host!r} does not resolve ({exc.strerror}); give a name or "
-                "address of this machine, such as 127.0.0.1 or 0.0.0.0 (--host, MOCKLLM_HOST)")
+        return (
+            f"the host {host!r} does not resolve ({exc.strerror}); give a name or "
+            "address of this machine, such as 127.0.0.1 or 0.0.0.0 (--host, MOCKLLM_HOST)"
+        )
     if exc.errno == errno.EADDRINUSE:
-        return ("the port is in use (another server?); choose another --port (MOCKLLM_PORT), "
-                "or 0 for a free one")
+        return (
+            "the port is in use (another server?); choose another --port (MOCKLLM_PORT), "
+            "or 0 for a free one"
+        )
     if exc.errno == errno.EACCES:
         return "permission denied (ports below 1024 need privileges); choose another --port"
     if exc.errno == errno.EADDRNOTAVAIL:
@@ -157,8 +168,13 @@ def bind_problem(host: str, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-async def serve_forever(settings: Settings, announce: Callable[[str, int], None], *,
-                        app: Any = None, reuse_port: bool = False) -> None:
+async def serve_forever(
+    settings: Settings,
+    announce: Callable[[str, int], None],
+    *,
+    app: Any = None,
+    reuse_port: bool = False,
+) -> None:
     """Serve in the current loop until SIGINT or SIGTERM (the CLI's ``serve``, and each
     worker of ``serve --workers``, which share the port with ``reuse_port``).
     ``announce`` is told the URL and how many scenarios were loaded."""

@@ -38,8 +38,18 @@ UPSTREAM_HEADER = "x-mockllm-upstream"
 # Request headers passed upstream besides Authorization (others describe the client).
 _PASSED = ("openai-organization", "openai-project", "openai-beta")
 # Response headers never relayed: they describe this connection, not the answer.
-_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
-                  "content-encoding", "date", "server", "proxy-authenticate"})
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "date",
+        "server",
+        "proxy-authenticate",
+    }
+)
 
 
 class Upstream:
@@ -52,7 +62,8 @@ class Upstream:
         """The client session (one per app: connections are reused)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None, connect=30))
+                auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None, connect=30)
+            )
         return self._session
 
     async def close(self) -> None:
@@ -64,13 +75,20 @@ class Upstream:
 UPSTREAM = web.AppKey("mockllm_upstream", Upstream)
 
 
-async def forward(request: AnyRequest, state: ServerState, trace: Trace,
-                  body: dict[str, Any], recording: Recording) -> web.StreamResponse:
+async def forward(
+    request: AnyRequest,
+    state: ServerState,
+    trace: Trace,
+    body: dict[str, Any],
+    recording: Recording,
+) -> web.StreamResponse:
     """Send the request upstream, relay the answer, record the exchange."""
     client_auth = request.headers.get(hdrs.AUTHORIZATION)
     headers: dict[str, str] = {
-        hdrs.CONTENT_TYPE: "application/json", hdrs.ACCEPT_ENCODING: "identity",
-        hdrs.ACCEPT: request.headers.get(hdrs.ACCEPT, "application/json")}
+        hdrs.CONTENT_TYPE: "application/json",
+        hdrs.ACCEPT_ENCODING: "identity",
+        hdrs.ACCEPT: request.headers.get(hdrs.ACCEPT, "application/json"),
+    }
     authorization = recording.authorization(client_auth)
     if authorization:
         headers[hdrs.AUTHORIZATION] = authorization
@@ -88,14 +106,17 @@ async def forward(request: AnyRequest, state: ServerState, trace: Trace,
             if answer.headers.get("x-request-id"):
                 trace.request_id = answer.headers["x-request-id"]
             if answer.content_type == "text/event-stream":
-                return await _relay(request, state, trace, body, recording, answer, passed,
-                                    started, secrets)
+                return await _relay(
+                    request, state, trace, body, recording, answer, passed, started, secrets
+                )
             data = await answer.read()
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise MockLLMError(
-            f"The upstream {recording.upstream} could not be reached: "
-            f"{type(exc).__name__}: {exc}", status=502, error_code="BadGateway",
-            openai_code="upstream_unreachable") from None
+            f"The upstream {recording.upstream} could not be reached: {type(exc).__name__}: {exc}",
+            status=502,
+            error_code="BadGateway",
+            openai_code="upstream_unreachable",
+        ) from None
     parsed = _json(data)
     if answer.status < 400:
         trace.response = parsed
@@ -104,16 +125,28 @@ async def forward(request: AnyRequest, state: ServerState, trace: Trace,
         trace.tags["not_recorded"] = mistake
         log.warning("mockllm: %s", mistake)
     else:
-        await _save(state, trace, recording, body,
-                    recording.reply_for(body, answer.status, parsed, data, answer.headers),
-                    secrets)
+        await _save(
+            state,
+            trace,
+            recording,
+            body,
+            recording.reply_for(body, answer.status, parsed, data, answer.headers),
+            secrets,
+        )
     return web.Response(body=data, status=answer.status, headers=passed)
 
 
-async def _relay(request: AnyRequest, state: ServerState, trace: Trace, body: dict[str, Any],
-                 recording: Recording, answer: aiohttp.ClientResponse,
-                 headers: Mapping[str, str], started: float,
-                 secrets: tuple[str | None, ...]) -> web.StreamResponse:
+async def _relay(
+    request: AnyRequest,
+    state: ServerState,
+    trace: Trace,
+    body: dict[str, Any],
+    recording: Recording,
+    answer: aiohttp.ClientResponse,
+    headers: Mapping[str, str],
+    started: float,
+    secrets: tuple[str | None, ...],
+) -> web.StreamResponse:
     """Relay an SSE answer as it arrives; record it once the upstream has finished."""
     trace.stream = True
     response = await open_stream(request, status=answer.status, headers=headers)
@@ -153,8 +186,9 @@ async def _relay(request: AnyRequest, state: ServerState, trace: Trace, body: di
     return response
 
 
-def _replay_chunks(state: ServerState, body: Mapping[str, Any], reply: Mapping[str, Any],
-                   recorded: int) -> int:
+def _replay_chunks(
+    state: ServerState, body: Mapping[str, Any], reply: Mapping[str, Any], recorded: int
+) -> int:
     """How many chunks mockllm's replay of ``reply`` sends (so its pacing can spread
     them over the recorded time); the recorded count if the reply cannot be built."""
     try:
@@ -162,13 +196,24 @@ def _replay_chunks(state: ServerState, body: Mapping[str, Any], reply: Mapping[s
     except MockLLMError:
         return recorded
     options = body.get("stream_options") or {}
-    return sum(1 for _ in streaming.iter_chunks(
-        built, include_usage=bool(options.get("include_usage")),
-        tokenizer=state.generator.tokenizer_for(body.get("model"))))
+    return sum(
+        1
+        for _ in streaming.iter_chunks(
+            built,
+            include_usage=bool(options.get("include_usage")),
+            tokenizer=state.generator.tokenizer_for(body.get("model")),
+        )
+    )
 
 
-async def _save(state: ServerState, trace: Trace, recording: Recording, body: Mapping[str, Any],
-                reply: dict[str, Any] | None, secrets: tuple[str | None, ...]) -> None:
+async def _save(
+    state: ServerState,
+    trace: Trace,
+    recording: Recording,
+    body: Mapping[str, Any],
+    reply: dict[str, Any] | None,
+    secrets: tuple[str | None, ...],
+) -> None:
     """Write the exchange's scenario; recording ``missing``, also serve it from now on."""
     if reply is None:
         trace.tags["not_recorded"] = "the upstream's answer is not a chat completion"

@@ -59,24 +59,29 @@ def workers_problem(settings: Settings) -> str | None:
     if settings.workers <= 1:
         return None
     if not hasattr(socket, "SO_REUSEPORT") or sys.platform == "win32":
-        return (f"--workers {settings.workers} needs SO_REUSEPORT and fork (Linux, the BSDs); "
-                "run one worker on this system, or several servers behind a proxy sharing "
-                "--state.")
+        return (
+            f"--workers {settings.workers} needs SO_REUSEPORT and fork (Linux, the BSDs); "
+            "run one worker on this system, or several servers behind a proxy sharing "
+            "--state."
+        )
     if settings.state:
         return None
-    return (f"--workers {settings.workers} needs a shared state store: each worker process "
-            "would otherwise keep its own scenario use counts, sequence positions, rate "
-            "budgets and journal, so a `times: 1` error would fire once per worker and a "
-            "60 rpm limit would admit 60 per worker. Start a Redis (e.g. `redis-server "
-            "--port 6379`) and add --state redis://127.0.0.1:6379/0 (MOCKLLM_STATE), or "
-            "drop --workers.")
+    return (
+        f"--workers {settings.workers} needs a shared state store: each worker process "
+        "would otherwise keep its own scenario use counts, sequence positions, rate "
+        "budgets and journal, so a `times: 1` error would fire once per worker and a "
+        "60 rpm limit would admit 60 per worker. Start a Redis (e.g. `redis-server "
+        "--port 6379`) and add --state redis://127.0.0.1:6379/0 (MOCKLLM_STATE), or "
+        "drop --workers."
+    )
 
 
 def _reserve(host: str, port: int) -> socket.socket:
     """A bound, not listening socket that holds the port for the workers (port 0: a
     free one); bound sockets get no connections, only the listening workers do."""
     family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -112,9 +117,12 @@ class _Supervisor:
 
     def start(self, index: int) -> Connection:
         receive, send = self.context.Pipe(duplex=False)
-        process = self.context.Process(target=_worker, name=f"mockllm-worker-{index}",
-                                       args=(index, self.settings, self.parts, send),
-                                       daemon=False)
+        process = self.context.Process(
+            target=_worker,
+            name=f"mockllm-worker-{index}",
+            args=(index, self.settings, self.parts, send),
+            daemon=False,
+        )
         process.start()
         send.close()
         self.workers[index] = process
@@ -128,16 +136,19 @@ class _Supervisor:
         while pipes:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"workers {sorted(pipes)} did not start listening within "
-                                   f"{_START_TIMEOUT:.0f} s")
+                raise RuntimeError(
+                    f"workers {sorted(pipes)} did not start listening within {_START_TIMEOUT:.0f} s"
+                )
             ready = wait(list(pipes.values()), timeout=min(left, 0.5))
             for index, conn in [(i, c) for i, c in pipes.items() if c in ready]:
                 try:
                     url = str(conn.recv())
                 except EOFError:
                     code = self.workers[index].exitcode
-                    raise RuntimeError(f"worker {index} exited (code {code}) before it "
-                                       "listened; its error is above") from None
+                    raise RuntimeError(
+                        f"worker {index} exited (code {code}) before it "
+                        "listened; its error is above"
+                    ) from None
                 conn.close()
                 del pipes[index]
         return url
@@ -151,8 +162,12 @@ class _Supervisor:
                 if self.stopping or process.is_alive():
                     continue
                 process.join()
-                log.warning("mockllm: worker %d (pid %d) exited with code %s; starting it "
-                            "again", index, process.pid, process.exitcode)
+                log.warning(
+                    "mockllm: worker %d (pid %d) exited with code %s; starting it again",
+                    index,
+                    process.pid,
+                    process.exitcode,
+                )
                 since = time.monotonic() - self.started[index]
                 if since < _RESTART_DELAY:
                     time.sleep(_RESTART_DELAY - since)
@@ -177,8 +192,9 @@ def serve_workers(settings: Settings, announce: Callable[[str], None]) -> int:
     try:
         reserved = _reserve(settings.host, settings.port)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: "
-                          f"{bind_problem(settings.host, exc)}") from None
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port}: {bind_problem(settings.host, exc)}"
+        ) from None
     settings = settings.with_overrides(port=reserved.getsockname()[1])
     parts = AppParts.build()
     # What the workers inherit stays shared with this process (no copy on write by
@@ -200,8 +216,11 @@ def serve_workers(settings: Settings, announce: Callable[[str], None]) -> int:
             return 1
         announce(url)
         pids = ", ".join(str(p.pid) for p in supervisor.workers.values())
-        print(f"mockllm: {settings.workers} workers (pids {pids}) share the port and the "
-              f"state in {redacted_url(settings.state or '')}", flush=True)
+        print(
+            f"mockllm: {settings.workers} workers (pids {pids}) share the port and the "
+            f"state in {redacted_url(settings.state or '')}",
+            flush=True,
+        )
         supervisor.watch()
         return 0
     finally:

@@ -75,8 +75,14 @@ _Dumper.add_representer(str, _Dumper.represent_str)
 
 def dump_yaml(document: Any) -> str:
     """``document`` as stable YAML text: keys in the order given, unicode kept."""
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     width=100, default_flow_style=False)
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=False,
+    )
 
 
 class RecordingBook:
@@ -87,8 +93,9 @@ class RecordingBook:
     what the file already holds (record ``missing``).
     """
 
-    def __init__(self, target: Path, *, single_file: bool, fresh: bool,
-                 redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, target: Path, *, single_file: bool, fresh: bool, redactor: Redactor | None = None
+    ) -> None:
         self.target = target
         self.single_file = single_file
         self.fresh = fresh
@@ -100,8 +107,9 @@ class RecordingBook:
         """The file a scenario called ``name`` goes to."""
         return self.target if self.single_file else self.target / f"{name}.yaml"
 
-    def add(self, scenario: Mapping[str, Any],
-            secrets: Iterable[str] = ()) -> tuple[Path, dict[str, Any]]:
+    def add(
+        self, scenario: Mapping[str, Any], secrets: Iterable[str] = ()
+    ) -> tuple[Path, dict[str, Any]]:
         """Scrub and write ``scenario``; the file and the scenario as the file now has it
         (with earlier replies of the same conditions in its ``sequence``)."""
         clean: dict[str, Any] = self.redactor.scrub(scenario, secrets)
@@ -133,12 +141,16 @@ class RecordingBook:
         return found
 
     def _write(self, path: Path, scenarios: list[dict[str, Any]]) -> None:
-        document: Any = scenarios[0] if len(scenarios) == 1 and not self.single_file \
+        document: Any = (
+            scenarios[0]
+            if len(scenarios) == 1 and not self.single_file
             else {"scenarios": scenarios}
+        )
         text = _HEADER + dump_yaml(document)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(temporary, path)

@@ -22,8 +22,14 @@ from typing import Any
 from ..chatbody import last_user_text, system_text, tool_name
 from ..scenario_engine.conditions import RequestView
 
-__all__ = ["RETRY_HEADERS", "error_reply", "merge", "reply_from_completion", "scenario_for",
-           "when_for"]
+__all__ = [
+    "RETRY_HEADERS",
+    "error_reply",
+    "merge",
+    "reply_from_completion",
+    "scenario_for",
+    "when_for",
+]
 
 # Response headers of an error that a client's retry logic reads (wire-format.md 5.4).
 RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
@@ -80,11 +86,12 @@ def merge(recorded: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
 # --------------------------------------------------------------------------- replies
 
 
-def reply_from_completion(request: Mapping[str, Any],
-                          body: Mapping[str, Any]) -> dict[str, Any]:
+def reply_from_completion(request: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
     """The reply spec that gives ``body`` (a ``chat.completion``) back for ``request``."""
-    choices = sorted((c for c in body.get("choices") or () if isinstance(c, Mapping)),
-                     key=lambda c: int(c.get("index") or 0))
+    choices = sorted(
+        (c for c in body.get("choices") or () if isinstance(c, Mapping)),
+        key=lambda c: int(c.get("index") or 0),
+    )
     replies = [_choice_reply(request, c) for c in choices] or [{"content": None}]
     reply: dict[str, Any] = {}
     if len(replies) == 1:
@@ -119,8 +126,11 @@ def _choice_reply(request: Mapping[str, Any], choice: Mapping[str, Any]) -> dict
     audio = message.get("audio")
     if isinstance(audio, Mapping):
         reply["audio"] = {"transcript": str(audio.get("transcript") or "")}
-    annotations = [_annotation(a) for a in message.get("annotations") or ()
-                   if isinstance(a, Mapping) and isinstance(a.get("url_citation"), Mapping)]
+    annotations = [
+        _annotation(a)
+        for a in message.get("annotations") or ()
+        if isinstance(a, Mapping) and isinstance(a.get("url_citation"), Mapping)
+    ]
     if annotations:
         reply["annotations"] = annotations
     logprobs = _logprobs(choice.get("logprobs"))
@@ -161,9 +171,11 @@ def _logprobs(logprobs: Any) -> dict[str, Any] | None:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("token"), str):
             continue
         item: dict[str, Any] = {"token": entry["token"], "logprob": entry.get("logprob", 0.0)}
-        tops = [{"token": t["token"], "logprob": t.get("logprob", 0.0)}
-                for t in entry.get("top_logprobs") or ()
-                if isinstance(t, Mapping) and isinstance(t.get("token"), str)]
+        tops = [
+            {"token": t["token"], "logprob": t.get("logprob", 0.0)}
+            for t in entry.get("top_logprobs") or ()
+            if isinstance(t, Mapping) and isinstance(t.get("token"), str)
+        ]
         if tops:
             item["top_logprobs"] = tops
         tokens.append(item)
@@ -181,8 +193,11 @@ def _usage(usage: Any) -> dict[str, Any]:
     for key in ("prompt_tokens_details", "completion_tokens_details"):
         details = usage.get(key)
         if isinstance(details, Mapping):
-            counts = {str(k): v for k, v in details.items()
-                      if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
+            counts = {
+                str(k): v
+                for k, v in details.items()
+                if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            }
             if counts:
                 out[key] = counts
     return out
@@ -210,15 +225,24 @@ def error_reply(status: int, body: bytes, headers: Mapping[str, str]) -> dict[st
             error["errorCode"] = status_block["errorCode"]
         if "message" not in error and isinstance(status_block.get("message"), str):
             error["message"] = status_block["message"]
-        fields = [{k: str(v) for k, v in e.items()
-                   if k in ("fieldName", "errorCode", "message") and v is not None}
-                  for e in status_block.get("errors") or () if isinstance(e, Mapping)]
+        fields = [
+            {
+                k: str(v)
+                for k, v in e.items()
+                if k in ("fieldName", "errorCode", "message") and v is not None
+            }
+            for e in status_block.get("errors") or ()
+            if isinstance(e, Mapping)
+        ]
         if fields:
             error["field_errors"] = fields
     if "message" not in error and data is None and body.strip():
         error["message"] = body.decode("utf-8", "replace").strip()[:2000]
-    kept = {name.lower(): str(value) for name, value in headers.items()
-            if name.lower() in RETRY_HEADERS or name.lower().startswith(_RATE_PREFIX)}
+    kept = {
+        name.lower(): str(value)
+        for name, value in headers.items()
+        if name.lower() in RETRY_HEADERS or name.lower().startswith(_RATE_PREFIX)
+    }
     if kept:
         error["headers"] = dict(sorted(kept.items()))
     return {"error": error}

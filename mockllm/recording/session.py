@@ -23,11 +23,13 @@ if TYPE_CHECKING:  # the book and the scenario writer load when something record
 __all__ = ["Recording"]
 
 # Upstream statuses that say the recording is set up wrong, and the likely mistake.
-_SETUP_MISTAKES: Mapping[int, str] = MappingProxyType({
-    401: "is the key right? --upstream-key, or the client's own",
-    403: "has the key access to this model and project?",
-    404: "does --upstream end in /v1?",
-})
+_SETUP_MISTAKES: Mapping[int, str] = MappingProxyType(
+    {
+        401: "is the key right? --upstream-key, or the client's own",
+        403: "has the key access to this model and project?",
+        404: "does --upstream end in /v1?",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -51,30 +53,52 @@ class Recording:
         if mode is RecordMode.NONE:
             return None
         if not settings.upstream:
-            raise ConfigError(f"--record {mode.value} needs --upstream BASE_URL "
-                              "(MOCKLLM_UPSTREAM)")
+            raise ConfigError(f"--record {mode.value} needs --upstream BASE_URL (MOCKLLM_UPSTREAM)")
         folder = settings.record_dir
         if folder is None:
             folders = [p for p in settings.scenario_paths if not p.suffix]
             if not folders:
-                raise ConfigError(f"--record {mode.value} needs a folder to write to: "
-                                  "--record-dir DIR, or a --scenarios folder")
+                raise ConfigError(
+                    f"--record {mode.value} needs a folder to write to: "
+                    "--record-dir DIR, or a --scenarios folder"
+                )
             folder = folders[0]
         from .book import RecordingBook, Redactor
 
-        book = RecordingBook(folder, single_file=False, fresh=mode is RecordMode.ALL,
-                             redactor=Redactor(settings.redact))
-        return cls(mode, settings.upstream, settings.upstream_key, book, str(folder),
-                   settings.record_setup_errors)
+        book = RecordingBook(
+            folder,
+            single_file=False,
+            fresh=mode is RecordMode.ALL,
+            redactor=Redactor(settings.redact),
+        )
+        return cls(
+            mode,
+            settings.upstream,
+            settings.upstream_key,
+            book,
+            str(folder),
+            settings.record_setup_errors,
+        )
 
     @classmethod
-    def for_test(cls, file: Path, mode: RecordMode, upstream: str | None, key: str | None,
-                 redact: Iterable[str] = ()) -> Recording:
+    def for_test(
+        cls,
+        file: Path,
+        mode: RecordMode,
+        upstream: str | None,
+        key: str | None,
+        redact: Iterable[str] = (),
+    ) -> Recording:
         """One test's recording: every scenario of the test in one file."""
         from .book import RecordingBook, Redactor
 
-        book = RecordingBook(file, single_file=True, fresh=mode is RecordMode.ALL,
-                             redactor=Redactor(redact)) if mode is not RecordMode.NONE else None
+        book = (
+            RecordingBook(
+                file, single_file=True, fresh=mode is RecordMode.ALL, redactor=Redactor(redact)
+            )
+            if mode is not RecordMode.NONE
+            else None
+        )
         return cls(mode, upstream, key, book, str(file))
 
     @property
@@ -86,13 +110,19 @@ class Recording:
         """Why a replayed test fails: requests no recording matched (never forwarded)."""
         where = Path(self.source)
         if not where.exists():
-            why = (f"there is no recording {where}: record it with --mockllm-record=missing "
-                   "(and mockllm_upstream)")
+            why = (
+                f"there is no recording {where}: record it with --mockllm-record=missing "
+                "(and mockllm_upstream)"
+            )
         else:
-            why = (f"the recording {where} has no scenario for them (re-record with "
-                   "--mockllm-record=missing, or edit the file)")
-        return (f"mockllm (replay): {count} request(s) matched no recording and were not "
-                f"sent upstream; {why}:")
+            why = (
+                f"the recording {where} has no scenario for them (re-record with "
+                "--mockllm-record=missing, or edit the file)"
+            )
+        return (
+            f"mockllm (replay): {count} request(s) matched no recording and were not "
+            f"sent upstream; {why}:"
+        )
 
     def describe(self) -> dict[str, Any]:
         """The mode, upstream and where recordings go, for the control API (no key)."""
@@ -114,16 +144,22 @@ class Recording:
         None when it is recorded (any other status, or ``keep_setup_errors``)."""
         if self.keep_setup_errors or status not in _SETUP_MISTAKES:
             return None
-        return (f"the upstream {self.endpoint} answered {status} "
-                f"({_SETUP_MISTAKES[status]}): not recorded (--record-setup-errors records it)")
+        return (
+            f"the upstream {self.endpoint} answered {status} "
+            f"({_SETUP_MISTAKES[status]}): not recorded (--record-setup-errors records it)"
+        )
 
     def authorization(self, client: str | None) -> str | None:
         """The Authorization header sent upstream: ``--upstream-key`` when given, else
         the client's own."""
         return f"Bearer {self.key}" if self.key else client
 
-    def save(self, request: Mapping[str, Any], reply: Mapping[str, Any],
-             secrets: Iterable[str | None] = ()) -> tuple[Path, dict[str, Any]] | None:
+    def save(
+        self,
+        request: Mapping[str, Any],
+        reply: Mapping[str, Any],
+        secrets: Iterable[str | None] = (),
+    ) -> tuple[Path, dict[str, Any]] | None:
         """Write the scenario of one exchange; its file and the scenario as written."""
         if self.book is None:
             return None
@@ -133,8 +169,9 @@ class Recording:
         return self.book.add(scenario_for(request, reply), scrub)
 
     @staticmethod
-    def reply_for(request: Mapping[str, Any], status: int, body: Any, raw: bytes,
-                  headers: Mapping[str, str]) -> dict[str, Any] | None:
+    def reply_for(
+        request: Mapping[str, Any], status: int, body: Any, raw: bytes, headers: Mapping[str, str]
+    ) -> dict[str, Any] | None:
         """The reply spec of an upstream answer: the completion (a parsed ``body``), or
         a scripted error for a status of 400 and up; None for anything else."""
         from .scenario import error_reply, reply_from_completion

@@ -405,8 +405,12 @@ _AAC_FRAME_SAMPLES = 1024
 
 def _write_aac(units: int, rng: random.Random) -> bytes:
     """The signal coded by FFmpeg's AAC-LC encoder in ADTS, or silence without PyAV."""
-    coded = _ffmpeg(_Signal.seeded(units, rng), "adts", "aac",
-                    {"aac_coder": "fast", "aac_pns": "0", "aac_tns": "0"})
+    coded = _ffmpeg(
+        _Signal.seeded(units, rng),
+        "adts",
+        "aac",
+        {"aac_coder": "fast", "aac_pns": "0", "aac_tns": "0"},
+    )
     return coded if coded is not None else _silent_aac(units)
 
 
@@ -535,8 +539,12 @@ def _ogg_page(serial: int, sequence: int, granule: int, body: _OggBody, flags: i
 _CODED_BIT_RATE = 24_000  # Opus and AAC: speech quality, and the encoders stay quick
 
 
-def _ffmpeg(signal: _Signal, container: str, codec: str, options: Mapping[str, str],
-            ) -> bytes | None:
+def _ffmpeg(
+    signal: _Signal,
+    container: str,
+    codec: str,
+    options: Mapping[str, str],
+) -> bytes | None:
     """``signal`` coded by FFmpeg's ``codec`` in ``container`` through PyAV, bit-exact (no
     random stream serial, no version tags); None when PyAV is not installed."""
     try:
@@ -550,8 +558,9 @@ def _ffmpeg(signal: _Signal, container: str, codec: str, options: Mapping[str, s
     frame.pts = 0
     out = io.BytesIO()
     with av.open(out, "w", format=container, options={"fflags": "+bitexact"}) as muxer:
-        stream = muxer.add_stream(codec, rate=SAMPLE_RATE, layout="mono",
-                                  options={"flags": "+bitexact", **options})
+        stream = muxer.add_stream(
+            codec, rate=SAMPLE_RATE, layout="mono", options={"flags": "+bitexact", **options}
+        )
         assert isinstance(stream, av.AudioStream)
         stream.bit_rate = _CODED_BIT_RATE
         for packet in stream.encode(frame):

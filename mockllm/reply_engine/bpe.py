@@ -83,8 +83,15 @@ class RankTable:
 
     def to_bytes(self) -> bytes:
         """The table as one file's bytes (:meth:`from_bytes` reads them back)."""
-        body = b"".join((len(self).to_bytes(4, "little"), len(self._slots).to_bytes(4, "little"),
-                         self._offsets.tobytes(), self._slots.tobytes(), self._blob))
+        body = b"".join(
+            (
+                len(self).to_bytes(4, "little"),
+                len(self._slots).to_bytes(4, "little"),
+                self._offsets.tobytes(),
+                self._slots.tobytes(),
+                self._blob,
+            )
+        )
         return _MAGIC + zlib.crc32(body).to_bytes(4, "little") + body
 
     @classmethod
@@ -93,18 +100,22 @@ class RankTable:
         head = len(_MAGIC)
         if not data.startswith(_MAGIC) or len(data) < head + 12:
             raise ValueError("not a rank table")
-        body = memoryview(data)[head + 4:]
-        if zlib.crc32(body) != int.from_bytes(data[head:head + 4], "little"):
+        body = memoryview(data)[head + 4 :]
+        if zlib.crc32(body) != int.from_bytes(data[head : head + 4], "little"):
             raise ValueError("a damaged rank table")
         count = int.from_bytes(body[:4], "little")
         size = int.from_bytes(body[4:8], "little")
         offsets = array("I")
-        offsets.frombytes(body[8:8 + 4 * (count + 1)])
+        offsets.frombytes(body[8 : 8 + 4 * (count + 1)])
         slots = array("I")
-        slots.frombytes(body[8 + 4 * (count + 1):8 + 4 * (count + 1 + size)])
-        blob = bytes(body[8 + 4 * (count + 1 + size):])
-        if size & (size - 1) or len(slots) != size or len(offsets) != count + 1 \
-                or offsets[-1] != len(blob):
+        slots.frombytes(body[8 + 4 * (count + 1) : 8 + 4 * (count + 1 + size)])
+        blob = bytes(body[8 + 4 * (count + 1 + size) :])
+        if (
+            size & (size - 1)
+            or len(slots) != size
+            or len(offsets) != count + 1
+            or offsets[-1] != len(blob)
+        ):
             raise ValueError("a damaged rank table")
         return cls(blob, offsets, slots)
 
@@ -119,19 +130,19 @@ class RankTable:
             found = slots[slot]
             if not found:
                 return None
-            if blob[offsets[found - 1]:offsets[found]] == token:
+            if blob[offsets[found - 1] : offsets[found]] == token:
                 return found - 1
             slot = (slot + 1) & mask
 
     def token(self, rank: int) -> bytes:
         """The bytes of the token of ``rank``."""
-        return self._blob[self._offsets[rank]:self._offsets[rank + 1]]
+        return self._blob[self._offsets[rank] : self._offsets[rank + 1]]
 
     def as_dict(self) -> dict[bytes, int]:
         """Every token and its rank (what tiktoken's constructor takes)."""
         blob = self._blob
         offsets = self._offsets
-        return {blob[offsets[i]:offsets[i + 1]]: i for i in range(len(self))}
+        return {blob[offsets[i] : offsets[i + 1]]: i for i in range(len(self))}
 
 
 def load_ranks(encoding: str, sha256: str) -> RankTable:
@@ -180,9 +191,16 @@ class PythonBpe:
     ``switch_after`` pieces were merged in Python (None: never). Thread-safe.
     """
 
-    def __init__(self, name: str, table: RankTable, pieces: Callable[[str], list[str]],
-                 fallback: Callable[[RankTable], Any], *, remember: int = 1 << 14,
-                 switch_after: int | None = SWITCH_AFTER_MERGES) -> None:
+    def __init__(
+        self,
+        name: str,
+        table: RankTable,
+        pieces: Callable[[str], list[str]],
+        fallback: Callable[[RankTable], Any],
+        *,
+        remember: int = 1 << 14,
+        switch_after: int | None = SWITCH_AFTER_MERGES,
+    ) -> None:
         self.name = name
         self._table = table
         self._pieces = pieces
@@ -228,15 +246,16 @@ class PythonBpe:
             if self._merges_left is not None:
                 self._merges_left -= 1
                 if self._merges_left == 0:
-                    threading.Thread(target=self._switch, name=f"mockllm-{self.name}",
-                                     daemon=True).start()
+                    threading.Thread(
+                        target=self._switch, name=f"mockllm-{self.name}", daemon=True
+                    ).start()
         return keep(self._known, piece, found, self._remember)
 
     def _merge(self, data: bytes) -> list[int]:
         """Where the tokens of ``data`` start (and the end): tiktoken's merge order."""
         rank = self._table.rank
         bounds = list(range(len(data) + 1))
-        pairs = [rank(data[i:i + 2]) for i in range(len(data) - 1)]
+        pairs = [rank(data[i : i + 2]) for i in range(len(data) - 1)]
         while True:
             best: int | None = None
             at = -1
@@ -249,9 +268,9 @@ class PythonBpe:
             del bounds[at + 1]
             del pairs[at]
             if at < len(pairs):
-                pairs[at] = rank(data[bounds[at]:bounds[at + 2]])
+                pairs[at] = rank(data[bounds[at] : bounds[at + 2]])
             if at > 0:
-                pairs[at - 1] = rank(data[bounds[at - 1]:bounds[at + 1]])
+                pairs[at - 1] = rank(data[bounds[at - 1] : bounds[at + 1]])
 
     def _switch(self) -> None:
         try:

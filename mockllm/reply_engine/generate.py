@@ -63,8 +63,7 @@ from .tokens import PromptCount, Tokenizer, count_prompt_tokens
 if TYPE_CHECKING:
     from faker import Faker
 
-__all__ = ["CACHE_MIN_TOKENS", "Generator", "PromptCache", "cacheable_tokens",
-           "scripted_error"]
+__all__ = ["CACHE_MIN_TOKENS", "Generator", "PromptCache", "cacheable_tokens", "scripted_error"]
 
 # 256 byte values -> alphanumerics: random ids from one randbytes() call.
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -75,17 +74,28 @@ _HEX_TABLE = bytes.maketrans(bytes(range(256)), bytes(ord(_HEX[i % 16]) for i in
 # Reasoning length by effort, in sentences (three to a paragraph). The ranges do not
 # overlap in words, so a higher effort always reasons longer.
 _EFFORT_SENTENCES: Mapping[str, int] = MappingProxyType(
-    {"low": 2, "medium": 6, "high": 18, "xhigh": 24, "max": 30})
+    {"low": 2, "medium": 6, "high": 18, "xhigh": 24, "max": 30}
+)
 _NO_REASONING = frozenset({"none", "minimal"})
 _SERVICE_TIERS = frozenset({"default", "flex", "scale", "priority"})
 # Output audio tokens per second of speech (gpt-4o-audio bills about this).
 _AUDIO_TOKENS_PER_SECOND = 10
 _AUDIO_TTL_S = 3600
 # Request keys that change the default reply; without any of them it is plain text.
-_PLAIN_BLOCKERS = frozenset({
-    "stop", "max_tokens", "max_completion_tokens", "logprobs", "tool_choice",
-    "response_format", "modalities", "reasoning_effort", "enable_thinking", "function_call",
-})
+_PLAIN_BLOCKERS = frozenset(
+    {
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "logprobs",
+        "tool_choice",
+        "response_format",
+        "modalities",
+        "reasoning_effort",
+        "enable_thinking",
+        "function_call",
+    }
+)
 _SENTENCE = re.compile(r"[^\s][^.!?\n]*[.!?]?")
 # Words of a message and of a tool's name and description, for tool_choice auto.
 _WORD = re.compile(r"[a-z0-9]{3,}")
@@ -116,12 +126,28 @@ class _Request:
     """Per-request state: the request, the rng, the lexicon of its model's encoding,
     and Faker seeded on first use."""
 
-    __slots__ = ("request", "rng", "seed", "created", "faker", "tools", "lexicon",
-                 "tokenizer", "card")
+    __slots__ = (
+        "request",
+        "rng",
+        "seed",
+        "created",
+        "faker",
+        "tools",
+        "lexicon",
+        "tokenizer",
+        "card",
+    )
 
-    def __init__(self, request: Mapping[str, Any], rng: random.Random, seed: int,
-                 created: int, faker: Faker | DeferredFaker, lexicon: Lexicon,
-                 card: ModelCard | None) -> None:
+    def __init__(
+        self,
+        request: Mapping[str, Any],
+        rng: random.Random,
+        seed: int,
+        created: int,
+        faker: Faker | DeferredFaker,
+        lexicon: Lexicon,
+        card: ModelCard | None,
+    ) -> None:
         self.request = request
         # The catalog's card of the request's model (None: a model it does not know).
         self.card = card
@@ -140,9 +166,14 @@ class _Request:
 class Generator:
     """Builds ChatResponse dicts; one per app (see the module docstring)."""
 
-    def __init__(self, faker: Faker | DeferredFaker, *,
-                 lexicons: Lexicons | None = None, catalog: Catalog | None = None,
-                 auto_tools: str = "never") -> None:
+    def __init__(
+        self,
+        faker: Faker | DeferredFaker,
+        *,
+        lexicons: Lexicons | None = None,
+        catalog: Catalog | None = None,
+        auto_tools: str = "never",
+    ) -> None:
         self.faker = faker
         # What tool_choice auto does with offered tools: never, always or fit
         # (config.AutoTools; _auto_tool).
@@ -180,9 +211,16 @@ class Generator:
             return self.lexicons.for_encoding(card.tokenizer)
         return self.lexicons.for_model(str(model))
 
-    def generate(self, request: Mapping[str, Any], reply: Mapping[str, Any] | None, *,
-                 seed: int, created: int, seeded: bool = True,
-                 cache: PromptCache | None = None) -> dict[str, Any]:
+    def generate(
+        self,
+        request: Mapping[str, Any],
+        reply: Mapping[str, Any] | None,
+        *,
+        seed: int,
+        created: int,
+        seeded: bool = True,
+        cache: PromptCache | None = None,
+    ) -> dict[str, Any]:
         """The ChatResponse body for ``request`` as ``reply`` scripts it.
 
         ``cache``: what the prompt cache did with this prompt (``cached_tokens`` read,
@@ -201,8 +239,12 @@ class Generator:
         rng = random.Random(seed) if seeded else self._running
         lexicon = self._lexicon(request)
         card = self.catalog.get(request.get("model"))
-        model = str(reply.get("model") or (card.snapshot if card is not None else None)
-                    or request.get("model") or _DEFAULT_MODEL)
+        model = str(
+            reply.get("model")
+            or (card.snapshot if card is not None else None)
+            or request.get("model")
+            or _DEFAULT_MODEL
+        )
         fingerprint = reply.get("system_fingerprint")
         if fingerprint is None and (card is None or card.fingerprint):
             fingerprint = self._fingerprint(model)
@@ -222,10 +264,14 @@ class Generator:
         n = request.get("n") or 1
         completion = reasoning = audio = 0
         choices = body["choices"]
-        if _PLAIN_BLOCKERS.isdisjoint(request) and (not reply or _canned(reply)) and (
-                card is None or not card.reasoning) and (
-                self.auto_tools == "never" or not (request.get("tools")
-                                                   or request.get("functions"))):
+        if (
+            _PLAIN_BLOCKERS.isdisjoint(request)
+            and (not reply or _canned(reply))
+            and (card is None or not card.reasoning)
+            and (
+                self.auto_tools == "never" or not (request.get("tools") or request.get("functions"))
+            )
+        ):
             # The common cases, kept cheap: plain text that nothing in the request shapes,
             # generated or a scenario's canned `content` (counted once, by the memo).
             canned = reply.get("content")
@@ -240,8 +286,12 @@ class Generator:
                     content, count = canned, lexicon.counter.count(canned)
                 choice: dict[str, Any] = {
                     "index": index,
-                    "message": {"role": "assistant", "content": content, "refusal": None,
-                                "annotations": []},
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                        "refusal": None,
+                        "annotations": [],
+                    },
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
@@ -263,8 +313,15 @@ class Generator:
             reasoning += built.reasoning_tokens
             audio += built.audio_tokens
         prompt = count_prompt_tokens(request, lexicon.counter)
-        body["usage"] = _usage(prompt, completion, reasoning, audio, reply.get("usage"),
-                               details=card is not None and card.usage_details, cache=cache)
+        body["usage"] = _usage(
+            prompt,
+            completion,
+            reasoning,
+            audio,
+            reply.get("usage"),
+            details=card is not None and card.usage_details,
+            cache=cache,
+        )
         moderation = request.get("moderation")
         if isinstance(moderation, Mapping) or moderation is True:
             body["moderation"] = _moderation(moderation, reply.get("moderation"), rng)
@@ -285,8 +342,12 @@ class Generator:
             truncated = True
         spent = reasoning.count if reasoning is not None else 0
 
-        wants_audio = (spec.get("audio") or "audio" in (request.get("modalities") or ())) \
-            and refusal is None and calls is None and spec.get("audio") is not False
+        wants_audio = (
+            (spec.get("audio") or "audio" in (request.get("modalities") or ()))
+            and refusal is None
+            and calls is None
+            and spec.get("audio") is not False
+        )
         scripted_lp = _mapping(spec.get("logprobs"))
         scripted_tokens = scripted_lp.get("tokens")
 
@@ -322,7 +383,7 @@ class Generator:
         if refusal is not None and budget is not None:
             words = tokenizer.split(str(refusal))
             if spent + len(words) > budget:
-                refusal = "".join(words[:max(budget - spent, 0)])
+                refusal = "".join(words[: max(budget - spent, 0)])
                 truncated = True
         if calls and budget is not None:
             room = budget - spent - (content.count if content is not None else 0)
@@ -361,8 +422,7 @@ class Generator:
         if refusal is not None:
             tokens += tokenizer.count(str(refusal))
         tokens += sum(_call_tokens(call, tokenizer) for call in calls or ())
-        choice = {"index": index, "message": message, "logprobs": logprobs,
-                  "finish_reason": finish}
+        choice = {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish}
         if ctx.card is not None and not ctx.card.logprobs:
             del choice["logprobs"]  # the API sends no logprobs key for these models
         return _Choice(choice, tokens, spent, audio_tokens)
@@ -376,10 +436,14 @@ class Generator:
             schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
             return _scripted(_dump(self._instance(ctx, schema)), None, ctx.tokenizer)
         if kind == "json_object":
-            schema = {"type": "object", "properties": {
-                "answer": {"type": "string"}, "confidence": {"type": "number",
-                                                             "minimum": 0, "maximum": 1}},
-                "required": ["answer", "confidence"]}
+            schema = {
+                "type": "object",
+                "properties": {
+                    "answer": {"type": "string"},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+                "required": ["answer", "confidence"],
+            }
             return _scripted(_dump(self._instance(ctx, schema)), None, ctx.tokenizer)
         text = ctx.lexicon.text.paragraph(ctx.rng)
         return _Body(text.text, text.count, text.tokens)
@@ -420,8 +484,9 @@ class Generator:
             elif effort in _NO_REASONING or (effort is None and not thinking):
                 return None, False
         sentences = _EFFORT_SENTENCES.get(str(effort), _EFFORT_SENTENCES["medium"])
-        text = ctx.lexicon.text.paragraphs(ctx.rng, -(-sentences // 3),
-                                    (min(sentences, 3), min(sentences, 3)))
+        text = ctx.lexicon.text.paragraphs(
+            ctx.rng, -(-sentences // 3), (min(sentences, 3), min(sentences, 3))
+        )
         return _Body(text.text, text.count, text.tokens), shown
 
     # ----------------------------------------------------------------- tools
@@ -455,7 +520,9 @@ class Generator:
             if not ctx.tools:
                 raise BadRequestError(
                     "The reply asks for a tool call (tool_calls: auto) but the request "
-                    "offered no tools", param="tools")
+                    "offered no tools",
+                    param="tools",
+                )
             name = named if named is not None else next(iter(ctx.tools))
             return [self._call(ctx, self._check_tool(ctx, name, "tool_choice"), None, None)]
         if not given:
@@ -502,7 +569,9 @@ class Generator:
             offered = ", ".join(ctx.tools) or "none"
             raise BadRequestError(
                 f"The reply calls the tool {name!r}, which the request did not offer "
-                f"(offered: {offered})", param=param)
+                f"(offered: {offered})",
+                param=param,
+            )
         return name
 
     def _call(self, ctx: _Request, name: str, arguments: Any, call_id: Any) -> dict[str, Any]:
@@ -517,8 +586,7 @@ class Generator:
             schema = tool.spec.get("parameters") or {"type": "object", "properties": {}}
             arguments = self._instance(ctx, schema)
         text = arguments if isinstance(arguments, str) else _dump(arguments)
-        return {"id": call_id, "type": "function",
-                "function": {"name": name, "arguments": text}}
+        return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
 
     def _custom_input(self, ctx: _Request, spec: Mapping[str, Any]) -> str:
         """Free-form input for a custom tool: a string matching a ``regex`` grammar when
@@ -530,8 +598,9 @@ class Generator:
             from ..errors import UnsupportedPattern
 
             try:
-                value = self._instance(ctx, {"type": "string",
-                                             "pattern": str(grammar.get("definition"))})
+                value = self._instance(
+                    ctx, {"type": "string", "pattern": str(grammar.get("definition"))}
+                )
             except UnsupportedPattern:
                 pass
             else:
@@ -540,15 +609,19 @@ class Generator:
 
     # ----------------------------------------------------------------- audio
 
-    def _audio(self, ctx: _Request, spec: Mapping[str, Any],
-               content: _Body | None) -> tuple[dict[str, Any], int, int]:
+    def _audio(
+        self, ctx: _Request, spec: Mapping[str, Any], content: _Body | None
+    ) -> tuple[dict[str, Any], int, int]:
         options = _mapping(spec.get("audio"))
         requested = _mapping(ctx.request.get("audio"))
         fmt = str(options.get("format") or requested.get("format") or "wav")
         transcript = options.get("transcript")
         if transcript is None:
-            transcript = content.text if content is not None and content.text else \
-                ctx.lexicon.text.paragraph(ctx.rng, (1, 3)).text
+            transcript = (
+                content.text
+                if content is not None and content.text
+                else ctx.lexicon.text.paragraph(ctx.rng, (1, 3)).text
+            )
         transcript = str(transcript)
         from . import audio as audio_files  # loaded with the first audio reply
 
@@ -560,13 +633,17 @@ class Generator:
             "expires_at": ctx.created + _AUDIO_TTL_S,
             "transcript": transcript,
         }
-        return obj, max(1, round(duration * _AUDIO_TOKENS_PER_SECOND)), \
-            ctx.tokenizer.count(transcript)
+        return (
+            obj,
+            max(1, round(duration * _AUDIO_TOKENS_PER_SECOND)),
+            ctx.tokenizer.count(transcript),
+        )
 
     # ----------------------------------------------------------------- annotations
 
-    def _annotations(self, ctx: _Request, spec: Mapping[str, Any],
-                     content: _Body | None) -> list[dict[str, Any]]:
+    def _annotations(
+        self, ctx: _Request, spec: Mapping[str, Any], content: _Body | None
+    ) -> list[dict[str, Any]]:
         given = spec.get("annotations")
         if not given or content is None:
             return []
@@ -582,7 +659,10 @@ class Generator:
                 if start < 0:
                     raise ScriptedError(
                         f"The reply cites {item['text']!r}, which is not in the content",
-                        status=500, error_code="ScenarioError", openai_code="server_error")
+                        status=500,
+                        error_code="ScenarioError",
+                        openai_code="server_error",
+                    )
                 end = start + len(str(item["text"]))
             else:
                 start = int(item.get("start_index", 0))
@@ -590,19 +670,24 @@ class Generator:
             out.append(self._citation(ctx, start, end, item))
         return out
 
-    def _citation(self, ctx: _Request, start: int, end: int,
-                  item: Mapping[str, Any]) -> dict[str, Any]:
-        return {"type": "url_citation", "url_citation": {
-            "end_index": end,
-            "start_index": start,
-            "title": str(item.get("title") or ctx.lexicon.text.words(ctx.rng, 4)),
-            "url": str(item.get("url") or ctx.faker.uri()),
-        }}
+    def _citation(
+        self, ctx: _Request, start: int, end: int, item: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "type": "url_citation",
+            "url_citation": {
+                "end_index": end,
+                "start_index": start,
+                "title": str(item.get("title") or ctx.lexicon.text.words(ctx.rng, 4)),
+                "url": str(item.get("url") or ctx.faker.uri()),
+            },
+        }
 
     # ----------------------------------------------------------------- logprobs
 
-    def _logprobs(self, ctx: _Request, spec: Mapping[str, Any], content: _Body | None,
-                  refusal: Any) -> dict[str, Any] | None:
+    def _logprobs(
+        self, ctx: _Request, spec: Mapping[str, Any], content: _Body | None, refusal: Any
+    ) -> dict[str, Any] | None:
         option = spec.get("logprobs")
         request = ctx.request
         if option is None:
@@ -654,10 +739,10 @@ class Generator:
                     current = min(_floor6(unassigned + log(share)), previous)
                     unassigned += log(1.0 - share)
                     previous = current
-                    ranked.append({"token": alt, "logprob": current,
-                                   "bytes": list(alt.encode("utf-8"))})
-            out.append({"token": token, "logprob": logprob, "bytes": raw,
-                        "top_logprobs": ranked})
+                    ranked.append(
+                        {"token": alt, "logprob": current, "bytes": list(alt.encode("utf-8"))}
+                    )
+            out.append({"token": token, "logprob": logprob, "bytes": raw, "top_logprobs": ranked})
         return out
 
 
@@ -711,7 +796,8 @@ _DELIVERY_KEYS = frozenset({"headers", "timing", "fault"})
 def _canned(reply: Mapping[str, Any]) -> bool:
     """A reply that is only a canned text ``content`` (plus how to send it)."""
     return isinstance(reply.get("content"), str) and all(
-        key == "content" or key in _DELIVERY_KEYS for key in reply)
+        key == "content" or key in _DELIVERY_KEYS for key in reply
+    )
 
 
 def _random_id(rng: random.Random, length: int) -> str:
@@ -763,8 +849,9 @@ def _offered_tools(request: Mapping[str, Any]) -> dict[str, _Tool]:
             tools[name] = _Tool("custom", custom if isinstance(custom, Mapping) else {})
         else:
             function = tool.get("function")
-            tools[name] = _Tool("function", function if isinstance(function, Mapping)
-                                else {"name": name})
+            tools[name] = _Tool(
+                "function", function if isinstance(function, Mapping) else {"name": name}
+            )
     if not tools:
         for function in request.get("functions") or ():
             if isinstance(function, Mapping) and isinstance(function.get("name"), str):
@@ -790,12 +877,14 @@ def _call_tokens(call: Mapping[str, Any], tokenizer: Tokenizer) -> int:
     """What one tool call costs in completion tokens: name, arguments, framing."""
     key, text = _call_text(call)
     inner = call[key]
-    return tokenizer.count(inner["name"]) + tokenizer.count(inner[text]) + \
-        _CALL_FRAMING_TOKENS
+    return tokenizer.count(inner["name"]) + tokenizer.count(inner[text]) + _CALL_FRAMING_TOKENS
 
 
-def _fit_calls(calls: list[dict[str, Any]], room: int, tokenizer: Tokenizer,
-               ) -> tuple[list[dict[str, Any]], bool]:
+def _fit_calls(
+    calls: list[dict[str, Any]],
+    room: int,
+    tokenizer: Tokenizer,
+) -> tuple[list[dict[str, Any]], bool]:
     """The calls that fit in ``room`` tokens, the last one's arguments cut mid-JSON as a
     model that hits its token limit leaves them; True when something was cut."""
     kept: list[dict[str, Any]] = []
@@ -809,7 +898,7 @@ def _fit_calls(calls: list[dict[str, Any]], room: int, tokenizer: Tokenizer,
         inner = call[key]
         budget = room - tokenizer.count(inner["name"]) - _CALL_FRAMING_TOKENS
         if budget > 0 or not kept:
-            pieces = tokenizer.split(inner[text])[:max(budget, 0)]
+            pieces = tokenizer.split(inner[text])[: max(budget, 0)]
             kept.append({**call, key: {**inner, text: "".join(pieces)}})
         return kept, True
     return kept, False
@@ -819,8 +908,9 @@ def _scripted(value: Any, tokens: Sequence[Any] | None, tokenizer: Tokenizer) ->
     """Scripted content (a string, or JSON of an object), with the scripted logprobs
     tokens when they spell it."""
     if tokens:
-        pieces = tuple(str(t.get("token", "")) if isinstance(t, Mapping) else str(t)
-                       for t in tokens)
+        pieces = tuple(
+            str(t.get("token", "")) if isinstance(t, Mapping) else str(t) for t in tokens
+        )
         text = "".join(pieces) if value is None else _as_text(value)
         if "".join(pieces) == text:
             return _Body(text, len(pieces), pieces)
@@ -862,7 +952,7 @@ def _apply_stop(body: _Body, stop: Any, tokenizer: Tokenizer) -> _Body | None:
     for token in _tokens(body, tokenizer):
         if length + len(token) > cut:
             if cut > length:
-                kept.append(token[:cut - length])  # the stop sequence began mid-token
+                kept.append(token[: cut - length])  # the stop sequence began mid-token
             break
         kept.append(token)
         length += len(token)
@@ -882,13 +972,21 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _scripted_entry(item: Any) -> dict[str, Any]:
     item = item if isinstance(item, Mapping) else {"token": str(item)}
     token = str(item.get("token", ""))
-    entry = {"token": token, "logprob": float(item.get("logprob", -0.01)),
-             "bytes": list(token.encode("utf-8"))}
+    entry = {
+        "token": token,
+        "logprob": float(item.get("logprob", -0.01)),
+        "bytes": list(token.encode("utf-8")),
+    }
     tops: list[dict[str, Any]] = []
     for alt in item.get("top_logprobs") or ():
         alt_token = str(alt.get("token", ""))
-        tops.append({"token": alt_token, "logprob": float(alt.get("logprob", -1.0)),
-                     "bytes": list(alt_token.encode("utf-8"))})
+        tops.append(
+            {
+                "token": alt_token,
+                "logprob": float(alt.get("logprob", -1.0)),
+                "bytes": list(alt_token.encode("utf-8")),
+            }
+        )
     tops.sort(key=lambda e: -e["logprob"])
     return {**entry, "top_logprobs": tops}
 
@@ -918,12 +1016,30 @@ def cacheable_tokens(prompt_tokens: int) -> int:
 
 # omni-moderation's categories, and those that also read images.
 _MODERATION_CATEGORIES = (
-    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
-    "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
-    "sexual/minors", "violence", "violence/graphic",
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
 )
-_IMAGE_CATEGORIES = frozenset({"self-harm", "self-harm/intent", "self-harm/instructions",
-                               "sexual", "violence", "violence/graphic"})
+_IMAGE_CATEGORIES = frozenset(
+    {
+        "self-harm",
+        "self-harm/intent",
+        "self-harm/instructions",
+        "sexual",
+        "violence",
+        "violence/graphic",
+    }
+)
 
 
 def _moderation(option: Any, scripted: Any, rng: random.Random) -> dict[str, Any]:
@@ -935,24 +1051,43 @@ def _moderation(option: Any, scripted: Any, rng: random.Random) -> dict[str, Any
 
     def results(kind: str) -> dict[str, Any]:
         flagged = {str(c) for c in flags.get(kind) or ()}
-        scores = {c: round(0.9 + 0.09 * rng.random(), 6) if c in flagged
-                  else round(1e-6 + 1e-3 * rng.random() ** 3, 8)
-                  for c in _MODERATION_CATEGORIES}
-        return {"type": "moderation_results", "model": model, "results": [{
-            "type": "moderation_result", "model": model, "flagged": bool(flagged),
-            "categories": {c: c in flagged for c in _MODERATION_CATEGORIES},
-            "category_scores": scores,
-            "category_applied_input_types": {
-                c: ["text", "image"] if c in _IMAGE_CATEGORIES else ["text"]
-                for c in _MODERATION_CATEGORIES},
-        }]}
+        scores = {
+            c: round(0.9 + 0.09 * rng.random(), 6)
+            if c in flagged
+            else round(1e-6 + 1e-3 * rng.random() ** 3, 8)
+            for c in _MODERATION_CATEGORIES
+        }
+        return {
+            "type": "moderation_results",
+            "model": model,
+            "results": [
+                {
+                    "type": "moderation_result",
+                    "model": model,
+                    "flagged": bool(flagged),
+                    "categories": {c: c in flagged for c in _MODERATION_CATEGORIES},
+                    "category_scores": scores,
+                    "category_applied_input_types": {
+                        c: ["text", "image"] if c in _IMAGE_CATEGORIES else ["text"]
+                        for c in _MODERATION_CATEGORIES
+                    },
+                }
+            ],
+        }
 
     return {"input": results("input"), "output": results("output")}
 
 
-def _usage(prompt: PromptCount, completion: int, reasoning: int, audio: int,
-           overrides: Any, *, details: bool = False,
-           cache: PromptCache | None = None) -> dict[str, Any]:
+def _usage(
+    prompt: PromptCount,
+    completion: int,
+    reasoning: int,
+    audio: int,
+    overrides: Any,
+    *,
+    details: bool = False,
+    cache: PromptCache | None = None,
+) -> dict[str, Any]:
     """The usage block; ``details``: prompt and completion split into text, image and
     audio tokens, as the API reports them for its audio models; ``cache``: the prompt
     cache's reads and writes."""
@@ -974,7 +1109,8 @@ def _usage(prompt: PromptCount, completion: int, reasoning: int, audio: int,
             usage["prompt_tokens_details"]["cache_write_tokens"] = cache.written
     if details:
         usage["prompt_tokens_details"].update(
-            text_tokens=prompt.total - prompt.audio - prompt.image, image_tokens=prompt.image)
+            text_tokens=prompt.total - prompt.audio - prompt.image, image_tokens=prompt.image
+        )
         usage["completion_tokens_details"]["text_tokens"] = completion - audio - reasoning
     if not isinstance(overrides, Mapping) or not overrides:
         return usage
@@ -986,6 +1122,3 @@ def _usage(prompt: PromptCount, completion: int, reasoning: int, audio: int,
     if "total_tokens" not in overrides:
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     return usage
-
-
-

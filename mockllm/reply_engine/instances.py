@@ -716,8 +716,6 @@ _CONTROL = MappingProxyType({"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\
 _UNBOUNDED_EXTRA = 4  # how far past its minimum a ``*``, ``+`` or ``{n,}`` repeats
 
 
-
-
 # A parsed pattern: ("chars", options), ("seq", nodes), ("alt", nodes), ("rep", node, lo, hi).
 _Node = tuple[Any, ...]
 

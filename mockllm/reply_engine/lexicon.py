@@ -39,16 +39,18 @@ class Lexicon:
     def build(cls, tokenizer: Tokenizer) -> Lexicon:
         """A lexicon over Faker's English words, split with ``tokenizer``."""
         text = TextGenerator.english(tokenizer)
-        return cls(tokenizer, MemoTokenizer(tokenizer), text,
-                   tuple(" " + word for word in text.vocabulary))
+        return cls(
+            tokenizer, MemoTokenizer(tokenizer), text, tuple(" " + word for word in text.vocabulary)
+        )
 
 
 class Lexicons:
     """The lexicon of each encoding, built on first use (module docstring). Thread-safe:
     the pytest plugin's background server and its per-test apps share one."""
 
-    def __init__(self, load: Callable[[str], Tokenizer] = load_tokenizer, *,
-                 models: int = 1024) -> None:
+    def __init__(
+        self, load: Callable[[str], Tokenizer] = load_tokenizer, *, models: int = 1024
+    ) -> None:
         self._load = load
         self._lock = threading.Lock()
         self._by_encoding: dict[str, Lexicon] = {}
@@ -61,8 +63,12 @@ class Lexicons:
         found = self._by_model.get(model)
         if found is None:
             # Clients may send any model name: the table is bounded.
-            found = keep(self._by_model, model,
-                         self.for_encoding(self._encodings.encoding(model)), self._models)
+            found = keep(
+                self._by_model,
+                model,
+                self.for_encoding(self._encodings.encoding(model)),
+                self._models,
+            )
         return found
 
     def for_encoding(self, encoding: str) -> Lexicon:
@@ -75,8 +81,14 @@ class Lexicons:
             if found is None:
                 tokenizer = self._load(encoding)
                 # The approximation stands in for every encoding: build its pool once.
-                found = next((lexicon for lexicon in self._by_encoding.values()
-                              if lexicon.tokenizer.name == tokenizer.name), None)
+                found = next(
+                    (
+                        lexicon
+                        for lexicon in self._by_encoding.values()
+                        if lexicon.tokenizer.name == tokenizer.name
+                    ),
+                    None,
+                )
                 found = found or Lexicon.build(tokenizer)
                 self._by_encoding[encoding] = found
             return found

@@ -25,11 +25,25 @@ __all__ = ["DeferredFaker", "LazySeededFaker", "RequestSeed", "request_seed"]
 # Fields that change how a reply is delivered or cut, not what the model "writes": they stay
 # out of the hash, so a stream, a stop sequence, a token limit or logprobs give the same text
 # as the plain request (and choice 0 of n is the n=1 reply).
-_DELIVERY_FIELDS = frozenset({
-    "stream", "stream_options", "stop", "max_tokens", "max_completion_tokens", "n", "logprobs",
-    "top_logprobs", "seed", "user", "metadata", "store", "service_tier", "safety_identifier",
-    "prompt_cache_key",
-})
+_DELIVERY_FIELDS = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "safety_identifier",
+        "prompt_cache_key",
+    }
+)
 
 # `created` of a seeded reply: a fixed instant plus a seed-derived offset, so the
 # bytes repeat while the value still looks like a timestamp.
@@ -45,8 +59,9 @@ class RequestSeed(NamedTuple):
     seeded: bool
 
 
-def request_seed(body: Any, *, override: int | None, server_seed: int | None,
-                 rng: random.Random | None = None) -> RequestSeed:
+def request_seed(
+    body: Any, *, override: int | None, server_seed: int | None, rng: random.Random | None = None
+) -> RequestSeed:
     """Pick the seed of a request (see the module docstring for the order); ``rng``
     draws the fresh seed of an unseeded request (default: the OS)."""
     body_seed = body.get("seed") if isinstance(body, dict) else None

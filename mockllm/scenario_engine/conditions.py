@@ -81,8 +81,6 @@ def format_key_path(path: Iterable[str | int]) -> str:
     return text
 
 
-
-
 # --------------------------------------------------------------------------- the view
 
 
@@ -120,8 +118,7 @@ class RequestView:
         """Request headers with lower-case names (header names are case-insensitive),
         their values as text a reply can carry (``redaction.header_text``)."""
         if self._headers is None:
-            self._headers = {str(k).lower(): header_text(v)
-                             for k, v in self._raw_headers.items()}
+            self._headers = {str(k).lower(): header_text(v) for k, v in self._raw_headers.items()}
         return self._headers
 
     def memo(self, compute: Callable[[RequestView], _T], key: Hashable = None) -> _T:
@@ -270,18 +267,20 @@ class Lookup:
         return f"{label}: {_show(subject)} does not {_BASE_VERB[self.verb]} {_show(self.operand)}"
 
 
-_BASE_VERB = MappingProxyType({
-    "equals": "equal",
-    "contains": "contain",
-    "matches regex": "match regex",
-    "starts with": "start with",
-    "ends with": "end with",
-    "is in": "appear in",
-    "is greater than": "exceed",
-    "is less than": "fall below",
-    "is at least": "reach",
-    "is at most": "stay within",
-})
+_BASE_VERB = MappingProxyType(
+    {
+        "equals": "equal",
+        "contains": "contain",
+        "matches regex": "match regex",
+        "starts with": "start with",
+        "ends with": "end with",
+        "is in": "appear in",
+        "is greater than": "exceed",
+        "is less than": "fall below",
+        "is at least": "reach",
+        "is at most": "stay within",
+    }
+)
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -332,7 +331,8 @@ def _string_lookup(
     def build(operand: Any) -> Lookup:
         _need(isinstance(operand, str), name, "a string", operand)
         return Lookup(
-            name, operand,
+            name,
+            operand,
             _any_element(lambda s: _PASS if isinstance(s, str) and check(s, operand) else None),
             verb,
         )
@@ -341,8 +341,12 @@ def _string_lookup(
 
 
 def _contains(operand: Any) -> Lookup:
-    _need(isinstance(operand, (str, int, float)) and not isinstance(operand, bool),
-          "contains", "a string", operand)
+    _need(
+        isinstance(operand, (str, int, float)) and not isinstance(operand, bool),
+        "contains",
+        "a string",
+        operand,
+    )
     text = str(operand)
 
     def pred(s: Any) -> Groups | None:
@@ -439,7 +443,8 @@ def _in(operand: Any) -> Lookup:
 def _exists(operand: Any) -> Lookup:
     _need(isinstance(operand, bool), "exists", "true or false", operand)
     return Lookup(
-        "exists", operand,
+        "exists",
+        operand,
         lambda s: _PASS if (s is not None and s != []) is operand else None,
         "exists",
     )
@@ -451,7 +456,8 @@ def _compare(
     def build(operand: Any) -> Lookup:
         _need(_is_number(operand), name, "a number", operand)
         return Lookup(
-            name, operand,
+            name,
+            operand,
             _any_element(lambda s: _PASS if _is_number(s) and check(s, operand) else None),
             verb,
         )
@@ -472,20 +478,22 @@ def _not(operand: Any) -> Lookup:
     return Lookup("not", operand, test, described)
 
 
-LOOKUPS: Mapping[str, Callable[[Any], Lookup]] = MappingProxyType({
-    "eq": _eq,
-    "contains": _contains,
-    "regex": _regex,
-    "startswith": _string_lookup("startswith", "starts with", str.startswith),
-    "endswith": _string_lookup("endswith", "ends with", str.endswith),
-    "in": _in,
-    "exists": _exists,
-    "not": _not,
-    "gt": _compare("gt", "is greater than", lambda a, b: a > b),
-    "lt": _compare("lt", "is less than", lambda a, b: a < b),
-    "ge": _compare("ge", "is at least", lambda a, b: a >= b),
-    "le": _compare("le", "is at most", lambda a, b: a <= b),
-})
+LOOKUPS: Mapping[str, Callable[[Any], Lookup]] = MappingProxyType(
+    {
+        "eq": _eq,
+        "contains": _contains,
+        "regex": _regex,
+        "startswith": _string_lookup("startswith", "starts with", str.startswith),
+        "endswith": _string_lookup("endswith", "ends with", str.endswith),
+        "in": _in,
+        "exists": _exists,
+        "not": _not,
+        "gt": _compare("gt", "is greater than", lambda a, b: a > b),
+        "lt": _compare("lt", "is less than", lambda a, b: a < b),
+        "ge": _compare("ge", "is at least", lambda a, b: a >= b),
+        "le": _compare("le", "is at most", lambda a, b: a <= b),
+    }
+)
 
 
 def compile_lookups(spec: Any, *, reserved: Iterable[str] = ()) -> tuple[Lookup, ...]:
@@ -497,7 +505,8 @@ def compile_lookups(spec: Any, *, reserved: Iterable[str] = ()) -> tuple[Lookup,
     if isinstance(spec, list):
         raise ConditionError(
             "a bare list is ambiguous: write {in: [...]} for one of them "
-            "or {eq: [...]} for exactly this list")
+            "or {eq: [...]} for exactly this list"
+        )
     if not isinstance(spec, Mapping):
         return (_eq(spec),)
     skip = set(reserved)
@@ -507,8 +516,11 @@ def compile_lookups(spec: Any, *, reserved: Iterable[str] = ()) -> tuple[Lookup,
             continue
         build = LOOKUPS.get(name)
         if build is None:
-            raise ConditionError(f"unknown lookup {name!r}{did_you_mean(name, LOOKUPS)} "
-                                 f"(known: {', '.join(LOOKUPS)})", (name,))
+            raise ConditionError(
+                f"unknown lookup {name!r}{did_you_mean(name, LOOKUPS)} "
+                f"(known: {', '.join(LOOKUPS)})",
+                (name,),
+            )
         try:
             lookups.append(build(operand))
         except ConditionError as exc:
@@ -653,9 +665,15 @@ class KeyedMatcher:
                 lookups = compile_lookups(spec)
             except ConditionError as exc:
                 raise exc.under(key) from None
-            parts.append(SubjectCondition(
-                name, _value_at(self.value_of, wanted), lookups, label=f"{name}.{key}",
-                memo_key=(self.value_of, wanted)))
+            parts.append(
+                SubjectCondition(
+                    name,
+                    _value_at(self.value_of, wanted),
+                    lookups,
+                    label=f"{name}.{key}",
+                    memo_key=(self.value_of, wanted),
+                )
+            )
         return AllOf(name, tuple(parts))
 
 
@@ -704,7 +722,7 @@ def _walk(value: Any, steps: tuple[str | int | None, ...]) -> Any:
         if step is None:
             if not isinstance(value, list):
                 return None
-            rest = steps[i + 1:]
+            rest = steps[i + 1 :]
             found = [_walk(item, rest) for item in value]
             return [f for f in found if f is not None]
         if isinstance(step, int):
@@ -748,9 +766,9 @@ class JsonPathMatcher:
                 lookups = compile_lookups(spec, reserved=("path",))
             except ConditionError as exc:
                 raise exc.under(*prefix) from None
-            parts.append(SubjectCondition(
-                name, _walker(steps), lookups,
-                label=f"{name}({spec['path']})"))
+            parts.append(
+                SubjectCondition(name, _walker(steps), lookups, label=f"{name}({spec['path']})")
+            )
         return AllOf(name, tuple(parts))
 
 
@@ -774,19 +792,19 @@ class ToolResultMatcher:
         lookups = compile_lookups(spec, reserved=("name",))
 
         def texts(view: RequestView) -> list[str]:
-            return [t for n, t in view.memo(_tool_results)
-                    if tool is None or n == tool]
+            return [t for n, t in view.memo(_tool_results) if tool is None or n == tool]
 
-        return SubjectCondition(name, texts, lookups,
-                                label=f"{name}({tool})" if tool else name)
+        return SubjectCondition(name, texts, lookups, label=f"{name}({tool})" if tool else name)
 
 
 # Conditions whose plain string value can index scenarios (see scenario._Index): the
 # subject functions are shared so the index and the condition memoize one value.
-INDEXABLE: Mapping[str, Callable[[RequestView], Any]] = MappingProxyType({
-    "model": _model,
-    "last_user_message": _last_user_message,
-})
+INDEXABLE: Mapping[str, Callable[[RequestView], Any]] = MappingProxyType(
+    {
+        "model": _model,
+        "last_user_message": _last_user_message,
+    }
+)
 
 
 class MatcherRegistry:
@@ -824,32 +842,35 @@ class MatcherRegistry:
         if matcher is None:
             raise ConditionError(
                 f"unknown condition {name!r}{did_you_mean(name, self.names())} "
-                f"(known: {', '.join(self.names())})")
+                f"(known: {', '.join(self.names())})"
+            )
         return matcher.compile(name, value)
 
 
 def default_registry() -> MatcherRegistry:
     """A fresh registry of the built-in conditions (docs/scenarios.md lists them)."""
     s = SubjectMatcher
-    return MatcherRegistry({
-        "model": s(INDEXABLE["model"], "the request's model"),
-        "last_user_message": s(INDEXABLE["last_user_message"], "text of the last user message"),
-        "any_message": s(_any_message, "the text of any message"),
-        "system_message": s(_system_message, "text of the system and developer messages"),
-        "last_role": s(_last_role, "role of the last message"),
-        "tools": s(_tools, "names of the offered tools"),
-        "tool_choice": s(_tool_choice, "none, auto, required, or the forced function's name"),
-        "tool_result": ToolResultMatcher("tool results, by tool name or text"),
-        "stream": s(_stream, "whether the reply streams"),
-        "response_format": s(_response_format, "response_format type"),
-        "modalities": s(_modalities, "requested output modalities"),
-        "metadata": KeyedMatcher(_metadata_value, "request metadata keys and values"),
-        "headers": KeyedMatcher(_header_value, "request headers", fold_case=True),
-        "turn": s(lambda v: v.turn, "number of user messages"),
-        "path": s(_path, "the request path"),
-        "surface": s(_surface, "the API the request came through: chat, responses..."),
-        "json_path": JsonPathMatcher("any field of the body by path"),
-    })
+    return MatcherRegistry(
+        {
+            "model": s(INDEXABLE["model"], "the request's model"),
+            "last_user_message": s(INDEXABLE["last_user_message"], "text of the last user message"),
+            "any_message": s(_any_message, "the text of any message"),
+            "system_message": s(_system_message, "text of the system and developer messages"),
+            "last_role": s(_last_role, "role of the last message"),
+            "tools": s(_tools, "names of the offered tools"),
+            "tool_choice": s(_tool_choice, "none, auto, required, or the forced function's name"),
+            "tool_result": ToolResultMatcher("tool results, by tool name or text"),
+            "stream": s(_stream, "whether the reply streams"),
+            "response_format": s(_response_format, "response_format type"),
+            "modalities": s(_modalities, "requested output modalities"),
+            "metadata": KeyedMatcher(_metadata_value, "request metadata keys and values"),
+            "headers": KeyedMatcher(_header_value, "request headers", fold_case=True),
+            "turn": s(lambda v: v.turn, "number of user messages"),
+            "path": s(_path, "the request path"),
+            "surface": s(_surface, "the API the request came through: chat, responses..."),
+            "json_path": JsonPathMatcher("any field of the body by path"),
+        }
+    )
 
 
 # ------------------------------------------------------------------- overrides
@@ -912,6 +933,5 @@ def parse_overrides(headers: Mapping[str, str], query: Mapping[str, str]) -> Ove
         try:
             seed = int(raw)
         except ValueError:
-            raise BadRequestError(f"{where}: the seed must be an integer",
-                                  param="Prefer") from None
+            raise BadRequestError(f"{where}: the seed must be an integer", param="Prefer") from None
     return Overrides(scenario=scenario, seed=seed)

@@ -121,7 +121,8 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> _LineDict:
             raise YamlProblem(f"a mapping key must be a scalar, got {key!r}", line) from None
         if duplicate:
             raise YamlProblem(
-                f"duplicate key {key!r} (first at line {data.key_lines[key]})", line, key)
+                f"duplicate key {key!r} (first at line {data.key_lines[key]})", line, key
+            )
         data[key] = loader.construct_object(value_node, deep=True)
         data.key_lines[key] = line
     return data
@@ -134,10 +135,6 @@ def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> _LineList:
     return data
 
 
-
-
-
-
 def parse_yaml(text: str, source: str) -> Any:
     """``text`` as safe YAML whose mappings and lists know their lines (for
     :func:`line_of`); bad YAML or a duplicate key is a ``ScenarioLoadError`` naming
@@ -147,8 +144,7 @@ def parse_yaml(text: str, source: str) -> Any:
     try:
         return yaml.load(text, Loader=_line_loader())  # noqa: S506 - a SafeLoader subclass
     except YamlProblem as exc:
-        raise ScenarioLoadError(exc.message, path=source, line=exc.line,
-                                key=str(exc.key)) from None
+        raise ScenarioLoadError(exc.message, path=source, line=exc.line, key=str(exc.key)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -157,8 +153,13 @@ def parse_yaml(text: str, source: str) -> Any:
         line = mark.line + 1 if mark is not None else None
         tabbed = _tab_indented(text, line)
         if tabbed is not None:
-            line, message = tabbed, ("a tab indents this line: YAML indents with spaces only "
-                                     f"(replace the tab with spaces) [{message}]")
+            line, message = (
+                tabbed,
+                (
+                    "a tab indents this line: YAML indents with spaces only "
+                    f"(replace the tab with spaces) [{message}]"
+                ),
+            )
         raise ScenarioLoadError(message, path=source, line=line) from None
 
 
@@ -167,8 +168,11 @@ def _tab_indented(text: str, near: int | None) -> int | None:
     first one in the file without ``near``; None when no line is indented with a tab."""
     lines = text.splitlines()
     last = len(lines) if near is None else min(near, len(lines))
-    tabbed = [n for n, line in enumerate(lines[:last], 1)
-              if "\t" in line[: len(line) - len(line.lstrip(" \t"))]]
+    tabbed = [
+        n
+        for n, line in enumerate(lines[:last], 1)
+        if "\t" in line[: len(line) - len(line.lstrip(" \t"))]
+    ]
     if not tabbed:
         return None
     return tabbed[-1] if near is not None else tabbed[0]
@@ -307,8 +311,12 @@ def _index_of(
             ((lookup, operand),) = spec.items()
             if lookup == "eq" and isinstance(operand, str):
                 return name, frozenset((operand,))
-            if lookup == "in" and isinstance(operand, list) and operand and all(
-                    isinstance(v, str) for v in operand):
+            if (
+                lookup == "in"
+                and isinstance(operand, list)
+                and operand
+                and all(isinstance(v, str) for v in operand)
+            ):
                 return name, frozenset(operand)
     return None
 
@@ -354,8 +362,9 @@ class ScenarioLoader:
             # parse them all again, so the error names the exact line.
             return self._load_texts(texts, parsed_before=False)
 
-    def _load_texts(self, texts: Sequence[tuple[Path, str]], *,
-                    parsed_before: bool) -> list[Scenario]:
+    def _load_texts(
+        self, texts: Sequence[tuple[Path, str]], *, parsed_before: bool
+    ) -> list[Scenario]:
         located: list[_Located] = []
         books: dict[str, tuple[str, RegexBook]] = {}
         for file, text in texts:
@@ -389,8 +398,9 @@ class ScenarioLoader:
             # `models:` is the file's part of the model catalog (mockllm/catalog reads it).
             extra = sorted(set(root) - {"scenarios", "models"})
             if extra:
-                raise cls._error("unexpected top-level key next to `scenarios`",
-                                  source, root, (extra[0],))
+                raise cls._error(
+                    "unexpected top-level key next to `scenarios`", source, root, (extra[0],)
+                )
             items = root.get("scenarios", [])
             if not isinstance(items, list):
                 raise cls._error("`scenarios` must be a list", source, root, ("scenarios",))
@@ -399,17 +409,22 @@ class ScenarioLoader:
             return [_Located(root, source, root, ())]
         raise cls._error(
             "a scenario file holds a scenario, a list of scenarios or {scenarios: [...]}",
-            source, root, ())
+            source,
+            root,
+            (),
+        )
 
     @staticmethod
     def _error(
         message: str, source: str, root: Any, path: Sequence[str | int]
     ) -> ScenarioLoadError:
-        return ScenarioLoadError(message, path=source, line=line_of(root, path),
-                                 key=format_path(path))
+        return ScenarioLoadError(
+            message, path=source, line=line_of(root, path), key=format_path(path)
+        )
 
-    def _build(self, located: Sequence[_Located],
-               books: Mapping[str, RegexBook] | None = None) -> list[Scenario]:
+    def _build(
+        self, located: Sequence[_Located], books: Mapping[str, RegexBook] | None = None
+    ) -> list[Scenario]:
         scenarios: list[Scenario] = []
         seen: dict[str, str] = {}
         fast = self._fast_check() if located else None
@@ -424,13 +439,17 @@ class ScenarioLoader:
             if scenario.name in seen:
                 raise self._error(
                     f"duplicate scenario name {scenario.name!r} (also at {seen[scenario.name]})",
-                    item.source, item.root, (*item.path, "name"))
+                    item.source,
+                    item.root,
+                    (*item.path, "name"),
+                )
             seen[scenario.name] = scenario.source
             scenarios.append(scenario)
         return scenarios
 
-    def _scenario(self, item: _Located, fast: Any,
-                  problems: list[ScenarioLoadError] | None = None) -> Scenario:
+    def _scenario(
+        self, item: _Located, fast: Any, problems: list[ScenarioLoadError] | None = None
+    ) -> Scenario:
         """The scenario of ``item``; its first problem raised, or with ``problems``, each
         condition and reply that does not compile appended there."""
         data, path = item.data, item.path
@@ -452,15 +471,19 @@ class ScenarioLoader:
         groups = frozenset().union(*(c.groups for c in conditions))
         clash = sorted(groups & set(TEMPLATE_VARIABLES))
         if clash:
-            raise fail(f"regex group name {clash[0]!r} is reserved for templates "
-                       f"({', '.join(TEMPLATE_VARIABLES)})", "when")
+            raise fail(
+                f"regex group name {clash[0]!r} is reserved for templates "
+                f"({', '.join(TEMPLATE_VARIABLES)})",
+                "when",
+            )
         if "reply" in data and "sequence" in data:
             raise fail("give either `reply` or `sequence`, not both", "sequence")
         if "after" in data and "sequence" not in data:
             raise fail("`after` only applies to a `sequence`", "after")
         steps: list[tuple[Any, KeyPath]] = (
             [(step, ("sequence", i)) for i, step in enumerate(data["sequence"])]
-            if "sequence" in data else [(data.get("reply"), ("reply",))]
+            if "sequence" in data
+            else [(data.get("reply"), ("reply",))]
         )
         replies = []
         for spec, where in steps:
@@ -527,10 +550,16 @@ class ScenarioLoader:
             allowed = set(error.schema.get("properties", {}))
             extra = sorted(str(k) for k in error.instance if k not in allowed)
             if extra:
-                return [self._error(f"unknown key {key!r}{did_you_mean(key, allowed)} "
-                                    f"(known: {', '.join(sorted(allowed))})",
-                                    item.source, item.root, (*item.path, *where, key))
-                        for key in extra]
+                return [
+                    self._error(
+                        f"unknown key {key!r}{did_you_mean(key, allowed)} "
+                        f"(known: {', '.join(sorted(allowed))})",
+                        item.source,
+                        item.root,
+                        (*item.path, *where, key),
+                    )
+                    for key in extra
+                ]
         message = error.message
         if error.validator == "required":
             message = error.message.replace("is a required property", "is required")
@@ -578,8 +607,11 @@ def _regex_book(text: str) -> tuple[str, RegexBook]:
         except ValueError:
             found = None
         if isinstance(found, dict):
-            known = {pattern: tuple(names) for pattern, names in found.items()
-                     if isinstance(names, list) and all(isinstance(n, str) for n in names)}
+            known = {
+                pattern: tuple(names)
+                for pattern, names in found.items()
+                if isinstance(names, list) and all(isinstance(n, str) for n in names)
+            }
     return name, RegexBook(known)
 
 
@@ -593,8 +625,11 @@ def scenario_files(paths: Iterable[Path], *, missing_ok: bool = False) -> list[P
     for path in map(Path, paths):
         try:
             if path.is_dir():
-                files.extend(sorted(p for p in path.iterdir()
-                                    if p.suffix in (".yaml", ".yml") and p.is_file()))
+                files.extend(
+                    sorted(
+                        p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+                    )
+                )
                 continue
             if path.exists():
                 files.append(path)
@@ -606,9 +641,12 @@ def scenario_files(paths: Iterable[Path], *, missing_ok: bool = False) -> list[P
     return files
 
 
-def load_scenarios(paths: Sequence[Path] | None = None, *,
-                   registry: MatcherRegistry | None = None,
-                   max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[Scenario]:
+def load_scenarios(
+    paths: Sequence[Path] | None = None,
+    *,
+    registry: MatcherRegistry | None = None,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+) -> list[Scenario]:
     """Load scenario files or folders; None or empty: the built-in default scenarios.
 
     ``max_reply_chars`` bounds what the templates of one reply may render.
@@ -616,20 +654,29 @@ def load_scenarios(paths: Sequence[Path] | None = None, *,
     return _loader(registry, max_reply_chars).load_paths(paths)
 
 
-def load_scenario_data(data: Any, source: str = "<data>", *,
-                       registry: MatcherRegistry | None = None,
-                       max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[Scenario]:
+def load_scenario_data(
+    data: Any,
+    source: str = "<data>",
+    *,
+    registry: MatcherRegistry | None = None,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+) -> list[Scenario]:
     """Scenarios from a dict, a list, or a YAML string (the control API, Python tests)."""
     return _loader(registry, max_reply_chars).load_data(data, source)
 
 
-def _loader(registry: MatcherRegistry | None,
-            max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> ScenarioLoader:
+def _loader(
+    registry: MatcherRegistry | None, max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
+) -> ScenarioLoader:
     return ScenarioLoader(registry or default_registry(), TemplateEngine(max_reply_chars))
 
 
-def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = None,
-                max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> list[str]:
+def check_paths(
+    paths: Sequence[Path],
+    *,
+    registry: MatcherRegistry | None = None,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+) -> list[str]:
     """``mockllm check``: every problem of every file, each naming file, line and key (a
     did-you-mean when a known name is close); an empty list means all load."""
     loader = _loader(registry, max_reply_chars)
@@ -646,8 +693,10 @@ def check_paths(paths: Sequence[Path], *, registry: MatcherRegistry | None = Non
             problems.extend(str(exc) for exc in found)
             for scenario in scenarios:  # names must be unique within and across files
                 if scenario.name in names:
-                    problems.append(f"{scenario.source}: duplicate scenario name "
-                                    f"{scenario.name!r} (also at {names[scenario.name]})")
+                    problems.append(
+                        f"{scenario.source}: duplicate scenario name "
+                        f"{scenario.name!r} (also at {names[scenario.name]})"
+                    )
                 names.setdefault(scenario.name, scenario.source)
     return problems
 
@@ -661,8 +710,13 @@ class ScenarioWatcher:
 
     __slots__ = ("_loader", "_seen", "paths")
 
-    def __init__(self, paths: Sequence[Path], loader: ScenarioLoader | None = None, *,
-                 max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        loader: ScenarioLoader | None = None,
+        *,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+    ) -> None:
         self.paths = tuple(map(Path, paths))
         self._loader = loader or _loader(None, max_reply_chars)
         self._seen = self._snapshot()
@@ -680,8 +734,9 @@ class ScenarioWatcher:
     def changed_files(self) -> list[Path]:
         """Files added, removed or modified since the last call (or construction)."""
         now = self._snapshot()
-        changed = sorted(p for p in now.keys() | self._seen.keys()
-                         if now.get(p) != self._seen.get(p))
+        changed = sorted(
+            p for p in now.keys() | self._seen.keys() if now.get(p) != self._seen.get(p)
+        )
         self._seen = now
         return changed
 

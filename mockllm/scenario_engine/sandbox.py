@@ -57,21 +57,56 @@ DEFAULT_MAX_REPLY_CHARS = 1024 * 1024
 MAX_POWER_BITS = 65_536
 
 _UNSAFE_NAMES = frozenset({"mro"}).union(
-    UNSAFE_FUNCTION_ATTRIBUTES, UNSAFE_METHOD_ATTRIBUTES, UNSAFE_GENERATOR_ATTRIBUTES,
-    UNSAFE_COROUTINE_ATTRIBUTES, UNSAFE_ASYNC_GENERATOR_ATTRIBUTES)
+    UNSAFE_FUNCTION_ATTRIBUTES,
+    UNSAFE_METHOD_ATTRIBUTES,
+    UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES,
+    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+)
 # Methods that change the object they are called on (dict, list, set, deque), and
 # those that reseed the faker every request shares.
-_CHANGING_METHODS = frozenset({
-    "add", "append", "appendleft", "clear", "difference_update", "discard", "extend",
-    "extendleft", "insert", "intersection_update", "pop", "popitem", "popleft", "remove",
-    "reverse", "rotate", "setdefault", "sort", "symmetric_difference_update", "update",
-    "seed", "seed_instance", "seed_locale",
-})
+_CHANGING_METHODS = frozenset(
+    {
+        "add",
+        "append",
+        "appendleft",
+        "clear",
+        "difference_update",
+        "discard",
+        "extend",
+        "extendleft",
+        "insert",
+        "intersection_update",
+        "pop",
+        "popitem",
+        "popleft",
+        "remove",
+        "reverse",
+        "rotate",
+        "setdefault",
+        "sort",
+        "symmetric_difference_update",
+        "update",
+        "seed",
+        "seed_instance",
+        "seed_locale",
+    }
+)
 # Filters that look attributes up by a name given as an argument.
-_ATTRIBUTE_FILTERS = frozenset({
-    "attr", "groupby", "map", "max", "min", "rejectattr", "selectattr", "sort", "sum",
-    "unique",
-})
+_ATTRIBUTE_FILTERS = frozenset(
+    {
+        "attr",
+        "groupby",
+        "map",
+        "max",
+        "min",
+        "rejectattr",
+        "selectattr",
+        "sort",
+        "sum",
+        "unique",
+    }
+)
 
 
 def _unsafe_attribute(name: str) -> bool:
@@ -98,8 +133,11 @@ def _member_name(node: nodes.Node) -> str | None:
     """The name ``x.name`` or ``x['name']`` looks up, when it is written in the template."""
     if isinstance(node, nodes.Getattr):
         return node.attr
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(
-            node.arg.value, str):
+    if (
+        isinstance(node, nodes.Getitem)
+        and isinstance(node.arg, nodes.Const)
+        and isinstance(node.arg.value, str)
+    ):
         return node.arg.value
     return None
 
@@ -112,10 +150,13 @@ def _refused(node: nodes.Node) -> str | None:
     if isinstance(node, nodes.Call):
         called = _member_name(node.node)
         if called in _CHANGING_METHODS:
-            return (f"calls {called}(), which would change data every request shares "
-                    "(templates may read the request, never change it)")
+            return (
+                f"calls {called}(), which would change data every request shares "
+                "(templates may read the request, never change it)"
+            )
         if called in {"format", "format_map"} and isinstance(
-                getattr(node.node, "node", None), nodes.Const):
+            getattr(node.node, "node", None), nodes.Const
+        ):
             text = node.node.node.value  # type: ignore[attr-defined]
             bad = next((f for f in _format_fields(str(text)) if _unsafe_attribute(f)), None)
             if bad is not None:
@@ -152,9 +193,13 @@ def _literal_over_limit(node: nodes.Node, sandbox: ReplySandbox) -> str | None:
             left, right = node.left, node.right  # type: ignore[attr-defined]
             if isinstance(left, nodes.Const) and isinstance(right, nodes.Const):
                 sandbox.check_binop(operator, left.value, right.value)
-        elif (isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name)
-              and node.node.name == "range" and node.args
-              and all(isinstance(a, nodes.Const) for a in node.args)):
+        elif (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name == "range"
+            and node.args
+            and all(isinstance(a, nodes.Const) for a in node.args)
+        ):
             _check_range(*(a.value for a in node.args))  # type: ignore[attr-defined]
     except TemplateLimitError as exc:
         return exc.message
@@ -164,7 +209,8 @@ def _literal_over_limit(node: nodes.Node, sandbox: ReplySandbox) -> str | None:
 
 
 _OPERATORS: Mapping[type[nodes.Node], str] = MappingProxyType(
-    {nodes.Mul: "*", nodes.Add: "+", nodes.Pow: "**"})
+    {nodes.Mul: "*", nodes.Add: "+", nodes.Pow: "**"}
+)
 
 
 def _check_range(*args: Any) -> range:
@@ -172,7 +218,8 @@ def _check_range(*args: Any) -> range:
     if len(numbers) > MAX_RANGE:
         raise TemplateLimitError(
             f"calls range() for {len(numbers)} numbers; a template may loop over at most "
-            f"{MAX_RANGE}")
+            f"{MAX_RANGE}"
+        )
     return numbers
 
 
@@ -199,16 +246,23 @@ class ReplySandbox(ImmutableSandboxedEnvironment):
         elif operator == "+":
             if _sized(left) and _sized(right):
                 self._check_size(operator, len(left) + len(right))
-        elif (isinstance(left, int) and isinstance(right, int) and right > 0
-              and abs(left) > 1 and right * (abs(left) - 1).bit_length() > MAX_POWER_BITS):
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and abs(left) > 1
+            and right * (abs(left) - 1).bit_length() > MAX_POWER_BITS
+        ):
             raise TemplateLimitError(
-                f"computes {left} ** {right}, a number of more than {MAX_POWER_BITS} bits")
+                f"computes {left} ** {right}, a number of more than {MAX_POWER_BITS} bits"
+            )
 
     def _check_size(self, operator: str, size: int) -> None:
         if size > self.max_chars:
             raise TemplateLimitError(
                 f"uses '{operator}' to build a value of {size} characters or items; a reply "
-                f"may render at most {self.max_chars} (the max_reply_chars setting)")
+                f"may render at most {self.max_chars} (the max_reply_chars setting)"
+            )
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         """``left <operator> right``, refused beforehand when the result would be too big."""
@@ -233,8 +287,8 @@ class Budget:
 
     def _over(self) -> TemplateLimitError:
         return TemplateLimitError(
-            f"renders more than {self.limit} characters for one reply "
-            "(the max_reply_chars setting)")
+            f"renders more than {self.limit} characters for one reply (the max_reply_chars setting)"
+        )
 
     def join(self, chunks: Iterable[str]) -> str:
         """The chunks of a rendering template joined, stopped as soon as they are too long."""

@@ -96,9 +96,16 @@ class Scenario:
     counted: bool = field(init=False, compare=False, default=True)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "counted", (
-            self.times is not None or self.sequence or self.conversation is not None
-            or any(r.reads_call for r in self.replies)))
+        object.__setattr__(
+            self,
+            "counted",
+            (
+                self.times is not None
+                or self.sequence
+                or self.conversation is not None
+                or any(r.reads_call for r in self.replies)
+            ),
+        )
 
     def match(self, view: RequestView) -> Groups | None:
         """The regex groups when every condition holds, else None."""
@@ -128,13 +135,15 @@ class Scenario:
 
 
 def _exhausted_reply(scenario: Scenario) -> dict[str, Any]:
-    return {"error": {
-        "status": 500,
-        "message": f"scenario {scenario.name!r} has no more replies "
-                   f"(sequence of {len(scenario.replies)}, after: fail)",
-        "errorCode": "ScenarioExhausted",
-        "code": "scenario_exhausted",
-    }}
+    return {
+        "error": {
+            "status": 500,
+            "message": f"scenario {scenario.name!r} has no more replies "
+            f"(sequence of {len(scenario.replies)}, after: fail)",
+            "errorCode": "ScenarioExhausted",
+            "code": "scenario_exhausted",
+        }
+    }
 
 
 class Resolution:
@@ -170,8 +179,10 @@ class Resolution:
         self._index = unmatched_in
         # No match: ranked lazily; exhausted scenarios are then among the nearest.
         self._near: list[dict[str, Any]] | None = (
-            None if unmatched_in is not None
-            else [_exhausted_miss(s, used) for s, used in exhausted])
+            None
+            if unmatched_in is not None
+            else [_exhausted_miss(s, used) for s, used in exhausted]
+        )
 
     @property
     def scenario_name(self) -> str | None:
@@ -211,8 +222,14 @@ class Resolution:
         view = self.view
         context: dict[str, Any] = dict.fromkeys(scenario.group_names, "")
         context.update(self.groups)
-        context.update(faker=faker, request=view.body, headers=view.headers,
-                       turn=view.turn, scenario=scenario.name, call=self.call)
+        context.update(
+            faker=faker,
+            request=view.body,
+            headers=view.headers,
+            turn=view.turn,
+            scenario=scenario.name,
+            call=self.call,
+        )
         try:
             rendered = self.reply.render(context, scenario=scenario.name)
         except TemplateRenderError as exc:
@@ -250,8 +267,7 @@ def _exhausted_miss(scenario: Scenario, used: int) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
         "source": scenario.source,
-        "failed": [{"condition": "times",
-                    "reason": f"times: used {used} of {scenario.times}"}],
+        "failed": [{"condition": "times", "reason": f"times: used {used} of {scenario.times}"}],
     }
 
 
@@ -263,6 +279,7 @@ def _rank_near_misses(view: RequestView, pool: Sequence[Scenario]) -> list[dict[
     conditions all held was skipped for its ``times``: it ranks first. Failures are
     counted cheaply for every scenario; only the nearest few are explained.
     """
+
     def closeness(entry: tuple[int, Scenario]) -> tuple[float, int, int]:
         order, scenario = entry
         total = len(scenario.conditions)
@@ -347,9 +364,14 @@ class ScenarioSet:
     process changed them (:meth:`refresh`).
     """
 
-    def __init__(self, scenarios: Iterable[Scenario], strict: bool = False, *,
-                 store: StateStore | None = None,
-                 compile: Callable[[RuntimeScenario], Scenario] | None = None) -> None:
+    def __init__(
+        self,
+        scenarios: Iterable[Scenario],
+        strict: bool = False,
+        *,
+        store: StateStore | None = None,
+        compile: Callable[[RuntimeScenario], Scenario] | None = None,
+    ) -> None:
         self.strict = strict
         self._store: StateStore = store if store is not None else MemoryStore()
         self._compile = compile
@@ -398,8 +420,9 @@ class ScenarioSet:
         stay, and unchanged scenarios keep their use counts."""
         old = {s.name: s for s in self._base}
         self._set_base(scenarios)
-        kept = {s.name for s in self._base
-                if s.name in old and old[s.name].fingerprint == s.fingerprint}
+        kept = {
+            s.name for s in self._base if s.name in old and old[s.name].fingerprint == s.fingerprint
+        }
         # (A scenario added at run time under a loaded name keeps its own counts.)
         gone = [name for name in old if name not in kept and name not in self._added]
         if gone:
@@ -408,10 +431,14 @@ class ScenarioSet:
     async def add(self, scenarios: Sequence[Scenario]) -> None:
         """Add scenarios after the others of their priority; one of the same name is
         replaced (its use counts survive only if the definition is unchanged)."""
-        changed = [s.name for s in scenarios
-                   if (old := self.get(s.name)) is not None and old.fingerprint != s.fingerprint]
+        changed = [
+            s.name
+            for s in scenarios
+            if (old := self.get(s.name)) is not None and old.fingerprint != s.fingerprint
+        ]
         await self._store.add_scenarios(
-            [RuntimeScenario(s.name, s.fingerprint, s.source) for s in scenarios])
+            [RuntimeScenario(s.name, s.fingerprint, s.source) for s in scenarios]
+        )
         if changed:
             await self._store.forget_uses(changed)
         for scenario in scenarios:
@@ -484,18 +511,19 @@ class ScenarioSet:
             if not scenario.counted:
                 # Its count only feeds the statistics: no waiting on the store.
                 self._store.count(scenario.name)
-                return Resolution(view, scenario, scenario.replies[0], groups, 0,
-                                  exhausted=exhausted)
+                return Resolution(
+                    view, scenario, scenario.replies[0], groups, 0, exhausted=exhausted
+                )
             used = await self._take(scenario, view)
             if used is None:
                 exhausted.append((scenario, scenario.times or 0))
                 continue
-            return Resolution(view, scenario, scenario.reply_for(used), groups, used + 1,
-                              exhausted=exhausted)
+            return Resolution(
+                view, scenario, scenario.reply_for(used), groups, used + 1, exhausted=exhausted
+            )
         if self.strict:
             misses = self.explain(view)
-            raise NoScenarioMatchedError(_no_match_message(misses),
-                                         details={"near_misses": misses})
+            raise NoScenarioMatchedError(_no_match_message(misses), details={"near_misses": misses})
         return Resolution(view, None, None, {}, 0, unmatched_in=index)
 
     def explain(self, view: RequestView) -> list[dict[str, Any]]:
@@ -504,13 +532,16 @@ class ScenarioSet:
         its failed conditions."""
         return _rank_near_misses(view, self._index.ordered)
 
-    async def _take(self, scenario: Scenario, view: RequestView, *,
-                    force: bool = False) -> int | None:
+    async def _take(
+        self, scenario: Scenario, view: RequestView, *, force: bool = False
+    ) -> int | None:
         """Count one use; the previous count, or None when ``times`` is used up."""
         conversation = scenario.conversation
         return await self._store.take(
-            scenario.name, conversation.key_of(view) if conversation else None,
-            None if force else scenario.times)
+            scenario.name,
+            conversation.key_of(view) if conversation else None,
+            None if force else scenario.times,
+        )
 
     async def _forced(self, index: _Index, view: RequestView, name: str) -> Resolution:
         scenario = index.by_name.get(name)
@@ -518,7 +549,8 @@ class ScenarioSet:
             known = ", ".join(sorted(index.by_name)[:20])
             raise BadRequestError(
                 f"Prefer: scenario={name}: no scenario of that name (known: {known})",
-                param="Prefer")
+                param="Prefer",
+            )
         groups: dict[str, str] = {}
         for condition in scenario.conditions:
             groups.update(condition.evaluate(view) or {})

@@ -124,13 +124,14 @@ class CompiledReply:
             return _render(self.tree, context, Budget(self.max_chars))
         except TemplateLimitError as exc:
             raise TemplateLimitError(
-                f"scenario {scenario!r}: the reply template {exc.message}") from None
+                f"scenario {scenario!r}: the reply template {exc.message}"
+            ) from None
         except TemplateFailure as failed:
             path = (*self.where, *failed.path)
             cause = failed.cause
-            raise TemplateRenderError(scenario, format_key_path(path),
-                                      f"{type(cause).__name__}: {cause}",
-                                      key_path=path) from cause
+            raise TemplateRenderError(
+                scenario, format_key_path(path), f"{type(cause).__name__}: {cause}", key_path=path
+            ) from cause
 
 
 class TemplateEngine:
@@ -143,19 +144,25 @@ class TemplateEngine:
 
     __slots__ = ("_cache", "_faker_locale", "_faker_names", "env")
 
-    def __init__(self, max_chars: int = DEFAULT_MAX_REPLY_CHARS,
-                 faker_locale: str = DEFAULT_LOCALE) -> None:
+    def __init__(
+        self, max_chars: int = DEFAULT_MAX_REPLY_CHARS, faker_locale: str = DEFAULT_LOCALE
+    ) -> None:
         self._faker_locale = faker_locale
         # Listed when the first template that calls faker is compiled.
         self._faker_names: frozenset[str] | None = None
-        self.env = ReplySandbox(max_chars, undefined=jinja2.StrictUndefined,
-                                autoescape=False, keep_trailing_newline=True)
+        self.env = ReplySandbox(
+            max_chars,
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+        )
         # Identical template sources (common across thousands of generated scenarios)
         # compile once per engine.
         self._cache: dict[tuple[str, bool], _Text | _Expr] = {}
 
-    def compile_reply(self, spec: Any, path: tuple[str | int, ...] = (),
-                      names: Iterable[str] = ()) -> CompiledReply:
+    def compile_reply(
+        self, spec: Any, path: tuple[str | int, ...] = (), names: Iterable[str] = ()
+    ) -> CompiledReply:
         """Compile every template in ``spec``; ``names`` are the extra variables in scope.
 
         ``path`` is where ``spec`` sits; a bad template raises TemplateProblem with
@@ -164,19 +171,31 @@ class TemplateEngine:
         allowed = frozenset(TEMPLATE_VARIABLES) | frozenset(names) | frozenset(self.env.globals)
         found: list[frozenset[str]] = []
         tree = self._compile(spec, path, allowed, False, found)
-        return CompiledReply(tree, static=not found, max_chars=self.env.max_chars,
-                             reads_call=any("call" in names for names in found), where=path)
+        return CompiledReply(
+            tree,
+            static=not found,
+            max_chars=self.env.max_chars,
+            reads_call=any("call" in names for names in found),
+            where=path,
+        )
 
-    def _compile(self, node: Any, path: tuple[str | int, ...], allowed: frozenset[str],
-                 native: bool, found: list[frozenset[str]]) -> Any:
+    def _compile(
+        self,
+        node: Any,
+        path: tuple[str | int, ...],
+        allowed: frozenset[str],
+        native: bool,
+        found: list[frozenset[str]],
+    ) -> Any:
         if isinstance(node, Mapping):
             return {
                 k: self._compile(v, (*path, k), allowed, native or k == "arguments", found)
                 for k, v in node.items()
             }
         if isinstance(node, list):
-            return [self._compile(v, (*path, i), allowed, native, found)
-                    for i, v in enumerate(node)]
+            return [
+                self._compile(v, (*path, i), allowed, native, found) for i, v in enumerate(node)
+            ]
         if isinstance(node, str) and ("{{" in node or "{%" in node or "{#" in node):
             return self._template(node, path, allowed, native, found)
         return node
@@ -192,22 +211,33 @@ class TemplateEngine:
                 raise TemplateProblem(
                     f"faker has no {node.attr!r} in locale {self._faker_locale}"
                     f"{did_you_mean(node.attr, self._faker_names)} (template line "
-                    f"{node.lineno}; its providers: https://faker.readthedocs.io)", path)
+                    f"{node.lineno}; its providers: https://faker.readthedocs.io)",
+                    path,
+                )
 
-    def _template(self, source: str, path: tuple[str | int, ...], allowed: frozenset[str],
-                  native: bool, found: list[frozenset[str]]) -> _Text | _Expr:
+    def _template(
+        self,
+        source: str,
+        path: tuple[str | int, ...],
+        allowed: frozenset[str],
+        native: bool,
+        found: list[frozenset[str]],
+    ) -> _Text | _Expr:
         """Compile one template; the variables it reads are appended to ``found``."""
         try:
             parsed = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(
-                f"bad template syntax: {exc.message} (template line {exc.lineno})", path) from None
+                f"bad template syntax: {exc.message} (template line {exc.lineno})", path
+            ) from None
         names = frozenset(meta.find_undeclared_variables(parsed))
         unknown = names - allowed
         if unknown:
             raise TemplateProblem(
                 f"unknown template variable {', '.join(map(repr, sorted(unknown)))} "
-                f"(available: {', '.join(sorted(allowed - frozenset(self.env.globals)))})", path)
+                f"(available: {', '.join(sorted(allowed - frozenset(self.env.globals)))})",
+                path,
+            )
         unsafe = unsafe_construct(parsed, self.env)
         if unsafe is not None:
             raise TemplateProblem(f"the template {unsafe[0]} (template line {unsafe[1]})", path)
@@ -219,8 +249,9 @@ class TemplateEngine:
         compiled = self._cache.get(cache_key)
         if compiled is None:
             if single is not None:
-                compiled = _Expr(self.env.compile_expression(
-                    single.group(1), undefined_to_none=False), source)
+                compiled = _Expr(
+                    self.env.compile_expression(single.group(1), undefined_to_none=False), source
+                )
             else:
                 compiled = _Text(self.env.from_string(source), source)
             self._cache[cache_key] = compiled

@@ -64,12 +64,15 @@ def state_url_problem(url: str) -> str | None:
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() in _REDIS_SCHEMES and rest:
         return None
-    return (f"{url!r} is not a state store URL (use redis://HOST:PORT/DB, "
-            "rediss://... for TLS, or unix:///path/to/redis.sock)")
+    return (
+        f"{url!r} is not a state store URL (use redis://HOST:PORT/DB, "
+        "rediss://... for TLS, or unix:///path/to/redis.sock)"
+    )
 
 
-def open_store(url: str | None, *, prefix: str = "mockllm:",
-               journal_size: int = 1000) -> StateStore:
+def open_store(
+    url: str | None, *, prefix: str = "mockllm:", journal_size: int = 1000
+) -> StateStore:
     """The store ``url`` names: None is this process's memory, ``redis://HOST:PORT/DB``
     a Redis shared by every worker, with keys starting with ``prefix``."""
     if not url:
@@ -91,8 +94,10 @@ async def prepare_store(url: str, *, prefix: str = "mockllm:", reset: bool = Fal
     try:
         health = await store.health()
         if not health.get("ok"):
-            raise ConfigError(f"the state store {redacted_url(url)} does not answer: is "
-                              "Redis running there? Start it, or serve without --state.")
+            raise ConfigError(
+                f"the state store {redacted_url(url)} does not answer: is "
+                "Redis running there? Start it, or serve without --state."
+            )
         if reset:
             await store.reset()
             await store.clear_scenarios()

@@ -32,8 +32,14 @@ _EPSILON = 1e-9
 class MemoryStore:
     """All shared state in one process (see :class:`mockllm.state.StateStore`)."""
 
-    def __init__(self, journal_size: int = 1000, *, max_conversations: int = MAX_CONVERSATIONS,
-                 max_budget_keys: int = 10_000, completions_size: int | None = None) -> None:
+    def __init__(
+        self,
+        journal_size: int = 1000,
+        *,
+        max_conversations: int = MAX_CONVERSATIONS,
+        max_budget_keys: int = 10_000,
+        completions_size: int | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._journal: deque[Exchange] = deque(maxlen=max(1, journal_size))
         self._seq = itertools.count(1)
@@ -65,8 +71,7 @@ class MemoryStore:
 
     # ------------------------------------------------------------ use counters
 
-    async def take(self, scenario: str, conversation: str | None,
-                   limit: int | None) -> int | None:
+    async def take(self, scenario: str, conversation: str | None, limit: int | None) -> int | None:
         """Count one use unless ``limit`` is reached; the count before it, or None."""
         with self._lock:
             if conversation is None:
@@ -116,12 +121,14 @@ class MemoryStore:
             full_at = self._full_at.get(key)
             if full_at is None:
                 full_at = [now] * len(budgets)
-            used = tuple(max(0.0, at - now) / b.interval
-                         for b, at in zip(budgets, full_at, strict=True))
+            used = tuple(
+                max(0.0, at - now) / b.interval for b, at in zip(budgets, full_at, strict=True)
+            )
             if any(u + b.cost - b.limit > _EPSILON for u, b in zip(used, budgets, strict=True)):
                 return Spent(False, used)
-            self._full_at[key] = [max(at, now) + b.cost * b.interval
-                                  for b, at in zip(budgets, full_at, strict=True)]
+            self._full_at[key] = [
+                max(at, now) + b.cost * b.interval for b, at in zip(budgets, full_at, strict=True)
+            ]
             if len(self._full_at) > self._max_budget_keys:
                 # A key whose buckets are all full again is the same as an unseen key,
                 # so dropping it loses nothing and bounds memory under many keys.
@@ -201,8 +208,9 @@ class MemoryStore:
         with self._lock:
             return list(self._completions.values())
 
-    async def update_completion(self, id: str,
-                                metadata: Mapping[str, str]) -> StoredCompletion | None:
+    async def update_completion(
+        self, id: str, metadata: Mapping[str, str]
+    ) -> StoredCompletion | None:
         """Replace one completion's metadata."""
         with self._lock:
             found = self._completions.get(id)

@@ -74,8 +74,7 @@ _CLEARED = "cleared"
 _RELISTEN_DELAY = 0.2
 # Errors that mean "Redis cannot be reached right now" (a restart, a network problem,
 # a Redis still loading its data).
-_UNREACHABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError,
-                                                 OSError)
+_UNREACHABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # KEYS: uses, the scenario's conversation hash, conversation names, conversation order.
 # ARGV: scenario, "1" with a conversation, conversation, limit ("" none), bound,
@@ -258,7 +257,8 @@ def _unreachable(exc: BaseException) -> bool:
     if isinstance(exc, _UNREACHABLE):
         return True
     return isinstance(exc, ResponseError) and str(exc).startswith(
-        ("LOADING", "MASTERDOWN", "READONLY"))
+        ("LOADING", "MASTERDOWN", "READONLY")
+    )
 
 
 def _glob_escape(text: str) -> str:
@@ -270,18 +270,27 @@ def _text(value: Any) -> str:
 
 
 def _completion_json(completion: StoredCompletion) -> bytes:
-    return orjson.dumps({"id": completion.id, "created": completion.created,
-                         "model": completion.model,
-                         "request_messages": list(completion.request_messages),
-                         "response": completion.response})
+    return orjson.dumps(
+        {
+            "id": completion.id,
+            "created": completion.created,
+            "model": completion.model,
+            "request_messages": list(completion.request_messages),
+            "response": completion.response,
+        }
+    )
 
 
 def _completion(data: bytes, metadata: bytes | None) -> StoredCompletion:
     parsed = orjson.loads(data)
-    return StoredCompletion(id=parsed["id"], created=parsed["created"], model=parsed["model"],
-                            metadata=orjson.loads(metadata) if metadata else {},
-                            request_messages=tuple(parsed["request_messages"]),
-                            response=parsed["response"])
+    return StoredCompletion(
+        id=parsed["id"],
+        created=parsed["created"],
+        model=parsed["model"],
+        metadata=orjson.loads(metadata) if metadata else {},
+        request_messages=tuple(parsed["request_messages"]),
+        response=parsed["response"],
+    )
 
 
 class RedisStore:
@@ -293,9 +302,16 @@ class RedisStore:
     different machines agree); False uses the ``now`` callers pass, for tests.
     """
 
-    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, journal_size: int = 1000,
-                 max_conversations: int = MAX_CONVERSATIONS,
-                 completions_size: int | None = None, server_clock: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        journal_size: int = 1000,
+        max_conversations: int = MAX_CONVERSATIONS,
+        completions_size: int | None = None,
+        server_clock: bool = True,
+    ) -> None:
         self._url = url
         self._description = redacted_url(url)
         self._prefix = prefix
@@ -363,13 +379,16 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = aioredis.Redis.from_url(
-                self._url, socket_connect_timeout=_CONNECT_TIMEOUT,
+                self._url,
+                socket_connect_timeout=_CONNECT_TIMEOUT,
                 socket_timeout=_SOCKET_TIMEOUT,
                 # Once more on a broken connection (a restarted Redis never got the
                 # call), never after a timeout: the scripts count and spend, and a call
                 # that timed out may still run, so sending it again would count twice.
                 retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-                retry_on_timeout=False, client_name="mockllm")
+                retry_on_timeout=False,
+                client_name="mockllm",
+            )
             self._loop = loop
             self._flushing = asyncio.Lock()
         return self._client
@@ -380,8 +399,10 @@ class RedisStore:
         return StateUnavailableError(
             f"The state store {self._description} cannot be reached ({reason}). mockllm "
             "keeps the shared state of its workers there (--state); it answers again as "
-            "soon as Redis does.", details={"state_store": self._description},
-            headers={"retry-after": "1"})
+            "soon as Redis does.",
+            details={"state_store": self._description},
+            headers={"retry-after": "1"},
+        )
 
     @contextlib.asynccontextmanager
     async def _reaching(self) -> AsyncIterator[None]:
@@ -426,8 +447,11 @@ class RedisStore:
         except Exception as exc:  # every waiting caller gets the failure
             for *_, done in calls:
                 if not done.done():
-                    done.set_exception(self.unavailable(exc.__cause__ or exc)
-                                       if isinstance(exc, StateUnavailableError) else exc)
+                    done.set_exception(
+                        self.unavailable(exc.__cause__ or exc)
+                        if isinstance(exc, StateUnavailableError)
+                        else exc
+                    )
             return
         for (*_, done), result in zip(calls, results, strict=True):
             if done.done():
@@ -445,14 +469,20 @@ class RedisStore:
 
     # ------------------------------------------------------------ use counters
 
-    async def take(self, scenario: str, conversation: str | None,
-                   limit: int | None) -> int | None:
+    async def take(self, scenario: str, conversation: str | None, limit: int | None) -> int | None:
         """Count one use unless ``limit`` is reached (one Lua script, one round trip)."""
         used = await self._run(
             _TAKE,
             (self._uses_key, self._conv_prefix + scenario, self._conv_names, self._conv_order),
-            (scenario, "0" if conversation is None else "1", conversation or "",
-             "" if limit is None else limit, self._max_conversations, self._conv_prefix))
+            (
+                scenario,
+                "0" if conversation is None else "1",
+                conversation or "",
+                "" if limit is None else limit,
+                self._max_conversations,
+                self._conv_prefix,
+            ),
+        )
         return None if used < 0 else int(used)
 
     def count(self, scenario: str) -> None:
@@ -464,8 +494,7 @@ class RedisStore:
     async def uses(self) -> Mapping[str, int]:
         """Uses per scenario, summed over conversations."""
         await self._settle()
-        pairs = await self._run(_USES, (self._uses_key, self._conv_names),
-                                (self._conv_prefix,))
+        pairs = await self._run(_USES, (self._uses_key, self._conv_names), (self._conv_prefix,))
         totals: dict[str, int] = {}
         for name, value in zip(pairs[::2], pairs[1::2], strict=True):
             key = _text(name)
@@ -545,8 +574,9 @@ class RedisStore:
             for name, count in uses.items():
                 args.extend((name, count))
             try:
-                await self._run(_APPEND, (self._journal_key, self._uses_key,
-                                          self._live_channel), args)
+                await self._run(
+                    _APPEND, (self._journal_key, self._uses_key, self._live_channel), args
+                )
             except StateUnavailableError:
                 with self._lock:  # written with the next batch, once Redis is back
                     self._pending[:0] = batch
@@ -555,8 +585,9 @@ class RedisStore:
                         self._pending_uses[name] = self._pending_uses.get(name, 0) + count
                 if not background:
                     raise
-                log.warning("mockllm: journal writes wait for the state store %s",
-                            self._description)
+                log.warning(
+                    "mockllm: journal writes wait for the state store %s", self._description
+                )
 
     async def _settle(self) -> None:
         """Write this process's queue, then have every process listening on the store
@@ -634,13 +665,19 @@ class RedisStore:
         args: list[Any] = [self._channel, self._origin]
         for scenario in scenarios:
             args.extend((scenario.name, orjson.dumps([scenario.definition, scenario.source])))
-        await self._run(_ADD_SCENARIOS, (self._scen_defs, self._scen_order,
-                                         self._scen_counter), args)
+        await self._run(
+            _ADD_SCENARIOS, (self._scen_defs, self._scen_order, self._scen_counter), args
+        )
 
     async def remove_scenario(self, name: str) -> bool:
         """Remove one added scenario; every process is told."""
-        return bool(await self._run(_REMOVE_SCENARIO, (self._scen_defs, self._scen_order),
-                                    (self._channel, self._origin, name)))
+        return bool(
+            await self._run(
+                _REMOVE_SCENARIO,
+                (self._scen_defs, self._scen_order),
+                (self._channel, self._origin, name),
+            )
+        )
 
     async def clear_scenarios(self) -> None:
         """Remove every added scenario; every process is told."""
@@ -666,7 +703,7 @@ class RedisStore:
     def _changed(self, raw: Any) -> None:
         data = _text(raw)
         if data.startswith(_FLUSH):
-            task = asyncio.get_running_loop().create_task(self._flushed(data[len(_FLUSH):]))
+            task = asyncio.get_running_loop().create_task(self._flushed(data[len(_FLUSH) :]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif data != self._origin:
@@ -679,8 +716,7 @@ class RedisStore:
     async def _listen(self) -> None:
         await self._subscribed(self._channel, self._changed, self._back)
 
-    def follow_journal(self, callback: Callable[[str, Any], None] | None
-                       ) -> Awaitable[None] | None:
+    def follow_journal(self, callback: Callable[[str, Any], None] | None) -> Awaitable[None] | None:
         """Follow the live channel (every process's journal batches) while ``callback``
         is given; None stops. The awaitable completes once subscribed (or once Redis
         failed to answer: the caller's next read reports that)."""
@@ -701,14 +737,22 @@ class RedisStore:
         self._redis()
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
-        self._follower = loop.create_task(self._subscribed(
-            self._live_channel, heard, lambda: callback("lagged", None), ready,
-            quiet=True))
+        self._follower = loop.create_task(
+            self._subscribed(
+                self._live_channel, heard, lambda: callback("lagged", None), ready, quiet=True
+            )
+        )
         return ready
 
-    async def _subscribed(self, channel: str, heard: Callable[[Any], None],
-                          back: Callable[[], None], ready: asyncio.Future[None] | None = None,
-                          *, quiet: bool = False) -> None:
+    async def _subscribed(
+        self,
+        channel: str,
+        heard: Callable[[Any], None],
+        back: Callable[[], None],
+        ready: asyncio.Future[None] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> None:
         """Listen on ``channel`` until cancelled: ``heard`` gets each message's data,
         ``back`` runs when a lost connection is made again (messages were missed);
         ``ready`` completes at the first subscription (or the first failure)."""
@@ -723,16 +767,14 @@ class RedisStore:
                     back()
                     lost = False
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                       timeout=1.0)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
                         heard(message["data"])
             except _UNREACHABLE + (RedisError,):
                 if ready is not None and not ready.done():
                     ready.set_result(None)
                 if not lost and not quiet:
-                    log.warning("mockllm: lost the state store %s; retrying",
-                                self._description)
+                    log.warning("mockllm: lost the state store %s; retrying", self._description)
                 lost = True
                 await asyncio.sleep(_RELISTEN_DELAY)
             finally:
@@ -746,11 +788,16 @@ class RedisStore:
 
     async def store_completion(self, completion: StoredCompletion) -> None:
         """Keep one completion, dropping the oldest beyond the bound."""
-        await self._run(_STORE_COMPLETION,
-                        (self._comp_data, self._comp_meta, self._comp_order,
-                         self._comp_counter),
-                        (completion.id, _completion_json(completion),
-                         orjson.dumps(dict(completion.metadata)), self._completions_size))
+        await self._run(
+            _STORE_COMPLETION,
+            (self._comp_data, self._comp_meta, self._comp_order, self._comp_counter),
+            (
+                completion.id,
+                _completion_json(completion),
+                orjson.dumps(dict(completion.metadata)),
+                self._completions_size,
+            ),
+        )
 
     async def completions(self) -> list[StoredCompletion]:
         """Every stored completion, oldest first."""
@@ -762,12 +809,14 @@ class RedisStore:
             ids, data, metadata = await pipe.execute()
         return [_completion(data[i], metadata.get(i)) for i in ids if i in data]
 
-    async def update_completion(self, id: str,
-                                metadata: Mapping[str, str]) -> StoredCompletion | None:
+    async def update_completion(
+        self, id: str, metadata: Mapping[str, str]
+    ) -> StoredCompletion | None:
         """Replace one completion's metadata."""
         encoded = orjson.dumps(dict(metadata))
-        data = await self._run(_UPDATE_COMPLETION, (self._comp_data, self._comp_meta),
-                               (id, encoded))
+        data = await self._run(
+            _UPDATE_COMPLETION, (self._comp_data, self._comp_meta), (id, encoded)
+        )
         return None if data is None else _completion(data, encoded)
 
     async def delete_completion(self, id: str) -> bool:
@@ -786,8 +835,9 @@ class RedisStore:
         """Remember ``key`` for ``ttl_s`` seconds (one ``SET ... GET PX``, Redis 6.2+:
         the old value says whether it was cached already)."""
         async with self._reaching():
-            old = await self._redis().set(self._prompt_prefix + key, b"1",
-                                          px=max(1, int(ttl_s * 1000)), get=True)
+            old = await self._redis().set(
+                self._prompt_prefix + key, b"1", px=max(1, int(ttl_s * 1000)), get=True
+            )
         return old is not None
 
     # ------------------------------------------------------------ API objects
@@ -795,8 +845,11 @@ class RedisStore:
     async def put_object(self, kind: str, id: str, data: Mapping[str, Any]) -> None:
         """Keep one object, dropping the oldest beyond the bound (one script)."""
         key = self._objects_prefix + kind
-        await self._run(_PUT_OBJECT, (key, key + ":order", key + ":counter"),
-                        (id, orjson.dumps(dict(data)), self._completions_size))
+        await self._run(
+            _PUT_OBJECT,
+            (key, key + ":order", key + ":counter"),
+            (id, orjson.dumps(dict(data)), self._completions_size),
+        )
 
     async def get_object(self, kind: str, id: str) -> dict[str, Any] | None:
         """The kept object, or None."""
@@ -820,9 +873,17 @@ class RedisStore:
         """Counts, budgets and journal back to empty (one script); added scenarios stay."""
         await self._settle()
         dropped = await self._run(
-            _RESET, (self._uses_key, self._conv_names, self._conv_order, self._journal_key),
-            (self._conv_prefix, _glob_escape(self._budget_prefix) + "*", self._channel,
-             self._origin, _glob_escape(self._prompt_prefix) + "*", self._live_channel))
+            _RESET,
+            (self._uses_key, self._conv_names, self._conv_order, self._journal_key),
+            (
+                self._conv_prefix,
+                _glob_escape(self._budget_prefix) + "*",
+                self._channel,
+                self._origin,
+                _glob_escape(self._prompt_prefix) + "*",
+                self._live_channel,
+            ),
+        )
         return int(dropped)
 
     async def health(self) -> Mapping[str, Any]:
@@ -832,10 +893,18 @@ class RedisStore:
             async with self._reaching():
                 await self._redis().ping()
         except StateUnavailableError as exc:
-            return {"store": self._description, "ok": False, "prefix": self._prefix,
-                    "error": exc.message}
-        return {"store": self._description, "ok": True, "prefix": self._prefix,
-                "ping_ms": round((time.perf_counter() - started) * 1000, 3)}
+            return {
+                "store": self._description,
+                "ok": False,
+                "prefix": self._prefix,
+                "error": exc.message,
+            }
+        return {
+            "store": self._description,
+            "ok": True,
+            "prefix": self._prefix,
+            "ping_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
 
     async def close(self) -> None:
         """Write what is queued (when Redis answers), stop listening, disconnect."""

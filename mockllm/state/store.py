@@ -26,8 +26,14 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from ..journal import Exchange
 
-__all__ = ["BudgetSpend", "RuntimeScenario", "Spent", "StateStore", "StoredCompletion",
-           "redacted_url"]
+__all__ = [
+    "BudgetSpend",
+    "RuntimeScenario",
+    "Spent",
+    "StateStore",
+    "StoredCompletion",
+    "redacted_url",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +96,7 @@ class StateStore(Protocol):
 
     # ------------------------------------------------------------ use counters
 
-    async def take(self, scenario: str, conversation: str | None,
-                   limit: int | None) -> int | None:
+    async def take(self, scenario: str, conversation: str | None, limit: int | None) -> int | None:
         """Count one use of ``scenario`` (in ``conversation``, when given) unless
         ``limit`` uses are already counted. Returns the count before this use, or
         None when used up (nothing counted). Counts without a conversation are never
@@ -164,8 +169,7 @@ class StateStore(Protocol):
         added scenarios or reset the state."""
         ...
 
-    def follow_journal(self, callback: Callable[[str, Any], None] | None
-                       ) -> Awaitable[None] | None:
+    def follow_journal(self, callback: Callable[[str, Any], None] | None) -> Awaitable[None] | None:
         """Start (``callback``) or stop (None) hearing the journal of every process
         sharing this store, for the browser view's live feed: ``callback("exchange",
         exchange)`` for each exchange as it is written, in the journal's order,
@@ -185,8 +189,9 @@ class StateStore(Protocol):
         """Every stored completion, oldest first."""
         ...
 
-    async def update_completion(self, id: str,
-                                metadata: Mapping[str, str]) -> StoredCompletion | None:
+    async def update_completion(
+        self, id: str, metadata: Mapping[str, str]
+    ) -> StoredCompletion | None:
         """Replace a stored completion's metadata; None when there is no such id."""
         ...
 

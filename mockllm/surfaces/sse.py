@@ -24,8 +24,7 @@ def named_event(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
-def joined_stream(head: bytes, parts: list[bytes], tail: bytes,
-                  after: Sequence[bytes]) -> bytes:
+def joined_stream(head: bytes, parts: list[bytes], tail: bytes, after: Sequence[bytes]) -> bytes:
     """A whole chat stream in one piece: ``data:`` events of ``head + part + tail`` for
     each part, then one for each of ``after`` (usage, moderation) and ``data: [DONE]``;
     the framing between two parts is spliced in once rather than built for each."""

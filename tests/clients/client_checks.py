@@ -64,8 +64,9 @@ def assert_names_temperature(message: str) -> None:
     assert "Temperature" in message and "between 0 and 2" in message, message
 
 
-def install_once(tmp_path_factory: pytest.TempPathFactory, name: str, key: str,
-                 install: Callable[[Path], None]) -> Path:
+def install_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, key: str, install: Callable[[Path], None]
+) -> Path:
     """A folder that ``install`` filled for this ``key``, made once for all xdist workers.
 
     The folder lives in the session's shared temp root (the one above the workers'

@@ -22,35 +22,50 @@ def checks(client: openai.OpenAI, case: dict[str, Any]) -> dict[str, Callable[[]
     def plain() -> dict[str, Any]:
         reply = client.chat.completions.create(**ask)
         choice = reply.choices[0]
-        return {"content": choice.message.content, "finish_reason": choice.finish_reason,
-                "usage": reply.usage.model_dump() if reply.usage else None}
+        return {
+            "content": choice.message.content,
+            "finish_reason": choice.finish_reason,
+            "usage": reply.usage.model_dump() if reply.usage else None,
+        }
 
     def stream() -> dict[str, Any]:
         deltas = 0
         with client.chat.completions.stream(
-                **ask, stream_options={"include_usage": True}) as events:
+            **ask, stream_options={"include_usage": True}
+        ) as events:
             for event in events:
                 deltas += event.type == "content.delta"
             final = events.get_final_completion()
         choice = final.choices[0]
-        return {"content": choice.message.content, "finish_reason": choice.finish_reason,
-                "deltas": deltas, "usage": final.usage.model_dump() if final.usage else None}
+        return {
+            "content": choice.message.content,
+            "finish_reason": choice.finish_reason,
+            "deltas": deltas,
+            "usage": final.usage.model_dump() if final.usage else None,
+        }
 
     def tool() -> dict[str, Any]:
         # strict: parse() then parses the arguments itself (parsed_arguments).
         tools = [{"type": "function", "function": {**case["tool"], "strict": True}}]
         reply = client.chat.completions.parse(**ask, tools=tools, tool_choice="required")
         call = reply.choices[0].message.tool_calls[0]
-        return {"name": call.function.name, "args": call.function.parsed_arguments,
-                "finish_reason": reply.choices[0].finish_reason}
+        return {
+            "name": call.function.name,
+            "args": call.function.parsed_arguments,
+            "finish_reason": reply.choices[0].finish_reason,
+        }
 
     def error() -> dict[str, Any]:
         try:
             client.chat.completions.create(**ask, temperature=3)
         except openai.APIStatusError as err:
-            return {"raised": type(err).__name__, "status": err.status_code,
-                    "param": getattr(err, "param", None), "type": getattr(err, "type", None),
-                    "message": err.message}
+            return {
+                "raised": type(err).__name__,
+                "status": err.status_code,
+                "param": getattr(err, "param", None),
+                "type": getattr(err, "type", None),
+                "message": err.message,
+            }
         return {"raised": None}
 
     return {"plain": plain, "stream": stream, "tool": tool, "error": error}

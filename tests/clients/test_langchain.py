@@ -24,8 +24,13 @@ TOOL: dict[str, Any] = {"type": "function", "function": CASE["tool"]}
 @pytest.fixture()
 def chat(live_server: MockLLMServer) -> ChatOpenAI:
     """ChatOpenAI on the live server, seeded, without retries."""
-    return ChatOpenAI(model=CASE["model"], base_url=live_server.base_url, api_key="sk-test",
-                      seed=CASE["seed"], max_retries=0)
+    return ChatOpenAI(
+        model=CASE["model"],
+        base_url=live_server.base_url,
+        api_key="sk-test",
+        seed=CASE["seed"],
+        max_retries=0,
+    )
 
 
 def _accumulate(chunks: Any) -> AIMessageChunk:
@@ -62,8 +67,9 @@ def test_stream_accumulates_to_the_plain_reply(chat: ChatOpenAI) -> None:
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 def test_tool_call_arguments_are_parsed(chat: ChatOpenAI, streamed: bool) -> None:
     model = chat.bind_tools([TOOL], tool_choice="required")
-    reply = (_accumulate(model.stream(CASE["messages"])) if streamed
-             else model.invoke(CASE["messages"]))
+    reply = (
+        _accumulate(model.stream(CASE["messages"])) if streamed else model.invoke(CASE["messages"])
+    )
     assert reply.invalid_tool_calls == []
     [call] = reply.tool_calls
     assert call["name"] == CASE["tool"]["name"]
@@ -88,8 +94,13 @@ def test_bad_request_is_the_client_error_naming_the_field(chat: ChatOpenAI) -> N
 @pytest.fixture()
 def responses_chat(live_server: MockLLMServer) -> ChatOpenAI:
     """ChatOpenAI speaking the Responses API to the live server."""
-    return ChatOpenAI(model=CASE["model"], base_url=live_server.base_url, api_key="sk-test",
-                      max_retries=0, use_responses_api=True)
+    return ChatOpenAI(
+        model=CASE["model"],
+        base_url=live_server.base_url,
+        api_key="sk-test",
+        max_retries=0,
+        use_responses_api=True,
+    )
 
 
 def test_responses_api_plain_stream_and_tool(responses_chat: ChatOpenAI) -> None:

@@ -27,9 +27,14 @@ TOOL: dict[str, Any] = {"type": "function", "function": CASE["tool"]}
 @pytest.fixture()
 def ask(live_server: MockLLMServer) -> dict[str, Any]:
     """The keyword arguments that point ``litellm.completion`` at the live server."""
-    return {"model": f"openai/{CASE['model']}", "api_base": live_server.base_url,
-            "api_key": "sk-test", "messages": CASE["messages"], "seed": CASE["seed"],
-            "num_retries": 0}
+    return {
+        "model": f"openai/{CASE['model']}",
+        "api_base": live_server.base_url,
+        "api_key": "sk-test",
+        "messages": CASE["messages"],
+        "seed": CASE["seed"],
+        "num_retries": 0,
+    }
 
 
 def test_plain_completion(ask: dict[str, Any]) -> None:
@@ -42,8 +47,7 @@ def test_plain_completion(ask: dict[str, Any]) -> None:
 
 def test_stream_accumulates_to_the_plain_reply(ask: dict[str, Any]) -> None:
     plain = litellm.completion(**ask)
-    chunks = list(litellm.completion(**ask, stream=True,
-                                     stream_options={"include_usage": True}))
+    chunks = list(litellm.completion(**ask, stream=True, stream_options={"include_usage": True}))
     assert len(chunks) > 2
     built = litellm.stream_chunk_builder(chunks, messages=ask["messages"])
     assert built is not None

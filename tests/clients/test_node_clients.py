@@ -43,8 +43,9 @@ class NodeClient:
 
 
 CLIENTS = [
-    NodeClient("openai_node.mjs", "tool_calls", "BadRequestError",
-               "completion_tokens", "total_tokens"),
+    NodeClient(
+        "openai_node.mjs", "tool_calls", "BadRequestError", "completion_tokens", "total_tokens"
+    ),
     NodeClient("vercel_ai.mjs", "tool-calls", "APICallError", "outputTokens", "totalTokens"),
 ]
 
@@ -65,14 +66,20 @@ def _tool(name: str) -> str:
 def node_ready() -> Path:
     """``npm ci`` into tests/clients/node, once per session (and per lockfile)."""
     node, npm = _tool("node"), _tool("npm")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     lock = (NODE_DIR / "package-lock.json").read_bytes()
     key = f"{version} {hashlib.sha256(lock).hexdigest()}"
 
     def npm_ci(folder: Path) -> None:
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--engine-strict"],
-                              cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--engine-strict"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
 
     install_into(NODE_DIR / "node_modules", key, npm_ci)
@@ -80,13 +87,18 @@ def node_ready() -> Path:
 
 
 @pytest.fixture(scope="module", params=CLIENTS, ids=lambda c: c.script.removesuffix(".mjs"))
-def run(request: pytest.FixtureRequest, node_ready: Path,
-        live_server: MockLLMServer) -> tuple[NodeClient, dict[str, Any]]:
+def run(
+    request: pytest.FixtureRequest, node_ready: Path, live_server: MockLLMServer
+) -> tuple[NodeClient, dict[str, Any]]:
     """The client's script run once against the live server: its JSON report."""
     client: NodeClient = request.param
     done = subprocess.run(
         [_tool("node"), client.script, live_server.base_url, json.dumps(CASE)],
-        cwd=node_ready, capture_output=True, text=True, timeout=60)
+        cwd=node_ready,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, f"{client.script} failed:\n{done.stdout}\n{done.stderr}"
     return client, json.loads(done.stdout)
 
@@ -125,7 +137,8 @@ def test_tool_call_arguments_are_parsed(run: tuple[NodeClient, dict[str, Any]]) 
 
 
 def test_bad_request_is_the_client_error_naming_the_field(
-        run: tuple[NodeClient, dict[str, Any]]) -> None:
+    run: tuple[NodeClient, dict[str, Any]],
+) -> None:
     client, error = _check(run, "error")
     assert error["raised"] == client.error_class
     assert error["status"] == 400
@@ -144,7 +157,11 @@ def responses_report(node_ready: Path, live_server: MockLLMServer) -> dict[str, 
     Responses model) run once against the live server: its JSON report."""
     done = subprocess.run(
         [_tool("node"), "responses.mjs", live_server.base_url, json.dumps(CASE)],
-        cwd=node_ready, capture_output=True, text=True, timeout=60)
+        cwd=node_ready,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, f"responses.mjs failed:\n{done.stdout}\n{done.stderr}"
     report: dict[str, Any] = json.loads(done.stdout)
     return report
@@ -164,8 +181,11 @@ def test_node_responses_tool_and_error(responses_report: dict[str, Any]) -> None
     assert tool["name"] == CASE["tool"]["name"] and tool["call_id"].startswith("call_")
     assert_tool_arguments(tool["args"])
     error = reported(responses_report, "error", "responses.mjs")
-    assert (error["raised"], error["status"], error["param"]) == ("BadRequestError", 400,
-                                                                  "temperature")
+    assert (error["raised"], error["status"], error["param"]) == (
+        "BadRequestError",
+        400,
+        "temperature",
+    )
     assert "between 0 and 2" in error["message"]
 
 

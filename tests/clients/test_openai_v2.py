@@ -33,11 +33,26 @@ PROBE = Path(__file__).with_name("openai_v2_probe.py")
 @pytest.fixture(scope="session")
 def openai2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding the openai SDK 2.x and its dependencies, installed once."""
+
     def pip_install(folder: Path) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-input", "--target", str(folder), "--upgrade", REQUIREMENT],
-            capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--target",
+                str(folder),
+                "--upgrade",
+                REQUIREMENT,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"pip could not install {REQUIREMENT}:\n{done.stderr}"
 
     return install_once(tmp_path_factory, "openai2", REQUIREMENT, pip_install)
@@ -46,10 +61,19 @@ def openai2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report(openai2_dir: Path, live_server: MockLLMServer) -> dict[str, Any]:
     """The probe's checks run once under openai 2.x against the live server."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(openai2_dir), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, str(PROBE), live_server.base_url, json.dumps(CASE)],
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(openai2_dir), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    done = subprocess.run(
+        [sys.executable, str(PROBE), live_server.base_url, json.dumps(CASE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, f"the openai 2.x probe failed:\n{done.stderr}"
     return json.loads(done.stdout)
 

@@ -22,11 +22,13 @@ def assistant(mockllm: MockLLM) -> WeatherAssistant:
 
 
 def test_scripted_reply(mockllm: MockLLM, assistant: WeatherAssistant) -> None:
-    mockllm.add({
-        "name": "greeting",
-        "when": {"last_user_message": {"contains": "hello"}},
-        "reply": {"content": "Hi! Ask me about the weather anywhere."},
-    })
+    mockllm.add(
+        {
+            "name": "greeting",
+            "when": {"last_user_message": {"contains": "hello"}},
+            "reply": {"content": "Hi! Ask me about the weather anywhere."},
+        }
+    )
 
     assert assistant.ask("hello there") == "Hi! Ask me about the weather anywhere."
 
@@ -37,10 +39,13 @@ def test_scripted_reply(mockllm: MockLLM, assistant: WeatherAssistant) -> None:
 
 
 @pytest.mark.mockllm(scenarios="weather_scenarios.yaml", strict=True)
-@pytest.mark.parametrize(("city", "answer"), [("Paris", "It is sunny in Paris, 24 °C."),
-                                              ("Oslo", "It is snow in Oslo, -3 °C.")])
-def test_tool_call_loop(mockllm: MockLLM, assistant: WeatherAssistant, city: str,
-                        answer: str) -> None:
+@pytest.mark.parametrize(
+    ("city", "answer"),
+    [("Paris", "It is sunny in Paris, 24 °C."), ("Oslo", "It is snow in Oslo, -3 °C.")],
+)
+def test_tool_call_loop(
+    mockllm: MockLLM, assistant: WeatherAssistant, city: str, answer: str
+) -> None:
     assert assistant.ask(f"What is the weather in {city} today?") == answer
 
     call, result = mockllm.requests
@@ -75,8 +80,9 @@ def test_rate_limit_is_retried(mockllm: MockLLM) -> None:
     assert mockllm.requests_where(status=429)[0].error == "Rate limit reached for gpt-4o-mini"
 
 
-def test_the_app_gives_up_after_too_many_tool_calls(mockllm: MockLLM,
-                                                    assistant: WeatherAssistant) -> None:
+def test_the_app_gives_up_after_too_many_tool_calls(
+    mockllm: MockLLM, assistant: WeatherAssistant
+) -> None:
     mockllm.add({"name": "always-a-tool", "reply": {"tool_calls": "auto"}})
 
     with pytest.raises(RuntimeError, match="4 rounds"):
@@ -91,8 +97,8 @@ async def test_async_client_against_the_in_loop_server(mockllm_aio: MockLLM) -> 
     client = AsyncOpenAI(base_url=mockllm_aio.base_url, api_key="sk-test")
 
     completion = await client.chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "Forecast?"}],
-        tools=TOOLS)  # type: ignore[arg-type]
+        model="gpt-4o", messages=[{"role": "user", "content": "Forecast?"}], tools=TOOLS
+    )  # type: ignore[arg-type]
 
     assert completion.choices[0].message.content == "Cloudy."
     mockllm_aio.assert_called("brief", times=1, model="gpt-4o")

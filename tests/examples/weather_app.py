@@ -17,19 +17,21 @@ __all__ = ["SYSTEM_PROMPT", "TOOLS", "WeatherAssistant", "get_weather"]
 
 SYSTEM_PROMPT = "You are a weather assistant. Use get_weather for any forecast."
 
-TOOLS: list[dict[str, Any]] = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Today's forecast for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "City name"}},
-            "required": ["city"],
-            "additionalProperties": False,
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Today's forecast for a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "description": "City name"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
         },
-    },
-}]
+    }
+]
 
 # A stand-in weather service: the app's own code, not the part under test here.
 _FORECASTS = {"paris": ("sunny", 24), "oslo": ("snow", -3)}
@@ -57,24 +59,36 @@ class WeatherAssistant:
         ]
         for _ in range(self.max_rounds):
             completion = self.client.chat.completions.create(
-                model=self.model, messages=messages, tools=TOOLS)  # type: ignore[arg-type]
+                model=self.model, messages=messages, tools=TOOLS
+            )  # type: ignore[arg-type]
             message = completion.choices[0].message
-            calls = [c for c in message.tool_calls or ()
-                     if isinstance(c, ChatCompletionMessageFunctionToolCall)]
+            calls = [
+                c
+                for c in message.tool_calls or ()
+                if isinstance(c, ChatCompletionMessageFunctionToolCall)
+            ]
             if not calls:
                 return message.content or ""
-            messages.append({
-                "role": "assistant",
-                "content": message.content,
-                "tool_calls": [
-                    {"id": call.id, "type": "function",
-                     "function": {"name": call.function.name,
-                                  "arguments": call.function.arguments}}
-                    for call in calls
-                ],
-            })
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": message.content,
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {
+                                "name": call.function.name,
+                                "arguments": call.function.arguments,
+                            },
+                        }
+                        for call in calls
+                    ],
+                }
+            )
             for call in calls:
                 result = get_weather(**json.loads(call.function.arguments))
-                messages.append({"role": "tool", "tool_call_id": call.id,
-                                 "content": json.dumps(result)})
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
+                )
         raise RuntimeError(f"no answer after {self.max_rounds} rounds of tool calls")
