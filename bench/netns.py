@@ -7,7 +7,7 @@ to the host's address is another machine's server as far as its clients can tell
 the run's own addresses are ever targets, and nothing leaves the machine. ``teardown``
 kills what was started and deletes the namespaces, the veth pairs and the bridge.
 
-This needs root and iproute2. The several-hosts tests (``tests/test_hosts.py``) and
+This needs root and iproute2. The several-hosts tests (``tests/deploy/test_hosts.py``) and
 ``python -m bench.hosts`` use it.
 """
 

@@ -645,7 +645,7 @@ def test_refusal_reasoning_annotations_and_logprobs_replay_as_recorded(tmp_path:
 def test_the_documented_recording_is_a_valid_scenario_file() -> None:
     from mockllm import load_scenario_data
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "recording.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "recording.md").read_text()
     block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     (scenario,) = load_scenario_data(block)
     assert scenario.name == "weather-in-paris-1c9e0f3a"

@@ -346,7 +346,7 @@ def test_parallel_workers_each_get_a_server(
 
 def test_readme_plugin_examples_pass(inner: pytest.Pytester) -> None:
     # The short example at the top and the longer ones of "Testing with pytest", as written.
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     blocks = re.findall(r"<!-- example: (pytest[\w-]*) -->\s*```python\n(.*?)```", readme, re.S)
     assert len(blocks) >= 2, "README.md lost its pytest examples"
     for name, code in blocks:

@@ -496,7 +496,7 @@ def test_reasoning_grows_with_effort(
     client: openai.OpenAI, response_validator: ResponseValidator
 ) -> None:
     # A model the catalog does not know shows its reasoning as text (an OpenAI reasoning
-    # model only counts it: tests/test_models_catalog.py).
+    # model only counts it: tests/engines/test_models_catalog.py).
     low = ask(client, response_validator, model="qwen3-32b", reasoning_effort="low")
     high = ask(client, response_validator, model="qwen3-32b", reasoning_effort="high")
     assert 0 < len(_reasoning(low)) < len(_reasoning(high))

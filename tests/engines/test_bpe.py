@@ -41,7 +41,7 @@ _ALPHABET = (
 def _texts() -> list[str]:
     rng = random.Random(5)
     texts = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 50))) for _ in range(1500)]
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     return texts + [readme[i : i + 300] for i in range(0, len(readme), 300)]
 
 

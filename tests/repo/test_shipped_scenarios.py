@@ -24,7 +24,7 @@ from mockllm.schemaset import SchemaSet
 from mockllm.state import run_now
 from mockllm.validation import ResponseValidator
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 
 
 def _tool(name: str, properties: dict[str, Any]) -> dict[str, Any]:

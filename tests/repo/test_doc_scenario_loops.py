@@ -22,7 +22,7 @@ from mockllm.config import Settings
 from mockllm.scenario_engine.loader import load_scenario_data
 from mockllm.server import MockLLMServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

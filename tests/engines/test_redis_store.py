@@ -1,4 +1,4 @@
-"""What the Redis state store adds to the contract (tests/test_state_contract.py):
+"""What the Redis state store adds to the contract (tests/engines/test_state_contract.py):
 Redis's own clock for budgets, batched writes, a quick 503 when Redis is gone, and the
 journal's JSON round trip."""
 

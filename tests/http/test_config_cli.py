@@ -27,7 +27,7 @@ from mockllm.errors import ConfigError
 from mockllm.http.serving import LineBatchHandler
 from mockllm.resources import data_dir
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_settings_from_env() -> None:

@@ -25,7 +25,7 @@ from mockllm.config import Settings
 from mockllm.http.app import AppParts
 from mockllm.server import MockLLMServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
 # How long a new exchange may take to show up: the "within a second".
 LIVE_S = 1.0
 # Chromium takes a core while it runs: these tests and the wall-clock timing tests share
-# one xdist worker, in turn (tests/test_timing_faults.py).
+# one xdist worker, in turn (tests/http/test_timing_faults.py).
 pytestmark = pytest.mark.xdist_group("wall-clock")
 
 

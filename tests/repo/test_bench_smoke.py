@@ -32,7 +32,7 @@ from bench.loadbench import answer_content
 from bench.process import Answer, ServerProcess, free_port
 from bench.wrk import lua_script, parse_output, run_wrk, wrk_seconds
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BARE_JSON = "bare aiohttp, JSON (1 KB)"
 BARE_SSE = f"bare aiohttp, SSE stream ({STREAM_CHUNKS} chunks)"
 MOCKLLM_SSE = f"mockllm, scenario SSE stream ({STREAM_CHUNKS} chunks)"

@@ -37,7 +37,7 @@ from mockllm.schemaset import SchemaSet
 from mockllm.server import MockLLMServer
 from mockllm.validation import ResponseValidator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "conform.md"
 
 # fault -> (the checks it must fail, words each failure message must contain)

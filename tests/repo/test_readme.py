@@ -13,7 +13,7 @@ import pytest
 
 from mockllm.server import MockLLMServer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _block(marker: str) -> str:

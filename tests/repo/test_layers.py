@@ -23,7 +23,7 @@ from mockllm.scenario_engine.scenarioset import ScenarioSet
 from mockllm.state import MemoryStore, run_now
 from mockllm.testing import run_here
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _registry() -> MatcherRegistry:

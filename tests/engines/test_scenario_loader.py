@@ -22,7 +22,7 @@ from mockllm.scenario_engine.loader import (
 from mockllm.scenario_engine.scenarioset import ScenarioSet
 from mockllm.state import run_now
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The name on PyPI: "mockllm" there is another project's.
 DISTRIBUTION = "mockllm-server"
 # One worker builds the wheel, once a run.

@@ -1,6 +1,6 @@
 """The journal live, without a browser: the feed, its event stream and one exchange in full.
 
-The browser view (tests/test_ui.py) is built on these; here they are checked on the wire:
+The browser view (tests/http/test_ui.py) is built on these; here they are checked on the wire:
 what a listener costs, that a slow or vanished one is dropped, that the stream carries
 every exchange and clearing, and that a stream's chunks shown later are the chunks sent.
 """
@@ -302,7 +302,7 @@ async def test_the_page_is_off_beyond_loopback_without_a_token(
 async def test_a_stream_on_one_process_shows_every_process_sharing_the_store(
     aiohttp_client: Client, make_app: Callable[..., Any], redis_server: RedisServer
 ) -> None:
-    # Two apps on one Redis stand for two hosts (tests/test_hosts.py runs real ones).
+    # Two apps on one Redis stand for two hosts (tests/deploy/test_hosts.py runs real ones).
     settings = Settings(state=redis_server.url, state_prefix=f"live:{uuid.uuid4().hex}:")
     watched, other = make_app(settings), make_app(settings)
     watched_client, other_client = await aiohttp_client(watched), await aiohttp_client(other)
