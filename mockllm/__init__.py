@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import ErrorDialect, Settings, ValidationMode
     from .errors import (
+        APIError,
         BadRequestError,
         ConditionError,
         ConfigError,
         FieldError,
         MockLLMAssertionError,
         MockLLMError,
-        MockLLMException,
         NoScenarioMatchedError,
         NotFoundError,
         RateLimitExceededError,
@@ -59,8 +59,8 @@ _EXPORTS = MappingProxyType(
         "MemoryStore": "state",
         "MockLLM": "testing",
         "MockLLMAssertionError": "errors",
+        "APIError": "errors",
         "MockLLMError": "errors",
-        "MockLLMException": "errors",
         "MockLLMServer": "server",
         "NoScenarioMatchedError": "errors",
         "NotFoundError": "errors",
@@ -83,6 +83,7 @@ _EXPORTS = MappingProxyType(
 )
 
 __all__ = [
+    "APIError",
     "AppParts",
     "BadRequestError",
     "ConditionError",
@@ -96,7 +97,6 @@ __all__ = [
     "MockLLM",
     "MockLLMAssertionError",
     "MockLLMError",
-    "MockLLMException",
     "MockLLMServer",
     "NoScenarioMatchedError",
     "NotFoundError",
@@ -119,6 +119,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "MockLLMException":  # the root's name before 0.2 (errors.__getattr__ warns)
+        return getattr(importlib.import_module(".errors", __name__), name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'mockllm' has no attribute {name!r}")

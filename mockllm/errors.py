@@ -2,8 +2,8 @@
 
 The tree, with one root::
 
-    MockLLMException                  every error mockllm raises
-    ├── MockLLMError                  an HTTP answer other than success
+    MockLLMError                  every error mockllm raises
+    ├── APIError                  an HTTP answer other than success
     │   ├── BadRequestError     400   BadRequest / invalid_request_error
     │   │   ├── InvalidBodyError 400  SerializationException (bad JSON, not an object, empty)
     │   │   └── RequestValidationError 400  one FieldError per problem found in the body
@@ -28,43 +28,46 @@ The tree, with one root::
     │   └── SchemaSourceError         the API page or overlay the schemas are built from
     │       ├── PageStructureError    the page lacks the structure the generator reads
     │       └── OverlayError          an overlay entry that is malformed or does not apply
+    └── MockLLMAssertionError         a pytest-plugin journal assertion that failed
+
+Internal (caught inside mockllm, never seen by a user; not in ``__all__``)::
+
+    MockLLMError
     ├── TemplateFailure               a reply template raised (inside rendering, finding its key)
     ├── UnsupportedPattern            a regex the instance generator cannot satisfy
     ├── KeyClash                      one field sent under two spellings (casing.py)
     ├── ClientError                   mockllm conform: no usable answer from the server
-    ├── Mismatch                      mockllm conform: an answer a check does not expect
-    │   └── NotOffered                mockllm conform: an optional feature declined
-    └── MockLLMAssertionError         a pytest-plugin journal assertion that failed
+    └── Mismatch                      mockllm conform: an answer a check does not expect
+        └── NotOffered                mockllm conform: an optional feature declined
 
 Each HTTP error knows its status, its ServiceStack ``errorCode`` and its OpenAI
-``type``/``code``; ``render.error_body`` turns one into the response body. Nothing
-here imports aiohttp, so the errors can be raised and tested anywhere.
+``type``/``code``; each surface's ``errors.error_body`` (``surfaces/chat/errors.py`` for
+chat completions) turns one into the response body. Nothing here imports aiohttp, so the
+errors can be raised and tested anywhere. ``MockLLMException``, the root's name before 0.2,
+still imports with a DeprecationWarning.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "APIError",
     "BadRequestError",
-    "ClientError",
     "ConditionError",
     "ConfigError",
     "FieldError",
     "InvalidBodyError",
-    "KeyClash",
     "MethodNotAllowedError",
-    "Mismatch",
     "MockLLMAssertionError",
     "MockLLMError",
-    "MockLLMException",
     "NoScenarioMatchedError",
     "NotAcceptableError",
     "NotFoundError",
-    "NotOffered",
     "OverlayError",
     "PageStructureError",
     "PayloadTooLargeError",
@@ -75,13 +78,11 @@ __all__ = [
     "SchemaSourceError",
     "ScriptedError",
     "StateUnavailableError",
-    "TemplateFailure",
     "TemplateLimitError",
     "TemplateProblem",
     "TemplateRenderError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
-    "UnsupportedPattern",
     "YamlProblem",
     "openai_type_for_status",
 ]
@@ -129,11 +130,11 @@ def openai_type_for_status(status: int) -> str:
     return _OPENAI_TYPES.get(status, "invalid_request_error")
 
 
-class MockLLMException(Exception):
+class MockLLMError(Exception):
     """The root of every error mockllm raises."""
 
 
-class MockLLMError(MockLLMException):
+class APIError(MockLLMError):
     """An error answered over HTTP: status, codes for both envelopes, message, extras."""
 
     status: int = 500
@@ -174,7 +175,7 @@ class MockLLMError(MockLLMException):
         self.details: dict[str, Any] = dict(details or {})
 
 
-class BadRequestError(MockLLMError):
+class BadRequestError(APIError):
     """The request cannot be answered as sent."""
 
     status = 400
@@ -211,7 +212,7 @@ class RequestValidationError(BadRequestError):
         )
 
 
-class UnauthorizedError(MockLLMError):
+class UnauthorizedError(APIError):
     """A missing or wrong API key or control-API token."""
 
     status = 401
@@ -219,7 +220,7 @@ class UnauthorizedError(MockLLMError):
     openai_code = "invalid_api_key"
 
 
-class NotFoundError(MockLLMError):
+class NotFoundError(APIError):
     """An unknown path, or a model the server does not know."""
 
     status = 404
@@ -227,7 +228,7 @@ class NotFoundError(MockLLMError):
     openai_code = "not_found"
 
 
-class MethodNotAllowedError(MockLLMError):
+class MethodNotAllowedError(APIError):
     """A verb the path does not take."""
 
     status = 405
@@ -235,7 +236,7 @@ class MethodNotAllowedError(MockLLMError):
     openai_code = "method_not_allowed"
 
 
-class NotAcceptableError(MockLLMError):
+class NotAcceptableError(APIError):
     """An ``Accept`` header, ``?format=`` or suffix asking for a format mockllm cannot write."""
 
     status = 406
@@ -243,7 +244,7 @@ class NotAcceptableError(MockLLMError):
     openai_code = "unsupported_format"
 
 
-class PayloadTooLargeError(MockLLMError):
+class PayloadTooLargeError(APIError):
     """A body over the configured size limit."""
 
     status = 413
@@ -251,7 +252,7 @@ class PayloadTooLargeError(MockLLMError):
     openai_code = "request_too_large"
 
 
-class UnsupportedMediaTypeError(MockLLMError):
+class UnsupportedMediaTypeError(APIError):
     """A body whose Content-Type is not JSON."""
 
     status = 415
@@ -259,7 +260,7 @@ class UnsupportedMediaTypeError(MockLLMError):
     openai_code = "unsupported_media_type"
 
 
-class NoScenarioMatchedError(MockLLMError):
+class NoScenarioMatchedError(APIError):
     """Strict mode: no scenario matched; ``details['near_misses']`` says why each failed."""
 
     status = 404
@@ -267,11 +268,11 @@ class NoScenarioMatchedError(MockLLMError):
     openai_code = "no_scenario_matched"
 
 
-class ScriptedError(MockLLMError):
+class ScriptedError(APIError):
     """An error reply that a scenario scripted, with its own status, codes and headers."""
 
 
-class TemplateLimitError(MockLLMError):
+class TemplateLimitError(APIError):
     """A reply template that would render too much (``max_reply_chars``), or loop or
     compute too long. A 4xx, as the same request fails the same way again: clients
     should not retry it."""
@@ -281,7 +282,7 @@ class TemplateLimitError(MockLLMError):
     openai_code = "template_limit_exceeded"
 
 
-class TemplateRenderError(MockLLMError):
+class TemplateRenderError(APIError):
     """A reply template that raised while rendering (a faker call with bad arguments, a
     missing key of the request): the scenario's mistake, which the same request meets
     again. A 422 with ``x-should-retry: false`` (read by the OpenAI and Anthropic SDKs),
@@ -318,7 +319,7 @@ class TemplateRenderError(MockLLMError):
         )
 
 
-class RateLimitExceededError(MockLLMError):
+class RateLimitExceededError(APIError):
     """A request over a configured budget: 429 with OpenAI's ``rate_limit_exceeded``."""
 
     status = 429
@@ -326,7 +327,7 @@ class RateLimitExceededError(MockLLMError):
     openai_code = "rate_limit_exceeded"
 
 
-class StateUnavailableError(MockLLMError):
+class StateUnavailableError(APIError):
     """The shared state store cannot be reached: 503, naming the store."""
 
     status = 503
@@ -334,7 +335,7 @@ class StateUnavailableError(MockLLMError):
     openai_code = "state_store_unavailable"
 
 
-class ConfigError(MockLLMException):
+class ConfigError(MockLLMError):
     """A problem in settings or files, reported when they are loaded."""
 
 
@@ -400,7 +401,7 @@ class OverlayError(SchemaSourceError):
     """An overlay entry that is malformed or does not apply to the generated schemas."""
 
 
-class TemplateFailure(MockLLMException):
+class TemplateFailure(MockLLMError):
     """A reply template that raised while rendering, on its way out of the reply's tree:
     each mapping or list it passes notes the key that held it (``path``), so rendering
     that succeeds pays nothing for knowing where a failure was. The template engine
@@ -422,16 +423,16 @@ class TemplateFailure(MockLLMException):
         self.node = container
 
 
-class UnsupportedPattern(MockLLMException):
+class UnsupportedPattern(MockLLMError):
     """A regex construct the instance generator does not handle."""
 
 
-class MockLLMAssertionError(MockLLMException, AssertionError):
+class MockLLMAssertionError(MockLLMError, AssertionError):
     """A journal assertion of the pytest plugin that failed; the message lists the
     near-by requests."""
 
 
-class KeyClash(MockLLMException, ValueError):
+class KeyClash(MockLLMError, ValueError):
     """Two keys of one object name the same property (``top_logprobs`` and ``topLogprobs``).
 
     ``path`` is the JSON path of the property (``["messages", 0, "tool_call_id"]``),
@@ -444,11 +445,11 @@ class KeyClash(MockLLMException, ValueError):
         self.path: list[str | int] = [canonical]
 
 
-class ClientError(MockLLMException):
+class ClientError(MockLLMError):
     """mockllm conform: no usable answer: refused, reset, timed out, or not HTTP."""
 
 
-class Mismatch(MockLLMException):
+class Mismatch(MockLLMError):
     """mockllm conform, raised inside a check: the answer is not what the check expects
     (``fail``)."""
 
@@ -461,3 +462,21 @@ class Mismatch(MockLLMException):
 class NotOffered(Mismatch):
     """mockllm conform, raised inside a check: the server declines an optional feature
     (``unsupported``)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``MockLLMException``, the root's name before 0.2, still importable with a warning.
+
+    The tree was renamed so that the root is ``MockLLMError`` (as users expect of a root)
+    and the base of HTTP answers is ``APIError``; code that catches ``MockLLMError`` still
+    catches every HTTP error, as before.
+    """
+    if name == "MockLLMException":
+        warnings.warn(
+            "mockllm.errors.MockLLMException is now MockLLMError, the root of mockllm's "
+            "errors; HTTP answers derive from APIError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return MockLLMError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

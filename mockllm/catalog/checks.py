@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import BadRequestError, MockLLMError, NotFoundError
+from ..errors import APIError, BadRequestError, NotFoundError
 from .cards import Catalog
 
 __all__ = ["model_error", "unknown_model"]
@@ -34,7 +34,7 @@ def unknown_model(model: Any) -> NotFoundError:
 
 def model_error(
     catalog: Catalog, body: Mapping[str, Any], prompt_tokens: Callable[[], int]
-) -> MockLLMError | None:
+) -> APIError | None:
     """The error the API answers ``body`` with for its model, or None (module
     docstring). ``prompt_tokens`` counts the prompt, called only for a known model."""
     model = body.get("model")

@@ -1,6 +1,6 @@
 """The error middleware: every failure becomes an error body, every exchange a journal entry.
 
-It opens the request's trace, turns a ``MockLLMError`` (or aiohttp's own 404/405/413)
+It opens the request's trace, turns a ``APIError`` (or aiohttp's own 404/405/413)
 into the configured error envelope, answers a mockllm bug with a logged 500 and keeps
 serving, stamps ``x-request-id`` and records the exchange (:func:`record`), also on
 failure. The control API's own calls are not journaled. :func:`answer` does all of it
@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from aiohttp import hdrs, web
 
 from ..errors import (
+    APIError,
     MethodNotAllowedError,
-    MockLLMError,
     NotFoundError,
     PayloadTooLargeError,
     UnauthorizedError,
@@ -73,7 +73,7 @@ async def answer(
     state = request.app[STATE]
     trace = Trace(request_id=f"req_{state.rng.getrandbits(128):032x}", started=time.perf_counter())
     request[TRACE] = trace
-    error: MockLLMError | None = None
+    error: APIError | None = None
     try:
         keys = state.settings.api_keys
         if (
@@ -88,7 +88,7 @@ async def answer(
                 f"Bearer {sent}" if sent else request.headers.get(hdrs.AUTHORIZATION), keys
             )
         response = await handler(request)
-    except MockLLMError as exc:
+    except APIError as exc:
         error = exc
     except web.HTTPException as exc:
         error = _from_http_exception(request, exc)
@@ -100,7 +100,7 @@ async def answer(
         response = web.Response(status=delivery.CLOSED)
     except Exception as exc:  # a bug in mockllm: answer 500, log it, keep serving
         log.exception("mockllm failed on %s %s", request.method, request.path)
-        error = MockLLMError(f"mockllm internal error: {type(exc).__name__}: {exc}")
+        error = APIError(f"mockllm internal error: {type(exc).__name__}: {exc}")
     if error is not None:
         # An error's details reach the journal (and the body's meta, see wire.error_body).
         for key, value in error.details.items():
@@ -146,7 +146,7 @@ def check_api_key(authorization: str | None, keys: tuple[str, ...]) -> None:
         )
 
 
-def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLMError:
+def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> APIError:
     """aiohttp's own 404/405/413... as mockllm errors with a useful message."""
     if exc.status == 404:
         # The /v1 hint only where it helps: a path under /v1/ was already sent there.
@@ -172,7 +172,7 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
             f"The request body is larger than the limit of "
             f"{request.app[STATE].settings.max_body_bytes} bytes (MOCKLLM_MAX_BODY_BYTES)."
         )
-    return MockLLMError(
+    return APIError(
         exc.reason or "HTTP error",
         status=exc.status,
         error_code=exc.reason.replace(" ", "") if exc.reason else None,
@@ -180,7 +180,7 @@ def _from_http_exception(request: AnyRequest, exc: web.HTTPException) -> MockLLM
 
 
 def _error_response(
-    request: AnyRequest, state: ServerState, trace: Trace, error: MockLLMError
+    request: AnyRequest, state: ServerState, trace: Trace, error: APIError
 ) -> web.Response:
     dialect = state.settings.error_dialect
     surface = trace.surface
@@ -218,7 +218,7 @@ def record(
     state: ServerState,
     trace: Trace,
     response: web.StreamResponse,
-    error: MockLLMError | None,
+    error: APIError | None,
 ) -> None:
     """Journal the exchange once (the last step of every request), log its line and
     tell the live feed, when anyone listens."""

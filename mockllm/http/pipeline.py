@@ -29,9 +29,9 @@ from aiohttp import hdrs, web
 
 from ..catalog import model_error
 from ..errors import (
+    APIError,
     BadRequestError,
     InvalidBodyError,
-    MockLLMError,
     NoScenarioMatchedError,
     NotAcceptableError,
     PayloadTooLargeError,
@@ -366,7 +366,7 @@ def generate(
     if state.settings.check_replies:
         problems = state.response_validator.validate(generated)
         if problems:
-            raise MockLLMError(
+            raise APIError(
                 "mockllm built a reply that breaks the ChatResponse schema (check the "
                 f"scenario {trace.scenario!r}): "
                 + "; ".join(f"{p.param}: {p.message}" for p in problems)

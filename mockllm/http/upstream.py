@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 from aiohttp import hdrs, web
 
-from ..errors import MockLLMError
+from ..errors import APIError
 from ..ratelimit import bearer_token
 from ..recording import Recording
 from ..reply_engine import streaming
@@ -111,7 +111,7 @@ async def forward(
                 )
             data = await answer.read()
     except (TimeoutError, aiohttp.ClientError) as exc:
-        raise MockLLMError(
+        raise APIError(
             f"The upstream {recording.upstream} could not be reached: {type(exc).__name__}: {exc}",
             status=502,
             error_code="BadGateway",
@@ -193,7 +193,7 @@ def _replay_chunks(
     them over the recorded time); the recorded count if the reply cannot be built."""
     try:
         built = state.generator.generate(body, reply, seed=0, created=0)
-    except MockLLMError:
+    except APIError:
         return recorded
     options = body.get("stream_options") or {}
     return sum(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from ..config import ErrorDialect, Settings
-from ..errors import FieldError, MockLLMError
+from ..errors import APIError, FieldError
 from ..reply_engine.generate import Generator
 from ..state import StateStore
 from ..validation import RequestValidator
@@ -37,7 +37,7 @@ class Route:
     ``operation`` ``"generate"`` runs the whole pipeline (a model's reply); any other
     name is an ``async`` method of the surface, ``(engine, ask: Ask) -> (status, JSON)``,
     for the API's resource routes (retrieve, delete, list, count tokens...); it raises
-    a ``MockLLMError`` for a 4xx, which the surface's :meth:`Surface.error_body` spells.
+    a ``APIError`` for a 4xx, which the surface's :meth:`Surface.error_body` spells.
     """
 
     method: str
@@ -104,7 +104,7 @@ class EventStream(Protocol):
     def end(self) -> bytes:
         """What follows the last event (chat's ``data: [DONE]``; may be empty)."""
 
-    def error_event(self, error: MockLLMError) -> bytes:
+    def error_event(self, error: APIError) -> bytes:
         """The event a stream ends with when it fails midway (the ``stream_error`` fault)."""
 
     def cut_event(self, event: bytes | None) -> bytes:
@@ -139,12 +139,12 @@ class Surface:
         query: Mapping[str, str],
     ) -> list[FieldError]:
         """:meth:`validate`, for an API whose rules also read the request's headers or
-        query (a version header, a beta path); may raise a ``MockLLMError`` (a 401)."""
+        query (a version header, a beta path); may raise a ``APIError`` (a 401)."""
         return self.validate(engine, body, raw)
 
     async def view(self, engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
         """The neutral request view of ``body`` (module docstring). May read the store
-        (an earlier turn of a conversation); a problem raises a ``MockLLMError``."""
+        (an earlier turn of a conversation); a problem raises a ``APIError``."""
         raise NotImplementedError
 
     async def prepare(
@@ -165,12 +165,12 @@ class Surface:
     async def keep(self, engine: Engine, call: Call, answer: Mapping[str, Any]) -> None:
         """Store what the API keeps of an answer (a stored response); by default nothing."""
 
-    def error_body(self, error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
+    def error_body(self, error: APIError, dialect: ErrorDialect) -> dict[str, Any]:
         """The API's error envelope for ``error``."""
         raise NotImplementedError
 
     def error_response(
-        self, error: MockLLMError, dialect: ErrorDialect, request_id: str
+        self, error: APIError, dialect: ErrorDialect, request_id: str
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """The error's body and headers; by default :meth:`error_body` and the error's
         own headers (an API that puts the request id in its envelope overrides this)."""

@@ -10,7 +10,7 @@ import pytest
 from faker import Faker
 
 from mockllm.config import Settings
-from mockllm.errors import MockLLMError, ScenarioLoadError, TemplateLimitError
+from mockllm.errors import APIError, ScenarioLoadError, TemplateLimitError
 from mockllm.scenario_engine.conditions import RequestView
 from mockllm.scenario_engine.loader import check_paths, load_scenario_data
 from mockllm.scenario_engine.sandbox import DEFAULT_MAX_REPLY_CHARS
@@ -174,7 +174,7 @@ def test_safe_look_alikes_still_load() -> None:
 
 def test_sandbox_still_blocks_what_only_shows_at_render_time() -> None:
     body = {**BODY, "messages": [{"role": "user", "content": "__class__"}]}
-    with pytest.raises(MockLLMError) as info:
+    with pytest.raises(APIError) as info:
         render(
             {
                 "name": "sly",
@@ -187,7 +187,7 @@ def test_sandbox_still_blocks_what_only_shows_at_render_time() -> None:
 
 def test_render_time_failure_names_the_scenario_and_the_key() -> None:
     with pytest.raises(
-        MockLLMError,
+        APIError,
         match=r"scenario 'boom' \(<data>:1, reply\.tool_calls"
         r"\[1\]\.arguments\.a\): the reply "
         r"template failed: UndefinedError",

@@ -274,10 +274,7 @@ def test_every_error_class_lives_in_the_errors_module() -> None:
                 elsewhere.append(f"{_module_name(path)}.{node.name}")
     assert elsewhere == []
     # One tree: every error mockllm defines descends from the one root.
-    assert (
-        sorted(n for n in known if not issubclass(getattr(errors, n), errors.MockLLMException))
-        == []
-    )
+    assert sorted(n for n in known if not issubclass(getattr(errors, n), errors.MockLLMError)) == []
 
 
 def test_the_test_extra_pins_the_checkers() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ...config import ErrorDialect
-from ...errors import FieldError, MockLLMError
+from ...errors import APIError, FieldError
 from ..base import Call, Engine, EventStream, Route, Surface
 from . import errors, reply, request, stream
 
@@ -57,6 +57,6 @@ class ChatSurface(Surface):
         if call.body.get("store"):
             await reply.keep(engine.store, call.body, answer)
 
-    def error_body(self, error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
+    def error_body(self, error: APIError, dialect: ErrorDialect) -> dict[str, Any]:
         """``responseStatus``, ``error`` or both, as ``--error-dialect`` says."""
         return errors.error_body(error, dialect)

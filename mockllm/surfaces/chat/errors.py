@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 
 from ...config import ErrorDialect
-from ...errors import MockLLMError
+from ...errors import APIError
 
 __all__ = ["error_body", "openai_error"]
 
 
-def error_body(error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
+def error_body(error: APIError, dialect: ErrorDialect) -> dict[str, Any]:
     """The error body: ServiceStack ``responseStatus``, OpenAI ``error``, or both."""
     body: dict[str, Any] = {}
     if dialect is not ErrorDialect.OPENAI:
@@ -36,7 +36,7 @@ def error_body(error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
     return body
 
 
-def openai_error(error: MockLLMError) -> dict[str, Any]:
+def openai_error(error: APIError) -> dict[str, Any]:
     """OpenAI's ``error`` object: ``message``, ``type``, ``param``, ``code``."""
     return {
         "message": _openai_message(error),
@@ -46,7 +46,7 @@ def openai_error(error: MockLLMError) -> dict[str, Any]:
     }
 
 
-def _openai_message(error: MockLLMError) -> str:
+def _openai_message(error: APIError) -> str:
     """OpenAI carries one message: with several field errors, list them all in it."""
     if len(error.field_errors) <= 1:
         return error.message

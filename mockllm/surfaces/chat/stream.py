@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ...config import ErrorDialect
-from ...errors import MockLLMError
+from ...errors import APIError
 from ...reply_engine import streaming
 from ...reply_engine.generate import Generator
 from ..sse import SSE_DONE, data_event, joined_stream
@@ -42,7 +42,7 @@ class ChatEvents:
         chunks = self.chunks
         return joined_stream(chunks.head, chunks.parts, chunks.tail, chunks.after)
 
-    def error_event(self, error: MockLLMError) -> bytes:
+    def error_event(self, error: APIError) -> bytes:
         """OpenAI's error object as one ``data:`` event."""
         return data_event(orjson.dumps(error_body(error, ErrorDialect.OPENAI)))
 

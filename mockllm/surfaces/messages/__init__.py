@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from ...config import ErrorDialect
-from ...errors import FieldError, MockLLMError, RequestValidationError
+from ...errors import APIError, FieldError, RequestValidationError
 from ..base import Ask, Call, Engine, Route, Surface
 from . import caching, errors, headers, request, stream
 from .reply import Caching, build_message
@@ -46,7 +46,7 @@ class MessagesEvents:
         """Every event in one piece."""
         return b"".join(self.framed)
 
-    def error_event(self, error: MockLLMError) -> bytes:
+    def error_event(self, error: APIError) -> bytes:
         """The ``error`` event the API ends a failing stream with."""
         return stream.frame_error(error)
 
@@ -149,12 +149,12 @@ class MessagesSurface(Surface):
         """``request-id`` and the ``anthropic-ratelimit-*`` headers."""
         return headers.reply_headers(request_id, limits)
 
-    def error_body(self, error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
+    def error_body(self, error: APIError, dialect: ErrorDialect) -> dict[str, Any]:
         """Anthropic's envelope (the request id is added by :meth:`error_response`)."""
         return errors.error_body(error, None)
 
     def error_response(
-        self, error: MockLLMError, dialect: ErrorDialect, request_id: str
+        self, error: APIError, dialect: ErrorDialect, request_id: str
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """The envelope with the request id, and the error's headers in Anthropic's
         spelling (``retry-after``, ``anthropic-ratelimit-*``, ``request-id``)."""

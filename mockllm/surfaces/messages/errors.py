@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ...errors import MockLLMError, openai_type_for_status
+from ...errors import APIError, openai_type_for_status
 
 __all__ = ["ERROR_TYPES", "error_body", "error_event", "error_type", "message_of"]
 
@@ -40,7 +40,7 @@ ERROR_TYPES: Mapping[int, str] = MappingProxyType(
 _KNOWN_TYPES = frozenset(ERROR_TYPES.values())
 
 
-def error_type(error: MockLLMError) -> str:
+def error_type(error: APIError) -> str:
     """Anthropic's ``error.type`` for ``error``: the scripted one when it is one of
     Anthropic's, else the one of its status (another 4xx: ``invalid_request_error``,
     another 5xx: ``api_error``)."""
@@ -53,7 +53,7 @@ def error_type(error: MockLLMError) -> str:
     return "api_error" if error.status >= 500 else "invalid_request_error"
 
 
-def message_of(error: MockLLMError) -> str:
+def message_of(error: APIError) -> str:
     """The one message: every field problem as ``location: problem``, or the error's."""
     if error.field_errors:
         return "; ".join(
@@ -62,7 +62,7 @@ def message_of(error: MockLLMError) -> str:
     return error.message
 
 
-def error_body(error: MockLLMError, request_id: str | None) -> dict[str, Any]:
+def error_body(error: APIError, request_id: str | None) -> dict[str, Any]:
     """The envelope of an error answered before the reply (any status)."""
     return {
         "type": "error",
@@ -71,6 +71,6 @@ def error_body(error: MockLLMError, request_id: str | None) -> dict[str, Any]:
     }
 
 
-def error_event(error: MockLLMError) -> dict[str, Any]:
+def error_event(error: APIError) -> dict[str, Any]:
     """The ``error`` event that ends a stream midway (the status is already 200)."""
     return {"type": "error", "error": {"type": error_type(error), "message": message_of(error)}}

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import MockLLMError
+from ...errors import APIError
 from ...reply_engine.tokens import Tokenizer
 from ..sse import named_event
 from .errors import error_event as error_payload
@@ -40,7 +40,7 @@ def frame(payload: Mapping[str, Any]) -> bytes:
     return named_event(str(payload["type"]), orjson.dumps(payload))
 
 
-def frame_error(error: MockLLMError) -> bytes:
+def frame_error(error: APIError) -> bytes:
     """The ``error`` event that ends a stream midway."""
     return frame(error_payload(error))
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ...config import ErrorDialect
-from ...errors import BadRequestError, FieldError, MockLLMError
+from ...errors import APIError, BadRequestError, FieldError
 from ..base import Ask, Call, Engine, EventStream, Route, Surface
 from ..neutral import reply_of
 from . import errors, reply, request, state, stream
@@ -91,7 +91,7 @@ class ResponsesSurface(Surface):
                 pending=pending,
             )
 
-    def error_body(self, error: MockLLMError, dialect: ErrorDialect) -> dict[str, Any]:
+    def error_body(self, error: APIError, dialect: ErrorDialect) -> dict[str, Any]:
         """OpenAI's envelope, whatever ``--error-dialect`` says (no ServiceStack form)."""
         return errors.error_body(error)
 

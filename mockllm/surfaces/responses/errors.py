@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import BadRequestError, MockLLMError, NotFoundError
+from ...errors import APIError, BadRequestError, NotFoundError
 from ..chat.errors import openai_error
 
 __all__ = ["error_body", "previous_not_found", "response_not_found"]
 
 
-def error_body(error: MockLLMError) -> dict[str, Any]:
+def error_body(error: APIError) -> dict[str, Any]:
     """The error envelope of any failure on a Responses route."""
     return {"error": openai_error(error)}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import MockLLMError
+from ...errors import APIError
 from ..chat.errors import openai_error
 from ..sse import named_event
 
@@ -52,7 +52,7 @@ class ResponseEvents:
         """Every event in one piece."""
         return b"".join(named_event(e["type"], orjson.dumps(e)) for e in self._events)
 
-    def error_event(self, error: MockLLMError) -> bytes:
+    def error_event(self, error: APIError) -> bytes:
         """An ``error`` event (the nested form real traffic sends), then ``response.failed``."""
         number = self._sent
         detail = openai_error(error)
